@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+GO       ?= go
+BIN      := bin
+DATA_DIR ?= ./.data
+ADDR     ?= 127.0.0.1:8080
+
+.PHONY: build run test bench postgres vet
+
+build:
+	$(GO) build -o $(BIN)/fhirserver ./cmd/fhirserver
+	$(GO) build -o $(BIN)/fhirbench ./cmd/fhirbench
+
+# The server on the embedded default: a private PostgreSQL cluster in $(DATA_DIR).
+run: postgres build
+	$(BIN)/fhirserver serve --data-dir $(DATA_DIR) --addr $(ADDR)
+
+# Tests run against the embedded default unless DATABASE_URL is set: one
+# cluster in a fresh temp dir, shared by the run's test processes.
+test: postgres
+	$(GO) vet ./...
+	@dir=$$(mktemp -d /tmp/fhirtest-XXXXXX) && chmod 755 "$$dir" && \
+	  FHIR_TEST_DATA_DIR="$$dir" $(GO) test -race -count=1 -timeout 20m ./...; \
+	  rc=$$?; rm -rf "$$dir"; exit $$rc
+
+bench: postgres build
+	scripts/bench.sh
+
+# PostgreSQL binaries (initdb, pg_ctl, postgres) are needed for the embedded
+# default; install Debian's package when they are missing.
+postgres:
+	@scripts/ensure-postgres.sh

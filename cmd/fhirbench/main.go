@@ -1,0 +1,165 @@
+// Command fhirbench measures a FHIR R4 server: bundle ingest throughput and
+// read latency at several concurrency levels, through the server's own SMART
+// client-credentials authorisation, and compares both with the physical
+// floor, PostgreSQL alone doing COPY and primary-key lookups of the same
+// resources. It works against any FHIR R4 base URL; `make bench` runs it.
+//
+// Usage:
+//
+//	fhirbench --base http://127.0.0.1:8080/fhir --client-id bench \
+//	    [--fixtures DIR[,DIR]] [--copies 3] [--concurrency 1,16,64] \
+//	    [--database-url postgres://...] [--json out.json]
+//
+// The client secret comes from --client-secret or FHIRBENCH_CLIENT_SECRET.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// config is the parsed command line.
+type config struct {
+	base              string
+	creds             credentials
+	fixtures          []string
+	copies            int
+	ingestConcurrency int
+	levels            []int
+	reads             int
+	warmup            int
+	databaseURL       string
+	jsonOut           string
+	timeout           time.Duration
+	requestTimeout    time.Duration
+}
+
+func main() {
+	os.Exit(realMain())
+}
+
+// realMain returns the exit code so that deferred cancels run before exit.
+func realMain() int {
+	cfg, err := parseFlags(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fhirbench:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "fhirbench:", err)
+		return 1
+	}
+	return 0
+}
+
+// parseFlags reads the command line; getenv supplies FHIRBENCH_CLIENT_SECRET.
+func parseFlags(args []string, getenv func(string) string, errw io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("fhirbench", flag.ContinueOnError)
+	fs.SetOutput(errw)
+	fixtures := listFlag{def: []string{"../shared/fixtures/synthea-blaze"}}
+	levels := "1,16,64"
+	fs.StringVar(&cfg.base, "base", "", "FHIR R4 base URL (required), e.g. http://127.0.0.1:8080/fhir")
+	fs.StringVar(&cfg.creds.clientID, "client-id", "", "OAuth2 client id (required)")
+	fs.StringVar(&cfg.creds.clientSecret, "client-secret", "", "OAuth2 client secret; prefer $FHIRBENCH_CLIENT_SECRET, which ps cannot show")
+	fs.StringVar(&cfg.creds.scope, "scope", "system/*.*", "scope requested with the token")
+	fs.Var(&fixtures, "fixtures", "fixture directory; repeatable or comma-separated")
+	fs.IntVar(&cfg.copies, "copies", 3, "copies of each non-provider bundle, each with fresh ids")
+	fs.IntVar(&cfg.ingestConcurrency, "ingest-concurrency", 4, "bundles posted in parallel")
+	fs.StringVar(&levels, "concurrency", levels, "comma-separated read concurrency levels")
+	fs.IntVar(&cfg.reads, "reads", 2000, "measured reads per concurrency level")
+	fs.IntVar(&cfg.warmup, "warmup", 200, "unmeasured warm-up reads before each level")
+	fs.StringVar(&cfg.databaseURL, "database-url", "", "PostgreSQL URL for the physical floor (optional)")
+	fs.StringVar(&cfg.jsonOut, "json", "", "also write all numbers as JSON to this file")
+	fs.DurationVar(&cfg.timeout, "timeout", 20*time.Minute, "limit for the whole run")
+	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 5*time.Minute, "limit for one HTTP request (large bundles take long)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	cfg.fixtures = fixtures.values()
+	if cfg.creds.clientSecret == "" {
+		// Not the flag's default: -help would print the secret.
+		cfg.creds.clientSecret = getenv("FHIRBENCH_CLIENT_SECRET")
+	}
+	cfg.base = strings.TrimRight(cfg.base, "/")
+	var err error
+	if cfg.levels, err = parseLevels(levels); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.validate()
+}
+
+// validate keeps every loop of the run bounded and the inputs usable.
+func (c config) validate() error {
+	switch {
+	case c.base == "" || !(strings.HasPrefix(c.base, "http://") || strings.HasPrefix(c.base, "https://")):
+		return fmt.Errorf("--base must be an http(s) URL")
+	case c.creds.clientID == "" || c.creds.clientSecret == "":
+		return fmt.Errorf("--client-id and --client-secret (or FHIRBENCH_CLIENT_SECRET) are required")
+	case c.copies < 1 || c.copies > 1000:
+		return fmt.Errorf("--copies must be 1..1000")
+	case c.ingestConcurrency < 1 || c.ingestConcurrency > 256:
+		return fmt.Errorf("--ingest-concurrency must be 1..256")
+	case c.reads < 1 || c.reads > 10_000_000 || c.warmup < 0 || c.warmup > 1_000_000:
+		return fmt.Errorf("--reads must be 1..10000000 and --warmup 0..1000000")
+	case c.timeout <= 0 || c.requestTimeout <= 0:
+		return fmt.Errorf("--timeout and --request-timeout must be positive")
+	}
+	return nil
+}
+
+// parseLevels parses "1,16,64".
+func parseLevels(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 1024 {
+			return nil, fmt.Errorf("--concurrency: %q is not a level in 1..1024", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// listFlag is a repeatable, comma-splitting string flag whose default is
+// replaced (not extended) by the first explicit value.
+type listFlag struct {
+	def, set []string
+}
+
+func (l *listFlag) String() string { return strings.Join(l.values(), ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			l.set = append(l.set, p)
+		}
+	}
+	return nil
+}
+
+func (l *listFlag) values() []string {
+	if len(l.set) > 0 {
+		return l.set
+	}
+	return l.def
+}

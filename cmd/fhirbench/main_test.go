@@ -1,0 +1,66 @@
+package main
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseFlags(t *testing.T) {
+	env := func(vars map[string]string) func(string) string {
+		return func(k string) string { return vars[k] }
+	}
+	base := []string{"--base", "http://127.0.0.1:8080/fhir/", "--client-id", "bench"}
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, c config)
+	}{
+		{
+			name: "defaults, secret from env", args: base, env: map[string]string{"FHIRBENCH_CLIENT_SECRET": "e"},
+			check: func(t *testing.T, c config) {
+				assert.Equal(t, "http://127.0.0.1:8080/fhir", c.base)
+				assert.Equal(t, "e", c.creds.clientSecret)
+				assert.Equal(t, "system/*.*", c.creds.scope)
+				assert.Equal(t, []string{"../shared/fixtures/synthea-blaze"}, c.fixtures)
+				assert.Equal(t, []int{1, 16, 64}, c.levels)
+				assert.Equal(t, 3, c.copies)
+				assert.Equal(t, 4, c.ingestConcurrency)
+				assert.Equal(t, 2000, c.reads)
+				assert.Equal(t, 20*time.Minute, c.timeout)
+			},
+		},
+		{
+			name: "flag secret wins, repeatable and comma fixtures",
+			args: append(base, "--client-secret", "f", "--fixtures", "a,b", "--fixtures", "c", "--concurrency", "2, 8"),
+			env:  map[string]string{"FHIRBENCH_CLIENT_SECRET": "e"},
+			check: func(t *testing.T, c config) {
+				assert.Equal(t, "f", c.creds.clientSecret)
+				assert.Equal(t, []string{"a", "b", "c"}, c.fixtures)
+				assert.Equal(t, []int{2, 8}, c.levels)
+			},
+		},
+		{name: "no secret", args: base, wantErr: "client-secret"},
+		{name: "no base", args: []string{"--client-id", "x", "--client-secret", "y"}, wantErr: "--base"},
+		{name: "bad level", args: append(base, "--client-secret", "y", "--concurrency", "1,0"), wantErr: "--concurrency"},
+		{name: "unbounded copies", args: append(base, "--client-secret", "y", "--copies", "0"), wantErr: "--copies"},
+		{name: "no-auth does not exist", args: append(base, "--no-auth"), wantErr: "not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseFlags(tt.args, env(tt.env), io.Discard)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tt.check(t, c)
+		})
+	}
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// The project's goals, as ratios to the PostgreSQL floor.
+const (
+	ingestGoal = 3.0 // floor resources/s at most 3x the server's
+	readGoal   = 2.0 // server p99 at most 2x the floor's
+)
+
+// report is every number of a run; it is printed and written as JSON.
+type report struct {
+	Tool              string        `json:"tool"`
+	Started           time.Time     `json:"started"`
+	Base              string        `json:"base_url"`
+	Fixtures          []string      `json:"fixtures"`
+	Copies            int           `json:"copies"`
+	IngestConcurrency int           `json:"ingest_concurrency"`
+	ReadsPerLevel     int           `json:"reads_per_level"`
+	Runtime           runtimeInfo   `json:"runtime"`
+	ProviderBundles   int           `json:"provider_bundles"`
+	Bundles           int           `json:"bundles"`
+	Ingest            *ingestResult `json:"ingest,omitempty"`
+	Reads             []levelResult `json:"reads"`
+	TokenFetches      int64         `json:"token_fetches"`
+	Floor             *floorResult  `json:"floor,omitempty"`
+	Ratios            *ratioSummary `json:"ratios,omitempty"`
+	ErrorCount        int           `json:"error_count"`
+	Errors            []string      `json:"errors"` // the first few of each phase
+}
+
+// runtimeInfo says what the client ran on, so that numbers can be compared.
+type runtimeInfo struct {
+	GoVersion  string `json:"go_version"`
+	GOOS       string `json:"goos"`
+	GOARCH     string `json:"goarch"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	NumCPU     int    `json:"num_cpu"`
+}
+
+// ratioSummary states the results in the terms of the project's goals.
+type ratioSummary struct {
+	IngestFloorOverServer  float64     `json:"ingest_floor_over_server"`
+	IngestGoal             float64     `json:"ingest_goal_max"`
+	ReadP99ServerOverFloor []readRatio `json:"read_p99_server_over_floor"`
+	ReadGoal               float64     `json:"read_goal_max"`
+}
+
+type readRatio struct {
+	Concurrency int     `json:"concurrency"`
+	Ratio       float64 `json:"ratio"`
+}
+
+func newReport(cfg config) *report {
+	return &report{
+		Tool: "fhirbench", Started: time.Now().UTC(), Base: cfg.base, Fixtures: cfg.fixtures,
+		Copies: cfg.copies, IngestConcurrency: cfg.ingestConcurrency, ReadsPerLevel: cfg.reads,
+		Runtime: runtimeInfo{runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU()},
+		Errors:  []string{},
+	}
+}
+
+// computeRatios pairs server and floor numbers when both were measured.
+func (r *report) computeRatios() {
+	if r.Floor == nil || r.Ingest == nil {
+		return
+	}
+	rs := &ratioSummary{IngestFloorOverServer: ratio(r.Floor.Rate, r.Ingest.Rate), IngestGoal: ingestGoal, ReadGoal: readGoal}
+	for _, s := range r.Reads {
+		for _, f := range r.Floor.Reads {
+			if f.Concurrency == s.Concurrency {
+				rs.ReadP99ServerOverFloor = append(rs.ReadP99ServerOverFloor, readRatio{s.Concurrency, ratio(s.P99ms, f.P99ms)})
+			}
+		}
+	}
+	r.Ratios = rs
+}
+
+// collectErrors gathers the count and first messages of every phase's
+// errors into the report and returns the count.
+func (r *report) collectErrors() int {
+	var logs []errorLog
+	if r.Ingest != nil {
+		logs = append(logs, r.Ingest.errs)
+	}
+	for _, l := range r.Reads {
+		logs = append(logs, l.errs)
+	}
+	if r.Floor != nil {
+		logs = append(logs, r.Floor.errs)
+		for _, l := range r.Floor.Reads {
+			logs = append(logs, l.errs)
+		}
+	}
+	r.ErrorCount, r.Errors = 0, []string{}
+	for _, l := range logs {
+		r.ErrorCount += l.count
+		r.Errors = append(r.Errors, l.first...)
+	}
+	return r.ErrorCount
+}
+
+func (r *report) writeJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// writeTable prints the human-readable summary; sections that did not run
+// are left out.
+func (r *report) writeTable(w io.Writer) {
+	rt := r.Runtime
+	fmt.Fprintf(w, "fhirbench %s  base %s\n", r.Started.Format(time.RFC3339), r.Base)
+	fmt.Fprintf(w, "%s %s/%s  GOMAXPROCS %d  NumCPU %d\n", rt.GoVersion, rt.GOOS, rt.GOARCH, rt.GOMAXPROCS, rt.NumCPU)
+	fmt.Fprintf(w, "fixtures %s: %d provider bundles + %d bundles (%d copies), ingest concurrency %d\n",
+		strings.Join(r.Fixtures, ","), r.ProviderBundles, r.Bundles, r.Copies, r.IngestConcurrency)
+	r.ingestRows(w)
+	r.readRows(w)
+	r.ratioRows(w)
+	if r.ErrorCount > 0 {
+		fmt.Fprintf(w, "\n%d ERRORS, the first:\n  %s\n", r.ErrorCount, strings.Join(r.Errors, "\n  "))
+	}
+}
+
+func (r *report) ingestRows(w io.Writer) {
+	if r.Ingest == nil {
+		return
+	}
+	const row = "%-16s %10v %10v %12v %7v\n"
+	fmt.Fprintf(w, "\n"+row, "INGEST", "resources", "seconds", "resources/s", "errors")
+	fmt.Fprintf(w, row, "server", r.Ingest.Resources, fmt.Sprintf("%.2f", r.Ingest.Seconds), fmt.Sprintf("%.0f", r.Ingest.Rate), r.Ingest.errs.count)
+	if r.Floor != nil {
+		fmt.Fprintf(w, row, "postgres floor", r.Floor.Resources, fmt.Sprintf("%.2f", r.Floor.Seconds), fmt.Sprintf("%.0f", r.Floor.Rate), r.Floor.errs.count)
+	}
+}
+
+func (r *report) readRows(w io.Writer) {
+	if len(r.Reads) == 0 {
+		return
+	}
+	const row = "%-16s %11v %9v %9v %9v %9v %7v\n"
+	fmt.Fprintf(w, "\n"+row, "READ", "concurrency", "requests", "p50 ms", "p99 ms", "req/s", "errors")
+	print := func(who string, l levelResult) {
+		fmt.Fprintf(w, row, who, l.Concurrency, l.Requests, fmt.Sprintf("%.3f", l.P50ms), fmt.Sprintf("%.3f", l.P99ms), fmt.Sprintf("%.0f", l.RPS), l.Errors)
+	}
+	for _, l := range r.Reads {
+		print("server", l)
+	}
+	if r.Floor != nil {
+		for _, l := range r.Floor.Reads {
+			print("postgres floor", l)
+		}
+	}
+}
+
+func (r *report) ratioRows(w io.Writer) {
+	if r.Ratios == nil {
+		return
+	}
+	verdict := func(x, goal float64) string {
+		if x > 0 && x <= goal {
+			return "met"
+		}
+		return "NOT met"
+	}
+	rs := r.Ratios
+	fmt.Fprintf(w, "\nGOALS (ratio to the PostgreSQL floor)\n")
+	fmt.Fprintf(w, "  ingest floor/server resources/s  %6.2fx  goal <= %.0fx  %s\n", rs.IngestFloorOverServer, rs.IngestGoal, verdict(rs.IngestFloorOverServer, rs.IngestGoal))
+	for _, rr := range rs.ReadP99ServerOverFloor {
+		fmt.Fprintf(w, "  read p99 server/floor at %-4d     %6.2fx  goal <= %.0fx  %s\n", rr.Concurrency, rr.Ratio, rs.ReadGoal, verdict(rr.Ratio, rs.ReadGoal))
+	}
+}

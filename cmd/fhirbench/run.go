@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// run executes the phases and always prints what was measured, even when a
+// phase failed or the timeout struck, then reports every failure as an error.
+func run(ctx context.Context, cfg config, stdout, logw io.Writer) error {
+	rep := newReport(cfg)
+	err := phases(ctx, cfg, rep, logw)
+	rep.computeRatios()
+	if n := rep.collectErrors(); n > 0 {
+		err = errors.Join(err, fmt.Errorf("%d requests or bundles failed (listed above)", n))
+	}
+	rep.writeTable(stdout)
+	if cfg.jsonOut != "" {
+		err = errors.Join(err, rep.writeJSON(cfg.jsonOut))
+	}
+	return err
+}
+
+// phases runs: fixtures, token, server ingest, server reads, floor.
+func phases(ctx context.Context, cfg config, rep *report, logw io.Writer) error {
+	fixtures, err := loadFixtures(cfg.fixtures, logw)
+	if err != nil {
+		return err
+	}
+	plan, err := prepareIngest(fixtures, cfg.copies)
+	if err != nil {
+		return err
+	}
+	rep.ProviderBundles, rep.Bundles = len(plan.providers), len(plan.bundles)
+	client := newHTTPClient(cfg.requestTimeout, max(64, maxOf(cfg.levels), cfg.ingestConcurrency))
+	tokens, err := newTokenSource(ctx, client, cfg.base, cfg.creds)
+	if err != nil {
+		return err
+	}
+	fc := &fhirClient{base: cfg.base, http: client, tokens: tokens}
+	fmt.Fprintf(logw, "ingest: %d provider bundles, then %d bundles with %d workers\n", len(plan.providers), len(plan.bundles), cfg.ingestConcurrency)
+	rep.Ingest = ingestAll(ctx, fc, plan, cfg.ingestConcurrency)
+	if err := serverReads(ctx, cfg, fc, rep, logw); err != nil {
+		return err
+	}
+	rep.TokenFetches = tokens.fetches.Load()
+	if cfg.databaseURL != "" {
+		fmt.Fprintln(logw, "floor: COPY and primary-key reads in PostgreSQL")
+		rep.Floor, err = runFloor(ctx, floorConfig{cfg.databaseURL, cfg.ingestConcurrency, cfg.levels, cfg.reads, cfg.warmup}, plan)
+		if err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+	}
+	return ctx.Err()
+}
+
+// serverReads measures GETs of the locations the ingest recorded.
+func serverReads(ctx context.Context, cfg config, fc *fhirClient, rep *report, logw io.Writer) error {
+	locs := rep.Ingest.locations
+	if len(locs) == 0 {
+		return errors.New("no resource locations were returned by the ingest; nothing to read")
+	}
+	fmt.Fprintf(logw, "read: %d GETs per level over %d resources, levels %v\n", cfg.reads, len(locs), cfg.levels)
+	rep.Reads = measureLevels(ctx, cfg.levels, cfg.reads, cfg.warmup, serverRead(fc, locs))
+	return nil
+}

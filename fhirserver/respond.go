@@ -1,0 +1,54 @@
+package fhirserver
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/resources"
+)
+
+const fhirJSON = "application/fhir+json; charset=utf-8"
+
+func writeFHIR(c echo.Context, status int, body []byte) {
+	if body == nil {
+		c.Response().WriteHeader(status)
+		return
+	}
+	_ = c.Blob(status, fhirJSON, body)
+}
+
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+// respond writes an interaction's result with its headers, honouring
+// Prefer: return for writes.
+func (a *app) respond(c echo.Context, r resources.Result, o resources.Options, write bool) error {
+	h := c.Response().Header()
+	if v := r.Version; v != nil {
+		h.Set("ETag", `W/"`+itoa64(v.Version)+`"`)
+		h.Set("Last-Modified", v.LastUpdated.UTC().Format(http.TimeFormat))
+		if r.Status == http.StatusCreated || write && r.Status == http.StatusOK {
+			h.Set("Location", o.BaseURL+"/"+v.Type+"/"+v.ID+"/_history/"+itoa64(v.Version))
+		}
+	}
+	body := r.Body
+	if write {
+		switch o.Return {
+		case resources.ReturnMinimal:
+			body = nil
+		case resources.ReturnOutcome:
+			var warnings []outcome.Issue
+			for _, w := range r.Warnings {
+				warnings = append(warnings, outcome.Issue{Severity: "warning", Code: "structure", Diagnostics: w})
+			}
+			body = outcome.Info(http.StatusText(r.Status), warnings...)
+		}
+	}
+	if r.Status == http.StatusNoContent {
+		body = nil
+	}
+	writeFHIR(c, r.Status, body)
+	return nil
+}

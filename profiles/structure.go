@@ -1,0 +1,343 @@
+package profiles
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+)
+
+// IsResourceType reports whether name is an R4 resource type.
+func IsResourceType(name string) bool {
+	_, ok := resourceTypes[name]
+	return ok
+}
+
+// ResourceTypes lists every R4 resource type.
+func ResourceTypes() []string {
+	names := make([]string, 0, len(resourceTypes))
+	for n := range resourceTypes {
+		names = append(names, n)
+	}
+	return names
+}
+
+// Parse decodes a resource, checks its structure against the R4 model of its
+// resourceType and returns the decoded tree (numbers as json.Number, so
+// decimal precision survives). Every problem found is reported in one
+// *outcome.Error of kind Invalid with the element's path in expression.
+//
+// Unknown elements are warnings, not errors: the R4 JSON format lets a
+// reader ignore them for forward compatibility, and real data carries them
+// (Period.stop, Attachment.link); the client's JSON is kept as sent.
+func Parse(body []byte) (*Resource, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var root any
+	if err := dec.Decode(&root); err != nil {
+		return nil, outcome.E(outcome.Invalid, "the body is not valid JSON: %s", syntaxMessage(err)).WithCode("structure")
+	}
+	if dec.More() {
+		return nil, outcome.E(outcome.Invalid, "the body holds more than one JSON value").WithCode("structure")
+	}
+	obj, ok := root.(map[string]any)
+	if !ok {
+		return nil, outcome.E(outcome.Invalid, "a resource must be a JSON object").WithCode("structure")
+	}
+	return Check(obj, "")
+}
+
+// Resource is a decoded resource that passed the structural check.
+type Resource struct {
+	Type     string
+	Object   map[string]any
+	Warnings []outcome.Issue
+}
+
+func syntaxMessage(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)
+	}
+	return err.Error()
+}
+
+// Check validates a decoded resource. at is the path of the resource inside
+// an enclosing one ("" at the root); paths in errors start with its type.
+func Check(obj map[string]any, at string) (*Resource, error) {
+	w := &walker{}
+	typ := w.resource(obj, at)
+	if len(w.issues) > 0 {
+		return nil, &outcome.Error{Kind: outcome.Invalid, Issues: w.issues}
+	}
+	return &Resource{Type: typ, Object: obj, Warnings: w.warnings}, nil
+}
+
+const maxIssues = 50
+
+type walker struct {
+	issues, warnings []outcome.Issue
+}
+
+func (w *walker) warn(path, format string, args ...any) {
+	if len(w.warnings) < maxIssues {
+		w.warnings = append(w.warnings, outcome.Issue{Severity: "warning", Code: "structure",
+			Diagnostics: fmt.Sprintf(format, args...), Expression: []string{path}})
+	}
+}
+
+func (w *walker) fail(path, code, format string, args ...any) {
+	if len(w.issues) < maxIssues {
+		w.issues = append(w.issues, outcome.Issue{Code: code, Diagnostics: fmt.Sprintf(format, args...), Expression: []string{path}})
+	}
+}
+
+// resource checks a resource object; prefix is the path of the element that
+// holds it, or "" for the root.
+func (w *walker) resource(obj map[string]any, prefix string) string {
+	rt, _ := obj["resourceType"].(string)
+	t, ok := resourceTypes[rt]
+	path := rt
+	if prefix != "" {
+		path = prefix
+	}
+	switch {
+	case rt == "":
+		w.fail(orRoot(prefix), "required", "resourceType is missing or not a string")
+		return ""
+	case !ok:
+		w.fail(orRoot(prefix)+".resourceType", "value", "unknown resource type %q", rt)
+		return rt
+	}
+	w.object(t, obj, path, true)
+	return rt
+}
+
+func orRoot(p string) string {
+	if p == "" {
+		return "Resource"
+	}
+	return p
+}
+
+// object checks the members of a JSON object against a model struct.
+func (w *walker) object(t reflect.Type, obj map[string]any, path string, isResource bool) {
+	if len(obj) == 0 {
+		w.fail(path, "value", "an element must not be empty")
+		return
+	}
+	fields := fieldsOf(t)
+	for key, v := range obj {
+		if isResource && key == "resourceType" {
+			continue
+		}
+		if isResource && key == "contained" && fields.domain {
+			w.contained(v, path+".contained")
+			continue
+		}
+		if strings.HasPrefix(key, "_") {
+			w.primitiveExtension(fields, key, v, path)
+			continue
+		}
+		ft, ok := fields.byName[key]
+		if !ok {
+			w.warn(path+"."+key, "unknown element %q is kept but not understood", key)
+			continue
+		}
+		w.value(ft, v, path+"."+key)
+	}
+}
+
+func (w *walker) contained(v any, path string) {
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		w.fail(path, "structure", "contained must be a non-empty array of resources")
+		return
+	}
+	for i, item := range list {
+		p := path + "[" + strconv.Itoa(i) + "]"
+		obj, ok := item.(map[string]any)
+		if !ok {
+			w.fail(p, "structure", "a contained resource must be an object")
+			continue
+		}
+		w.resource(obj, p)
+	}
+}
+
+// primitiveExtension checks _name, which carries the id and extensions of
+// the primitive element name.
+func (w *walker) primitiveExtension(fields *structFields, key string, v any, path string) {
+	name := key[1:]
+	p := path + "." + name
+	if _, ok := fields.byName[name]; !ok {
+		w.warn(path+"."+key, "unknown element %q is kept but not understood", key)
+		return
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		w.object(elementType, x, p, false)
+	case []any:
+		for i, item := range x {
+			if item == nil {
+				continue
+			}
+			obj, ok := item.(map[string]any)
+			if !ok {
+				w.fail(p+"["+strconv.Itoa(i)+"]", "structure", "%s items must be objects or null", key)
+				continue
+			}
+			w.object(elementType, obj, p+"["+strconv.Itoa(i)+"]", false)
+		}
+	default:
+		w.fail(path+"."+key, "structure", "%s must be an object", key)
+	}
+}
+
+var (
+	rawMessageType  = reflect.TypeFor[json.RawMessage]()
+	numberType      = reflect.TypeFor[json.Number]()
+	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+	// elementType is the shape of a primitive's _name object: id and extension.
+	elementType = reflect.TypeFor[struct {
+		ID        *string          `json:"id"`
+		Extension []fhir.Extension `json:"extension"`
+	}]()
+)
+
+// value checks one element against the model type t.
+func (w *walker) value(t reflect.Type, v any, path string) {
+	if v == nil {
+		w.fail(path, "structure", "null is not allowed here")
+		return
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == rawMessageType:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			w.fail(path, "structure", "expected a resource object")
+			return
+		}
+		w.resource(obj, path)
+	case t.Kind() == reflect.Slice:
+		list, ok := v.([]any)
+		if !ok {
+			w.fail(path, "structure", "expected an array")
+			return
+		}
+		if len(list) == 0 {
+			w.fail(path, "value", "an array must not be empty")
+		}
+		for i, item := range list {
+			w.value(t.Elem(), item, path+"["+strconv.Itoa(i)+"]")
+		}
+	default:
+		w.single(t, v, path)
+	}
+}
+
+func (w *walker) single(t reflect.Type, v any, path string) {
+	switch {
+	case t == numberType:
+		if _, ok := v.(json.Number); !ok {
+			w.fail(path, "value", "expected a number")
+		}
+	case t.Kind() != reflect.Struct && reflect.PointerTo(t).Implements(unmarshalerType):
+		w.code(t, v, path)
+	case t.Kind() == reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			w.fail(path, "structure", "expected an object")
+			return
+		}
+		w.object(t, obj, path, false)
+	case t.Kind() == reflect.String:
+		s, ok := v.(string)
+		switch {
+		case !ok:
+			w.fail(path, "value", "expected a string")
+		case strings.TrimSpace(s) == "":
+			w.fail(path, "value", "a string must not be empty or only whitespace")
+		}
+	case t.Kind() == reflect.Bool:
+		if _, ok := v.(bool); !ok {
+			w.fail(path, "value", "expected true or false")
+		}
+	case t.Kind() == reflect.Int || t.Kind() == reflect.Int64 || t.Kind() == reflect.Uint:
+		n, ok := v.(json.Number)
+		if !ok {
+			w.fail(path, "value", "expected an integer")
+			return
+		}
+		if _, err := strconv.ParseInt(string(n), 10, 32); err != nil {
+			w.fail(path, "value", "expected an integer, got %s", n)
+		}
+	default:
+		w.fail(path, "structure", "cannot check an element of Go type %s", t)
+	}
+}
+
+// code checks a coded value by unmarshalling it into the model's code type,
+// which knows the value set of its required binding.
+func (w *walker) code(t reflect.Type, v any, path string) {
+	s, ok := v.(string)
+	if !ok {
+		w.fail(path, "value", "expected a code string")
+		return
+	}
+	// The models compare the raw text between the quotes, so pass it
+	// unescaped: json.Marshal would turn ">" into "\u003e".
+	quoted := []byte(`"` + s + `"`)
+	if err := reflect.New(t).Interface().(json.Unmarshaler).UnmarshalJSON(quoted); err != nil {
+		w.fail(path, "code-invalid", "%q is not a valid code here", s)
+	}
+}
+
+type structFields struct {
+	byName map[string]reflect.Type
+	domain bool // a DomainResource, which may hold contained resources
+}
+
+var fieldCache sync.Map // reflect.Type -> *structFields
+
+func fieldsOf(t reflect.Type) *structFields {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(*structFields)
+	}
+	f := &structFields{byName: make(map[string]reflect.Type, t.NumField())}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		f.byName[name] = sf.Type
+	}
+	_, f.domain = f.byName["text"]
+	_, hasMod := f.byName["modifierExtension"]
+	f.domain = f.domain && hasMod
+	fieldCache.Store(t, f)
+	return f
+}
+
+// HasElement reports whether resources of type typ have a top-level element
+// called name.
+func HasElement(typ, name string) bool {
+	t, ok := resourceTypes[typ]
+	if !ok {
+		return false
+	}
+	_, ok = fieldsOf(t).byName[name]
+	return ok
+}

@@ -1,0 +1,133 @@
+package resources
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/search"
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// HistoryParams are the parameters of a history interaction. Type and ID
+// narrow it from system to type to instance.
+type HistoryParams struct {
+	Type, ID string
+	Query    url.Values
+}
+
+// History is GET [type]/[id]/_history, [type]/_history or _history: the
+// versions newest first, paged with next links that stay correct while new
+// versions arrive.
+func (s *Service) History(ctx context.Context, c Caller, p HistoryParams, o Options) (Result, error) {
+	if err := c.allow(orAll(p.Type), History); err != nil {
+		return Result{}, err
+	}
+	h, err := historyQuery(p)
+	if err != nil {
+		return Result{}, err
+	}
+	versions, err := s.store.History(ctx, h)
+	if err != nil {
+		return Result{}, err
+	}
+	b := newBundle("history")
+	for _, v := range versions {
+		b.Entry = append(b.Entry, historyEntry(o.BaseURL, v))
+	}
+	b.Link = historyLinks(o.BaseURL, p, h, versions)
+	body, err := b.encode()
+	if err != nil {
+		return Result{}, err
+	}
+	return ok(body, nil), nil
+}
+
+func orAll(typ string) string {
+	if typ == "" {
+		return "*"
+	}
+	return typ
+}
+
+func historyQuery(p HistoryParams) (storage.HistoryQuery, error) {
+	h := storage.HistoryQuery{Type: p.Type, ID: p.ID, Limit: search.DefaultCount}
+	if v := p.Query.Get("_count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return h, outcome.E(outcome.Invalid, "_count must be a positive integer").At("_count")
+		}
+		h.Limit = min(n, search.MaxCount)
+	}
+	if v := p.Query.Get("_since"); v != "" {
+		t, err := parseInstant(v)
+		if err != nil {
+			return h, outcome.E(outcome.Invalid, "_since must be an instant such as 2024-01-01T00:00:00Z").At("_since")
+		}
+		h.Since = t
+	}
+	if v := p.Query.Get("_cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return h, outcome.E(outcome.Invalid, "malformed paging cursor").At("_cursor")
+		}
+		h.Before = n
+	}
+	return h, nil
+}
+
+// parseInstant accepts a FHIR instant, and a dateTime with less precision.
+func parseInstant(v string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00", "2006-01-02", "2006-01", "2006"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, strconv.ErrSyntax
+}
+
+func historyEntry(base string, v storage.Version) entry {
+	e := entry{FullURL: fullURL(base, v.Key), Resource: v.Resource,
+		Request:  &entryRequest{Method: v.Method, URL: v.Type + "/" + v.ID},
+		Response: versionResponse(http.StatusOK, &v)}
+	switch {
+	case v.Deleted:
+		e.Response.Status = statusLine(http.StatusNoContent)
+	case v.Method == http.MethodPost:
+		e.Request.URL = v.Type
+		e.Response.Status = statusLine(http.StatusCreated)
+	}
+	return e
+}
+
+func historyLinks(base string, p HistoryParams, h storage.HistoryQuery, versions []storage.Version) []link {
+	path := base
+	if p.Type != "" {
+		path += "/" + p.Type
+	}
+	if p.ID != "" {
+		path += "/" + p.ID
+	}
+	path += "/_history"
+	q := url.Values{}
+	q.Set("_count", strconv.Itoa(h.Limit))
+	if since := p.Query.Get("_since"); since != "" {
+		q.Set("_since", since)
+	}
+	self := url.Values{}
+	for k, v := range q {
+		self[k] = v
+	}
+	if h.Before > 0 {
+		self.Set("_cursor", strconv.FormatInt(h.Before, 10))
+	}
+	links := []link{{Relation: "self", URL: path + "?" + self.Encode()}}
+	if len(versions) == h.Limit {
+		q.Set("_cursor", strconv.FormatInt(versions[len(versions)-1].Seq, 10))
+		links = append(links, link{Relation: "next", URL: path + "?" + q.Encode()})
+	}
+	return links
+}

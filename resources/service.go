@@ -1,0 +1,93 @@
+package resources
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// Interaction names a FHIR RESTful interaction, the unit that scopes grant.
+type Interaction string
+
+const (
+	Read     Interaction = "read"
+	VRead    Interaction = "vread"
+	Search   Interaction = "search-type"
+	History  Interaction = "history"
+	Create   Interaction = "create"
+	Update   Interaction = "update"
+	Patch    Interaction = "patch"
+	Delete   Interaction = "delete"
+	Tx       Interaction = "transaction"
+	BatchInt Interaction = "batch"
+)
+
+// Caller is who asks: ID names the client (for the inbound log, never PHI),
+// and Authorize refuses what its token does not cover.
+type Caller struct {
+	ID        string
+	Authorize func(resourceType string, i Interaction) error
+}
+
+func (c Caller) allow(typ string, i Interaction) error {
+	if c.Authorize == nil {
+		return nil
+	}
+	return c.Authorize(typ, i)
+}
+
+// Return is the client's Prefer: return choice.
+type Return int
+
+const (
+	ReturnDefault Return = iota
+	ReturnMinimal
+	ReturnRepresentation
+	ReturnOutcome
+)
+
+// Options are the request's preferences and preconditions.
+type Options struct {
+	Return   Return
+	Strict   bool   // Prefer: handling=strict
+	IfMatch  string // the raw If-Match header
+	IfNone   string // the raw If-None-Exist header
+	Query    string // conditional criteria of a type-level PUT or DELETE
+	BaseURL  string // this request's FHIR base, for links
+	NowAfter time.Time
+}
+
+// Result is what an interaction answers. Body is a resource or Bundle, or
+// nil; Version, when set, gives the ETag, Last-Modified and Location.
+type Result struct {
+	Status   int
+	Version  *storage.Version
+	Body     []byte
+	Location string
+	Warnings []string
+}
+
+// Service runs the interactions against the store.
+type Service struct {
+	store *storage.Store
+	log   *slog.Logger
+}
+
+// New returns a Service.
+func New(store *storage.Store, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{store: store, log: log}
+}
+
+func ok(body []byte, v *storage.Version) Result {
+	return Result{Status: http.StatusOK, Body: body, Version: v}
+}
+
+// ctxDetached keeps request values but not cancellation: once a commit has
+// started, a client hanging up must not leave us unsure what happened.
+func ctxDetached(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }

@@ -1,0 +1,144 @@
+package resources
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/search"
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// work is the write path shared by every interaction and by transactions:
+// it tracks the current version of what it touches and collects the rows
+// to append, which flush writes in one round trip.
+type work struct {
+	tx     *storage.Tx
+	caller Caller
+	heads  map[storage.Key]storage.Head
+	rows   []storage.Row
+}
+
+func newWork(tx *storage.Tx, c Caller) *work {
+	return &work{tx: tx, caller: c, heads: map[storage.Key]storage.Head{}}
+}
+
+// prefetch loads the current versions of many keys in one query.
+func (w *work) prefetch(ctx context.Context, keys []storage.Key) error {
+	var missing []storage.Key
+	for _, k := range keys {
+		if _, ok := w.heads[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	heads, err := w.tx.Heads(ctx, missing)
+	if err != nil {
+		return err
+	}
+	for _, k := range missing {
+		w.heads[k] = heads[k] // the zero Head (version 0) means "never existed"
+	}
+	return nil
+}
+
+func (w *work) head(ctx context.Context, k storage.Key) (storage.Head, error) {
+	if err := w.prefetch(ctx, []storage.Key{k}); err != nil {
+		return storage.Head{}, err
+	}
+	return w.heads[k], nil
+}
+
+// write stamps obj as the next version of k and queues its row; obj nil
+// queues a tombstone.
+func (w *work) write(k storage.Key, method string, obj map[string]any) (*storage.Version, error) {
+	h := w.heads[k]
+	v := &storage.Version{Key: k, Version: h.Version + 1, LastUpdated: w.tx.Now(), Method: method, Deleted: obj == nil}
+	row := storage.Row{Key: k, Version: v.Version, Method: method, Deleted: v.Deleted}
+	if obj != nil {
+		body, err := stamp(obj, k.ID, v.Version, v.LastUpdated)
+		if err != nil {
+			return nil, err
+		}
+		v.Resource, row.Resource, row.Identifiers = body, body, identifiers(obj)
+	}
+	w.rows = append(w.rows, row)
+	w.heads[k] = storage.Head{Version: v.Version, Deleted: v.Deleted}
+	return v, nil
+}
+
+func (w *work) flush(ctx context.Context) error {
+	err := w.tx.Append(ctx, w.rows)
+	w.rows = nil
+	return err
+}
+
+// match runs conditional criteria inside the transaction, under a lock on
+// the criteria so that concurrent conditional writes cannot both miss. A
+// conditional interaction searches, so the caller must be allowed to.
+func (w *work) match(ctx context.Context, typ, query string) ([]string, error) {
+	if err := w.caller.allow(typ, Search); err != nil {
+		return nil, err
+	}
+	crit, err := search.ParseConditional(typ, query)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.tx.Lock(ctx, typ+"?"+query); err != nil {
+		return nil, err
+	}
+	if err := w.flush(ctx); err != nil {
+		return nil, err
+	}
+	crit.Limit = 2
+	return w.tx.Find(ctx, crit)
+}
+
+// inTx runs one interaction's writes in a transaction of its own and
+// flushes them; the whole of fn runs again if a concurrent writer wins.
+func (s *Service) inTx(ctx context.Context, c Caller, fn func(w *work) (Result, error)) (Result, error) {
+	var r Result
+	err := s.store.InTx(ctxDetached(ctx), func(tx *storage.Tx) error {
+		w := newWork(tx, c)
+		var err error
+		if r, err = fn(w); err != nil {
+			return err
+		}
+		return w.flush(ctx)
+	})
+	return r, err
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// parseIfMatch reads a weak or strong ETag into a version number; 0 when
+// the header is absent.
+func parseIfMatch(h string) (int64, error) {
+	if h == "" {
+		return 0, nil
+	}
+	s := strings.TrimPrefix(strings.TrimSpace(h), "W/")
+	s = strings.Trim(s, `"`)
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 1 {
+		return 0, outcome.E(outcome.Invalid, "If-Match must be an ETag such as W/\"3\"")
+	}
+	return v, nil
+}
+
+func preconditionFailed(format string, args ...any) error {
+	return outcome.E(outcome.PreconditionFailed, format, args...)
+}
+
+func created(v *storage.Version) Result {
+	return Result{Status: http.StatusCreated, Version: v, Body: v.Resource}
+}

@@ -1,0 +1,3 @@
+// Package search parses FHIR search parameters and turns them into storage
+// queries.
+package search

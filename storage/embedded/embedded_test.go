@@ -1,0 +1,129 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+)
+
+// dataDir is a fresh data dir the postgres user can reach when tests run as root.
+func dataDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "embedded-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(dir, 0o755))
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
+func query(ctx context.Context, url, sql string) (string, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	var s string
+	err = conn.QueryRow(ctx, sql).Scan(&s)
+	return s, err
+}
+
+func TestFirstStartsLaterJoinLastStops(t *testing.T) {
+	ctx := context.Background()
+	dir := dataDir(t)
+
+	first, err := Start(ctx, dir, "fhir", nil)
+	require.NoError(t, err)
+	require.True(t, first.Started())
+	_, err = query(ctx, first.URL("fhir"), "CREATE TABLE kept AS SELECT 'still here'::text AS v")
+	require.ErrorIs(t, err, pgx.ErrNoRows, "CREATE TABLE AS returns no row")
+
+	second, err := Start(ctx, dir, "fhir", nil)
+	require.NoError(t, err)
+	require.False(t, second.Started(), "a running cluster is joined, not started again")
+
+	require.NoError(t, first.Stop(ctx))
+	v, err := query(ctx, second.URL("fhir"), "SELECT v FROM kept")
+	require.NoError(t, err, "the cluster keeps running while another user holds it")
+	require.Equal(t, "still here", v)
+
+	require.NoError(t, second.Stop(ctx))
+	_, err = query(ctx, second.URL("fhir"), "SELECT 1::text")
+	require.Error(t, err, "the last user out stops the cluster")
+
+	again, err := Start(ctx, dir, "fhir", nil)
+	require.NoError(t, err)
+	defer again.Stop(ctx)
+	require.True(t, again.Started())
+	v, err = query(ctx, again.URL("fhir"), "SELECT v FROM kept")
+	require.NoError(t, err)
+	require.Equal(t, "still here", v, "data survives a restart")
+}
+
+func TestListensOnlyOnItsPrivateSocket(t *testing.T) {
+	ctx := context.Background()
+	dir := dataDir(t)
+	c, err := Start(ctx, dir, "fhir", nil)
+	require.NoError(t, err)
+	defer c.Stop(ctx)
+
+	listen, err := query(ctx, c.URL("fhir"), "SHOW listen_addresses")
+	require.NoError(t, err)
+	require.Empty(t, listen, "no TCP listener")
+	sockets, err := query(ctx, c.URL("fhir"), "SHOW unix_socket_directories")
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(dir, "run"), sockets)
+	fi, err := os.Stat(filepath.Join(dir, "run"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "only the cluster's owner may open the socket")
+}
+
+func TestMissingBinariesAreNamed(t *testing.T) {
+	t.Setenv("FHIR_PG_BIN", t.TempDir())
+	_, err := Start(context.Background(), dataDir(t), "fhir", nil)
+	require.ErrorIs(t, err, ErrBinariesMissing)
+	require.Contains(t, err.Error(), "initdb")
+	require.Contains(t, err.Error(), "FHIR_PG_BIN")
+}
+
+func TestRestartsAfterThePostmasterWasKilled(t *testing.T) {
+	ctx := context.Background()
+	dir := dataDir(t)
+	c, err := Start(ctx, dir, "fhir", nil)
+	require.NoError(t, err)
+
+	pidFile, err := os.ReadFile(filepath.Join(dir, "pg", "postmaster.pid"))
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.SplitN(string(pidFile), "\n", 2)[0])
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(pid, 0) == nil; {
+		require.True(t, time.Now().Before(deadline), "postmaster did not die")
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.release() // as if the process using it had died too
+
+	again, err := Start(ctx, dir, "fhir", nil)
+	require.NoError(t, err, "a stale postmaster.pid does not stop a restart")
+	defer again.Stop(ctx)
+	require.True(t, again.Started())
+	v, err := query(ctx, again.URL("fhir"), "SELECT 'up'::text")
+	require.NoError(t, err)
+	require.Equal(t, "up", v)
+}
+
+func TestTooDeepADataDirIsRefused(t *testing.T) {
+	deep := filepath.Join(dataDir(t), strings.Repeat("d", 100))
+	_, err := Start(context.Background(), deep, "fhir", nil)
+	require.Error(t, err)
+	require.False(t, errors.Is(err, ErrBinariesMissing))
+	require.Contains(t, err.Error(), "too deep")
+}

@@ -1,0 +1,128 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store is the server's PostgreSQL database.
+type Store struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+}
+
+// Options tune the pool.
+type Options struct {
+	MaxConns int32
+}
+
+// Open connects a pool that works as the fhir_app role, so the application
+// holds no UPDATE or DELETE privilege on append-only tables.
+func Open(ctx context.Context, url string, opt Options, log *slog.Logger) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("storage: parse database url: %w", err)
+	}
+	if opt.MaxConns > 0 {
+		cfg.MaxConns = opt.MaxConns
+	}
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "SET ROLE fhir_app")
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("storage: pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("storage: connect: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Store{pool: pool, log: log}, nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ready reports an error unless the database answers and every embedded
+// migration is applied.
+func (s *Store) Ready(ctx context.Context) error {
+	var v int32
+	if err := s.pool.QueryRow(ctx, "SELECT version FROM "+versionTable).Scan(&v); err != nil {
+		return fmt.Errorf("storage: not ready: %w", err)
+	}
+	if want := LatestMigration(); v != want {
+		return fmt.Errorf("storage: schema at migration %d, want %d", v, want)
+	}
+	return nil
+}
+
+const maxAttempts = 8
+
+// InTx runs fn in one database transaction and commits it. When a
+// concurrent writer wins a race (the same version written twice, a
+// serialization failure or a deadlock), the whole of fn runs again on a
+// fresh transaction, so fn must derive everything from what it reads in tx.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.inTxOnce(ctx, fn)
+		if !retryable(err) {
+			return err
+		}
+		if attempt == maxAttempts {
+			return fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		time.Sleep(time.Duration(attempt*attempt) * time.Millisecond)
+	}
+}
+
+func (s *Store) inTxOnce(ctx context.Context, fn func(tx *Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(ptx pgx.Tx) error {
+		return fn(&Tx{tx: ptx, now: now()})
+	})
+}
+
+func retryable(err error) bool {
+	if errors.Is(err, ErrConflict) {
+		return true
+	}
+	var pg *pgconn.PgError
+	if !errors.As(err, &pg) {
+		return false
+	}
+	switch pg.Code {
+	case pgerrcode.UniqueViolation, pgerrcode.SerializationFailure, pgerrcode.DeadlockDetected:
+		return true
+	}
+	return false
+}
+
+// now is the timestamp of a write, at the precision PostgreSQL keeps.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// Tx is one open write transaction.
+type Tx struct {
+	tx  pgx.Tx
+	now time.Time
+}
+
+// Now is the lastUpdated of everything the transaction writes.
+func (t *Tx) Now() time.Time { return t.now }
+
+// querier is what both the pool and a transaction offer.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}

@@ -1,0 +1,163 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/storagetest"
+)
+
+func appendVersion(t *testing.T, s *storage.Store, k storage.Key, version int64, deleted bool) {
+	t.Helper()
+	body := fmt.Sprintf(`{"resourceType":%q,"id":%q,"meta":{"versionId":"%d"}}`, k.Type, k.ID, version)
+	row := storage.Row{Key: k, Version: version, Method: "PUT", Resource: []byte(body),
+		Identifiers: []storage.Identifier{{System: "urn:s", Value: k.ID}}}
+	if deleted {
+		row.Method, row.Deleted, row.Resource, row.Identifiers = "DELETE", true, nil, nil
+	}
+	require.NoError(t, s.InTx(context.Background(), func(tx *storage.Tx) error {
+		return tx.Append(context.Background(), []storage.Row{row})
+	}))
+}
+
+func TestReadReturnsCurrentVersionAndTombstones(t *testing.T) {
+	t.Parallel()
+	s, _ := storagetest.Open(t)
+	ctx := context.Background()
+	k := storage.Key{Type: "Patient", ID: "p1"}
+
+	_, err := s.Read(ctx, k)
+	assert.ErrorIs(t, err, storage.ErrNotFound)
+
+	for v := int64(1); v <= 3; v++ {
+		appendVersion(t, s, k, v, false)
+	}
+	got, err := s.Read(ctx, k)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), got.Version)
+	assert.JSONEq(t, `{"resourceType":"Patient","id":"p1","meta":{"versionId":"3"}}`, string(got.Resource))
+
+	old, err := s.VRead(ctx, k, 2)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), old.Version)
+
+	appendVersion(t, s, k, 4, true)
+	_, err = s.Read(ctx, k)
+	assert.ErrorIs(t, err, storage.ErrGone)
+	_, err = s.VRead(ctx, k, 4)
+	assert.ErrorIs(t, err, storage.ErrGone)
+	_, err = s.VRead(ctx, k, 9)
+	assert.ErrorIs(t, err, storage.ErrNotFound)
+}
+
+func TestSameVersionTwiceConflicts(t *testing.T) {
+	t.Parallel()
+	s, _ := storagetest.Open(t)
+	k := storage.Key{Type: "Patient", ID: "p1"}
+	appendVersion(t, s, k, 1, false)
+	calls := 0
+	err := s.InTx(context.Background(), func(tx *storage.Tx) error {
+		calls++
+		return tx.Append(context.Background(), []storage.Row{{Key: k, Version: 1, Method: "PUT", Resource: []byte(`{}`)}})
+	})
+	assert.ErrorIs(t, err, storage.ErrBusy, "a version written twice is retried, then reported busy")
+	assert.Greater(t, calls, 1)
+}
+
+func TestFindMatchesCurrentVersionsOnly(t *testing.T) {
+	t.Parallel()
+	s, _ := storagetest.Open(t)
+	ctx := context.Background()
+	appendVersion(t, s, storage.Key{Type: "Patient", ID: "a"}, 1, false)
+	appendVersion(t, s, storage.Key{Type: "Patient", ID: "b"}, 1, false)
+	appendVersion(t, s, storage.Key{Type: "Patient", ID: "b"}, 2, true)
+	sys, a, b := "urn:s", "a", "b"
+	ids, err := s.Find(ctx, storage.Criteria{Type: "Patient", Identifiers: [][]storage.Token{{{System: &sys, Value: &a}, {Value: &b}}}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a"}, ids, "b's current version is a tombstone")
+	ids, err = s.Find(ctx, storage.Criteria{Type: "Patient", IDs: [][]string{{"a", "b"}}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a"}, ids)
+}
+
+// The database itself refuses to change history: the application role lacks
+// the privileges, and the triggers stop even the owner.
+func TestDatabaseRefusesChangesToAppendOnlyTables(t *testing.T) {
+	t.Parallel()
+	s, ownerURL := storagetest.Open(t)
+	ctx := context.Background()
+	appendVersion(t, s, storage.Key{Type: "Patient", ID: "p1"}, 1, false)
+	_, err := s.LogInbound(ctx, "batch", "test", []byte("{}"))
+	require.NoError(t, err)
+
+	statements := map[string][]string{
+		"resource_version":    {"UPDATE resource_version SET deleted = false", "DELETE FROM resource_version", "TRUNCATE resource_version CASCADE"},
+		"resource_identifier": {"UPDATE resource_identifier SET value = 'x'", "DELETE FROM resource_identifier", "TRUNCATE resource_identifier"},
+		"inbound_log":         {"UPDATE inbound_log SET sender = 'x'", "DELETE FROM inbound_log", "TRUNCATE inbound_log CASCADE"},
+	}
+	owner, err := pgx.Connect(ctx, ownerURL)
+	require.NoError(t, err)
+	defer owner.Close(ctx)
+
+	for table, stmts := range statements {
+		for _, stmt := range stmts {
+			t.Run(table+"/owner/"+strings.Fields(stmt)[0], func(t *testing.T) {
+				_, err := owner.Exec(ctx, stmt)
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "append-only")
+			})
+			t.Run(table+"/fhir_app/"+strings.Fields(stmt)[0], func(t *testing.T) {
+				tx, err := owner.Begin(ctx)
+				require.NoError(t, err)
+				defer tx.Rollback(ctx)
+				_, err = tx.Exec(ctx, "SET LOCAL ROLE fhir_app")
+				require.NoError(t, err)
+				_, err = tx.Exec(ctx, stmt)
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "permission denied")
+			})
+		}
+	}
+	var n int
+	require.NoError(t, owner.QueryRow(ctx, "SELECT count(*) FROM resource_version").Scan(&n))
+	assert.Equal(t, 1, n)
+}
+
+func TestConcurrentWritersOfOneResourceNeverLoseAVersion(t *testing.T) {
+	t.Parallel()
+	s, _ := storagetest.Open(t)
+	ctx := context.Background()
+	k := storage.Key{Type: "Patient", ID: "p"}
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.InTx(ctx, func(tx *storage.Tx) error {
+				h, err := tx.Heads(ctx, []storage.Key{k})
+				if err != nil {
+					return err
+				}
+				return tx.Append(ctx, []storage.Row{{Key: k, Version: h[k].Version + 1, Method: "PUT", Resource: []byte(`{}`)}})
+			})
+			if err != nil && !errors.Is(err, storage.ErrBusy) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	v, err := s.Read(ctx, k)
+	require.NoError(t, err)
+	hist, err := s.History(ctx, storage.HistoryQuery{Type: "Patient", ID: "p", Limit: 100})
+	require.NoError(t, err)
+	assert.Equal(t, int(v.Version), len(hist), "versions are contiguous")
+}

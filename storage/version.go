@@ -1,0 +1,172 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Key names a resource.
+type Key struct{ Type, ID string }
+
+func (k Key) String() string { return k.Type + "/" + k.ID }
+
+// Head is the current version of a resource.
+type Head struct {
+	Version int64
+	Deleted bool
+}
+
+// Version is one stored version of a resource. Resource is nil for a
+// tombstone.
+type Version struct {
+	Key
+	Version     int64
+	Seq         int64
+	LastUpdated time.Time
+	Method      string
+	Deleted     bool
+	Resource    []byte
+}
+
+// Identifier is one Identifier.system/value pair of a resource.
+type Identifier struct{ System, Value string }
+
+// Row is a version to append. Resource must already carry its id and meta.
+type Row struct {
+	Key
+	Version     int64
+	Method      string
+	Deleted     bool
+	Resource    []byte
+	Identifiers []Identifier
+}
+
+const versionColumns = `type, id, version, seq, last_updated, method, deleted, resource`
+
+func scanVersion(row pgx.Row) (Version, error) {
+	var v Version
+	err := row.Scan(&v.Type, &v.ID, &v.Version, &v.Seq, &v.LastUpdated, &v.Method, &v.Deleted, &v.Resource)
+	return v, err
+}
+
+// Read returns the current version of a resource: ErrNotFound if it never
+// existed, and the tombstone together with ErrGone if it is deleted.
+func (s *Store) Read(ctx context.Context, k Key) (Version, error) {
+	return read(ctx, s.pool, k)
+}
+
+// Read is Store.Read inside the transaction.
+func (t *Tx) Read(ctx context.Context, k Key) (Version, error) {
+	return read(ctx, t.tx, k)
+}
+
+// readCurrentSQL finds the current version by walking the primary key
+// backwards from (type, id, +inf): one index descent.
+const readCurrentSQL = `SELECT ` + versionColumns + ` FROM resource_version
+	WHERE type = $1 AND id = $2 ORDER BY version DESC LIMIT 1`
+
+func read(ctx context.Context, q querier, k Key) (Version, error) {
+	v, err := scanVersion(q.QueryRow(ctx, readCurrentSQL, k.Type, k.ID))
+	return found(v, err)
+}
+
+// VRead returns one version: ErrNotFound if it does not exist, the
+// tombstone with ErrGone if that version is a deletion.
+func (s *Store) VRead(ctx context.Context, k Key, version int64) (Version, error) {
+	return vread(ctx, s.pool, k, version)
+}
+
+// VRead is Store.VRead inside the transaction.
+func (t *Tx) VRead(ctx context.Context, k Key, version int64) (Version, error) {
+	return vread(ctx, t.tx, k, version)
+}
+
+func vread(ctx context.Context, q querier, k Key, version int64) (Version, error) {
+	v, err := scanVersion(q.QueryRow(ctx, `SELECT `+versionColumns+` FROM resource_version
+		WHERE type = $1 AND id = $2 AND version = $3`, k.Type, k.ID, version))
+	return found(v, err)
+}
+
+func found(v Version, err error) (Version, error) {
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return v, ErrNotFound
+	case err != nil:
+		return v, fmt.Errorf("storage: read: %w", err)
+	case v.Deleted:
+		return v, ErrGone
+	}
+	return v, nil
+}
+
+// Heads returns the current version of each key that exists, deleted or
+// not, in one query.
+func (t *Tx) Heads(ctx context.Context, keys []Key) (map[Key]Head, error) {
+	heads := make(map[Key]Head, len(keys))
+	if len(keys) == 0 {
+		return heads, nil
+	}
+	types, ids := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		types[i], ids[i] = k.Type, k.ID
+	}
+	rows, err := t.tx.Query(ctx, `SELECT k.type, k.id, h.version, h.deleted
+		FROM unnest($1::text[], $2::text[]) AS k(type, id)
+		CROSS JOIN LATERAL (SELECT version, deleted FROM resource_version v
+			WHERE v.type = k.type AND v.id = k.id ORDER BY version DESC LIMIT 1) h`, types, ids)
+	if err != nil {
+		return nil, fmt.Errorf("storage: heads: %w", err)
+	}
+	var k Key
+	var h Head
+	_, err = pgx.ForEachRow(rows, []any{&k.Type, &k.ID, &h.Version, &h.Deleted}, func() error {
+		heads[k] = h
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: heads: %w", err)
+	}
+	return heads, nil
+}
+
+// Append writes version rows and their identifier rows. Two writers of the
+// same version collide on the primary key; InTx then runs again.
+func (t *Tx) Append(ctx context.Context, rows []Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	n := len(rows)
+	types, ids, methods := make([]string, n), make([]string, n), make([]string, n)
+	versions, deleted := make([]int64, n), make([]bool, n)
+	resources := make([]*string, n)
+	var it, ii, is, iv []string
+	var iver []int64
+	for i, r := range rows {
+		types[i], ids[i], versions[i], methods[i], deleted[i] = r.Type, r.ID, r.Version, r.Method, r.Deleted
+		if !r.Deleted {
+			s := string(r.Resource)
+			resources[i] = &s
+		}
+		for _, x := range r.Identifiers {
+			it, ii, iver, is, iv = append(it, r.Type), append(ii, r.ID), append(iver, r.Version), append(is, x.System), append(iv, x.Value)
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO resource_version (type, id, version, last_updated, method, deleted, resource)
+		SELECT t, i, v, $4, m, d, r::jsonb
+		FROM unnest($1::text[], $2::text[], $3::bigint[], $5::text[], $6::bool[], $7::text[]) AS x(t, i, v, m, d, r)`,
+		types, ids, versions, t.now, methods, deleted, resources)
+	if len(it) > 0 {
+		b.Queue(`INSERT INTO resource_identifier (type, id, version, system, value)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[])`,
+			it, ii, iver, is, iv)
+	}
+	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("storage: append: %w", err)
+	}
+	return nil
+}
