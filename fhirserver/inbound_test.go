@@ -32,7 +32,7 @@ func TestInboundLog(t *testing.T) {
 	for i, w := range want {
 		assert.Equal(t, w.kind, log[i].Kind)
 		assert.Equal(t, w.body, string(log[i].Body), "the raw body, byte for byte")
-		assert.Equal(t, "test", log[i].Sender)
+		assert.Equal(t, ts.clientID, log[i].Sender, "the client that sent it")
 		require.NotNil(t, log[i].Status)
 		assert.Equal(t, w.status, *log[i].Status)
 	}

@@ -2,19 +2,24 @@ package fhirserver_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/fhirserver/fhirserver/fhirserver"
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/smart"
 	"github.com/fhirserver/fhirserver/storage"
 	"github.com/fhirserver/fhirserver/storage/storagetest"
 )
@@ -23,25 +28,46 @@ func TestMain(m *testing.M) { storagetest.Main(m) }
 
 // testServer is a FHIR server on a fresh database.
 type testServer struct {
-	t     *testing.T
-	URL   string // the FHIR base
-	token string
-	store *storage.Store
+	t        *testing.T
+	URL      string // the FHIR base
+	token    string // a token for system/*.cruds
+	clientID string // the client token belongs to
+	store    *storage.Store
+	smart    *smart.Provider
 }
 
 func newServer(t *testing.T, opts ...func(*fhirserver.Config)) *testServer {
 	t.Helper()
+	return newServerLifespan(t, 15*time.Minute, opts...)
+}
+
+// newServerLifespan is newServer with access tokens of the given lifespan.
+func newServerLifespan(t *testing.T, lifespan time.Duration, opts ...func(*fhirserver.Config)) *testServer {
+	t.Helper()
 	store, _ := storagetest.Open(t)
 	ts := &testServer{t: t, store: store}
 	srv := httptest.NewUnstartedServer(nil)
-	cfg := fhirserver.Config{BaseURL: "http://" + srv.Listener.Addr().String()}
+	cfg := fhirserver.Config{BaseURL: "http://" + srv.Listener.Addr().String(), Log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	srv.Config.Handler = fhirserver.New(cfg, deps(t, ts, store, cfg))
+	provider, err := smart.New(context.Background(), smart.Config{
+		Issuer: cfg.BaseURL, FHIRBase: cfg.BaseURL + "/fhir", TokenLifespan: lifespan, HashCost: bcrypt.MinCost,
+	}, store, nil)
+	require.NoError(t, err)
+	ts.smart = provider
+	srv.Config.Handler = fhirserver.New(cfg, fhirserver.Deps{
+		Resources: resources.New(store, nil),
+		Auth:      fhirserver.SMART(provider),
+		Ready:     store.Ready,
+		Discovery: provider.Discovery,
+		OAuth:     map[string]http.Handler{"/auth/token": provider.TokenHandler(), "/auth/revoke": provider.RevokeHandler()},
+		Security:  provider.Security(),
+	})
 	srv.Start()
 	t.Cleanup(srv.Close)
 	ts.URL = cfg.BaseURL + "/fhir"
+	ts.clientID, ts.token = ts.clientToken("system/*.cruds")
 	return ts
 }
 
@@ -122,4 +148,3 @@ func compact(t *testing.T, s string) string {
 }
 
 var _ = outcome.Invalid
-var _ resources.Caller

@@ -59,6 +59,12 @@ func (s *Service) update(ctx context.Context, w *work, k storage.Key, res *profi
 	if ifMatch != 0 && h.Version != ifMatch {
 		return Result{}, preconditionFailed("If-Match %d is not the current version of %s", ifMatch, k)
 	}
+	if h.Version == 0 || h.Deleted {
+		// Update as create makes a resource: the token must allow creating.
+		if err := w.caller.allow(k.Type, Create); err != nil {
+			return Result{}, err
+		}
+	}
 	v, err := w.write(k, http.MethodPut, res.Object)
 	if err != nil {
 		return Result{}, err

@@ -25,7 +25,7 @@ func findBinaries(wantMajor string) (string, error) {
 		if hasAll(dir) {
 			return dir, nil
 		}
-		return "", fmt.Errorf("%w in FHIR_PG_BIN=%s", ErrBinariesMissing, dir)
+		return "", fmt.Errorf("%w in FHIR_PG_BIN=%s: %s", ErrBinariesMissing, dir, installHint)
 	}
 	versioned, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	sort.Slice(versioned, func(i, j int) bool { return major(versioned[i]) > major(versioned[j]) })
@@ -44,10 +44,11 @@ func findBinaries(wantMajor string) (string, error) {
 			return dir, nil
 		}
 	}
-	return "", fmt.Errorf("%w on PATH or under /usr/lib/postgresql/*/bin: install them "+
-		"(Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql) "+
-		"or set FHIR_PG_BIN to their directory, or give --database-url", ErrBinariesMissing)
+	return "", fmt.Errorf("%w on PATH or under /usr/lib/postgresql/*/bin: %s", ErrBinariesMissing, installHint)
 }
+
+const installHint = "install them (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql) " +
+	"or set FHIR_PG_BIN to their directory, or give --database-url"
 
 func hasAll(dir string) bool {
 	for _, name := range needed {

@@ -84,10 +84,11 @@ func (c *Cluster) prepare() error {
 		return err
 	}
 	c.acct = acct
-	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+	version, _ := os.ReadFile(filepath.Join(c.pgDir(), "PG_VERSION"))
+	if c.bin, err = findBinaries(strings.TrimSpace(string(version))); err != nil {
 		return err
 	}
-	if err := acct.checkReachable(c.dir); err != nil {
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return err
 	}
 	if n := len(c.socketDir()) + len("/.s.PGSQL.5432"); n > maxSocketPath {
@@ -101,9 +102,7 @@ func (c *Cluster) prepare() error {
 			return err
 		}
 	}
-	version, _ := os.ReadFile(filepath.Join(c.pgDir(), "PG_VERSION"))
-	c.bin, err = findBinaries(strings.TrimSpace(string(version)))
-	return err
+	return acct.checkReachable(c.dir)
 }
 
 func (c *Cluster) pgDir() string     { return filepath.Join(c.dir, "pg") }

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/fhirserver/fhirserver/smart"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func clientsAdd(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("clients add", flag.ContinueOnError)
+	var d dbFlags
+	d.register(fs)
+	var c smart.Client
+	var jwksFile, scope string
+	var redirects, grants listFlag
+	fs.StringVar(&c.ID, "id", "", "client id (required)")
+	fs.StringVar(&c.Secret, "secret", "", "client secret; generated and printed once when omitted for a confidential client")
+	fs.StringVar(&jwksFile, "jwks-file", "", "JWKS file of the client's public keys")
+	fs.BoolVar(&c.Public, "public", false, "a public client (no secret)")
+	fs.Var(&redirects, "redirect-uri", "a registered redirect URI (repeatable)")
+	fs.StringVar(&scope, "scope", "", "scopes the client may be granted, space separated")
+	fs.Var(&grants, "grant-type", "an allowed grant type (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if c.ID == "" {
+		return usageError("clients add: --id is required")
+	}
+	if jwksFile != "" {
+		b, err := os.ReadFile(jwksFile)
+		if err != nil {
+			return err
+		}
+		c.JWKS = b
+	}
+	c.RedirectURIs, c.GrantTypes, c.Scopes = redirects, grants, strings.Fields(scope)
+	db, err := openDatabase(ctx, d, log)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	provider, err := smart.New(ctx, smart.Config{Issuer: "http://localhost", FHIRBase: "http://localhost/fhir"}, db.store, log)
+	if err != nil {
+		return err
+	}
+	secret, err := provider.RegisterClient(ctx, c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "client %s registered\n", c.ID)
+	if secret != "" && c.Secret == "" {
+		fmt.Fprintf(out, "secret: %s\n(shown once; it is stored hashed)\n", secret)
+	}
+	return nil
+}

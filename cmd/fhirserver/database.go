@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/embedded"
+)
+
+// dbFlags are the storage flags every command takes.
+type dbFlags struct {
+	url     string
+	dataDir string
+}
+
+func (d *dbFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&d.url, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL connection string (env DATABASE_URL)")
+	fs.StringVar(&d.dataDir, "data-dir", envOr("FHIR_DATA_DIR", "./.data"), "embedded cluster directory, used without a database URL (env FHIR_DATA_DIR)")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// database is an open, migrated store and what stops it.
+type database struct {
+	url   string
+	store *storage.Store
+	stop  func()
+}
+
+// openDatabase connects to the database URL, or starts (or joins) the
+// embedded cluster, migrates, and opens the store.
+func openDatabase(ctx context.Context, d dbFlags, log *slog.Logger) (*database, error) {
+	db := &database{url: d.url, stop: func() {}}
+	if db.url == "" {
+		c, err := embedded.Start(ctx, d.dataDir, "fhir", log)
+		if err != nil {
+			return nil, err
+		}
+		db.url = c.URL("fhir")
+		db.stop = func() {
+			if err := c.Stop(context.WithoutCancel(ctx)); err != nil {
+				log.Error("stopping the embedded cluster", "err", err)
+			}
+		}
+	}
+	if err := storage.Migrate(ctx, db.url); err != nil {
+		db.stop()
+		return nil, err
+	}
+	store, err := storage.Open(ctx, db.url, storage.Options{MaxConns: 64}, log)
+	if err != nil {
+		db.stop()
+		return nil, err
+	}
+	db.store = store
+	return db, nil
+}
+
+func (db *database) close() {
+	db.store.Close()
+	db.stop()
+}
+
+func migrate(ctx context.Context, args []string, out interface{ Write([]byte) (int, error) }, log *slog.Logger) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	var d dbFlags
+	d.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	db, err := openDatabase(ctx, d, log)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	fmt.Fprintf(out, "migrations applied (schema at %d)\n", storage.LatestMigration())
+	return nil
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/fhirserver/fhirserver/fhirserver"
+	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/smart"
+)
+
+type serveFlags struct {
+	db            dbFlags
+	addr          string
+	baseURL       string
+	maxBody       int64
+	tokenLifespan time.Duration
+}
+
+func serve(ctx context.Context, args []string, log *slog.Logger) error {
+	f, err := parseServe(args)
+	if err != nil {
+		return err
+	}
+	db, err := openDatabase(ctx, f.db, log)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	provider, err := smart.New(ctx, smart.Config{Issuer: f.baseURL, FHIRBase: f.baseURL + "/fhir", TokenLifespan: f.tokenLifespan}, db.store, log)
+	if err != nil {
+		return err
+	}
+	app := fhirserver.New(fhirserver.Config{BaseURL: f.baseURL, MaxBodyBytes: f.maxBody, Log: log}, fhirserver.Deps{
+		Resources: resources.New(db.store, log),
+		Auth:      fhirserver.SMART(provider),
+		Ready:     db.store.Ready,
+		Discovery: provider.Discovery,
+		OAuth:     map[string]http.Handler{"/auth/token": provider.TokenHandler(), "/auth/revoke": provider.RevokeHandler()},
+		Security:  provider.Security(),
+	})
+	return listen(ctx, f.addr, app, log)
+}
+
+func parseServe(args []string) (serveFlags, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var f serveFlags
+	f.db.register(fs)
+	fs.StringVar(&f.addr, "addr", envOr("FHIR_ADDR", "127.0.0.1:8080"), "address to listen on")
+	fs.StringVar(&f.baseURL, "base-url", envOr("FHIR_BASE_URL", ""), "public root URL of the server (default http://ADDR)")
+	fs.Int64Var(&f.maxBody, "max-body-bytes", 64<<20, "largest request body accepted; larger ones get 413")
+	fs.DurationVar(&f.tokenLifespan, "token-lifespan", 15*time.Minute, "lifetime of access tokens")
+	if err := fs.Parse(args); err != nil {
+		return f, usageError(err.Error())
+	}
+	if f.baseURL == "" {
+		f.baseURL = "http://" + f.addr
+	}
+	f.baseURL = strings.TrimRight(f.baseURL, "/")
+	return f, nil
+}
+
+// listen serves until ctx ends, then stops taking connections and lets
+// in-flight requests finish.
+func listen(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String())
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package smart
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// Client is an OAuth2 client to register.
+type Client struct {
+	ID           string
+	Secret       string // a confidential client's secret; generated when empty
+	Public       bool
+	RedirectURIs []string
+	Scopes       []string
+	GrantTypes   []string // default: client_credentials when confidential without redirect URIs
+	JWKS         []byte
+}
+
+// grantTypes this server can issue tokens for today.
+var supportedGrants = []string{"client_credentials"}
+
+// RegisterClient stores a client, its secret hashed; it returns the secret,
+// which is generated when c.Secret is empty for a confidential client.
+func (p *Provider) RegisterClient(ctx context.Context, c Client) (string, error) {
+	if err := p.checkClient(&c); err != nil {
+		return "", err
+	}
+	stored := storage.OAuthClient{
+		ID: c.ID, Public: c.Public, RedirectURIs: c.RedirectURIs,
+		GrantTypes: c.GrantTypes, Scopes: c.Scopes, JWKS: json.RawMessage(c.JWKS),
+	}
+	if !c.Public {
+		if c.Secret == "" {
+			b := make([]byte, 32)
+			if _, err := rand.Read(b); err != nil {
+				return "", err
+			}
+			c.Secret = base64.RawURLEncoding.EncodeToString(b)
+		}
+		hash, err := p.config.GetSecretsHasher(ctx).Hash(ctx, []byte(c.Secret))
+		if err != nil {
+			return "", err
+		}
+		stored.SecretHash = hash
+	}
+	err := p.db.PutClient(ctx, stored)
+	if errors.Is(err, storage.ErrConflict) {
+		return "", outcome.E(outcome.Conflict, "a client with id %q is already registered", c.ID)
+	}
+	if err != nil {
+		return "", err
+	}
+	return c.Secret, nil
+}
+
+func (p *Provider) checkClient(c *Client) error {
+	invalid := func(format string, args ...any) error {
+		return outcome.E(outcome.Invalid, "client: "+format, args...)
+	}
+	if c.ID == "" {
+		return invalid("an id is required")
+	}
+	if c.Public && c.Secret != "" {
+		return invalid("a public client has no secret")
+	}
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{"client_credentials"}
+	}
+	for _, g := range c.GrantTypes {
+		if !slices.Contains(supportedGrants, g) {
+			return invalid("grant type %q is not supported yet (supported: %v)", g, supportedGrants)
+		}
+	}
+	if c.Public && slices.Contains(c.GrantTypes, "client_credentials") {
+		return invalid("a public client cannot use client_credentials")
+	}
+	for _, s := range c.Scopes {
+		if !ValidScope(s) {
+			return invalid("scope %q is not a SMART scope", s)
+		}
+	}
+	for _, u := range c.RedirectURIs {
+		if err := checkRedirectURI(u); err != nil {
+			return invalid("%v", err)
+		}
+	}
+	if len(c.JWKS) > 0 && !json.Valid(c.JWKS) {
+		return invalid("the JWKS is not JSON")
+	}
+	return nil
+}
+
+// checkRedirectURI applies RFC 6749 3.1.2: absolute, no fragment; and
+// refuses plain http except to the loopback interface.
+func checkRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("redirect URI %q is not an absolute URL", raw)
+	}
+	if u.Fragment != "" {
+		return fmt.Errorf("redirect URI %q has a fragment", raw)
+	}
+	if u.Scheme == "http" && u.Hostname() != "localhost" && u.Hostname() != "127.0.0.1" && u.Hostname() != "::1" {
+		return fmt.Errorf("redirect URI %q must use https", raw)
+	}
+	return nil
+}

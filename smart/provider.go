@@ -1,0 +1,296 @@
+package smart
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// Config configures the authorization server.
+type Config struct {
+	// Issuer is the server's public root URL; its endpoints live under
+	// Issuer + "/auth".
+	Issuer string
+	// FHIRBase is the FHIR base the tokens are for; it names the realm.
+	FHIRBase string
+	// TokenLifespan is how long an access token lives (default 15 minutes).
+	TokenLifespan time.Duration
+	// HashCost is the bcrypt cost of client secrets (default 12). Tests
+	// lower it to save time; it never switches hashing off.
+	HashCost int
+}
+
+// Store is the database the provider keeps its state in.
+type Store interface {
+	tokenStore
+	OAuthSecret(ctx context.Context, fresh func() ([]byte, error)) ([]byte, error)
+	PutClient(ctx context.Context, c storage.OAuthClient) error
+}
+
+// Provider is the OAuth2 authorization server and the token check that
+// guards every FHIR interaction.
+type Provider struct {
+	cfg    Config
+	config *fosite.Config
+	oauth  fosite.OAuth2Provider
+	db     Store
+	log    *slog.Logger
+	cache  *accessCache
+}
+
+// New builds the provider; the HMAC key of its tokens is made on first use
+// and kept in the database, so tokens outlive a restart.
+func New(ctx context.Context, cfg Config, db Store, log *slog.Logger) (*Provider, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.TokenLifespan == 0 {
+		cfg.TokenLifespan = 15 * time.Minute
+	}
+	if cfg.HashCost == 0 {
+		cfg.HashCost = 12
+	}
+	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
+	secret, err := db.OAuthSecret(ctx, func() ([]byte, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return b, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	config := &fosite.Config{
+		AccessTokenLifespan: cfg.TokenLifespan,
+		GlobalSecret:        secret,
+		ScopeStrategy:       scopeStrategy,
+		TokenURL:            cfg.Issuer + "/auth/token",
+		AccessTokenIssuer:   cfg.Issuer,
+		HashCost:            cfg.HashCost,
+	}
+	strategy := compose.NewOAuth2HMACStrategy(config)
+	oauth := compose.Compose(config, fositeStore{db: db}, &compose.CommonStrategy{CoreStrategy: strategy},
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+	)
+	return &Provider{cfg: cfg, config: config, oauth: oauth, db: db, log: log, cache: newAccessCache()}, nil
+}
+
+func newSession(subject string) *fosite.DefaultSession {
+	return &fosite.DefaultSession{Subject: subject}
+}
+
+// TokenHandler is the token endpoint.
+func (p *Provider) TokenHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if r.Method == http.MethodPost && r.ParseForm() == nil {
+			// fosite calls an unknown grant an invalid request; RFC 6749 5.2 has a code for it.
+			if g := r.PostForm.Get("grant_type"); g != "" && !slices.Contains(supportedGrants, g) {
+				p.tokenError(ctx, w, nil, fosite.ErrUnsupportedGrantType.WithHintf("Supported grant types: %s.", strings.Join(supportedGrants, ", ")))
+				return
+			}
+		}
+		ar, err := p.oauth.NewAccessRequest(ctx, r, newSession(""))
+		if err != nil {
+			p.tokenError(ctx, w, ar, err)
+			return
+		}
+		if len(ar.GetRequestedScopes()) == 0 {
+			// SMART backend services require scope; a silent default grant
+			// would hide the client's mistake.
+			p.tokenError(ctx, w, ar, fosite.ErrInvalidScope.WithHint("The scope parameter is required."))
+			return
+		}
+		// The grant handler has checked every scope against the client's.
+		for _, s := range ar.GetRequestedScopes() {
+			ar.GrantScope(s)
+		}
+		if s, ok := ar.GetSession().(*fosite.DefaultSession); ok {
+			s.Subject = ar.GetClient().GetID()
+		}
+		resp, err := p.oauth.NewAccessResponse(ctx, ar)
+		if err != nil {
+			p.tokenError(ctx, w, ar, err)
+			return
+		}
+		p.log.Info("token issued", "client", ar.GetClient().GetID(), "grant", strings.Join(ar.GetGrantTypes(), " "))
+		p.oauth.WriteAccessResponse(ctx, w, ar, resp)
+	})
+}
+
+func (p *Provider) tokenError(ctx context.Context, w http.ResponseWriter, ar fosite.AccessRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	p.log.Warn("token request refused", "error", rfc.ErrorField, "hint", rfc.HintField)
+	p.oauth.WriteAccessError(ctx, w, ar, err)
+}
+
+// RevokeHandler is the RFC 7009 revocation endpoint.
+func (p *Provider) RevokeHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := p.oauth.NewRevocationRequest(r.Context(), r)
+		if err == nil {
+			p.cache.clear()
+		}
+		p.oauth.WriteRevocationResponse(r.Context(), w, err)
+	})
+}
+
+// Discovery is the SMART configuration document (.well-known/smart-configuration).
+func (p *Provider) Discovery() map[string]any {
+	return map[string]any{
+		"issuer":                                p.cfg.Issuer,
+		"token_endpoint":                        p.cfg.Issuer + "/auth/token",
+		"revocation_endpoint":                   p.cfg.Issuer + "/auth/revoke",
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"grant_types_supported":                 supportedGrants,
+		"scopes_supported": []string{
+			"system/*.read", "system/*.write", "system/*.*",
+			"system/*.cruds", "system/*.rs",
+		},
+		"response_types_supported":         []string{},
+		"capabilities":                     []string{"client-confidential-symmetric", "permission-v1", "permission-v2"},
+		"code_challenge_methods_supported": []string{"S256"},
+	}
+}
+
+// Security is the CapabilityStatement's rest.security: SMART, with the
+// OAuth endpoints in the oauth-uris extension.
+func (p *Provider) Security() map[string]any {
+	return map[string]any{
+		"cors": true,
+		"service": []map[string]any{{
+			"coding": []map[string]string{{
+				"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+				"code":   "SMART-on-FHIR",
+			}},
+			"text": "OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)",
+		}},
+		"extension": []map[string]any{{
+			"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+			"extension": []map[string]string{
+				{"url": "token", "valueUri": p.cfg.Issuer + "/auth/token"},
+				{"url": "revoke", "valueUri": p.cfg.Issuer + "/auth/revoke"},
+			},
+		}},
+	}
+}
+
+// tokenError is why a bearer token was refused, for WWW-Authenticate.
+type tokenError struct {
+	code string // RFC 6750 error code; empty when no token was sent
+	desc string
+}
+
+func (e *tokenError) Error() string { return e.desc }
+
+func unauthorized(code, desc string) error {
+	return outcome.E(outcome.Unauthorized, "%s", desc).Wrap("authenticate", &tokenError{code: code, desc: desc})
+}
+
+// Authenticate checks the request's bearer token and returns what it grants.
+func (p *Provider) Authenticate(r *http.Request) (*Access, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, unauthorized("", "an access token is required")
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return nil, unauthorized("invalid_request", "the Authorization header must be 'Bearer <token>'")
+	}
+	key := sha256.Sum256([]byte(token))
+	if a := p.cache.get(key); a != nil {
+		return a, nil
+	}
+	use, ar, err := p.oauth.IntrospectToken(r.Context(), token, fosite.AccessToken, newSession(""))
+	if err != nil {
+		rfc := fosite.ErrorToRFC6749Error(err)
+		if rfc.ErrorField == fosite.ErrServerError.ErrorField {
+			return nil, outcome.E(outcome.Internal, "token check failed").Wrap("authenticate", err)
+		}
+		desc := "the access token is unknown, expired or revoked"
+		if errors.Is(err, fosite.ErrTokenExpired) {
+			desc = "the access token has expired"
+		}
+		return nil, unauthorized("invalid_token", desc)
+	}
+	if use != fosite.AccessToken {
+		return nil, unauthorized("invalid_token", "a refresh token is not an access token")
+	}
+	a := newAccess(ar.GetClient().GetID(), ar.GetGrantedScopes())
+	p.cache.put(key, a, ar.GetSession().GetExpiresAt(fosite.AccessToken))
+	return a, nil
+}
+
+// Challenge is the WWW-Authenticate value for a refused request (RFC 6750 3).
+func (p *Provider) Challenge(err error) string {
+	c := `Bearer realm="` + p.cfg.FHIRBase + `"`
+	var te *tokenError
+	if errors.As(err, &te) && te.code != "" {
+		c += `, error="` + te.code + `", error_description="` + te.desc + `"`
+	}
+	return c
+}
+
+// accessCache remembers checked tokens briefly, so that a client's burst
+// of requests costs one lookup. Entries last at most cacheFor, and a
+// revocation through this server empties it at once.
+type accessCache struct {
+	mu      sync.Mutex
+	entries map[[32]byte]cached
+}
+
+type cached struct {
+	access *Access
+	until  time.Time
+}
+
+const (
+	cacheFor     = 10 * time.Second
+	cacheEntries = 10000
+)
+
+func newAccessCache() *accessCache { return &accessCache{entries: map[[32]byte]cached{}} }
+
+func (c *accessCache) get(key [32]byte) *Access {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || time.Now().After(e.until) {
+		return nil
+	}
+	return e.access
+}
+
+func (c *accessCache) put(key [32]byte, a *Access, expires time.Time) {
+	until := time.Now().Add(cacheFor)
+	if !expires.IsZero() && expires.Before(until) {
+		until = expires
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= cacheEntries {
+		c.entries = map[[32]byte]cached{}
+	}
+	c.entries[key] = cached{access: a, until: until}
+}
+
+func (c *accessCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = map[[32]byte]cached{}
+}

@@ -1,0 +1,154 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// OAuthSecret returns the authorization server's HMAC key, storing the one
+// fresh() makes if there is none yet. Concurrent first starts agree on one.
+func (s *Store) OAuthSecret(ctx context.Context, fresh func() ([]byte, error)) ([]byte, error) {
+	var secret []byte
+	err := s.pool.QueryRow(ctx, `SELECT secret FROM oauth2_secret WHERE id = 1`).Scan(&secret)
+	if err == nil {
+		return secret, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("storage: oauth2 secret: %w", err)
+	}
+	candidate, err := fresh()
+	if err != nil {
+		return nil, err
+	}
+	err = s.pool.QueryRow(ctx, `
+		WITH ins AS (INSERT INTO oauth2_secret (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING RETURNING secret)
+		SELECT secret FROM ins UNION ALL SELECT secret FROM oauth2_secret WHERE id = 1 LIMIT 1`, candidate).Scan(&secret)
+	if err != nil {
+		return nil, fmt.Errorf("storage: oauth2 secret: %w", err)
+	}
+	return secret, nil
+}
+
+// OAuthClient is a registered OAuth2 client as stored.
+type OAuthClient struct {
+	ID            string
+	SecretHash    []byte // nil for a public client
+	Public        bool
+	RedirectURIs  []string
+	GrantTypes    []string
+	ResponseTypes []string
+	Scopes        []string
+	JWKS          json.RawMessage
+}
+
+// PutClient registers a client; ErrConflict when the id is taken.
+func (s *Store) PutClient(ctx context.Context, c OAuthClient) error {
+	var hash *string
+	if c.SecretHash != nil {
+		h := string(c.SecretHash)
+		hash = &h
+	}
+	var jwks any
+	if len(c.JWKS) > 0 {
+		jwks = c.JWKS
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO oauth2_client (id, secret_hash, public, redirect_uris, grant_types, response_types, scopes, jwks)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		c.ID, hash, c.Public, nonNil(c.RedirectURIs), nonNil(c.GrantTypes), nonNil(c.ResponseTypes), nonNil(c.Scopes), jwks)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation {
+		return ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("storage: put client: %w", err)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Client reads a registered client; ErrNotFound when there is none.
+func (s *Store) Client(ctx context.Context, id string) (OAuthClient, error) {
+	c := OAuthClient{ID: id}
+	var hash *string
+	err := s.pool.QueryRow(ctx, `
+		SELECT secret_hash, public, redirect_uris, grant_types, response_types, scopes, jwks
+		FROM oauth2_client WHERE id = $1`, id).
+		Scan(&hash, &c.Public, &c.RedirectURIs, &c.GrantTypes, &c.ResponseTypes, &c.Scopes, &c.JWKS)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, ErrNotFound
+	}
+	if err != nil {
+		return c, fmt.Errorf("storage: client: %w", err)
+	}
+	if hash != nil {
+		c.SecretHash = []byte(*hash)
+	}
+	return c, nil
+}
+
+// OAuthToken is an issued token (or code) as stored: its signature, the
+// grant it belongs to and the serialized request behind it.
+type OAuthToken struct {
+	Signature string
+	Kind      string
+	RequestID string
+	ClientID  string
+	Request   []byte
+	ExpiresAt time.Time
+}
+
+// PutToken records an issued token.
+func (s *Store) PutToken(ctx context.Context, t OAuthToken) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO oauth2_token (signature, kind, request_id, client_id, request, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		t.Signature, t.Kind, t.RequestID, t.ClientID, t.Request, t.ExpiresAt)
+	if err != nil {
+		return fmt.Errorf("storage: put token: %w", err)
+	}
+	return nil
+}
+
+// Token reads an issued token of a kind by signature, and whether its grant
+// was revoked; ErrNotFound when it was never issued.
+func (s *Store) Token(ctx context.Context, kind, signature string) (OAuthToken, bool, error) {
+	t := OAuthToken{Signature: signature, Kind: kind}
+	var revoked bool
+	err := s.pool.QueryRow(ctx, `
+		SELECT t.request_id, t.client_id, t.request, t.expires_at,
+		       EXISTS (SELECT 1 FROM oauth2_revocation r WHERE r.request_id = t.request_id AND r.kind = t.kind)
+		FROM oauth2_token t WHERE t.signature = $1 AND t.kind = $2`, signature, kind).
+		Scan(&t.RequestID, &t.ClientID, &t.Request, &t.ExpiresAt, &revoked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, false, ErrNotFound
+	}
+	if err != nil {
+		return t, false, fmt.Errorf("storage: token: %w", err)
+	}
+	return t, revoked, nil
+}
+
+// RevokeTokens revokes every token of a kind issued for a grant (request id).
+func (s *Store) RevokeTokens(ctx context.Context, kind, requestID string) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO oauth2_revocation (request_id, kind) VALUES ($1, $2)
+		ON CONFLICT (request_id, kind) DO NOTHING`, requestID, kind)
+	if err != nil {
+		return fmt.Errorf("storage: revoke: %w", err)
+	}
+	return nil
+}
