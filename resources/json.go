@@ -1,8 +1,6 @@
 package resources
 
 import (
-	"bytes"
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -25,16 +23,6 @@ func stamp(obj map[string]any, id string, version int64, at time.Time) ([]byte, 
 	meta["lastUpdated"] = Instant(at)
 	obj["meta"] = meta
 	return encode(obj)
-}
-
-func encode(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // identifiers extracts the Identifier system/value pairs of a resource for

@@ -40,14 +40,27 @@ type target struct {
 func (t target) key() storage.Key { return storage.Key{Type: t.Type, ID: t.ID} }
 
 // Bundle is POST [base] with a transaction or batch Bundle. The raw body is
-// logged before anything else happens, and its outcome after.
+// logged before any entry is processed, and its outcome after. The body is
+// decoded once, first: the log records its kind, and decoding writes nothing.
 func (s *Service) Bundle(ctx context.Context, c Caller, body []byte, o Options) (Result, error) {
-	return s.logged(ctx, c, peekKind(body), body, func() (Result, error) { return s.bundle(ctx, c, body, o) })
+	res, err := profiles.Parse(body)
+	return s.logged(ctx, c, kindOf(res, body), body, func() (Result, error) {
+		if err != nil {
+			return Result{}, err
+		}
+		return s.bundle(ctx, c, res, o)
+	})
 }
 
 // Load runs a body through the transaction path on behalf of the loader.
 func (s *Service) Load(ctx context.Context, c Caller, body []byte, o Options) (Result, error) {
-	return s.logged(ctx, c, "load", body, func() (Result, error) { return s.bundle(ctx, c, body, o) })
+	res, err := profiles.Parse(body)
+	return s.logged(ctx, c, "load", body, func() (Result, error) {
+		if err != nil {
+			return Result{}, err
+		}
+		return s.bundle(ctx, c, res, o)
+	})
 }
 
 func (s *Service) logged(ctx context.Context, c Caller, kind string, body []byte, run func() (Result, error)) (Result, error) {
@@ -67,19 +80,26 @@ func (s *Service) logged(ctx context.Context, c Caller, kind string, body []byte
 	return r, err
 }
 
-func peekKind(body []byte) string {
-	var b struct{ Type string }
-	if json.Unmarshal(body, &b) == nil && (b.Type == "transaction" || b.Type == "batch") {
-		return b.Type
+// kindOf names a body for the inbound log, from its decoded form when it
+// decoded, else by a second, lenient look at the raw body.
+func kindOf(res *profiles.Resource, body []byte) string {
+	var k string
+	if res != nil {
+		if res.Type == "Bundle" {
+			k, _ = res.Object["type"].(string)
+		}
+	} else {
+		var b struct{ Type string }
+		_ = json.Unmarshal(body, &b)
+		k = b.Type
+	}
+	if k == "transaction" || k == "batch" {
+		return k
 	}
 	return "unknown"
 }
 
-func (s *Service) bundle(ctx context.Context, c Caller, body []byte, o Options) (Result, error) {
-	res, err := profiles.Parse(body)
-	if err != nil {
-		return Result{}, err
-	}
+func (s *Service) bundle(ctx context.Context, c Caller, res *profiles.Resource, o Options) (Result, error) {
 	if res.Type != "Bundle" {
 		return Result{}, outcome.E(outcome.Invalid, "POST to the base takes a Bundle, not a %s", res.Type).At("Bundle.resourceType")
 	}
