@@ -1,7 +1,6 @@
 package profiles
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,14 +38,12 @@ func ResourceTypes() []string {
 // reader ignore them for forward compatibility, and real data carries them
 // (Period.stop, Attachment.link); the client's JSON is kept as sent.
 func Parse(body []byte) (*Resource, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var root any
-	if err := dec.Decode(&root); err != nil {
-		return nil, outcome.E(outcome.Invalid, "the body is not valid JSON: %s", syntaxMessage(err)).WithCode("structure")
-	}
-	if dec.More() {
+	root, err := decodeJSON(body)
+	if errors.Is(err, errTrailing) {
 		return nil, outcome.E(outcome.Invalid, "the body holds more than one JSON value").WithCode("structure")
+	}
+	if err != nil {
+		return nil, outcome.E(outcome.Invalid, "the body is not valid JSON: %s", err).WithCode("structure")
 	}
 	obj, ok := root.(map[string]any)
 	if !ok {
@@ -60,14 +57,6 @@ type Resource struct {
 	Type     string
 	Object   map[string]any
 	Warnings []outcome.Issue
-}
-
-func syntaxMessage(err error) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)
-	}
-	return err.Error()
 }
 
 // Check validates a decoded resource. at is the path of the resource inside
