@@ -277,7 +277,7 @@ func (r *rewriter) reference(ctx context.Context, ref string) (string, error) {
 	if to, ok := r.resolved[ref]; ok {
 		return to, nil
 	}
-	ids, err := r.w.match(ctx, typ, query)
+	ids, err := r.w.lookup(ctx, typ, query)
 	if err != nil {
 		return "", err
 	}

@@ -76,18 +76,33 @@ func (w *work) flush(ctx context.Context) error {
 	return err
 }
 
-// match runs conditional criteria inside the transaction, under a lock on
-// the criteria so that concurrent conditional writes cannot both miss. A
-// conditional interaction searches, so the caller must be allowed to.
+// match runs the criteria of a conditional write inside the transaction,
+// under a lock on the criteria so that concurrent conditional writes cannot
+// both miss. A conditional interaction searches, so the caller must be
+// allowed to.
 func (w *work) match(ctx context.Context, typ, query string) ([]string, error) {
 	if err := w.caller.allow(typ, Search); err != nil {
 		return nil, err
 	}
-	crit, err := search.ParseConditional(typ, query)
-	if err != nil {
+	if err := w.tx.Lock(ctx, typ+"?"+query); err != nil {
 		return nil, err
 	}
-	if err := w.tx.Lock(ctx, typ+"?"+query); err != nil {
+	return w.find(ctx, typ, query)
+}
+
+// lookup resolves a conditional reference. It takes no lock: it writes
+// nothing, and a lock held to commit would serialise every transaction
+// that refers to the same practitioner or organization.
+func (w *work) lookup(ctx context.Context, typ, query string) ([]string, error) {
+	if err := w.caller.allow(typ, Search); err != nil {
+		return nil, err
+	}
+	return w.find(ctx, typ, query)
+}
+
+func (w *work) find(ctx context.Context, typ, query string) ([]string, error) {
+	crit, err := search.ParseConditional(typ, query)
+	if err != nil {
 		return nil, err
 	}
 	if err := w.flush(ctx); err != nil {
