@@ -160,3 +160,40 @@ func TestConcurrentConditionalCreatesMakeOne(t *testing.T) {
 	}
 	assert.Equal(t, map[int]int{201: 1, 200: 9}, count)
 }
+
+// Batches share one database transaction with a savepoint per entry. Two
+// batches that take the same conditional-create locks in opposite orders
+// can deadlock; the losing entry runs again after its batch commits, so
+// every entry succeeds and each identifier is created exactly once.
+func TestConcurrentCrossingBatchesAllSucceed(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	entry := func(v string) string {
+		return `{"resource":{"resourceType":"Patient","identifier":[{"system":"urn:x","value":"` + v + `"}]},
+			"request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=urn:x|` + v + `"}}`
+	}
+	forward := `{"resourceType":"Bundle","type":"batch","entry":[` + entry("a") + `,` + entry("b") + `,` + entry("c") + `]}`
+	backward := `{"resourceType":"Bundle","type":"batch","entry":[` + entry("c") + `,` + entry("b") + `,` + entry("a") + `]}`
+	var wg sync.WaitGroup
+	results := make(chan response, 12)
+	for i := 0; i < 12; i++ {
+		body := forward
+		if i%2 == 1 {
+			body = backward
+		}
+		wg.Go(func() { results <- ts.do("POST", "", fhirJSON, body) })
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		require.Equal(t, 200, r.Status, "%s", r.Body)
+		for _, e := range entries(t, r) {
+			status := e["response"].(map[string]any)["status"].(string)
+			assert.Regexp(t, `^20[01] `, status, "every entry succeeds: %v", e)
+		}
+	}
+	for _, v := range []string{"a", "b", "c"} {
+		found := ts.do("GET", "/Patient?identifier=urn:x|"+v, "", "").json(t)
+		assert.Len(t, found["entry"], 1, "identifier %s was created once", v)
+	}
+}

@@ -37,18 +37,44 @@ func (s *Service) transaction(ctx context.Context, c Caller, entries []*txEntry,
 }
 
 // batch runs each entry on its own; a failure is that entry's answer.
+// The entries share one database transaction, each inside a savepoint, so
+// that a batch of hundreds costs one commit rather than hundreds; a failed
+// entry rolls back alone. An entry that lost a race to a concurrent writer
+// runs again after the commit, in a transaction of its own, so that locks
+// this batch holds cannot keep it losing.
 func (s *Service) batch(ctx context.Context, c Caller, entries []*txEntry, o Options) {
-	for _, e := range entries {
-		if e.err = c.allow(e.target.Type, e.interaction()); e.err != nil {
-			continue
+	var again []*txEntry
+	run := func(tx *storage.Tx, e *txEntry) error {
+		w := newWork(tx, c)
+		if err := s.apply(ctx, w, []*txEntry{e}, o); err != nil {
+			return err
 		}
-		e.err = s.store.InTx(ctxDetached(ctx), func(tx *storage.Tx) error {
-			w := newWork(tx, c)
-			if err := s.apply(ctx, w, []*txEntry{e}, o); err != nil {
-				return err
+		return s.reads(ctx, w, []*txEntry{e})
+	}
+	err := s.store.InTx(ctxDetached(ctx), func(tx *storage.Tx) error {
+		again = again[:0]
+		for _, e := range entries {
+			if e.err = c.allow(e.target.Type, e.interaction()); e.err != nil {
+				continue
 			}
-			return s.reads(ctx, w, []*txEntry{e})
-		})
+			e.err = tx.Savepoint(ctx, func(sp *storage.Tx) error { return run(sp, e) })
+			if storage.Retryable(e.err) {
+				again = append(again, e)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The commit failed: nothing of the batch was written.
+		for _, e := range entries {
+			if e.err == nil {
+				e.result, e.err = Result{}, err
+			}
+		}
+		return
+	}
+	for _, e := range again {
+		e.err = s.store.InTx(ctxDetached(ctx), func(tx *storage.Tx) error { return run(tx, e) })
 	}
 }
 

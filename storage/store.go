@@ -93,6 +93,30 @@ func (s *Store) inTxOnce(ctx context.Context, fn func(tx *Tx) error) error {
 	})
 }
 
+// Savepoint runs fn inside a savepoint of the transaction: when fn fails,
+// what it wrote is rolled back and the transaction goes on; when it
+// succeeds, its writes stay, to commit with the rest.
+func (t *Tx) Savepoint(ctx context.Context, fn func(tx *Tx) error) error {
+	sp, err := t.tx.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("storage: savepoint: %w", err)
+	}
+	if err := fn(&Tx{tx: sp, now: t.now}); err != nil {
+		if rerr := sp.Rollback(ctx); rerr != nil {
+			return fmt.Errorf("storage: rollback to savepoint: %w (after %w)", rerr, err)
+		}
+		return err
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return fmt.Errorf("storage: release savepoint: %w", err)
+	}
+	return nil
+}
+
+// Retryable reports whether err means a concurrent writer won a race, so
+// that running the same work again on a fresh transaction may succeed.
+func Retryable(err error) bool { return retryable(err) }
+
 func retryable(err error) bool {
 	if errors.Is(err, ErrConflict) {
 		return true
