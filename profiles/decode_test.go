@@ -96,3 +96,18 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkParse(b *testing.B) {
+	files := fixtures.Files()
+	if len(files) == 0 {
+		b.Skip("no fixtures")
+	}
+	body, err := os.ReadFile(files[len(files)-1])
+	require.NoError(b, err)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := Parse(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

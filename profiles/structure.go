@@ -63,7 +63,11 @@ type Resource struct {
 // an enclosing one ("" at the root); paths in errors start with its type.
 func Check(obj map[string]any, at string) (*Resource, error) {
 	w := &walker{}
-	typ := w.resource(obj, at)
+	var root *path
+	if at != "" {
+		root = &path{name: at}
+	}
+	typ := w.resource(obj, root)
 	if len(w.issues) > 0 {
 		return nil, &outcome.Error{Kind: outcome.Invalid, Issues: w.issues}
 	}
@@ -76,118 +80,145 @@ type walker struct {
 	issues, warnings []outcome.Issue
 }
 
-func (w *walker) warn(path, format string, args ...any) {
+// path is an element's location. Paths are chained on the stack as the walk
+// descends and rendered only for an issue, so a valid resource costs no
+// string building.
+type path struct {
+	parent *path
+	name   string // a member name; "" for an array index, or the root's text
+	index  int
+}
+
+// String copies everything it returns: a result that aliased the nodes
+// would make them escape to the heap, and with them every node of the walk.
+func (p *path) String() string {
+	var b strings.Builder
+	p.write(&b)
+	return b.String()
+}
+
+func (p *path) write(b *strings.Builder) {
+	if p.parent != nil {
+		p.parent.write(b)
+		if p.name == "" {
+			b.WriteString("[" + strconv.Itoa(p.index) + "]")
+			return
+		}
+		b.WriteByte('.')
+	}
+	b.WriteString(p.name)
+}
+
+func (w *walker) warn(p *path, format string, args ...any) {
 	if len(w.warnings) < maxIssues {
 		w.warnings = append(w.warnings, outcome.Issue{Severity: "warning", Code: "structure",
-			Diagnostics: fmt.Sprintf(format, args...), Expression: []string{path}})
+			Diagnostics: fmt.Sprintf(format, args...), Expression: []string{p.String()}})
 	}
 }
 
-func (w *walker) fail(path, code, format string, args ...any) {
+func (w *walker) fail(p *path, code, format string, args ...any) {
 	if len(w.issues) < maxIssues {
-		w.issues = append(w.issues, outcome.Issue{Code: code, Diagnostics: fmt.Sprintf(format, args...), Expression: []string{path}})
+		w.issues = append(w.issues, outcome.Issue{Code: code, Diagnostics: fmt.Sprintf(format, args...), Expression: []string{p.String()}})
 	}
 }
 
-// resource checks a resource object; prefix is the path of the element that
-// holds it, or "" for the root.
-func (w *walker) resource(obj map[string]any, prefix string) string {
+// resource checks a resource object; at is the path of the element that
+// holds it, or nil for the root.
+func (w *walker) resource(obj map[string]any, at *path) string {
 	rt, _ := obj["resourceType"].(string)
 	t, ok := resourceTypes[rt]
-	path := rt
-	if prefix != "" {
-		path = prefix
+	p := at
+	if p == nil {
+		p = &path{name: rt}
+		if !ok {
+			p.name = "Resource"
+		}
 	}
 	switch {
 	case rt == "":
-		w.fail(orRoot(prefix), "required", "resourceType is missing or not a string")
+		w.fail(p, "required", "resourceType is missing or not a string")
 		return ""
 	case !ok:
-		w.fail(orRoot(prefix)+".resourceType", "value", "unknown resource type %q", rt)
+		w.fail(&path{parent: p, name: "resourceType"}, "value", "unknown resource type %q", rt)
 		return rt
 	}
-	w.object(t, obj, path, true)
+	w.object(t, obj, p, true)
 	return rt
 }
 
-func orRoot(p string) string {
-	if p == "" {
-		return "Resource"
-	}
-	return p
-}
-
 // object checks the members of a JSON object against a model struct.
-func (w *walker) object(t reflect.Type, obj map[string]any, path string, isResource bool) {
+func (w *walker) object(t reflect.Type, obj map[string]any, p *path, isResource bool) {
 	if len(obj) == 0 {
-		w.fail(path, "value", "an element must not be empty")
+		w.fail(p, "value", "an element must not be empty")
 		return
 	}
 	fields := fieldsOf(t)
 	for key, v := range obj {
+		member := path{parent: p, name: key}
 		if isResource && key == "resourceType" {
 			continue
 		}
 		if isResource && key == "contained" && fields.domain {
-			w.contained(v, path+".contained")
+			w.contained(v, &member)
 			continue
 		}
 		if strings.HasPrefix(key, "_") {
-			w.primitiveExtension(fields, key, v, path)
+			w.primitiveExtension(fields, key, v, p)
 			continue
 		}
 		ft, ok := fields.byName[key]
 		if !ok {
-			w.warn(path+"."+key, "unknown element %q is kept but not understood", key)
+			w.warn(&member, "unknown element %q is kept but not understood", key)
 			continue
 		}
-		w.value(ft, v, path+"."+key)
+		w.value(ft, v, &member)
 	}
 }
 
-func (w *walker) contained(v any, path string) {
+func (w *walker) contained(v any, p *path) {
 	list, ok := v.([]any)
 	if !ok || len(list) == 0 {
-		w.fail(path, "structure", "contained must be a non-empty array of resources")
+		w.fail(p, "structure", "contained must be a non-empty array of resources")
 		return
 	}
 	for i, item := range list {
-		p := path + "[" + strconv.Itoa(i) + "]"
+		at := path{parent: p, index: i}
 		obj, ok := item.(map[string]any)
 		if !ok {
-			w.fail(p, "structure", "a contained resource must be an object")
+			w.fail(&at, "structure", "a contained resource must be an object")
 			continue
 		}
-		w.resource(obj, p)
+		w.resource(obj, &at)
 	}
 }
 
 // primitiveExtension checks _name, which carries the id and extensions of
-// the primitive element name.
-func (w *walker) primitiveExtension(fields *structFields, key string, v any, path string) {
+// the primitive element name. Issues name the element (name, not _name).
+func (w *walker) primitiveExtension(fields *structFields, key string, v any, parent *path) {
 	name := key[1:]
-	p := path + "." + name
+	p := path{parent: parent, name: name}
 	if _, ok := fields.byName[name]; !ok {
-		w.warn(path+"."+key, "unknown element %q is kept but not understood", key)
+		w.warn(&path{parent: parent, name: key}, "unknown element %q is kept but not understood", key)
 		return
 	}
 	switch x := v.(type) {
 	case map[string]any:
-		w.object(elementType, x, p, false)
+		w.object(elementType, x, &p, false)
 	case []any:
 		for i, item := range x {
 			if item == nil {
 				continue
 			}
+			at := path{parent: &p, index: i}
 			obj, ok := item.(map[string]any)
 			if !ok {
-				w.fail(p+"["+strconv.Itoa(i)+"]", "structure", "%s items must be objects or null", key)
+				w.fail(&at, "structure", "%s items must be objects or null", key)
 				continue
 			}
-			w.object(elementType, obj, p+"["+strconv.Itoa(i)+"]", false)
+			w.object(elementType, obj, &at, false)
 		}
 	default:
-		w.fail(path+"."+key, "structure", "%s must be an object", key)
+		w.fail(&path{parent: parent, name: key}, "structure", "%s must be an object", key)
 	}
 }
 
@@ -203,9 +234,9 @@ var (
 )
 
 // value checks one element against the model type t.
-func (w *walker) value(t reflect.Type, v any, path string) {
+func (w *walker) value(t reflect.Type, v any, p *path) {
 	if v == nil {
-		w.fail(path, "structure", "null is not allowed here")
+		w.fail(p, "structure", "null is not allowed here")
 		return
 	}
 	for t.Kind() == reflect.Pointer {
@@ -215,82 +246,110 @@ func (w *walker) value(t reflect.Type, v any, path string) {
 	case t == rawMessageType:
 		obj, ok := v.(map[string]any)
 		if !ok {
-			w.fail(path, "structure", "expected a resource object")
+			w.fail(p, "structure", "expected a resource object")
 			return
 		}
-		w.resource(obj, path)
+		w.resource(obj, p)
 	case t.Kind() == reflect.Slice:
 		list, ok := v.([]any)
 		if !ok {
-			w.fail(path, "structure", "expected an array")
+			w.fail(p, "structure", "expected an array")
 			return
 		}
 		if len(list) == 0 {
-			w.fail(path, "value", "an array must not be empty")
+			w.fail(p, "value", "an array must not be empty")
 		}
+		elem := t.Elem()
 		for i, item := range list {
-			w.value(t.Elem(), item, path+"["+strconv.Itoa(i)+"]")
+			w.value(elem, item, &path{parent: p, index: i})
 		}
 	default:
-		w.single(t, v, path)
+		w.single(t, v, p)
 	}
 }
 
-func (w *walker) single(t reflect.Type, v any, path string) {
+func (w *walker) single(t reflect.Type, v any, p *path) {
 	switch {
 	case t == numberType:
 		if _, ok := v.(json.Number); !ok {
-			w.fail(path, "value", "expected a number")
+			w.fail(p, "value", "expected a number")
 		}
-	case t.Kind() != reflect.Struct && reflect.PointerTo(t).Implements(unmarshalerType):
-		w.code(t, v, path)
 	case t.Kind() == reflect.Struct:
 		obj, ok := v.(map[string]any)
 		if !ok {
-			w.fail(path, "structure", "expected an object")
+			w.fail(p, "structure", "expected an object")
 			return
 		}
-		w.object(t, obj, path, false)
+		w.object(t, obj, p, false)
+	case isCode(t):
+		w.code(t, v, p)
 	case t.Kind() == reflect.String:
 		s, ok := v.(string)
 		switch {
 		case !ok:
-			w.fail(path, "value", "expected a string")
+			w.fail(p, "value", "expected a string")
 		case strings.TrimSpace(s) == "":
-			w.fail(path, "value", "a string must not be empty or only whitespace")
+			w.fail(p, "value", "a string must not be empty or only whitespace")
 		}
 	case t.Kind() == reflect.Bool:
 		if _, ok := v.(bool); !ok {
-			w.fail(path, "value", "expected true or false")
+			w.fail(p, "value", "expected true or false")
 		}
 	case t.Kind() == reflect.Int || t.Kind() == reflect.Int64 || t.Kind() == reflect.Uint:
 		n, ok := v.(json.Number)
 		if !ok {
-			w.fail(path, "value", "expected an integer")
+			w.fail(p, "value", "expected an integer")
 			return
 		}
 		if _, err := strconv.ParseInt(string(n), 10, 32); err != nil {
-			w.fail(path, "value", "expected an integer, got %s", n)
+			w.fail(p, "value", "expected an integer, got %s", n)
 		}
 	default:
-		w.fail(path, "structure", "cannot check an element of Go type %s", t)
+		w.fail(p, "structure", "cannot check an element of Go type %s", t)
 	}
 }
 
+var codeTypes sync.Map // reflect.Type -> bool
+
+// isCode reports whether t is one of the models' code types, which check
+// their value set when unmarshalled.
+func isCode(t reflect.Type) bool {
+	if c, ok := codeTypes.Load(t); ok {
+		return c.(bool)
+	}
+	c := t.Kind() != reflect.Struct && reflect.PointerTo(t).Implements(unmarshalerType)
+	codeTypes.Store(t, c)
+	return c
+}
+
+type codeKey struct {
+	t reflect.Type
+	s string
+}
+
+// validCodes remembers codes found valid. Only valid ones are kept: they
+// come from finite value sets, so the cache cannot grow without bound.
+var validCodes sync.Map // codeKey -> struct{}
+
 // code checks a coded value by unmarshalling it into the model's code type,
 // which knows the value set of its required binding.
-func (w *walker) code(t reflect.Type, v any, path string) {
+func (w *walker) code(t reflect.Type, v any, p *path) {
 	s, ok := v.(string)
 	if !ok {
-		w.fail(path, "value", "expected a code string")
+		w.fail(p, "value", "expected a code string")
+		return
+	}
+	if _, ok := validCodes.Load(codeKey{t, s}); ok {
 		return
 	}
 	// The models compare the raw text between the quotes, so pass it
 	// unescaped: json.Marshal would turn ">" into "\u003e".
 	quoted := []byte(`"` + s + `"`)
 	if err := reflect.New(t).Interface().(json.Unmarshaler).UnmarshalJSON(quoted); err != nil {
-		w.fail(path, "code-invalid", "%q is not a valid code here", s)
+		w.fail(p, "code-invalid", "%q is not a valid code here", s)
+		return
 	}
+	validCodes.Store(codeKey{t, s}, struct{}{})
 }
 
 type structFields struct {
