@@ -161,3 +161,44 @@ func TestConcurrentWritersOfOneResourceNeverLoseAVersion(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int(v.Version), len(hist), "versions are contiguous")
 }
+
+// Small appends go in as INSERTs, large ones by COPY; both write the same
+// rows, tombstones and identifiers included, and both collide on the
+// primary key when a version is written twice.
+func TestAppendBySizeWritesTheSame(t *testing.T) {
+	t.Parallel()
+	s, _ := storagetest.Open(t)
+	ctx := context.Background()
+	for _, n := range []int{3, 100} {
+		var rows []storage.Row
+		for i := range n {
+			k := storage.Key{Type: "Observation", ID: fmt.Sprintf("n%d-%d", n, i)}
+			row := storage.Row{Key: k, Version: 1, Method: "POST",
+				Resource:    []byte(fmt.Sprintf(`{"resourceType":"Observation","id":%q,"valueQuantity":{"value":1.50}}`, k.ID)),
+				Identifiers: []storage.Identifier{{System: "urn:n", Value: k.ID}}}
+			if i%10 == 9 {
+				row.Method, row.Deleted, row.Resource, row.Identifiers = "DELETE", true, nil, nil
+			}
+			rows = append(rows, row)
+		}
+		require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.Append(ctx, rows) }), "n=%d", n)
+
+		for i, row := range rows {
+			got, err := s.Read(ctx, row.Key)
+			if row.Deleted {
+				assert.ErrorIs(t, err, storage.ErrGone, "n=%d row %d", n, i)
+				continue
+			}
+			require.NoError(t, err, "n=%d row %d", n, i)
+			assert.JSONEq(t, string(row.Resource), string(got.Resource))
+			assert.Contains(t, string(got.Resource), "1.50", "decimal precision survives")
+		}
+		value := rows[0].ID
+		ids, err := s.Find(ctx, storage.Criteria{Type: "Observation", Identifiers: [][]storage.Token{{{Value: &value}}}})
+		require.NoError(t, err)
+		assert.Equal(t, []string{value}, ids, "identifier rows were written, n=%d", n)
+
+		err = s.InTx(ctx, func(tx *storage.Tx) error { return tx.Append(ctx, rows) })
+		assert.ErrorIs(t, err, storage.ErrBusy, "writing the same versions again collides, n=%d", n)
+	}
+}

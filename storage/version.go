@@ -139,6 +139,23 @@ func (t *Tx) Append(ctx context.Context, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	var err error
+	if len(rows) >= copyThreshold {
+		err = t.appendCopy(ctx, rows)
+	} else {
+		err = t.appendInsert(ctx, rows)
+	}
+	if err != nil {
+		return fmt.Errorf("storage: append: %w", err)
+	}
+	return nil
+}
+
+// copyThreshold is the number of rows from which COPY beats INSERT: COPY
+// costs a round trip more, but PostgreSQL inserts its rows in bulk.
+const copyThreshold = 32
+
+func (t *Tx) appendInsert(ctx context.Context, rows []Row) error {
 	n := len(rows)
 	types, ids, methods := make([]string, n), make([]string, n), make([]string, n)
 	versions, deleted := make([]int64, n), make([]bool, n)
@@ -165,8 +182,33 @@ func (t *Tx) Append(ctx context.Context, rows []Row) error {
 			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[])`,
 			it, ii, iver, is, iv)
 	}
-	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("storage: append: %w", err)
+	return t.tx.SendBatch(ctx, b).Close()
+}
+
+var (
+	copyVersionCols = []string{"type", "id", "version", "last_updated", "method", "deleted", "resource"}
+	identifierCols  = []string{"type", "id", "version", "system", "value"}
+)
+
+func (t *Tx) appendCopy(ctx context.Context, rows []Row) error {
+	versions := make([][]any, len(rows))
+	var identifiers [][]any
+	for i, r := range rows {
+		var resource any // NULL for a tombstone
+		if !r.Deleted {
+			resource = string(r.Resource)
+		}
+		versions[i] = []any{r.Type, r.ID, r.Version, t.now, r.Method, r.Deleted, resource}
+		for _, x := range r.Identifiers {
+			identifiers = append(identifiers, []any{r.Type, r.ID, r.Version, x.System, x.Value})
+		}
 	}
-	return nil
+	if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"resource_version"}, copyVersionCols, pgx.CopyFromRows(versions)); err != nil {
+		return err
+	}
+	if len(identifiers) == 0 {
+		return nil
+	}
+	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{"resource_identifier"}, identifierCols, pgx.CopyFromRows(identifiers))
+	return err
 }
