@@ -196,7 +196,7 @@ func (t *Tx) appendCopy(ctx context.Context, rows []Row) error {
 	for i, r := range rows {
 		var resource any // NULL for a tombstone
 		if !r.Deleted {
-			resource = string(r.Resource)
+			resource = r.Resource // []byte goes to jsonb as JSON text, uncopied
 		}
 		versions[i] = []any{r.Type, r.ID, r.Version, t.now, r.Method, r.Deleted, resource}
 		for _, x := range r.Identifiers {
