@@ -14,7 +14,7 @@ import (
 // in encoding/json was a seventh of the ingest profile; encode_test.go
 // holds it to byte equality with encoding/json over every fixture.
 func encode(v any) ([]byte, error) {
-	return appendValue(make([]byte, 0, 1024), v)
+	return appendValue(make([]byte, 0, 2048), v)
 }
 
 func appendValue(b []byte, v any) ([]byte, error) {
@@ -56,7 +56,8 @@ func appendValue(b []byte, v any) ([]byte, error) {
 }
 
 func appendObject(b []byte, m map[string]any) ([]byte, error) {
-	keys := make([]string, 0, len(m))
+	var small [16]string // most FHIR objects have fewer members: no allocation
+	keys := small[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}
@@ -78,6 +79,14 @@ func appendObject(b []byte, m map[string]any) ([]byte, error) {
 
 const hexDigits = "0123456789abcdef"
 
+// plain marks the ASCII bytes a JSON string carries unescaped.
+var plain = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString quotes s as encoding/json does without HTML escaping.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
@@ -85,7 +94,7 @@ func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if plain[c] {
 				i++
 				continue
 			}
