@@ -71,6 +71,8 @@ func TestFailedTransactionLeavesNothing(t *testing.T) {
 			{"resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"urn:uuid:99999999-9999-9999-9999-999999999999"}},"request":{"method":"POST","url":"Observation"}}`, 400, "invalid"},
 		{"conditional reference without match", `{"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}},
 			{"resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient?identifier=urn:x|none"}},"request":{"method":"POST","url":"Observation"}}`, 412, "conflict"},
+		{"several conditional references, one without match", `{"resource":{"resourceType":"Patient","identifier":[{"system":"urn:y","value":"1"}]},"request":{"method":"POST","url":"Patient"}},
+			{"resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient?identifier=urn:x|none"},"performer":[{"reference":"Practitioner?identifier=urn:x|none"}]},"request":{"method":"POST","url":"Observation"}}`, 412, "conflict"},
 		{"stale If-Match", `{"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}},
 			{"resource":{"resourceType":"Patient","id":"a"},"request":{"method":"PUT","url":"Patient/a","ifMatch":"W/\"4\""}}`, 412, "conflict"},
 		{"same resource twice", `{"resource":{"resourceType":"Patient","id":"a"},"request":{"method":"PUT","url":"Patient/a"}},
