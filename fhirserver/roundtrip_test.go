@@ -14,16 +14,6 @@ import (
 	"github.com/fhirserver/fhirserver/conformance/fixtures"
 )
 
-// fixtureFiles lists the shared fixtures in load order: each folder's files
-// by name, so Synthea's 0-* provider bundles come first.
-func fixtureFiles(t *testing.T) []string {
-	files := fixtures.Files()
-	if len(files) == 0 {
-		t.Skip("no fixtures found: set FHIR_FIXTURES to the shared fixtures directory")
-	}
-	return files
-}
-
 // Everything in the fixtures loads through the transaction path, and each
 // stored resource reads back as sent, apart from its id, meta.versionId,
 // meta.lastUpdated and the references the transaction rewrote.
@@ -34,7 +24,7 @@ func TestFixturesRoundTrip(t *testing.T) {
 	t.Parallel()
 	ts := newServer(t)
 	checked := 0
-	for _, f := range fixtureFiles(t) {
+	for _, f := range fixtures.Need(t) {
 		body, err := os.ReadFile(f)
 		require.NoError(t, err)
 		sent := sentEntries(t, body)

@@ -56,10 +56,7 @@ func TestDecodeAgreesWithEncodingJSON(t *testing.T) {
 }
 
 func TestDecodeAgreesOnFixtures(t *testing.T) {
-	files := fixtures.Files()
-	if len(files) == 0 {
-		t.Skip("no fixtures found: set FHIR_FIXTURES to the shared fixtures directory")
-	}
+	files := fixtures.Need(t)
 	for _, f := range files {
 		body, err := os.ReadFile(f)
 		require.NoError(t, err)
@@ -78,10 +75,7 @@ func FuzzDecode(f *testing.F) {
 }
 
 func BenchmarkDecode(b *testing.B) {
-	files := fixtures.Files()
-	if len(files) == 0 {
-		b.Skip("no fixtures")
-	}
+	files := fixtures.Need(b)
 	body, err := os.ReadFile(files[len(files)-1])
 	require.NoError(b, err)
 	b.SetBytes(int64(len(body)))
@@ -98,10 +92,7 @@ func BenchmarkDecode(b *testing.B) {
 }
 
 func BenchmarkParse(b *testing.B) {
-	files := fixtures.Files()
-	if len(files) == 0 {
-		b.Skip("no fixtures")
-	}
+	files := fixtures.Need(b)
 	body, err := os.ReadFile(files[len(files)-1])
 	require.NoError(b, err)
 	b.SetBytes(int64(len(body)))

@@ -75,10 +75,7 @@ func TestUnknownElementsAreWarnings(t *testing.T) {
 
 // Data written by others must pass: the fixtures are valid R4.
 func TestFixturesAreAccepted(t *testing.T) {
-	files := fixtures.Files()
-	if len(files) == 0 {
-		t.Skip("no fixtures found: set FHIR_FIXTURES to the shared fixtures directory")
-	}
+	files := fixtures.Need(t)
 	for _, f := range files {
 		body, err := os.ReadFile(f)
 		require.NoError(t, err)

@@ -50,10 +50,7 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 // Every fixture, decoded as the server decodes it, encodes byte for byte as
 // encoding/json encodes it.
 func TestEncodeMatchesEncodingJSONOnFixtures(t *testing.T) {
-	files := fixtures.Files()
-	if len(files) == 0 {
-		t.Skip("no fixtures found: set FHIR_FIXTURES to the shared fixtures directory")
-	}
+	files := fixtures.Need(t)
 	for _, f := range files {
 		body, err := os.ReadFile(f)
 		require.NoError(t, err)
@@ -80,10 +77,7 @@ func FuzzEncode(f *testing.F) {
 }
 
 func BenchmarkEncode(b *testing.B) {
-	files := fixtures.Files()
-	if len(files) == 0 {
-		b.Skip("no fixtures")
-	}
+	files := fixtures.Need(b)
 	body, err := os.ReadFile(files[len(files)-1])
 	require.NoError(b, err)
 	v := decode(b, body)
