@@ -94,6 +94,7 @@ func TestDiscoveryAdvertisesTheTokenEndpoint(t *testing.T) {
 		assert.ElementsMatch(t, []any{"client_secret_basic", "client_secret_post"}, d["token_endpoint_auth_methods_supported"])
 		assert.Contains(t, d["grant_types_supported"], "client_credentials")
 		assert.Equal(t, []any{"S256"}, d["code_challenge_methods_supported"])
+		assert.NotContains(t, d, "issuer", "SMART 2.2: issuer only with sso-openid-connect")
 	}
 }
 

@@ -150,9 +150,11 @@ func (p *Provider) RevokeHandler() http.Handler {
 }
 
 // Discovery is the SMART configuration document (.well-known/smart-configuration).
+// SMART 2.2 wants issuer only with sso-openid-connect and
+// response_types_supported only with an authorization endpoint; both come
+// with the launch.
 func (p *Provider) Discovery() map[string]any {
 	return map[string]any{
-		"issuer":                                p.cfg.Issuer,
 		"token_endpoint":                        p.cfg.Issuer + "/auth/token",
 		"revocation_endpoint":                   p.cfg.Issuer + "/auth/revoke",
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
@@ -161,7 +163,6 @@ func (p *Provider) Discovery() map[string]any {
 			"system/*.read", "system/*.write", "system/*.*",
 			"system/*.cruds", "system/*.rs",
 		},
-		"response_types_supported":         []string{},
 		"capabilities":                     []string{"client-confidential-symmetric", "permission-v1", "permission-v2"},
 		"code_challenge_methods_supported": []string{"S256"},
 	}
