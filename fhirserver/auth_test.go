@@ -221,7 +221,7 @@ func TestScopesAreEnforced(t *testing.T) {
 
 func TestBadTokensAre401(t *testing.T) {
 	t.Parallel()
-	ts := newServerLifespan(t, time.Second)
+	ts := newServerLifespan(t, 3*time.Second)
 	good := ts.tokenFor("system/*.read")
 	expiring := ts.tokenFor("system/*.read")
 	id, secret := ts.client("system/*.read")
@@ -239,7 +239,7 @@ func TestBadTokensAre401(t *testing.T) {
 
 	ts.token = good
 	require.Equal(t, 404, ts.do("GET", "/Patient/none", "", "").Status, "a good token passes")
-	time.Sleep(1200 * time.Millisecond)
+	time.Sleep(3200 * time.Millisecond)
 
 	tests := []struct {
 		name, header, challenge string
