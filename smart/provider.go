@@ -89,9 +89,9 @@ func New(ctx context.Context, cfg Config, db Store, log *slog.Logger) (*Provider
 	return &Provider{cfg: cfg, config: config, oauth: oauth, db: db, log: log, cache: newAccessCache()}, nil
 }
 
-func newSession(subject string) *fosite.DefaultSession {
-	return &fosite.DefaultSession{Subject: subject}
-}
+// newSession is the session fosite fills: the token endpoint sets its
+// subject, the token check reads it back from storage.
+func newSession() *fosite.DefaultSession { return &fosite.DefaultSession{} }
 
 // TokenHandler is the token endpoint.
 func (p *Provider) TokenHandler() http.Handler {
@@ -104,7 +104,7 @@ func (p *Provider) TokenHandler() http.Handler {
 				return
 			}
 		}
-		ar, err := p.oauth.NewAccessRequest(ctx, r, newSession(""))
+		ar, err := p.oauth.NewAccessRequest(ctx, r, newSession())
 		if err != nil {
 			p.tokenError(ctx, w, ar, err)
 			return
@@ -217,7 +217,7 @@ func (p *Provider) Authenticate(r *http.Request) (*Access, error) {
 	if a := p.cache.get(key); a != nil {
 		return a, nil
 	}
-	use, ar, err := p.oauth.IntrospectToken(r.Context(), token, fosite.AccessToken, newSession(""))
+	use, ar, err := p.oauth.IntrospectToken(r.Context(), token, fosite.AccessToken, newSession())
 	if err != nil {
 		rfc := fosite.ErrorToRFC6749Error(err)
 		if rfc.ErrorField == fosite.ErrServerError.ErrorField {

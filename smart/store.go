@@ -76,7 +76,7 @@ func (s fositeStore) put(ctx context.Context, kind, signature string, r fosite.R
 	if err != nil {
 		return err
 	}
-	expires := r.GetSession().GetExpiresAt(fosite.TokenType(tokenTypes[kind]))
+	expires := r.GetSession().GetExpiresAt(tokenTypes[kind])
 	if expires.IsZero() {
 		expires = time.Now().Add(24 * time.Hour)
 	}

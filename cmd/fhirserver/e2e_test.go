@@ -19,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fhirserver/fhirserver/storage/embedded"
 )
 
 // These tests run the real binary on the embedded default, the way an
@@ -27,13 +29,12 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fhirserver-e2e-")
+	// The data dirs of the tests go below this one, which the cluster's
+	// account can reach.
+	dir, err := embedded.TempDir("fhirserver-e2e-")
 	if err != nil {
 		panic(err)
 	}
-	// The embedded cluster runs as the postgres account when we are root,
-	// and it must be able to reach the data dirs below this one.
-	_ = os.Chmod(dir, 0o755)
 	binary = filepath.Join(dir, "fhirserver")
 	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
 	if err != nil {

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,9 +34,10 @@ func currentAccount() (account, error) {
 	return account{cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}, nil
 }
 
-// command prepares a command that runs as the account.
-func (a account) command(name string, args ...string) *exec.Cmd {
-	cmd := exec.Command(name, args...)
+// command prepares a command that runs as the account and is killed when
+// ctx ends.
+func (a account) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
 	if a.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: a.cred}
 		cmd.Env = append(os.Environ(), "HOME=/tmp")

@@ -105,6 +105,22 @@ func (c *Cluster) prepare() error {
 	return acct.checkReachable(c.dir)
 }
 
+// TempDir makes a fresh directory, under the system's temp dir, that the
+// cluster's account can reach: a data dir for tests and benchmarks.
+func TempDir(pattern string) (string, error) {
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		return "", err
+	}
+	// MkdirTemp makes it 0700; a cluster started by root runs as the
+	// postgres account, which must be able to search it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
 func (c *Cluster) pgDir() string     { return filepath.Join(c.dir, "pg") }
 func (c *Cluster) socketDir() string { return filepath.Join(c.dir, "run") }
 func (c *Cluster) logDir() string    { return filepath.Join(c.dir, "log") }
@@ -206,19 +222,11 @@ func (c *Cluster) run(ctx context.Context, name string, args ...string) error {
 	}
 	defer os.Remove(out.Name())
 	defer out.Close()
-	cmd := c.acct.command(filepath.Join(c.bin, name), args...)
+	cmd := c.acct.command(ctx, filepath.Join(c.bin, name), args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = c.dir
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		_ = cmd.Process.Kill()
-		<-done
+	err = cmd.Run()
+	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	if err != nil {

@@ -18,9 +18,8 @@ import (
 // dataDir is a fresh data dir the postgres user can reach when tests run as root.
 func dataDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "embedded-")
+	dir, err := TempDir("embedded-")
 	require.NoError(t, err)
-	require.NoError(t, os.Chmod(dir, 0o755))
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	return dir
 }

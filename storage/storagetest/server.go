@@ -34,12 +34,8 @@ func server(ctx context.Context) (string, error) {
 func embeddedServer(ctx context.Context) (string, error) {
 	dir := os.Getenv("FHIR_TEST_DATA_DIR")
 	if dir == "" {
-		tmp, err := os.MkdirTemp("", "fhirtest-")
+		tmp, err := embedded.TempDir("fhirtest-")
 		if err != nil {
-			return "", err
-		}
-		// The cluster may run as the postgres user, who must reach the dir.
-		if err := os.Chmod(tmp, 0o755); err != nil {
 			return "", err
 		}
 		dir = tmp
