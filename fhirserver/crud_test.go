@@ -2,6 +2,8 @@ package fhirserver_test
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -140,4 +142,17 @@ func TestPatch(t *testing.T) {
 	}
 	assertOutcome(t, ts.do("PATCH", "/Patient/nope", "application/json-patch+json", `[]`), 404, "not-found", "")
 	assert.Equal(t, `W/"2"`, ts.do("GET", "/Patient/"+id, "", "").Header.Get("ETag"), "failed patches wrote nothing")
+}
+
+// A resource over net/http's 2 KiB chunking buffer still goes out with a
+// Content-Length, in one write instead of chunks.
+func TestLargeResponseHasContentLength(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	long := strings.Repeat("x", 5000)
+	id := ts.create("Patient", `{"resourceType":"Patient","name":[{"text":"`+long+`"}]}`)["id"].(string)
+	got := ts.do("GET", "/Patient/"+id, "", "")
+	require.Equal(t, 200, got.Status)
+	assert.Equal(t, strconv.Itoa(len(got.Body)), got.Header.Get("Content-Length"))
+	assert.Greater(t, len(got.Body), 5000)
 }

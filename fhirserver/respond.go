@@ -17,6 +17,9 @@ func writeFHIR(c echo.Context, status int, body []byte) {
 		c.Response().WriteHeader(status)
 		return
 	}
+	// A known length lets net/http send headers and body in one write;
+	// without it, a body over 2 KiB goes out chunked.
+	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
 	_ = c.Blob(status, fhirJSON, body)
 }
 
