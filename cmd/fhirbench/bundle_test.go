@@ -146,9 +146,10 @@ func TestLoadFixturesSkipsNonBundles(t *testing.T) {
 	assert.True(t, fx[0].provider)
 	assert.Contains(t, log.String(), "group.json: a single Group")
 
-	plan, err := prepareIngest(fx, 3)
+	plan, err := prepareIngest(fx, 1, 3)
 	require.NoError(t, err)
 	assert.Len(t, plan.providers, 1)
+	assert.Len(t, plan.warmup, 2)
 	assert.Len(t, plan.bundles, 6)
 	assert.Equal(t, []byte(providerBundle), plan.providers[0].body, "provider bundles are posted unchanged")
 }

@@ -20,6 +20,7 @@ type floorResult struct {
 	Resources int           `json:"resources"`
 	Seconds   float64       `json:"seconds"`
 	Rate      float64       `json:"resources_per_second"`
+	Warmup    float64       `json:"warmup_seconds"` // untimed
 	Reads     []levelResult `json:"reads"`
 	errs      errorLog
 }
@@ -29,7 +30,7 @@ type floorBatch [][]any
 
 // floorBatches takes the resources of the same bodies that were posted, each
 // under a fresh key, keeping the provider-first order of the server run.
-func floorBatches(plan ingestPlan) (providers, bundles []floorBatch, keys []string, err error) {
+func floorBatches(plan ingestPlan) (warmup, bundles []floorBatch, keys []string, err error) {
 	conv := func(jobs []ingestJob) ([]floorBatch, error) {
 		var out []floorBatch
 		for _, job := range jobs {
@@ -44,10 +45,10 @@ func floorBatches(plan ingestPlan) (providers, bundles []floorBatch, keys []stri
 		}
 		return out, nil
 	}
-	if providers, err = conv(plan.providers); err == nil {
+	if warmup, err = conv(append(plan.providers[:len(plan.providers):len(plan.providers)], plan.warmup...)); err == nil {
 		bundles, err = conv(plan.bundles)
 	}
-	return providers, bundles, keys, err
+	return warmup, bundles, keys, err
 }
 
 // resourceRows returns (id, resource) rows for the entries of one bundle.
@@ -83,7 +84,7 @@ type floorConfig struct {
 // runFloor loads the same resources into a scratch table with COPY and
 // measures primary-key reads; the table is dropped even after a timeout.
 func runFloor(ctx context.Context, cfg floorConfig, plan ingestPlan) (*floorResult, error) {
-	providers, bundles, keys, err := floorBatches(plan)
+	warmup, bundles, keys, err := floorBatches(plan)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +99,7 @@ func runFloor(ctx context.Context, cfg floorConfig, plan ingestPlan) (*floorResu
 		return nil, fmt.Errorf("create %s: %w", res.Table, err)
 	}
 	defer dropTable(ctx, pool, table)
-	res.copyAll(ctx, pool, table, providers, bundles, cfg.workers)
+	res.copyAll(ctx, pool, table, warmup, bundles, cfg.workers)
 	if len(keys) == 0 {
 		res.errs.add("no resources to read")
 	}
@@ -134,22 +135,27 @@ func dropTable(ctx context.Context, pool *pgxpool.Pool, table pgx.Identifier) {
 	_, _ = pool.Exec(ctx, "DROP TABLE IF EXISTS "+table.Sanitize())
 }
 
-// copyAll mirrors ingestAll: providers one by one, then the rest in workers.
-func (r *floorResult) copyAll(ctx context.Context, pool *pgxpool.Pool, table pgx.Identifier, providers, bundles []floorBatch, workers int) {
+// copyAll mirrors ingestAll: the untimed warm-up (providers and warm-up
+// copies), then the timed bundles in workers.
+func (r *floorResult) copyAll(ctx context.Context, pool *pgxpool.Pool, table pgx.Identifier, warmup, bundles []floorBatch, workers int) {
 	var mu sync.Mutex
+	timed := false
 	copyOne := func(rows floorBatch) {
 		n, err := copyBatch(ctx, pool, table, rows)
 		mu.Lock()
 		defer mu.Unlock()
-		r.Resources += int(n)
+		if timed {
+			r.Resources += int(n)
+		}
 		if err != nil {
 			r.errs.add("COPY: " + err.Error())
 		}
 	}
+	warm := time.Now()
+	forEach(ctx, warmup, workers, copyOne)
+	r.Warmup = time.Since(warm).Seconds()
+	timed = true
 	start := time.Now()
-	for _, b := range providers {
-		copyOne(b)
-	}
 	forEach(ctx, bundles, workers, copyOne)
 	r.Seconds = time.Since(start).Seconds()
 	r.Rate = perSecond(r.Resources, r.Seconds)

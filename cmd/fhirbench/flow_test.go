@@ -17,7 +17,7 @@ import (
 func testConfig(t *testing.T, base, secret string) config {
 	return config{
 		base: base, creds: credentials{clientID: "bench client", clientSecret: secret, scope: "system/*.*"},
-		fixtures: []string{writeFixtures(t)}, copies: 2, ingestConcurrency: 3,
+		fixtures: []string{writeFixtures(t)}, copies: 2, warmCopies: 1, ingestConcurrency: 3,
 		levels: []int{1, 4}, reads: 60, warmup: 5,
 		jsonOut: filepath.Join(t.TempDir(), "bench.json"), timeout: time.Minute, requestTimeout: 10 * time.Second,
 	}
@@ -86,22 +86,25 @@ func checkSuccessfulRun(t *testing.T, fake *fakeFHIR, cfg config) {
 	for key, n := range fake.puts {
 		assert.Equal(t, 1, n, "PUT %s written by more than one copy", key)
 	}
-	assert.Len(t, fake.puts, 2*cfg.copies, "Patient and Condition, fresh ids per copy")
+	assert.Len(t, fake.puts, 2*(cfg.warmCopies+cfg.copies), "Patient and Condition, fresh ids per copy, warm-up included")
 
 	b, err := os.ReadFile(cfg.jsonOut)
 	require.NoError(t, err)
 	var rep struct {
 		Ingest     ingestResult  `json:"ingest"`
 		Reads      []levelResult `json:"reads"`
+		HTTPNoop   []levelResult `json:"http_noop"`
 		ErrorCount int           `json:"error_count"`
 		Runtime    runtimeInfo   `json:"runtime"`
 	}
 	require.NoError(t, json.Unmarshal(b, &rep))
-	// 1 provider entry + copies x (3 urn:uuid entries + 3 PUT-style entries).
-	assert.Equal(t, 1+cfg.copies*6, rep.Ingest.Resources)
+	// Timed: copies x (3 urn:uuid entries + 3 PUT-style entries); the
+	// provider entry and the warm-up copy are not counted.
+	assert.Equal(t, cfg.copies*6, rep.Ingest.Resources)
 	assert.Zero(t, rep.ErrorCount)
 	assert.Positive(t, rep.Runtime.NumCPU)
 	require.Len(t, rep.Reads, len(cfg.levels))
+	require.Len(t, rep.HTTPNoop, len(cfg.levels), "the HTTP hop is measured at every level")
 	for i, l := range rep.Reads {
 		assert.Equal(t, cfg.levels[i], l.Concurrency)
 		assert.Equal(t, cfg.reads, l.Requests)

@@ -7,7 +7,7 @@
 // Usage:
 //
 //	fhirbench --base http://127.0.0.1:8080/fhir --client-id bench \
-//	    [--fixtures DIR[,DIR]] [--copies 3] [--concurrency 1,16,64] \
+//	    [--fixtures DIR[,DIR]] [--copies 3] [--warmup-copies 1] [--concurrency 1,16,64] \
 //	    [--database-url postgres://...] [--json out.json]
 //
 // The client secret comes from --client-secret or FHIRBENCH_CLIENT_SECRET.
@@ -33,6 +33,7 @@ type config struct {
 	creds             credentials
 	fixtures          []string
 	copies            int
+	warmCopies        int
 	ingestConcurrency int
 	levels            []int
 	reads             int
@@ -49,6 +50,9 @@ func main() {
 
 // realMain returns the exit code so that deferred cancels run before exit.
 func realMain() int {
+	if len(os.Args) > 1 && os.Args[1] == noopFlag {
+		return noopMain(os.Args[2:])
+	}
 	cfg, err := parseFlags(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -80,7 +84,8 @@ func parseFlags(args []string, getenv func(string) string, errw io.Writer) (conf
 	fs.StringVar(&cfg.creds.clientSecret, "client-secret", "", "OAuth2 client secret; prefer $FHIRBENCH_CLIENT_SECRET, which ps cannot show")
 	fs.StringVar(&cfg.creds.scope, "scope", "system/*.*", "scope requested with the token")
 	fs.Var(&fixtures, "fixtures", "fixture directory; repeatable or comma-separated")
-	fs.IntVar(&cfg.copies, "copies", 3, "copies of each non-provider bundle, each with fresh ids")
+	fs.IntVar(&cfg.copies, "copies", 3, "timed copies of each non-provider bundle, each with fresh ids")
+	fs.IntVar(&cfg.warmCopies, "warmup-copies", 1, "untimed copies ingested first, after the providers, on both sides")
 	fs.IntVar(&cfg.ingestConcurrency, "ingest-concurrency", 4, "bundles posted in parallel")
 	fs.StringVar(&levels, "concurrency", levels, "comma-separated read concurrency levels")
 	fs.IntVar(&cfg.reads, "reads", 2000, "measured reads per concurrency level")
@@ -115,8 +120,8 @@ func (c config) validate() error {
 		return fmt.Errorf("--base must be an http(s) URL")
 	case c.creds.clientID == "" || c.creds.clientSecret == "":
 		return fmt.Errorf("--client-id and --client-secret (or FHIRBENCH_CLIENT_SECRET) are required")
-	case c.copies < 1 || c.copies > 1000:
-		return fmt.Errorf("--copies must be 1..1000")
+	case c.copies < 1 || c.copies > 1000 || c.warmCopies < 0 || c.warmCopies > 1000:
+		return fmt.Errorf("--copies must be 1..1000 and --warmup-copies 0..1000")
 	case c.ingestConcurrency < 1 || c.ingestConcurrency > 256:
 		return fmt.Errorf("--ingest-concurrency must be 1..256")
 	case c.reads < 1 || c.reads > 10_000_000 || c.warmup < 0 || c.warmup > 1_000_000:

@@ -30,6 +30,7 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, []string{"../shared/fixtures/synthea-blaze"}, c.fixtures)
 				assert.Equal(t, []int{1, 16, 64}, c.levels)
 				assert.Equal(t, 3, c.copies)
+				assert.Equal(t, 1, c.warmCopies)
 				assert.Equal(t, 4, c.ingestConcurrency)
 				assert.Equal(t, 2000, c.reads)
 				assert.Equal(t, 20*time.Minute, c.timeout)

@@ -23,6 +23,7 @@ type report struct {
 	Base              string        `json:"base_url"`
 	Fixtures          []string      `json:"fixtures"`
 	Copies            int           `json:"copies"`
+	WarmupCopies      int           `json:"warmup_copies"`
 	IngestConcurrency int           `json:"ingest_concurrency"`
 	ReadsPerLevel     int           `json:"reads_per_level"`
 	Runtime           runtimeInfo   `json:"runtime"`
@@ -31,6 +32,7 @@ type report struct {
 	Ingest            *ingestResult `json:"ingest,omitempty"`
 	Reads             []levelResult `json:"reads"`
 	TokenFetches      int64         `json:"token_fetches"`
+	HTTPNoop          []levelResult `json:"http_noop"` // the loopback HTTP hop alone
 	Floor             *floorResult  `json:"floor,omitempty"`
 	Ratios            *ratioSummary `json:"ratios,omitempty"`
 	ErrorCount        int           `json:"error_count"`
@@ -52,6 +54,9 @@ type ratioSummary struct {
 	IngestGoal             float64     `json:"ingest_goal_max"`
 	ReadP99ServerOverFloor []readRatio `json:"read_p99_server_over_floor"`
 	ReadGoal               float64     `json:"read_goal_max"`
+	// What the HTTP hop alone costs against the same floor: the part of the
+	// read ratio no server can remove on this machine.
+	ReadP99NoopOverFloor []readRatio `json:"read_p99_http_noop_over_floor"`
 }
 
 type readRatio struct {
@@ -62,7 +67,7 @@ type readRatio struct {
 func newReport(cfg config) *report {
 	return &report{
 		Tool: "fhirbench", Started: time.Now().UTC(), Base: cfg.base, Fixtures: cfg.fixtures,
-		Copies: cfg.copies, IngestConcurrency: cfg.ingestConcurrency, ReadsPerLevel: cfg.reads,
+		Copies: cfg.copies, WarmupCopies: cfg.warmCopies, IngestConcurrency: cfg.ingestConcurrency, ReadsPerLevel: cfg.reads,
 		Runtime: runtimeInfo{runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU()},
 		Errors:  []string{},
 	}
@@ -74,14 +79,22 @@ func (r *report) computeRatios() {
 		return
 	}
 	rs := &ratioSummary{IngestFloorOverServer: ratio(r.Floor.Rate, r.Ingest.Rate), IngestGoal: ingestGoal, ReadGoal: readGoal}
-	for _, s := range r.Reads {
-		for _, f := range r.Floor.Reads {
+	rs.ReadP99ServerOverFloor = p99Ratios(r.Reads, r.Floor.Reads)
+	rs.ReadP99NoopOverFloor = p99Ratios(r.HTTPNoop, r.Floor.Reads)
+	r.Ratios = rs
+}
+
+// p99Ratios divides the p99 of each level of a by that of the same level of b.
+func p99Ratios(a, b []levelResult) []readRatio {
+	var out []readRatio
+	for _, s := range a {
+		for _, f := range b {
 			if f.Concurrency == s.Concurrency {
-				rs.ReadP99ServerOverFloor = append(rs.ReadP99ServerOverFloor, readRatio{s.Concurrency, ratio(s.P99ms, f.P99ms)})
+				out = append(out, readRatio{s.Concurrency, ratio(s.P99ms, f.P99ms)})
 			}
 		}
 	}
-	r.Ratios = rs
+	return out
 }
 
 // collectErrors gathers the count and first messages of every phase's
@@ -91,7 +104,7 @@ func (r *report) collectErrors() int {
 	if r.Ingest != nil {
 		logs = append(logs, r.Ingest.errs)
 	}
-	for _, l := range r.Reads {
+	for _, l := range append(r.Reads, r.HTTPNoop...) {
 		logs = append(logs, l.errs)
 	}
 	if r.Floor != nil {
@@ -122,8 +135,8 @@ func (r *report) writeTable(w io.Writer) {
 	rt := r.Runtime
 	fmt.Fprintf(w, "fhirbench %s  base %s\n", r.Started.Format(time.RFC3339), r.Base)
 	fmt.Fprintf(w, "%s %s/%s  GOMAXPROCS %d  NumCPU %d\n", rt.GoVersion, rt.GOOS, rt.GOARCH, rt.GOMAXPROCS, rt.NumCPU)
-	fmt.Fprintf(w, "fixtures %s: %d provider bundles + %d bundles (%d copies), ingest concurrency %d\n",
-		strings.Join(r.Fixtures, ","), r.ProviderBundles, r.Bundles, r.Copies, r.IngestConcurrency)
+	fmt.Fprintf(w, "fixtures %s: %d provider bundles + %d warm-up copies (untimed), then %d bundles (%d copies) timed, ingest concurrency %d\n",
+		strings.Join(r.Fixtures, ","), r.ProviderBundles, r.WarmupCopies, r.Bundles, r.Copies, r.IngestConcurrency)
 	r.ingestRows(w)
 	r.readRows(w)
 	r.ratioRows(w)
@@ -142,6 +155,11 @@ func (r *report) ingestRows(w io.Writer) {
 	if r.Floor != nil {
 		fmt.Fprintf(w, row, "postgres floor", r.Floor.Resources, fmt.Sprintf("%.2f", r.Floor.Seconds), fmt.Sprintf("%.0f", r.Floor.Rate), r.Floor.errs.count)
 	}
+	fmt.Fprintf(w, "untimed warm-up (providers, %d copies): server %.2f s", r.WarmupCopies, r.Ingest.WarmupSeconds)
+	if r.Floor != nil {
+		fmt.Fprintf(w, ", floor %.2f s", r.Floor.Warmup)
+	}
+	fmt.Fprintln(w)
 }
 
 func (r *report) readRows(w io.Writer) {
@@ -155,6 +173,9 @@ func (r *report) readRows(w io.Writer) {
 	}
 	for _, l := range r.Reads {
 		print("server", l)
+	}
+	for _, l := range r.HTTPNoop {
+		print("http no-op", l)
 	}
 	if r.Floor != nil {
 		for _, l := range r.Floor.Reads {
@@ -178,5 +199,8 @@ func (r *report) ratioRows(w io.Writer) {
 	fmt.Fprintf(w, "  ingest floor/server resources/s  %6.2fx  goal <= %.0fx  %s\n", rs.IngestFloorOverServer, rs.IngestGoal, verdict(rs.IngestFloorOverServer, rs.IngestGoal))
 	for _, rr := range rs.ReadP99ServerOverFloor {
 		fmt.Fprintf(w, "  read p99 server/floor at %-4d     %6.2fx  goal <= %.0fx  %s\n", rr.Concurrency, rr.Ratio, rs.ReadGoal, verdict(rr.Ratio, rs.ReadGoal))
+	}
+	for _, rr := range rs.ReadP99NoopOverFloor {
+		fmt.Fprintf(w, "  (the HTTP hop alone: no-op p99/floor at %-4d %5.2fx)\n", rr.Concurrency, rr.Ratio)
 	}
 }

@@ -29,7 +29,7 @@ func phases(ctx context.Context, cfg config, rep *report, logw io.Writer) error 
 	if err != nil {
 		return err
 	}
-	plan, err := prepareIngest(fixtures, cfg.copies)
+	plan, err := prepareIngest(fixtures, cfg.warmCopies, cfg.copies)
 	if err != nil {
 		return err
 	}
@@ -40,12 +40,16 @@ func phases(ctx context.Context, cfg config, rep *report, logw io.Writer) error 
 		return err
 	}
 	fc := &fhirClient{base: cfg.base, http: client, tokens: tokens}
-	fmt.Fprintf(logw, "ingest: %d provider bundles, then %d bundles with %d workers\n", len(plan.providers), len(plan.bundles), cfg.ingestConcurrency)
+	fmt.Fprintf(logw, "ingest: %d provider bundles and %d warm-up bundles, then %d timed bundles with %d workers\n",
+		len(plan.providers), len(plan.warmup), len(plan.bundles), cfg.ingestConcurrency)
 	rep.Ingest = ingestAll(ctx, fc, plan, cfg.ingestConcurrency)
 	if err := serverReads(ctx, cfg, fc, rep, logw); err != nil {
 		return err
 	}
 	rep.TokenFetches = tokens.fetches.Load()
+	if err := noopReads(ctx, cfg, plan, rep, logw); err != nil {
+		return err
+	}
 	if cfg.databaseURL != "" {
 		fmt.Fprintln(logw, "floor: COPY and primary-key reads in PostgreSQL")
 		rep.Floor, err = runFloor(ctx, floorConfig{cfg.databaseURL, cfg.ingestConcurrency, cfg.levels, cfg.reads, cfg.warmup}, plan)
@@ -54,6 +58,17 @@ func phases(ctx context.Context, cfg config, rep *report, logw io.Writer) error 
 		}
 	}
 	return ctx.Err()
+}
+
+// noopReads measures the no-op HTTP server, the cost of the hop alone.
+func noopReads(ctx context.Context, cfg config, plan ingestPlan, rep *report, logw io.Writer) error {
+	size, err := meanResourceSize(plan)
+	if err != nil {
+		return fmt.Errorf("no-op server: %w", err)
+	}
+	fmt.Fprintf(logw, "http no-op: GETs of a %d-byte body from a separate process\n", size)
+	rep.HTTPNoop, err = runNoop(ctx, cfg, size)
+	return err
 }
 
 // serverReads measures GETs of the locations the ingest recorded.
