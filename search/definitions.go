@@ -1,0 +1,264 @@
+package search
+
+import (
+	"bytes"
+	"compress/gzip"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/fhirserver/fhirserver/search/fhirpath"
+)
+
+//go:embed data/search-parameters.json.gz data/compartmentdefinition-patient.json
+var data embed.FS
+
+// Param is one search parameter as it applies to one resource type.
+type Param struct {
+	Code       string
+	URL        string
+	Type       string // number, date, string, token, reference, composite, quantity, uri, special
+	Expression string // the parts of the definition's expression for this type
+	Targets    []string
+	Components []Component // composite parameters only
+	extract    *fhirpath.Expression
+}
+
+// Component is one part of a composite parameter.
+type Component struct {
+	Definition string // canonical URL of the component's parameter
+	Expression string // relative to the composite's element
+	extract    *fhirpath.Expression
+}
+
+// Evaluate runs the parameter's expression on a resource.
+func (p *Param) Evaluate(resource map[string]any) ([]fhirpath.Node, error) {
+	if p.extract == nil {
+		return nil, nil
+	}
+	return p.extract.Evaluate(resource)
+}
+
+// Registry holds the compiled parameters of every resource type and the
+// Patient compartment.
+type Registry struct {
+	byType      map[string]map[string]*Param
+	byURL       map[string]*Param
+	compartment map[string][]string // resource type -> its parameters that link a Patient
+	Special     []string            // parameters without an expression (_text, _content, _query)
+}
+
+// Params returns the parameters of a resource type, keyed by code,
+// including those every resource has (_id, _lastUpdated, ...).
+func (r *Registry) Params(typ string) map[string]*Param { return r.byType[typ] }
+
+// Param returns one parameter of a type, or nil.
+func (r *Registry) Param(typ, code string) *Param { return r.byType[typ][code] }
+
+// ByURL returns the parameter (for some base type) with a canonical URL.
+func (r *Registry) ByURL(url string) *Param { return r.byURL[url] }
+
+// CompartmentParams are the parameters of typ that put a resource in a
+// Patient's compartment; nil if typ is not in it.
+func (r *Registry) CompartmentParams(typ string) []string { return r.compartment[typ] }
+
+// Types lists the types with parameters, sorted.
+func (r *Registry) Types() []string {
+	out := make([]string, 0, len(r.byType))
+	for t := range r.byType {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Load reads and compiles the R4 definitions shipped with the server. Every
+// parameter whose expression does not compile is named in the error.
+func Load(resourceTypes []string) (*Registry, error) {
+	raw, err := readGzip("data/search-parameters.json.gz")
+	if err != nil {
+		return nil, err
+	}
+	comp, err := data.ReadFile("data/compartmentdefinition-patient.json")
+	if err != nil {
+		return nil, err
+	}
+	return load(raw, comp, resourceTypes)
+}
+
+func readGzip(name string) ([]byte, error) {
+	f, err := data.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(f))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return io.ReadAll(zr)
+}
+
+// definition is the part of a SearchParameter resource used here.
+type definition struct {
+	ID         string   `json:"id"`
+	URL        string   `json:"url"`
+	Code       string   `json:"code"`
+	Base       []string `json:"base"`
+	Type       string   `json:"type"`
+	Expression string   `json:"expression"`
+	Target     []string `json:"target"`
+	Component  []struct {
+		Definition string `json:"definition"`
+		Expression string `json:"expression"`
+	} `json:"component"`
+}
+
+func load(bundle, compartment []byte, resourceTypes []string) (*Registry, error) {
+	var b struct {
+		Entry []struct {
+			Resource definition `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(bundle, &b); err != nil {
+		return nil, fmt.Errorf("search parameters: %w", err)
+	}
+	r := &Registry{byType: map[string]map[string]*Param{}, byURL: map[string]*Param{}}
+	var errs []error
+	for _, e := range b.Entry {
+		if err := r.add(e.Resource, resourceTypes); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := r.loadCompartment(compartment); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("search parameters that cannot be compiled:\n%w", errors.Join(errs...))
+	}
+	sort.Strings(r.Special)
+	return r, nil
+}
+
+// add registers a definition under each of its base types, with only the
+// expression parts that apply to that type.
+func (r *Registry) add(d definition, resourceTypes []string) error {
+	if d.Expression == "" {
+		r.Special = append(r.Special, d.Code)
+		return nil
+	}
+	bases := d.Base
+	if len(bases) == 1 && (bases[0] == "Resource" || bases[0] == "DomainResource") {
+		bases = resourceTypes
+	}
+	var errs []error
+	for _, base := range bases {
+		p, err := compileFor(d, base)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s on %s): %w", d.ID, d.Code, base, err))
+			continue
+		}
+		if r.byType[base] == nil {
+			r.byType[base] = map[string]*Param{}
+		}
+		r.byType[base][d.Code] = p
+		if _, ok := r.byURL[d.URL]; !ok {
+			r.byURL[d.URL] = p
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func compileFor(d definition, base string) (*Param, error) {
+	src := partsFor(d.Expression, base)
+	x, err := fhirpath.Compile(src)
+	if err != nil {
+		return nil, err
+	}
+	p := &Param{Code: d.Code, URL: d.URL, Type: d.Type, Expression: src, Targets: d.Target, extract: x}
+	for _, c := range d.Component {
+		cx, err := fhirpath.Compile(c.Expression)
+		if err != nil {
+			return nil, fmt.Errorf("component %s: %w", c.Definition, err)
+		}
+		p.Components = append(p.Components, Component{Definition: c.Definition, Expression: c.Expression, extract: cx})
+	}
+	return p, nil
+}
+
+// partsFor keeps the top-level `|` alternatives of expr that start at base
+// (or at Resource/DomainResource); if none does, the whole expression.
+func partsFor(expr, base string) string {
+	var kept []string
+	for _, part := range splitUnion(expr) {
+		root := rootType(part)
+		if root == base || root == "Resource" || root == "DomainResource" {
+			kept = append(kept, part)
+		}
+	}
+	if len(kept) == 0 {
+		return expr
+	}
+	return strings.Join(kept, " | ")
+}
+
+// splitUnion splits at `|` outside parentheses and string literals.
+func splitUnion(expr string) []string {
+	var parts []string
+	depth, start, quoted := 0, 0, false
+	for i := 0; i < len(expr); i++ {
+		switch c := expr[i]; {
+		case c == '\'' && (i == 0 || expr[i-1] != '\\'):
+			quoted = !quoted
+		case quoted:
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == '|' && depth == 0:
+			parts = append(parts, strings.TrimSpace(expr[start:i]))
+			start = i + 1
+		}
+	}
+	return append(parts, strings.TrimSpace(expr[start:]))
+}
+
+// rootType is the type name a part starts with: "(Observation.value as
+// Quantity)" starts with Observation.
+func rootType(part string) string {
+	part = strings.TrimLeft(part, "( ")
+	end := strings.IndexAny(part, ". ")
+	if end < 0 {
+		return part
+	}
+	return part[:end]
+}
+
+// loadCompartment reads which parameters link each type to a Patient.
+func (r *Registry) loadCompartment(raw []byte) error {
+	var cd struct {
+		Resource []struct {
+			Code  string   `json:"code"`
+			Param []string `json:"param"`
+		} `json:"resource"`
+	}
+	if err := json.Unmarshal(raw, &cd); err != nil {
+		return fmt.Errorf("patient compartment: %w", err)
+	}
+	r.compartment = map[string][]string{}
+	var errs []error
+	for _, res := range cd.Resource {
+		for _, code := range res.Param {
+			if code != "{def}" && r.Param(res.Code, code) == nil {
+				errs = append(errs, fmt.Errorf("patient compartment: %s has no parameter %q", res.Code, code))
+			}
+		}
+		if len(res.Param) > 0 {
+			r.compartment[res.Code] = res.Param
+		}
+	}
+	return errors.Join(errs...)
+}
