@@ -110,8 +110,8 @@ func TestPatientDeceased(t *testing.T) {
 	require.NoError(t, err)
 	for body, want := range map[string][]string{
 		`{"resourceType":"Patient"}`:                                 {`boolean:false`},
-		`{"resourceType":"Patient","deceasedBoolean":false}`:          {`boolean:false`},
-		`{"resourceType":"Patient","deceasedBoolean":true}`:           {`boolean:true`},
+		`{"resourceType":"Patient","deceasedBoolean":false}`:         {`boolean:false`},
+		`{"resourceType":"Patient","deceasedBoolean":true}`:          {`boolean:true`},
 		`{"resourceType":"Patient","deceasedDateTime":"2020-01-01"}`: {`boolean:true`},
 	} {
 		got, err := x.Evaluate(decode(t, body))
