@@ -45,7 +45,7 @@ func TestBadInput(t *testing.T) {
 		{"bad _since", "GET", "/Patient/_history?_since=yesterday", "", "", nil, 400, "invalid", "_since"},
 		{"strict unknown parameter", "GET", "/Patient?colour=blue", "", "", []string{"Prefer", "handling=strict"}, 400, "not-supported", "colour"},
 		{"conditional delete without criteria", "DELETE", "/Patient", "", "", nil, 400, "invalid", ""},
-		{"conditional update unknown criterion", "PUT", "/Patient?name=x", fhirJSON, `{"resourceType":"Patient"}`, nil, 400, "not-supported", "name"},
+		{"conditional update unknown criterion", "PUT", "/Patient?frobnicate=x", fhirJSON, `{"resourceType":"Patient"}`, nil, 400, "not-supported", "frobnicate"},
 		{"bundle of wrong type", "POST", "", fhirJSON, `{"resourceType":"Bundle","type":"collection"}`, nil, 400, "invalid", "Bundle.type"},
 		{"not a bundle", "POST", "", fhirJSON, `{"resourceType":"Patient"}`, nil, 400, "invalid", ""},
 		{"bundle entry without request", "POST", "", fhirJSON, `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient"}}]}`, nil, 400, "invalid", "Bundle.entry[0].request"},

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/fhirserver/fhirserver/profiles"
+	"github.com/fhirserver/fhirserver/search"
 )
 
 // typeInteractions are the type- and instance-level interactions routed in
@@ -21,10 +22,7 @@ func (a *app) capabilityStatement() []byte {
 		for _, i := range typeInteractions {
 			ints = append(ints, map[string]string{"code": i})
 		}
-		params := []map[string]string{{"name": "_id", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"}}
-		if profiles.HasElement(t, "identifier") {
-			params = append(params, map[string]string{"name": "identifier", "type": "token"})
-		}
+		params := searchParams(t)
 		types = append(types, map[string]any{
 			"type":              t,
 			"interaction":       ints,
@@ -63,4 +61,22 @@ func (a *app) capabilityStatement() []byte {
 		panic(err) // static data: a failure is a programming error
 	}
 	return b
+}
+
+// searchParams lists the parameters a search on typ applies: every R4
+// parameter of the type except composites, which are not indexed yet.
+func searchParams(typ string) []map[string]string {
+	reg, err := search.R4()
+	if err != nil {
+		panic(err) // compiled-in data, tested to load
+	}
+	var out []map[string]string
+	for code, p := range reg.Params(typ) {
+		if p.Type == "composite" {
+			continue
+		}
+		out = append(out, map[string]string{"name": code, "type": p.Type, "definition": p.URL})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i]["name"] < out[j]["name"] })
+	return out
 }

@@ -23,7 +23,7 @@ func (a *app) negotiate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if hasBody(r) {
 			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			if err != nil || !bodyTypeAllowed(r.Method, mt) {
+			if err != nil || !bodyTypeAllowed(r, mt) {
 				return outcome.E(outcome.MediaType, "content type %q is not supported for %s", r.Header.Get("Content-Type"), r.Method)
 			}
 		}
@@ -39,9 +39,12 @@ func hasBody(r *http.Request) bool {
 	return false
 }
 
-func bodyTypeAllowed(method, mt string) bool {
-	if method == http.MethodPatch {
+func bodyTypeAllowed(r *http.Request, mt string) bool {
+	if r.Method == http.MethodPatch {
 		return mt == "application/json-patch+json"
+	}
+	if strings.HasSuffix(r.URL.Path, "/_search") {
+		return mt == "application/x-www-form-urlencoded"
 	}
 	return mt == "application/fhir+json" || mt == "application/json"
 }

@@ -3,6 +3,7 @@ package fhirserver
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -19,6 +20,7 @@ func (a *app) fhirRoutes(add func(method, path string, h echo.HandlerFunc)) {
 	add(http.MethodPost, "", a.bundle)
 	add(http.MethodGet, "/_history", a.history)
 	add(http.MethodGet, "/:type", a.typed(a.search))
+	add(http.MethodPost, "/:type/_search", a.typed(a.searchPost))
 	add(http.MethodPost, "/:type", a.typed(a.create))
 	add(http.MethodPut, "/:type", a.typed(a.conditionalUpdate))
 	add(http.MethodDelete, "/:type", a.typed(a.conditionalDelete))
@@ -29,6 +31,7 @@ func (a *app) fhirRoutes(add func(method, path string, h echo.HandlerFunc)) {
 	add(http.MethodDelete, "/:type/:id", a.typed(a.delete))
 	add(http.MethodGet, "/:type/:id/_history", a.typed(a.history))
 	add(http.MethodGet, "/:type/:id/_history/:vid", a.typed(a.vread))
+	add(http.MethodGet, "/:type/:id/:compartmentType", a.typed(a.compartmentSearch))
 }
 
 // typed answers 404 for a path segment that is not a resource type.
@@ -107,8 +110,36 @@ func (a *app) vread(c echo.Context) error {
 }
 
 func (a *app) search(c echo.Context) error {
+	return a.searchWith(c, c.Param("type"), c.QueryParams(), nil)
+}
+
+// searchPost is POST [type]/_search: the parameters come form-encoded in
+// the body, and may also be in the URL.
+func (a *app) searchPost(c echo.Context) error {
+	form, err := c.FormParams()
+	if err != nil {
+		return outcome.E(outcome.Invalid, "the search parameters are not a valid form")
+	}
+	q := c.QueryParams()
+	for k, v := range form {
+		q[k] = append(q[k], v...)
+	}
+	return a.searchWith(c, c.Param("type"), q, nil)
+}
+
+// compartmentSearch is GET [Compartment]/[id]/[type]?params.
+func (a *app) compartmentSearch(c echo.Context) error {
+	typ := c.Param("compartmentType")
+	if !profiles.IsResourceType(typ) {
+		return outcome.E(outcome.NotFound, "%q is not a resource type this server knows", typ)
+	}
+	k := key(c)
+	return a.searchWith(c, typ, c.QueryParams(), &k)
+}
+
+func (a *app) searchWith(c echo.Context, typ string, q url.Values, compartment *storage.Key) error {
 	o := a.options(c)
-	r, err := a.res.Search(c.Request().Context(), callerOf(c), c.Param("type"), c.QueryParams(), o)
+	r, err := a.res.Search(c.Request().Context(), callerOf(c), typ, q, o, compartment)
 	if err != nil {
 		return err
 	}

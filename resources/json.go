@@ -3,8 +3,6 @@ package resources
 import (
 	"strconv"
 	"time"
-
-	"github.com/fhirserver/fhirserver/storage"
 )
 
 // Instant formats a time as a FHIR instant at the precision stored.
@@ -25,29 +23,4 @@ func stamp(obj map[string]any, id string, version int64, at time.Time) ([]byte, 
 	return encode(obj)
 }
 
-// identifiers extracts the Identifier system/value pairs of a resource for
-// the identifier index. identifier is a list on most types, single on some.
-func identifiers(obj map[string]any) []storage.Identifier {
-	var out []storage.Identifier
-	add := func(v any) {
-		m, _ := v.(map[string]any)
-		value, _ := m["value"].(string)
-		if value == "" {
-			return
-		}
-		system, _ := m["system"].(string)
-		out = append(out, storage.Identifier{System: system, Value: value})
-	}
-	switch v := obj["identifier"].(type) {
-	case []any:
-		for _, x := range v {
-			add(x)
-		}
-	case map[string]any:
-		add(v)
-	}
-	return out
-}
-
-// etag is the weak ETag of a version.
 func etag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) + `"` }

@@ -5,52 +5,58 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/search"
+	"github.com/fhirserver/fhirserver/storage"
 )
 
-// Search is GET [type]?params. Until the search issue lands it selects by
-// _id and identifier only; the self link shows what was applied.
-func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values, o Options) (Result, error) {
+// Search is GET [type]?params (and POST [type]/_search, and the compartment
+// search [Compartment]/[id]/[type]?params when compartment is set). Pages
+// are read from a snapshot of the store taken by the first page, so that
+// following next and previous links gives the same result set however
+// much is written meanwhile.
+func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values, o Options, compartment *storage.Key) (Result, error) {
 	if err := c.allow(typ, Search); err != nil {
 		return Result{}, err
 	}
-	parsed, err := search.Parse(typ, q, o.Strict)
+	parsed, err := s.search.Parse(typ, q, search.Options{Strict: o.Strict, BaseURL: o.BaseURL})
 	if err != nil {
 		return Result{}, err
 	}
-	crit := parsed.Criteria
-	crit.After = q.Get("_cursor")
-	crit.Limit = parsed.Count + 1 // one more tells whether there is a next page
-	versions, err := s.store.Search(ctx, crit)
+	crit := &parsed.Criteria
+	if compartment != nil {
+		if err := s.inCompartment(crit, *compartment); err != nil {
+			return Result{}, err
+		}
+	}
+	p, err := s.page(ctx, crit, q, parsed.Count)
 	if err != nil {
 		return Result{}, err
 	}
-	b := newBundle("searchset")
+	versions, err := s.store.Search(ctx, *crit)
+	if err != nil {
+		return Result{}, err
+	}
 	more := len(versions) > parsed.Count
 	if more {
-		versions = versions[:parsed.Count]
+		if crit.Before != "" {
+			versions = versions[1:] // fetched one more below the page
+		} else {
+			versions = versions[:parsed.Count]
+		}
 	}
+	b := newBundle("searchset")
 	for _, v := range versions {
 		b.Entry = append(b.Entry, entry{FullURL: fullURL(o.BaseURL, v.Key), Resource: v.Resource, Search: &entrySearch{Mode: "match"}})
 	}
-	if !more && crit.After == "" {
-		n := len(versions)
-		b.Total = &n
+	if b.Total, err = s.total(ctx, *crit, parsed, p, more, len(versions)); err != nil {
+		return Result{}, err
 	}
-	self := url.Values{}
-	for k, v := range parsed.Applied {
-		self[k] = v
-	}
-	self.Set("_count", itoa(parsed.Count))
 	path := o.BaseURL + "/" + typ
-	if crit.After != "" {
-		self.Set("_cursor", crit.After)
+	if compartment != nil {
+		path = o.BaseURL + "/" + compartment.Type + "/" + compartment.ID + "/" + typ
 	}
-	b.Link = []link{{Relation: "self", URL: path + "?" + self.Encode()}}
-	if more {
-		self.Set("_cursor", versions[len(versions)-1].ID)
-		b.Link = append(b.Link, link{Relation: "next", URL: path + "?" + self.Encode()})
-	}
+	b.Link = p.links(path, parsed, versions, more)
 	body, err := b.encode()
 	if err != nil {
 		return Result{}, err
@@ -58,4 +64,106 @@ func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values
 	return ok(body, nil), nil
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
+// inCompartment restricts a search to the resources in a Patient's
+// compartment: those whose compartment parameters point at the patient.
+func (s *Service) inCompartment(crit *storage.Criteria, k storage.Key) error {
+	if k.Type != "Patient" {
+		return outcome.E(outcome.NotFound, "only the Patient compartment is supported")
+	}
+	params := s.search.CompartmentParams(crit.Type)
+	if crit.Type == "Patient" {
+		crit.Clauses = append(crit.Clauses, func(arg func(any) string) string { return "v.id = " + arg(k.ID) })
+		return nil
+	}
+	if len(params) == 0 {
+		return outcome.E(outcome.NotFound, "%s is not in the Patient compartment", crit.Type)
+	}
+	crit.Clauses = append(crit.Clauses, func(arg func(any) string) string {
+		return "EXISTS (SELECT 1 FROM search_reference x WHERE x.type = v.type AND x.id = v.id AND x.version = v.version AND x.param = ANY(" +
+			arg(params) + ") AND x.target_type = 'Patient' AND x.target_id = " + arg(k.ID) + ")"
+	})
+	return nil
+}
+
+// pager is where a page sits in its result set.
+type pager struct {
+	snapshot      int64
+	after, before string
+}
+
+// page sets the snapshot and position of the page the query asks for.
+func (s *Service) page(ctx context.Context, crit *storage.Criteria, q url.Values, count int) (pager, error) {
+	p := pager{after: q.Get("_cursor"), before: q.Get("_before")}
+	if snap := q.Get("_snapshot"); snap != "" {
+		n, err := strconv.ParseInt(snap, 10, 64)
+		if err != nil || n < 1 {
+			return p, outcome.E(outcome.Invalid, "_snapshot is not a page of this server").At("_snapshot")
+		}
+		p.snapshot = n
+	} else {
+		n, err := s.store.Newest(ctx)
+		if err != nil {
+			return p, err
+		}
+		p.snapshot = n
+	}
+	if p.snapshot == 0 {
+		p.snapshot = 1 // an empty store: the snapshot must still exclude what comes later
+	}
+	crit.Snapshot, crit.After, crit.Before = p.snapshot, p.after, p.before
+	crit.Limit = count + 1 // one more tells whether there is a further page
+	return p, nil
+}
+
+// total is Bundle.total: counted when asked for (_total=accurate or
+// estimate), known without counting when the first page holds everything.
+func (s *Service) total(ctx context.Context, crit storage.Criteria, parsed search.Query, p pager, more bool, n int) (*int, error) {
+	switch {
+	case parsed.Total == "none":
+		return nil, nil
+	case parsed.Total == "accurate" || parsed.Total == "estimate":
+		t, err := s.store.Count(ctx, crit)
+		return &t, err
+	case !more && p.after == "" && p.before == "":
+		return &n, nil
+	}
+	return nil, nil
+}
+
+func (p pager) links(path string, parsed search.Query, versions []storage.Version, more bool) []link {
+	base := url.Values{}
+	for k, v := range parsed.Applied {
+		base[k] = v
+	}
+	base.Set("_count", strconv.Itoa(parsed.Count))
+	with := func(extra ...string) string {
+		v := url.Values{}
+		for k, vals := range base {
+			v[k] = vals
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			v.Set(extra[i], extra[i+1])
+		}
+		return path + "?" + v.Encode()
+	}
+	snap := strconv.FormatInt(p.snapshot, 10)
+	self := with()
+	switch {
+	case p.after != "":
+		self = with("_snapshot", snap, "_cursor", p.after)
+	case p.before != "":
+		self = with("_snapshot", snap, "_before", p.before)
+	}
+	links := []link{{Relation: "self", URL: self}}
+	if len(versions) == 0 {
+		return links
+	}
+	first, last := versions[0].ID, versions[len(versions)-1].ID
+	if more && p.before == "" || p.before != "" {
+		links = append(links, link{Relation: "next", URL: with("_snapshot", snap, "_cursor", last)})
+	}
+	if p.after != "" || p.before != "" && more {
+		links = append(links, link{Relation: "previous", URL: with("_snapshot", snap, "_before", first)})
+	}
+	return links
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -78,16 +79,23 @@ type Result struct {
 
 // Service runs the interactions against the store.
 type Service struct {
-	store *storage.Store
-	log   *slog.Logger
+	store  *storage.Store
+	search *search.Registry
+	log    *slog.Logger
 }
 
-// New returns a Service.
+// New returns a Service. The search definitions are compiled into the
+// binary and tested to compile, so failing to load them is a broken build:
+// New panics, after serve has already refused to start on the same error.
 func New(store *storage.Store, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{store: store, log: log}
+	reg, err := search.R4()
+	if err != nil {
+		panic(err)
+	}
+	return &Service{store: store, search: reg, log: log}
 }
 
 func ok(body []byte, v *storage.Version) Result {

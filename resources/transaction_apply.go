@@ -28,7 +28,7 @@ func (s *Service) transaction(ctx context.Context, c Caller, entries []*txEntry,
 		}
 	}
 	return s.store.InTx(ctxDetached(ctx), func(tx *storage.Tx) error {
-		w := newWork(tx, c)
+		w := s.newWork(tx, c)
 		if err := s.apply(ctx, w, entries, o); err != nil {
 			return err
 		}
@@ -45,7 +45,7 @@ func (s *Service) transaction(ctx context.Context, c Caller, entries []*txEntry,
 func (s *Service) batch(ctx context.Context, c Caller, entries []*txEntry, o Options) {
 	var again []*txEntry
 	run := func(tx *storage.Tx, e *txEntry) error {
-		w := newWork(tx, c)
+		w := s.newWork(tx, c)
 		if err := s.apply(ctx, w, []*txEntry{e}, o); err != nil {
 			return err
 		}

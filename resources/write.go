@@ -19,12 +19,13 @@ import (
 type work struct {
 	tx     *storage.Tx
 	caller Caller
+	index  *search.Registry
 	heads  map[storage.Key]storage.Head
 	rows   []storage.Row
 }
 
-func newWork(tx *storage.Tx, c Caller) *work {
-	return &work{tx: tx, caller: c, heads: map[storage.Key]storage.Head{}}
+func (s *Service) newWork(tx *storage.Tx, c Caller) *work {
+	return &work{tx: tx, caller: c, index: s.search, heads: map[storage.Key]storage.Head{}}
 }
 
 // prefetch loads the current versions of many keys in one query.
@@ -63,7 +64,8 @@ func (w *work) write(k storage.Key, method string, obj map[string]any) (*storage
 		if err != nil {
 			return nil, err
 		}
-		v.Resource, row.Resource, row.Identifiers = body, body, identifiers(obj)
+		v.Resource, row.Resource = body, body
+		row.Index = w.index.Extract(k.Type, obj)
 	}
 	w.rows = append(w.rows, row)
 	w.heads[k] = storage.Head{Version: v.Version, Deleted: v.Deleted}
@@ -101,7 +103,7 @@ func (w *work) lookup(ctx context.Context, typ, query string) ([]string, error) 
 }
 
 func (w *work) find(ctx context.Context, typ, query string) ([]string, error) {
-	crit, err := search.ParseConditional(typ, query)
+	crit, err := w.index.ParseConditional(typ, query, "")
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +119,7 @@ func (w *work) find(ctx context.Context, typ, query string) ([]string, error) {
 func (s *Service) inTx(ctx context.Context, c Caller, fn func(w *work) (Result, error)) (Result, error) {
 	var r Result
 	err := s.store.InTx(ctxDetached(ctx), func(tx *storage.Tx) error {
-		w := newWork(tx, c)
+		w := s.newWork(tx, c)
 		var err error
 		if r, err = fn(w); err != nil {
 			return err

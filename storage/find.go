@@ -3,24 +3,37 @@ package storage
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// Token matches an Identifier: a nil System or Value matches anything, and
-// an empty System matches identifiers without one.
-type Token struct{ System, Value *string }
+// Clause is one condition of a search, written by the search package
+// against the index tables: it renders SQL that refers to the candidate
+// version as v, and gets a placeholder for each value from arg.
+type Clause func(arg func(any) string) string
 
-// Criteria selects current, non-deleted resources of one type. Each inner
-// slice is a set of alternatives (OR); the slices are combined with AND.
+// Criteria selects current, non-deleted resources of one type: those
+// matching every clause, in id order.
 type Criteria struct {
-	Type        string
-	IDs         [][]string
-	Identifiers [][]Token
-	After       string // only ids greater than this, for paging
-	Limit       int
+	Type    string
+	Clauses []Clause
+	// Snapshot, when positive, searches the store as it was when seq
+	// Snapshot was the newest: later versions are ignored, so the pages of
+	// one search agree while new data arrives.
+	Snapshot int64
+	After    string // only ids greater than this (next pages)
+	Before   string // only ids less than this, the closest first (previous pages)
+	Limit    int
+}
+
+// Newest is the seq of the newest version, a snapshot for paging.
+func (s *Store) Newest(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM resource_version`).Scan(&n)
+	return n, err
 }
 
 // Find returns the ids of the current resources that match, in id order.
@@ -33,7 +46,8 @@ func (t *Tx) Find(ctx context.Context, c Criteria) ([]string, error) {
 	return find(ctx, t.tx, c)
 }
 
-// Search returns the current versions that match, in id order.
+// Search returns the current versions that match, in id order; with
+// Before, the Limit closest below it.
 func (s *Store) Search(ctx context.Context, c Criteria) ([]Version, error) {
 	sql, args := c.sql("v.type, v.id, v.version, v.seq, v.last_updated, v.method, v.deleted, v.resource")
 	rows, err := s.pool.Query(ctx, sql, args...)
@@ -43,6 +57,9 @@ func (s *Store) Search(ctx context.Context, c Criteria) ([]Version, error) {
 	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Version, error) { return scanVersion(r) })
 	if err != nil {
 		return nil, fmt.Errorf("storage: search: %w", err)
+	}
+	if c.Before != "" {
+		slices.Reverse(vs) // fetched closest first; pages read in id order
 	}
 	return vs, nil
 }
@@ -67,34 +84,42 @@ func (c Criteria) sql(columns string) (string, []any) {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	b.WriteString(`SELECT ` + columns + ` FROM resource_version v WHERE v.type = $1 AND NOT v.deleted
-		AND v.version = (SELECT max(version) FROM resource_version m WHERE m.type = v.type AND m.id = v.id)`)
-	for _, ids := range c.IDs {
-		fmt.Fprintf(&b, " AND v.id = ANY(%s)", arg(ids))
+	newer := "n.version > v.version"
+	b.WriteString(`SELECT ` + columns + ` FROM resource_version v WHERE v.type = $1 AND NOT v.deleted`)
+	if c.Snapshot > 0 {
+		snap := arg(c.Snapshot)
+		fmt.Fprintf(&b, " AND v.seq <= %s", snap)
+		newer += " AND n.seq <= " + snap
 	}
-	for _, alts := range c.Identifiers {
-		var ors []string
-		for _, tok := range alts {
-			conds := []string{"true"}
-			if tok.System != nil {
-				conds = append(conds, "i.system = "+arg(*tok.System))
-			}
-			if tok.Value != nil {
-				conds = append(conds, "i.value = "+arg(*tok.Value))
-			}
-			ors = append(ors, "("+strings.Join(conds, " AND ")+")")
-		}
-		fmt.Fprintf(&b, ` AND EXISTS (SELECT 1 FROM resource_identifier i
-			WHERE i.type = v.type AND i.id = v.id AND i.version = v.version AND (%s))`, strings.Join(ors, " OR "))
+	b.WriteString(` AND NOT EXISTS (SELECT 1 FROM resource_version n WHERE n.type = v.type AND n.id = v.id AND ` + newer + `)`)
+	for _, cl := range c.Clauses {
+		b.WriteString(" AND ")
+		b.WriteString(cl(arg))
 	}
-	if c.After != "" {
+	order := " ORDER BY v.id"
+	switch {
+	case c.After != "":
 		fmt.Fprintf(&b, " AND v.id > %s", arg(c.After))
+	case c.Before != "":
+		fmt.Fprintf(&b, " AND v.id < %s", arg(c.Before))
+		order += " DESC"
 	}
-	b.WriteString(" ORDER BY v.id")
+	b.WriteString(order)
 	if c.Limit > 0 {
 		fmt.Fprintf(&b, " LIMIT %d", c.Limit)
 	}
 	return b.String(), args
+}
+
+// Count returns how many current resources match, ignoring paging.
+func (s *Store) Count(ctx context.Context, c Criteria) (int, error) {
+	c.After, c.Before, c.Limit = "", "", 0
+	inner, args := c.sql("1")
+	var n int
+	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM ("+strings.Replace(inner, " ORDER BY v.id", "", 1)+") AS matches", args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("storage: count: %w", err)
+	}
+	return n, nil
 }
 
 // Lock takes a transaction-scoped advisory lock on name, so that two

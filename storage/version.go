@@ -32,17 +32,14 @@ type Version struct {
 	Resource    []byte
 }
 
-// Identifier is one Identifier.system/value pair of a resource.
-type Identifier struct{ System, Value string }
-
 // Row is a version to append. Resource must already carry its id and meta.
 type Row struct {
 	Key
-	Version     int64
-	Method      string
-	Deleted     bool
-	Resource    []byte
-	Identifiers []Identifier
+	Version  int64
+	Method   string
+	Deleted  bool
+	Resource []byte
+	Index    Index // the search index entries of this version
 }
 
 const versionColumns = `type, id, version, seq, last_updated, method, deleted, resource`
@@ -133,7 +130,7 @@ func (t *Tx) Heads(ctx context.Context, keys []Key) (map[Key]Head, error) {
 	return heads, nil
 }
 
-// Append writes version rows and their identifier rows. Two writers of the
+// Append writes version rows and their search index rows. Two writers of the
 // same version collide on the primary key; InTx then runs again.
 func (t *Tx) Append(ctx context.Context, rows []Row) error {
 	if len(rows) == 0 {
@@ -160,16 +157,11 @@ func (t *Tx) appendInsert(ctx context.Context, rows []Row) error {
 	types, ids, methods := make([]string, n), make([]string, n), make([]string, n)
 	versions, deleted := make([]int64, n), make([]bool, n)
 	resources := make([]*string, n)
-	var it, ii, is, iv []string
-	var iver []int64
 	for i, r := range rows {
 		types[i], ids[i], versions[i], methods[i], deleted[i] = r.Type, r.ID, r.Version, r.Method, r.Deleted
 		if !r.Deleted {
 			s := string(r.Resource)
 			resources[i] = &s
-		}
-		for _, x := range r.Identifiers {
-			it, ii, iver, is, iv = append(it, r.Type), append(ii, r.ID), append(iver, r.Version), append(is, x.System), append(iv, x.Value)
 		}
 	}
 	b := &pgx.Batch{}
@@ -177,38 +169,27 @@ func (t *Tx) appendInsert(ctx context.Context, rows []Row) error {
 		SELECT t, i, v, $4, m, d, r::jsonb
 		FROM unnest($1::text[], $2::text[], $3::bigint[], $5::text[], $6::bool[], $7::text[]) AS x(t, i, v, m, d, r)`,
 		types, ids, versions, t.now, methods, deleted, resources)
-	if len(it) > 0 {
-		b.Queue(`INSERT INTO resource_identifier (type, id, version, system, value)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[])`,
-			it, ii, iver, is, iv)
-	}
+	queueIndex(b, rows)
 	return t.tx.SendBatch(ctx, b).Close()
 }
 
-var (
-	copyVersionCols = []string{"type", "id", "version", "last_updated", "method", "deleted", "resource"}
-	identifierCols  = []string{"type", "id", "version", "system", "value"}
-)
+var copyVersionCols = []string{"type", "id", "version", "last_updated", "method", "deleted", "resource"}
 
 func (t *Tx) appendCopy(ctx context.Context, rows []Row) error {
 	versions := make([][]any, len(rows))
-	var identifiers [][]any
 	for i, r := range rows {
 		var resource any // NULL for a tombstone
 		if !r.Deleted {
 			resource = r.Resource // []byte goes to jsonb as JSON text, uncopied
 		}
 		versions[i] = []any{r.Type, r.ID, r.Version, t.now, r.Method, r.Deleted, resource}
-		for _, x := range r.Identifiers {
-			identifiers = append(identifiers, []any{r.Type, r.ID, r.Version, x.System, x.Value})
-		}
 	}
 	if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"resource_version"}, copyVersionCols, pgx.CopyFromRows(versions)); err != nil {
 		return err
 	}
-	if len(identifiers) == 0 {
+	b := &pgx.Batch{}
+	if queueIndex(b, rows); b.Len() == 0 {
 		return nil
 	}
-	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{"resource_identifier"}, identifierCols, pgx.CopyFromRows(identifiers))
-	return err
+	return t.tx.SendBatch(ctx, b).Close()
 }

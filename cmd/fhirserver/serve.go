@@ -14,6 +14,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/fhirserver"
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/smart"
 )
 
@@ -31,6 +32,9 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	tuneGC()
+	if _, err := search.R4(); err != nil {
+		return err
+	}
 	db, err := openDatabase(ctx, f.db, log)
 	if err != nil {
 		return err

@@ -1,0 +1,316 @@
+package fhirserver_test
+
+import (
+	"encoding/json"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// searchset is the part of a search Bundle the tests read.
+type searchset struct {
+	ResourceType string
+	Type         string
+	Total        *int
+	Link         []struct{ Relation, URL string }
+	Entry        []struct {
+		FullURL  string
+		Resource map[string]any
+		Search   struct{ Mode string }
+	}
+}
+
+func (ts *testServer) searchBundle(path string) searchset {
+	ts.t.Helper()
+	r := ts.do("GET", path, "", "")
+	require.Equal(ts.t, 200, r.Status, "GET %s: %s", path, r.Body)
+	var b searchset
+	require.NoError(ts.t, json.Unmarshal(r.Body, &b))
+	require.Equal(ts.t, "searchset", b.Type)
+	return b
+}
+
+// ids returns the sorted ids a search finds.
+func (ts *testServer) ids(path string) []string {
+	ts.t.Helper()
+	b := ts.searchBundle(path)
+	out := []string{}
+	for _, e := range b.Entry {
+		assert.Equal(ts.t, "match", e.Search.Mode)
+		out = append(out, e.Resource["id"].(string))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (b searchset) link(rel string) string {
+	for _, l := range b.Link {
+		if l.Relation == rel {
+			return l.URL
+		}
+	}
+	return ""
+}
+
+func (ts *testServer) put(typ, id, body string) {
+	ts.t.Helper()
+	body = `{"id":"` + id + `",` + strings.TrimPrefix(strings.TrimSpace(body), "{")
+	r := ts.do("PUT", "/"+typ+"/"+id, fhirJSON, body)
+	require.Contains(ts.t, []int{200, 201}, r.Status, "%s", r.Body)
+}
+
+// searchData is a small clinical record: two patients, their observations
+// and conditions, a practitioner and an organization.
+func searchData(ts *testServer) {
+	ts.put("Organization", "org1", `{"resourceType":"Organization","name":"Acme Clinic","identifier":[{"system":"urn:org","value":"A1"}]}`)
+	ts.put("Practitioner", "dr1", `{"resourceType":"Practitioner","name":[{"family":"Welby","given":["Marcus"]}]}`)
+	ts.put("Patient", "p1", `{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"M1"}],"name":[{"family":"Ångström","given":["Zoë"]}],
+		"gender":"female","birthDate":"1946-11-22","managingOrganization":{"reference":"Organization/org1"},"active":true,
+		"generalPractitioner":[{"reference":"Practitioner/dr1"}]}`)
+	ts.put("Patient", "p2", `{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"M2"}],"name":[{"family":"Smith","given":["Peter","James"]}],
+		"gender":"male","birthDate":"1980-01","active":false}`)
+	ts.put("Observation", "o1", `{"resourceType":"Observation","status":"final",
+		"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],
+		"code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}],"text":"Pulse"},
+		"subject":{"reference":"Patient/p1"},"effectiveDateTime":"1946-11-22T01:11:45-05:00",
+		"valueQuantity":{"value":72,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}}`)
+	ts.put("Observation", "o2", `{"resourceType":"Observation","status":"amended",
+		"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],
+		"code":{"coding":[{"system":"http://loinc.org","code":"2339-0"}]},
+		"subject":{"reference":"Patient/p2"},"effectivePeriod":{"start":"2020-01-01","end":"2020-01-31"},
+		"valueQuantity":{"value":5.4,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}}`)
+	ts.put("Observation", "o3", `{"resourceType":"Observation","status":"final",
+		"code":{"coding":[{"code":"8867-4"}]},"subject":{"reference":"Patient/p1"},"effectiveDateTime":"2021-06-15"}`)
+	ts.put("Condition", "c1", `{"resourceType":"Condition","subject":{"reference":"Patient/p1"},"code":{"text":"Asthma"},
+		"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]},
+		"onsetDateTime":"2001-05"}`)
+	ts.put("RiskAssessment", "r1", `{"resourceType":"RiskAssessment","status":"final","subject":{"reference":"Patient/p1"},
+		"prediction":[{"probabilityDecimal":0.25}]}`)
+	ts.put("ValueSet", "vs1", `{"resourceType":"ValueSet","status":"active","url":"http://acme.org/fhir/ValueSet/a/b"}`)
+}
+
+func TestSearchParameterTypes(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	searchData(ts)
+	base := url.QueryEscape(ts.URL)
+	tests := []struct {
+		path string
+		want []string
+	}{
+		// string: case- and accent-insensitive prefix, :exact, :contains, any name part
+		{"/Patient?name=angst", []string{"p1"}},
+		{"/Patient?name=ZOE", []string{"p1"}},
+		{"/Patient?family:exact=Ångström", []string{"p1"}},
+		{"/Patient?family:exact=angström", []string{}},
+		{"/Patient?name:contains=mit", []string{"p2"}},
+		{"/Patient?given=jam", []string{"p2"}},
+		{"/Patient?name=smith,angstrom", []string{"p1", "p2"}},
+		{"/Patient?name=smith&gender=female", []string{}},
+		// token
+		{"/Patient?identifier=urn:mrn|M1", []string{"p1"}},
+		{"/Patient?identifier=M2", []string{"p2"}},
+		{"/Patient?identifier=urn:other|M2", []string{}},
+		{"/Patient?gender=female,male", []string{"p1", "p2"}},
+		{"/Patient?active=true", []string{"p1"}},
+		{"/Observation?code=http://loinc.org|8867-4", []string{"o1"}},
+		{"/Observation?code=8867-4", []string{"o1", "o3"}},
+		{"/Observation?code=|8867-4", []string{"o3"}},
+		{"/Observation?code=http://loinc.org|", []string{"o1", "o2"}},
+		{"/Observation?code:text=puls", []string{"o1"}},
+		{"/Observation?code:text=heart", []string{"o1"}},
+		{"/Observation?status:not=final", []string{"o2"}},
+		{"/Observation?status=final,amended,preliminary,registered,corrected,cancelled,entered-in-error,unknown", []string{"o1", "o2", "o3"}},
+		{"/Observation?category=vital-signs", []string{"o1"}},
+		// reference
+		{"/Observation?subject=Patient/p1", []string{"o1", "o3"}},
+		{"/Observation?patient=p1", []string{"o1", "o3"}},
+		{"/Observation?patient=Patient/p1", []string{"o1", "o3"}},
+		{"/Observation?patient=" + base + "/Patient/p1", []string{"o1", "o3"}},
+		{"/Observation?subject:Patient=p2", []string{"o2"}},
+		{"/Observation?subject:Group=p2", []string{}},
+		{"/Patient?organization=Organization/org1", []string{"p1"}},
+		// date: precision ranges, prefixes, offsets, periods
+		{"/Patient?birthdate=1946", []string{"p1"}},
+		{"/Patient?birthdate=1946-11-22", []string{"p1"}},
+		{"/Patient?birthdate=1980-01-15", []string{}},
+		{"/Patient?birthdate=ge1980-01-15", []string{"p2"}},
+		{"/Patient?birthdate=le1980-01-15", []string{"p1", "p2"}},
+		{"/Patient?birthdate=lt1980", []string{"p1"}},
+		{"/Patient?birthdate=gt1946-11-22", []string{"p2"}},
+		{"/Patient?birthdate=ne1946-11-22", []string{"p2"}},
+		{"/Patient?birthdate=sa1946-12", []string{"p2"}},
+		{"/Patient?birthdate=eb1980", []string{"p1"}},
+		{"/Observation?date=1946-11-22T06:11:45Z", []string{"o1"}},
+		{"/Observation?date=gt1946-11-22T01:11:44-05:00", []string{"o1", "o2", "o3"}},
+		{"/Observation?date=gt1946-11-22T01:11:45-05:00", []string{"o2", "o3"}},
+		{"/Observation?date=lt1946-11-22T01:11:46-05:00", []string{"o1"}},
+		{"/Observation?date=2020-01-15", []string{}},
+		{"/Observation?date=2020-01", []string{"o2"}},
+		{"/Observation?date=ge2020-01-15&date=le2020-01-20", []string{"o2"}},
+		{"/Condition?onset-date=2001", []string{"c1"}},
+		// number and quantity
+		{"/RiskAssessment?probability=0.25", []string{"r1"}},
+		{"/RiskAssessment?probability=0.2", []string{}},
+		{"/RiskAssessment?probability=gt0.2", []string{"r1"}},
+		{"/RiskAssessment?probability=lt0.2", []string{}},
+		{"/Observation?value-quantity=72", []string{"o1"}},
+		{"/Observation?value-quantity=gt5|http://unitsofmeasure.org|mmol/L", []string{"o2"}},
+		{"/Observation?value-quantity=gt5||/min", []string{"o1"}},
+		{"/Observation?value-quantity=ap5.5", []string{"o2"}},
+		{"/Observation?value-quantity=le72", []string{"o1", "o2"}},
+		// uri
+		{"/ValueSet?url=http://acme.org/fhir/ValueSet/a/b", []string{"vs1"}},
+		{"/ValueSet?url:below=http://acme.org/fhir", []string{"vs1"}},
+		{"/ValueSet?url:above=http://acme.org/fhir/ValueSet/a/b/c", []string{"vs1"}},
+		{"/ValueSet?url=http://acme.org/fhir", []string{}},
+		// _id, :missing, chains, _has
+		{"/Patient?_id=p1,p2,nope", []string{"p1", "p2"}},
+		{"/Patient?organization:missing=true", []string{"p2"}},
+		{"/Patient?organization:missing=false", []string{"p1"}},
+		{"/Observation?subject:Patient.name=peter", []string{"o2"}},
+		{"/Observation?patient.identifier=urn:mrn|M1", []string{"o1", "o3"}},
+		{"/Observation?subject:Patient.organization.name=acme", []string{"o1", "o3"}},
+		{"/Observation?subject:Patient.general-practitioner.family=welby", []string{"o1", "o3"}},
+		{"/Patient?_has:Observation:patient:code=2339-0", []string{"p2"}},
+		{"/Patient?_has:Observation:subject:status=final", []string{"p1"}},
+		{"/Patient?_has:Condition:subject:code:text=asth", []string{"p1"}},
+		{"/Practitioner?_has:Patient:general-practitioner:_has:Observation:patient:code=8867-4", []string{"dr1"}},
+		// compartment
+		{"/Patient/p1/Observation", []string{"o1", "o3"}},
+		{"/Patient/p1/Observation?code=http://loinc.org|8867-4", []string{"o1"}},
+		{"/Patient/p2/Condition", []string{}},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, ts.ids(tt.path), tt.path)
+	}
+}
+
+func TestSearchSeesOnlyCurrentVersions(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	ts.put("Patient", "a", `{"resourceType":"Patient","name":[{"family":"Old"}]}`)
+	ts.put("Patient", "a", `{"resourceType":"Patient","name":[{"family":"New"}]}`)
+	ts.put("Patient", "b", `{"resourceType":"Patient","name":[{"family":"New"}]}`)
+	require.Contains(t, []int{200, 204}, ts.do("DELETE", "/Patient/b", "", "").Status)
+	assert.Equal(t, []string{}, ts.ids("/Patient?name=old"))
+	assert.Equal(t, []string{"a"}, ts.ids("/Patient?name=new"))
+	assert.Equal(t, []string{"a"}, ts.ids("/Patient"))
+}
+
+func TestSearchPagingIsStable(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		ts.put("Patient", id, `{"resourceType":"Patient","gender":"other"}`)
+	}
+	first := ts.searchBundle("/Patient?gender=other&_count=2")
+	assert.Nil(t, first.Total, "not counted unless asked when there are more pages")
+	assert.Empty(t, first.link("previous"))
+	var seen []string
+	page := first
+	for i := 0; ; i++ {
+		for _, e := range page.Entry {
+			seen = append(seen, e.Resource["id"].(string))
+		}
+		if i == 0 {
+			// data arriving and changing while the client pages
+			ts.put("Patient", "aa", `{"resourceType":"Patient","gender":"other"}`)
+			ts.put("Patient", "d", `{"resourceType":"Patient","gender":"male"}`)
+			require.Contains(t, []int{200, 204}, ts.do("DELETE", "/Patient/e", "", "").Status)
+		}
+		next := page.link("next")
+		if next == "" {
+			break
+		}
+		require.True(t, strings.HasPrefix(next, ts.URL), next)
+		page = ts.searchBundle(strings.TrimPrefix(next, ts.URL))
+		assert.NotEmpty(t, page.link("previous"))
+	}
+	assert.Equal(t, []string{"a", "b", "c", "d", "e"}, seen, "the pages show the store as the first page saw it")
+
+	prev := ts.searchBundle(strings.TrimPrefix(page.link("previous"), ts.URL))
+	var back []string
+	for _, e := range prev.Entry {
+		back = append(back, e.Resource["id"].(string))
+	}
+	assert.Equal(t, []string{"c", "d"}, back)
+
+	now := ts.searchBundle("/Patient?gender=other&_total=accurate&_count=2")
+	require.NotNil(t, now.Total)
+	assert.Equal(t, 4, *now.Total, "a new search sees aa and not d or e")
+}
+
+func TestSearchByPostEqualsGet(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	searchData(ts)
+	get := ts.searchBundle("/Observation?patient=p1&code=8867-4&_total=accurate")
+	r := ts.do("POST", "/Observation/_search", "application/x-www-form-urlencoded", "patient=p1&code=8867-4&_total=accurate")
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	var post searchset
+	require.NoError(t, json.Unmarshal(r.Body, &post))
+	require.NotNil(t, get.Total)
+	require.NotNil(t, post.Total)
+	assert.Equal(t, *get.Total, *post.Total)
+	assert.Equal(t, 2, *post.Total)
+
+	r = ts.do("POST", "/Observation/_search?patient=p1", "application/x-www-form-urlencoded", "code=http://loinc.org|8867-4")
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	require.NoError(t, json.Unmarshal(r.Body, &post))
+	assert.Len(t, post.Entry, 1, "URL and body parameters combine")
+
+	r = ts.do("POST", "/Observation/_search", fhirJSON, `{"resourceType":"Parameters"}`)
+	assertOutcome(t, r, 415, "not-supported", "")
+}
+
+func TestSearchBadParameters(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	searchData(ts)
+
+	b := ts.searchBundle("/Patient?frobnicate=1&gender=female")
+	assert.Len(t, b.Entry, 1, "an unknown parameter is ignored")
+	self := b.link("self")
+	assert.Contains(t, self, "gender=female")
+	assert.NotContains(t, self, "frobnicate", "and left out of the self link")
+
+	tests := []struct {
+		path, code, expression string
+		strict                 bool
+	}{
+		{"/Patient?frobnicate=1", "not-supported", "frobnicate", true},
+		{"/Patient?birthdate=1946-13-01", "invalid", "birthdate", false},
+		{"/Patient?birthdate=xx1946", "invalid", "birthdate", false},
+		{"/Patient?name:frob=x", "invalid", "name:frob", false},
+		{"/Patient?gender:below=x", "invalid", "gender:below", false},
+		{"/RiskAssessment?probability=abc", "invalid", "probability", false},
+		{"/Observation?value-quantity=1|2", "invalid", "value-quantity", false},
+		{"/Patient?identifier=a|b|c", "invalid", "identifier", false},
+		{"/Patient?_count=-1", "invalid", "_count", false},
+		{"/Patient?_total=all", "invalid", "_total", false},
+		{"/Patient?organization:missing=maybe", "invalid", "organization:missing", false},
+		{"/Observation?status.name=x", "invalid", "status.name", false},
+		{"/Observation?subject:Patient.frobnicate=x", "invalid", "subject:Patient.frobnicate", false},
+		{"/Patient?_has:Observation:nope:code=x", "invalid", "_has:Observation:nope:code", false},
+		{"/Patient?_snapshot=x", "invalid", "_snapshot", false},
+	}
+	for _, tt := range tests {
+		var headers []string
+		if tt.strict {
+			headers = []string{"Prefer", "handling=strict"}
+		}
+		r := ts.do("GET", tt.path, "", "", headers...)
+		assertOutcome(t, r, 400, tt.code, tt.expression)
+	}
+	r := ts.do("GET", "/Organization/org1/Observation", "", "")
+	assertOutcome(t, r, 404, "not-found", "")
+	r = ts.do("GET", "/Patient/p1/Organization", "", "")
+	assertOutcome(t, r, 404, "not-found", "")
+	r = ts.do("GET", "/Patient/p1/Nonsense", "", "")
+	assertOutcome(t, r, 404, "not-found", "")
+}

@@ -1,0 +1,145 @@
+package search
+
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+func decode(t *testing.T, s string) map[string]any {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader([]byte(s)))
+	d.UseNumber()
+	var m map[string]any
+	require.NoError(t, d.Decode(&m))
+	return m
+}
+
+func registry(t *testing.T) *Registry {
+	t.Helper()
+	r, err := R4()
+	require.NoError(t, err)
+	return r
+}
+
+func str(p *string) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return *p
+}
+
+// rendered flattens an Index into sorted lines, one per entry.
+func rendered(ix storage.Index) []string {
+	var out []string
+	for _, e := range ix.Strings {
+		out = append(out, "string "+e.Param+" "+e.Value+" "+e.Exact)
+	}
+	for _, e := range ix.Tokens {
+		out = append(out, "token "+e.Param+" "+str(e.System)+" "+str(e.Code)+" "+str(e.Text))
+	}
+	for _, e := range ix.References {
+		out = append(out, "reference "+e.Param+" "+str(e.TargetType)+" "+str(e.TargetID)+" "+str(e.URL))
+	}
+	for _, e := range ix.Dates {
+		out = append(out, "date "+e.Param+" "+e.Lo.Format(time.RFC3339Nano)+" "+e.Hi.Format(time.RFC3339Nano))
+	}
+	for _, e := range ix.Numbers {
+		out = append(out, "number "+e.Param+" "+e.Value)
+	}
+	for _, e := range ix.Quantities {
+		out = append(out, "quantity "+e.Param+" "+e.Value+" "+str(e.System)+" "+str(e.Code)+" "+str(e.Unit))
+	}
+	for _, e := range ix.URIs {
+		out = append(out, "uri "+e.Param+" "+e.Value)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestExtractPatient(t *testing.T) {
+	p := decode(t, `{"resourceType":"Patient","id":"p1","meta":{"profile":["http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"],"tag":[{"system":"urn:t","code":"x"}]},
+		"identifier":[{"system":"urn:mrn","value":"M1","type":{"text":"Medical Record"}}],
+		"active":true,"name":[{"family":"Ångström","given":["Zoë","Q"]}],
+		"telecom":[{"system":"phone","value":"555-1"},{"system":"email","value":"a@b.c"}],
+		"gender":"female","birthDate":"1970-03",
+		"address":[{"line":["1 Main St"],"city":"Boston","postalCode":"02101"}],
+		"generalPractitioner":[{"reference":"Practitioner/d1"}],
+		"managingOrganization":{"reference":"https://other.org/fhir/Organization/o9"},
+		"link":[{"other":{"identifier":{"system":"urn:x","value":"L"}},"type":"seealso"}]}`)
+	got := rendered(registry(t).Extract("Patient", p))
+	for _, want := range []string{
+		"string name angstrom Ångström", "string family angstrom Ångström", "string given zoe Zoë", "string given q Q",
+		"string address 1 main st 1 Main St", "string address-city boston Boston", "string address-postalcode 02101 02101",
+		"string phonetic angstrom Ångström",
+		"token identifier urn:mrn M1 medical record", "token active <nil> true <nil>", "token gender <nil> female <nil>",
+		"token phone <nil> 555-1 <nil>", "token email <nil> a@b.c <nil>", "token telecom <nil> 555-1 <nil>",
+		"token _tag urn:t x <nil>", "token link:identifier urn:x L <nil>",
+		"uri _profile http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient",
+		"date birthdate 1970-03-01T00:00:00Z 1970-04-01T00:00:00Z",
+		"reference general-practitioner Practitioner d1 <nil>",
+		"reference organization Organization o9 https://other.org/fhir/Organization/o9",
+		"token deceased <nil> false <nil>",
+	} {
+		assert.Contains(t, got, want)
+	}
+	for _, line := range got {
+		assert.NotContains(t, line, " _id ", "answered from resource_version")
+	}
+}
+
+func TestExtractObservation(t *testing.T) {
+	o := decode(t, `{"resourceType":"Observation","status":"final",
+		"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}],
+		"code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}],"text":"HR"},
+		"subject":{"reference":"Patient/p1"},"encounter":{"reference":"Encounter/e1"},
+		"effectivePeriod":{"start":"2020-01-02T10:00:00+01:00"},
+		"valueQuantity":{"value":72.5,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}}`)
+	got := rendered(registry(t).Extract("Observation", o))
+	for _, want := range []string{
+		"token status <nil> final <nil>",
+		"token category http://terminology.hl7.org/CodeSystem/observation-category vital-signs <nil>",
+		"token code http://loinc.org 8867-4 heart rate", "token code <nil> <nil> hr",
+		"reference subject Patient p1 <nil>", "reference patient Patient p1 <nil>", "reference encounter Encounter e1 <nil>",
+		"date date 2020-01-02T09:00:00Z 9999-12-31T23:59:59Z",
+		"quantity value-quantity 72.5 http://unitsofmeasure.org /min /min",
+	} {
+		assert.Contains(t, got, want)
+	}
+	assert.NotContains(t, got, "reference performer Patient p1 <nil>")
+}
+
+func TestDateRange(t *testing.T) {
+	tests := []struct{ in, lo, hi string }{
+		{"2020", "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z"},
+		{"2020-02", "2020-02-01T00:00:00Z", "2020-03-01T00:00:00Z"},
+		{"2020-12-31", "2020-12-31T00:00:00Z", "2021-01-01T00:00:00Z"},
+		{"2020-02-29T23:59", "2020-02-29T23:59:00Z", "2020-03-01T00:00:00Z"},
+		{"1946-11-22T01:11:45-05:00", "1946-11-22T06:11:45Z", "1946-11-22T06:11:46Z"},
+		{"2020-01-01T00:00:00.5Z", "2020-01-01T00:00:00.5Z", "2020-01-01T00:00:00.6Z"},
+		{"2020-01-01T00:00:00.123+02:00", "2019-12-31T22:00:00.123Z", "2019-12-31T22:00:00.124Z"},
+	}
+	for _, tt := range tests {
+		lo, hi, err := DateRange(tt.in)
+		require.NoError(t, err, tt.in)
+		assert.Equal(t, tt.lo, lo.Format(time.RFC3339Nano), tt.in)
+		assert.Equal(t, tt.hi, hi.Format(time.RFC3339Nano), tt.in)
+	}
+	for _, bad := range []string{"", "20", "2020-13", "2020-02-30", "2020-01-01T25:00", "2020-01-01 10:00", "x2020"} {
+		_, _, err := DateRange(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	for in, want := range map[string]string{"Zoë": "zoe", "ÅNGSTRÖM": "angstrom", "plain": "plain", "MiXeD": "mixed", "Çelik-Öz": "celik-oz"} {
+		assert.Equal(t, want, Normalize(in), in)
+	}
+}

@@ -1,0 +1,405 @@
+package search
+
+import (
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// Query is a parsed search: what to match, how many per page, and the
+// parameters that were applied, in the form the self link repeats.
+type Query struct {
+	Criteria storage.Criteria
+	Count    int
+	Total    string // none, estimate or accurate; "" when not asked
+	Applied  url.Values
+}
+
+const (
+	DefaultCount = 50
+	MaxCount     = 1000
+)
+
+// Options are what a search needs besides its parameters.
+type Options struct {
+	Strict  bool   // Prefer: handling=strict: unknown parameters are errors
+	BaseURL string // this server's FHIR base, so that its absolute references are local
+}
+
+// paging and format parameters are read by the caller or the HTTP layer.
+var controlParams = map[string]bool{"_format": true, "_pretty": true, "_cursor": true, "_before": true, "_snapshot": true}
+
+// notYet are result parameters the server does not apply yet: ignored,
+// and refused under strict handling, like an unknown parameter.
+var notYet = map[string]bool{"_sort": true, "_summary": true, "_elements": true, "_include": true, "_revinclude": true, "_contained": true, "_containedType": true}
+
+// Parse reads the parameters of a search on typ. Repeated parameters are
+// ANDed and comma-separated values ORed. An unknown or unsupported
+// parameter is left out (and out of Applied) unless strict, when it is a
+// 400; a malformed value or an unknown modifier is always a 400 naming it.
+func (r *Registry) Parse(typ string, q url.Values, o Options) (Query, error) {
+	out := Query{Criteria: storage.Criteria{Type: typ}, Count: DefaultCount, Applied: url.Values{}}
+	for _, name := range sortedKeys(q) {
+		values := q[name]
+		switch {
+		case controlParams[name]:
+			continue
+		case name == "_count":
+			n, err := strconv.Atoi(values[len(values)-1])
+			if err != nil || n < 0 {
+				return out, invalid(name, "_count must be a non-negative integer")
+			}
+			out.Count = min(n, MaxCount)
+			continue
+		case name == "_total":
+			t := values[len(values)-1]
+			if t != "none" && t != "estimate" && t != "accurate" {
+				return out, invalid(name, "_total must be none, estimate or accurate")
+			}
+			out.Total = t
+			out.Applied[name] = []string{t}
+			continue
+		}
+		clauses, err := r.clauses(typ, name, values, o)
+		if err != nil {
+			return out, err
+		}
+		if clauses == nil { // not applied
+			if o.Strict {
+				return out, outcome.E(outcome.Invalid, "search parameter %q is not supported on %s", name, typ).At(name).WithCode("not-supported")
+			}
+			continue
+		}
+		out.Criteria.Clauses = append(out.Criteria.Clauses, clauses...)
+		out.Applied[name] = values
+	}
+	return out, nil
+}
+
+// ParseConditional reads the criteria of a conditional create, update or
+// delete, or of a conditional reference. Ignoring a parameter there could
+// make a write hit the wrong resource, so every unknown one is refused.
+func (r *Registry) ParseConditional(typ, rawQuery, base string) (storage.Criteria, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return storage.Criteria{}, outcome.E(outcome.Invalid, "malformed conditional criteria")
+	}
+	if len(q) == 0 {
+		return storage.Criteria{}, outcome.E(outcome.Invalid, "conditional criteria are empty")
+	}
+	for name := range q {
+		if strings.HasPrefix(name, "_") && r.Param(typ, strings.SplitN(name, ":", 2)[0]) == nil {
+			return storage.Criteria{}, invalid(name, "%s is not a criterion", name)
+		}
+	}
+	parsed, err := r.Parse(typ, q, Options{Strict: true, BaseURL: base})
+	return parsed.Criteria, err
+}
+
+func invalid(name, format string, args ...any) error {
+	return outcome.E(outcome.Invalid, format, args...).At(name)
+}
+
+func sortedKeys(q url.Values) []string {
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// builder renders a condition on the candidate version with alias v.
+type builder func(arg func(any) string, v string) string
+
+func clause(b builder) storage.Clause {
+	return func(arg func(any) string) string { return b(arg, "v") }
+}
+
+// clauses turns one parameter, with each of its repetitions, into
+// conditions. nil (without error) means the parameter is not applied.
+func (r *Registry) clauses(typ, name string, values []string, o Options) ([]storage.Clause, error) {
+	var out []storage.Clause
+	for _, value := range values {
+		b, err := r.condition(typ, name, value, o, 0)
+		if err != nil || b == nil {
+			return nil, err
+		}
+		out = append(out, clause(b))
+	}
+	return out, nil
+}
+
+const maxChain = 3
+
+// condition builds the condition of name=value on typ; depth counts chain
+// links. A nil builder means "not supported".
+func (r *Registry) condition(typ, name, value string, o Options, depth int) (builder, error) {
+	code, modifier, chained := splitName(name)
+	if name == "_has" || strings.HasPrefix(name, "_has:") {
+		return r.reverseChain(typ, name, value, o, depth)
+	}
+	if code == "_id" {
+		if chained != "" || modifier != "" && modifier != "missing" {
+			return nil, invalid(name, "_id takes no modifier")
+		}
+		ids := splitOr(value)
+		return func(arg func(any) string, v string) string { return v + ".id = ANY(" + arg(ids) + ")" }, nil
+	}
+	if code == "_lastUpdated" {
+		return lastUpdated(name, value)
+	}
+	p := r.Param(typ, code)
+	if p == nil || p.Type == "composite" || p.Type == "special" {
+		return nil, nil
+	}
+	if chained != "" {
+		return r.chain(p, name, modifier, chained, value, o, depth)
+	}
+	if modifier == "missing" {
+		return missing(p, name, value)
+	}
+	values := splitOr(value)
+	switch p.Type {
+	case "string":
+		return stringCondition(p, name, modifier, values)
+	case "token":
+		return tokenCondition(p, name, modifier, values)
+	case "reference":
+		return referenceCondition(p, name, modifier, values, o)
+	case "date":
+		return dateCondition(p, name, modifier, values)
+	case "number":
+		return numberCondition(p, name, modifier, values)
+	case "quantity":
+		return quantityCondition(p, name, modifier, values)
+	case "uri":
+		return uriCondition(p, name, modifier, values)
+	}
+	return nil, nil
+}
+
+// splitName reads code[:modifier][.chain].
+func splitName(name string) (code, modifier, chained string) {
+	code, chained, _ = strings.Cut(name, ".")
+	code, modifier, _ = strings.Cut(code, ":")
+	return code, modifier, chained
+}
+
+// splitOr splits a value on unescaped commas and unescapes each part.
+func splitOr(v string) []string {
+	var parts []string
+	for _, p := range splitEscaped(v, ',') {
+		parts = append(parts, unescape(p))
+	}
+	return parts
+}
+
+// splitEscaped splits on sep where it is not escaped, keeping escapes.
+func splitEscaped(v string, sep byte) []string {
+	var parts []string
+	start := 0
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' {
+			i++
+			continue
+		}
+		if v[i] == sep {
+			parts = append(parts, v[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, v[start:])
+}
+
+func unescape(v string) string {
+	if !strings.Contains(v, `\`) {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' && i+1 < len(v) {
+			i++
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
+}
+
+// index renders EXISTS over the index rows of parameter p of version v
+// that satisfy cond (which refers to the index row as x).
+func index(table string, p *Param, v, cond string, arg func(any) string) string {
+	return "EXISTS (SELECT 1 FROM " + table + " x WHERE x.type = " + v + ".type AND x.id = " + v + ".id AND x.version = " +
+		v + ".version AND x.param = " + arg(p.Code) + " AND (" + cond + "))"
+}
+
+var tableOf = map[string]string{
+	"string": "search_string", "token": "search_token", "reference": "search_reference", "date": "search_date",
+	"number": "search_number", "quantity": "search_quantity", "uri": "search_uri",
+}
+
+func missing(p *Param, name, value string) (builder, error) {
+	if value != "true" && value != "false" {
+		return nil, invalid(name, ":missing takes true or false")
+	}
+	return func(arg func(any) string, v string) string {
+		cond := index(tableOf[p.Type], p, v, "true", arg)
+		if value == "true" {
+			return "NOT " + cond
+		}
+		return cond
+	}, nil
+}
+
+// anyOf ORs the conditions each value gives.
+func anyOf(values []string, one func(arg func(any) string, value string) string) func(arg func(any) string) string {
+	return func(arg func(any) string) string {
+		ors := make([]string, len(values))
+		for i, val := range values {
+			ors[i] = "(" + one(arg, val) + ")"
+		}
+		return strings.Join(ors, " OR ")
+	}
+}
+
+func unknownModifier(name, modifier string) error {
+	return invalid(name, "modifier :%s is not known or not supported for this parameter", modifier)
+}
+
+// likePrefix escapes LIKE's wildcards in s and appends %.
+func likePrefix(s string) string { return likeEscape(s) + "%" }
+
+func likeEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+func stringCondition(p *Param, name, modifier string, values []string) (builder, error) {
+	var one func(arg func(any) string, val string) string
+	switch modifier {
+	case "":
+		one = func(arg func(any) string, val string) string {
+			return "x.value LIKE " + arg(likePrefix(Normalize(val)))
+		}
+	case "exact":
+		one = func(arg func(any) string, val string) string { return "x.exact = " + arg(val) }
+	case "contains":
+		one = func(arg func(any) string, val string) string {
+			return "x.value LIKE " + arg("%"+likePrefix(Normalize(val)))
+		}
+	default:
+		return nil, unknownModifier(name, modifier)
+	}
+	cond := anyOf(values, one)
+	return func(arg func(any) string, v string) string { return index("search_string", p, v, cond(arg), arg) }, nil
+}
+
+type tokenValue struct {
+	system, code *string
+	noSystem     bool
+}
+
+func parseToken(name, val string) (tokenValue, error) {
+	pieces := splitEscaped(val, '|')
+	var t tokenValue
+	switch len(pieces) {
+	case 1:
+		c := unescape(pieces[0])
+		t.code = &c
+	case 2:
+		s, c := unescape(pieces[0]), unescape(pieces[1])
+		if s == "" {
+			t.noSystem = true
+		} else {
+			t.system = &s
+		}
+		if c != "" {
+			t.code = &c
+		}
+	default:
+		return t, invalid(name, "malformed token value %q for %s", val, name)
+	}
+	if t.code == nil && t.system == nil || t.code != nil && *t.code == "" {
+		return t, invalid(name, "empty token value for %s", name)
+	}
+	return t, nil
+}
+
+func (t tokenValue) sql(arg func(any) string) string {
+	var conds []string
+	switch {
+	case t.noSystem:
+		conds = append(conds, "x.system IS NULL")
+	case t.system != nil:
+		conds = append(conds, "x.system = "+arg(*t.system))
+	}
+	if t.code != nil {
+		conds = append(conds, "x.code = "+arg(*t.code))
+	}
+	return strings.Join(conds, " AND ")
+}
+
+func tokenCondition(p *Param, name, modifier string, values []string) (builder, error) {
+	if modifier == "text" {
+		cond := anyOf(values, func(arg func(any) string, val string) string { return "x.text LIKE " + arg(likePrefix(Normalize(val))) })
+		return func(arg func(any) string, v string) string { return index("search_token", p, v, cond(arg), arg) }, nil
+	}
+	if modifier != "" && modifier != "not" {
+		return nil, unknownModifier(name, modifier)
+	}
+	toks := make([]tokenValue, len(values))
+	for i, val := range values {
+		t, err := parseToken(name, val)
+		if err != nil {
+			return nil, err
+		}
+		toks[i] = t
+	}
+	return func(arg func(any) string, v string) string {
+		ors := make([]string, len(toks))
+		for i, t := range toks {
+			ors[i] = "(" + t.sql(arg) + ")"
+		}
+		cond := index("search_token", p, v, strings.Join(ors, " OR "), arg)
+		if modifier == "not" {
+			return "NOT " + cond
+		}
+		return cond
+	}, nil
+}
+
+func uriCondition(p *Param, name, modifier string, values []string) (builder, error) {
+	var one func(arg func(any) string, val string) string
+	switch modifier {
+	case "":
+		one = func(arg func(any) string, val string) string { return "x.value = " + arg(val) }
+	case "below":
+		one = func(arg func(any) string, val string) string { return "x.value LIKE " + arg(likePrefix(val)) }
+	case "above":
+		one = func(arg func(any) string, val string) string {
+			return arg(val) + " LIKE replace(replace(replace(x.value, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'"
+		}
+	default:
+		return nil, unknownModifier(name, modifier)
+	}
+	cond := anyOf(values, one)
+	return func(arg func(any) string, v string) string { return index("search_uri", p, v, cond(arg), arg) }, nil
+}
+
+var numberRE = regexp.MustCompile(`^[-+]?\d+(\.\d+)?([eE][-+]?\d+)?$`)
+
+// prefixOf splits a comparison prefix from a date, number or quantity.
+func prefixOf(val string) (prefix, rest string) {
+	if len(val) > 2 && val[0] >= 'a' && val[0] <= 'z' {
+		switch val[:2] {
+		case "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap":
+			return val[:2], val[2:]
+		}
+	}
+	return "eq", val
+}

@@ -1,0 +1,151 @@
+package storage
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Index is the search index of one version: the values its search
+// parameters yield, by parameter type.
+type Index struct {
+	Strings    []StringEntry
+	Tokens     []TokenEntry
+	References []ReferenceEntry
+	Dates      []DateEntry
+	Numbers    []NumberEntry
+	Quantities []QuantityEntry
+	URIs       []URIEntry
+}
+
+type (
+	// StringEntry: Value is normalised (lower case, no accents), Exact as written.
+	StringEntry struct{ Param, Value, Exact string }
+	// TokenEntry: a nil System is a value without one; Text is normalised.
+	TokenEntry struct {
+		Param        string
+		System, Code *string
+		Text         *string
+	}
+	// ReferenceEntry: a local reference has TargetType and TargetID; an
+	// absolute one or a canonical has URL (and the type and id its path ends with).
+	ReferenceEntry struct {
+		Param                     string
+		TargetType, TargetID, URL *string
+	}
+	// DateEntry is the range [Lo, Hi) a date, dateTime, instant or Period covers.
+	DateEntry struct {
+		Param  string
+		Lo, Hi time.Time
+	}
+	// NumberEntry: Value is a decimal literal.
+	NumberEntry struct{ Param, Value string }
+	// QuantityEntry: Value is a decimal literal.
+	QuantityEntry struct {
+		Param, Value       string
+		System, Code, Unit *string
+	}
+	URIEntry struct{ Param, Value string }
+)
+
+// indexColumns gathers the rows of one index table column by column, for
+// an INSERT from unnest(): one statement per table whatever the row count.
+type indexColumns struct {
+	types, ids, params []string
+	versions           []int64
+	cols               [][]*string
+}
+
+func (c *indexColumns) add(k Key, version int64, param string, values ...*string) {
+	c.types, c.ids, c.versions, c.params = append(c.types, k.Type), append(c.ids, k.ID), append(c.versions, version), append(c.params, param)
+	if c.cols == nil {
+		c.cols = make([][]*string, len(values))
+	}
+	for i, v := range values {
+		c.cols[i] = append(c.cols[i], v)
+	}
+}
+
+// indexTable is how one index table is written: its value columns and
+// the SQL type each text value is cast to.
+type indexTable struct {
+	name  string
+	cols  []string
+	casts []string
+}
+
+var indexTables = []indexTable{
+	{"search_string", []string{"value", "exact"}, []string{"text", "text"}},
+	{"search_token", []string{"system", "code", "text"}, []string{"text", "text", "text"}},
+	{"search_reference", []string{"target_type", "target_id", "url"}, []string{"text", "text", "text"}},
+	{"search_date", []string{"lo", "hi"}, []string{"timestamptz", "timestamptz"}},
+	{"search_number", []string{"value"}, []string{"numeric"}},
+	{"search_quantity", []string{"value", "system", "code", "unit"}, []string{"numeric", "text", "text", "text"}},
+	{"search_uri", []string{"value"}, []string{"text"}},
+}
+
+// collect spreads the index entries of rows over the tables, in the order
+// of indexTables.
+func collectIndex(rows []Row) []indexColumns {
+	out := make([]indexColumns, len(indexTables))
+	s := func(v string) *string { return &v }
+	ts := func(t time.Time) *string { return s(t.UTC().Format(time.RFC3339Nano)) }
+	for _, r := range rows {
+		ix, k, v := &r.Index, r.Key, r.Version
+		for _, e := range ix.Strings {
+			out[0].add(k, v, e.Param, s(e.Value), s(e.Exact))
+		}
+		for _, e := range ix.Tokens {
+			out[1].add(k, v, e.Param, e.System, e.Code, e.Text)
+		}
+		for _, e := range ix.References {
+			out[2].add(k, v, e.Param, e.TargetType, e.TargetID, e.URL)
+		}
+		for _, e := range ix.Dates {
+			out[3].add(k, v, e.Param, ts(e.Lo), ts(e.Hi))
+		}
+		for _, e := range ix.Numbers {
+			out[4].add(k, v, e.Param, s(e.Value))
+		}
+		for _, e := range ix.Quantities {
+			out[5].add(k, v, e.Param, s(e.Value), e.System, e.Code, e.Unit)
+		}
+		for _, e := range ix.URIs {
+			out[6].add(k, v, e.Param, s(e.Value))
+		}
+	}
+	return out
+}
+
+// queueIndex adds one INSERT per non-empty index table to b.
+func queueIndex(b *pgx.Batch, rows []Row) {
+	for i, c := range collectIndex(rows) {
+		if len(c.ids) == 0 {
+			continue
+		}
+		args := []any{c.types, c.ids, c.versions, c.params}
+		for _, col := range c.cols {
+			args = append(args, col)
+		}
+		b.Queue(indexInserts[i], args...)
+	}
+}
+
+// indexInserts are the INSERT ... SELECT FROM unnest() of each table.
+var indexInserts = func() []string {
+	out := make([]string, len(indexTables))
+	for i, t := range indexTables {
+		list, sel := "type, id, version, param", "t, i, v, p"
+		params, aliases := "$1::text[], $2::text[], $3::bigint[], $4::text[]", "t, i, v, p"
+		for j, col := range t.cols {
+			alias := "c" + strconv.Itoa(j)
+			list += ", " + col
+			sel += ", " + alias + "::" + t.casts[j]
+			params += ", $" + strconv.Itoa(j+5) + "::text[]"
+			aliases += ", " + alias
+		}
+		out[i] = "INSERT INTO " + t.name + " (" + list + ") SELECT " + sel + " FROM unnest(" + params + ") AS x(" + aliases + ")"
+	}
+	return out
+}()

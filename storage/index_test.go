@@ -1,0 +1,66 @@
+package storage_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/storagetest"
+)
+
+func ptr(s string) *string { return &s }
+
+// fullIndex has entries in every index table (two tokens).
+func fullIndex() (storage.Index, time.Time) {
+	lo := time.Date(2020, 1, 2, 3, 4, 5, 600000000, time.UTC)
+	return storage.Index{
+		Strings:    []storage.StringEntry{{Param: "name", Value: "zoe", Exact: "Zoë"}},
+		Tokens:     []storage.TokenEntry{{Param: "code", System: ptr("http://loinc.org"), Code: ptr("8867-4"), Text: ptr("hr")}, {Param: "status", Code: ptr("final")}},
+		References: []storage.ReferenceEntry{{Param: "subject", TargetType: ptr("Patient"), TargetID: ptr("p1")}},
+		Dates:      []storage.DateEntry{{Param: "date", Lo: lo, Hi: lo.Add(time.Second)}},
+		Numbers:    []storage.NumberEntry{{Param: "n", Value: "1.50"}},
+		Quantities: []storage.QuantityEntry{{Param: "value-quantity", Value: "72.5", Unit: ptr("/min")}},
+		URIs:       []storage.URIEntry{{Param: "_profile", Value: "http://x/p"}},
+	}, lo
+}
+
+// Index rows go in with their version, by INSERT for a few rows and after
+// the COPY for many, and every column arrives as written.
+func TestAppendWritesTheSearchIndex(t *testing.T) {
+	t.Parallel()
+	s, ownerURL := storagetest.Open(t)
+	ctx := context.Background()
+	index, lo := fullIndex()
+	for _, n := range []int{1, 40} { // below and above the COPY threshold
+		rows := make([]storage.Row, n)
+		for i := range rows {
+			rows[i] = storage.Row{Key: storage.Key{Type: "Observation", ID: fmt.Sprintf("o%d-%d", n, i)}, Version: 1, Method: "PUT", Resource: []byte(`{}`), Index: index}
+		}
+		require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.Append(ctx, rows) }))
+	}
+	owner, err := pgx.Connect(ctx, ownerURL)
+	require.NoError(t, err)
+	defer owner.Close(ctx)
+	counts := map[string]int{"search_string": 1, "search_token": 2, "search_reference": 1, "search_date": 1, "search_number": 1, "search_quantity": 1, "search_uri": 1}
+	for table, per := range counts {
+		var n int
+		require.NoError(t, owner.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n))
+		assert.Equal(t, 41*per, n, table)
+	}
+	var code, system, text string
+	require.NoError(t, owner.QueryRow(ctx, `SELECT code, system, text FROM search_token WHERE id = 'o40-39' AND param = 'code'`).Scan(&code, &system, &text))
+	assert.Equal(t, []string{"8867-4", "http://loinc.org", "hr"}, []string{code, system, text})
+	var gotLo, gotHi time.Time
+	require.NoError(t, owner.QueryRow(ctx, `SELECT lo, hi FROM search_date WHERE id = 'o1-0'`).Scan(&gotLo, &gotHi))
+	assert.True(t, lo.Equal(gotLo), "%v", gotLo)
+	assert.True(t, lo.Add(time.Second).Equal(gotHi), "%v", gotHi)
+	var value string
+	require.NoError(t, owner.QueryRow(ctx, `SELECT value::text FROM search_number WHERE id = 'o1-0'`).Scan(&value))
+	assert.Equal(t, "1.50", value, "numeric keeps the precision written")
+}
