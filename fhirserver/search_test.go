@@ -126,6 +126,7 @@ func TestSearchParameterTypes(t *testing.T) {
 		{"/Observation?status:not=final", []string{"o2"}},
 		{"/Observation?status=final,amended,preliminary,registered,corrected,cancelled,entered-in-error,unknown", []string{"o1", "o2", "o3"}},
 		{"/Observation?category=vital-signs", []string{"o1"}},
+		{"/Observation?combo-code=2339-0,8867-4", []string{"o1", "o2", "o3"}},
 		// reference
 		{"/Observation?subject=Patient/p1", []string{"o1", "o3"}},
 		{"/Observation?patient=p1", []string{"o1", "o3"}},

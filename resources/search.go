@@ -70,7 +70,10 @@ func (s *Service) inCompartment(crit *storage.Criteria, k storage.Key) error {
 	if k.Type != "Patient" {
 		return outcome.E(outcome.NotFound, "only the Patient compartment is supported")
 	}
-	params := s.search.CompartmentParams(crit.Type)
+	var params []string
+	for _, code := range s.search.CompartmentParams(crit.Type) {
+		params = append(params, s.search.IndexCodes(crit.Type, code)...)
+	}
 	if crit.Type == "Patient" {
 		crit.Clauses = append(crit.Clauses, func(arg func(any) string) string { return "v.id = " + arg(k.ID) })
 		return nil

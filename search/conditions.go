@@ -208,6 +208,9 @@ func quantityCondition(p *Param, name, modifier string, values []string) (builde
 func referenceCondition(p *Param, name, modifier string, values []string, o Options) (builder, error) {
 	if modifier == "identifier" {
 		idParam := &Param{Code: p.Code + ":identifier", Type: "token"}
+		for _, c := range p.codes() {
+			idParam.indexAs = append(idParam.indexAs, c+":identifier")
+		}
 		return tokenCondition(idParam, name, "", values)
 	}
 	typed := ""
@@ -330,8 +333,18 @@ func (r *Registry) reverseChain(typ, name, value string, o Options, depth int) (
 	return func(arg func(any) string, v string) string {
 		return "EXISTS (SELECT 1 FROM search_reference x" + alias + " JOIN resource_version " + alias + " ON " +
 			alias + ".type = x" + alias + ".type AND " + alias + ".id = x" + alias + ".id AND " + alias + ".version = x" + alias + ".version" +
-			" WHERE x" + alias + ".type = " + arg(src) + " AND x" + alias + ".param = " + arg(ref.Code) +
+			" WHERE x" + alias + ".type = " + arg(src) + " AND x" + alias + ".param = ANY(" + arg(ref.codes()) + ")" +
+			restrictTarget(arg, "x"+alias, ref) +
 			" AND x" + alias + ".target_type = " + v + ".type AND x" + alias + ".target_id = " + v + ".id AND " +
 			current(alias) + " AND " + cond(arg, alias) + ")"
 	}, nil
+}
+
+// restrictTarget adds the target type a shared index row must have to
+// answer p (patient is subject pointing at a Patient).
+func restrictTarget(arg func(any) string, x string, p *Param) string {
+	if p.targetType == "" {
+		return ""
+	}
+	return " AND " + x + ".target_type = " + arg(p.targetType)
 }

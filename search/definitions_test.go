@@ -43,6 +43,11 @@ func TestEveryR4DefinitionCompiles(t *testing.T) {
 		assert.NotContains(t, p.Expression, "|  ", "%s %s", tt.typ, tt.code)
 	}
 	assert.Len(t, reg.Param("Observation", "code-value-quantity").Components, 2)
+	assert.Equal(t, []string{"subject"}, reg.IndexCodes("Observation", "patient"))
+	assert.Equal(t, "Patient", reg.Param("Observation", "patient").targetType)
+	assert.ElementsMatch(t, []string{"code", "component-code"}, reg.IndexCodes("Observation", "combo-code"))
+	assert.Equal(t, []string{"patient"}, reg.IndexCodes("AllergyIntolerance", "patient"), "its own expression")
+	assert.Equal(t, []string{"subject"}, reg.IndexCodes("Observation", "subject"))
 	assert.Equal(t, []string{"subject", "performer"}, reg.CompartmentParams("Observation"))
 	assert.Nil(t, reg.CompartmentParams("Organization"))
 }

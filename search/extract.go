@@ -25,7 +25,7 @@ var fromVersionRow = map[string]bool{"_id": true, "_lastUpdated": true}
 func (r *Registry) Extract(typ string, resource map[string]any) storage.Index {
 	var x extraction
 	for code, p := range r.byType[typ] {
-		if fromVersionRow[code] || p.Type == "composite" {
+		if fromVersionRow[code] || p.Type == "composite" || p.indexAs != nil {
 			continue
 		}
 		nodes, err := p.Evaluate(resource)

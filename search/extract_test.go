@@ -107,13 +107,17 @@ func TestExtractObservation(t *testing.T) {
 		"token status <nil> final <nil>",
 		"token category http://terminology.hl7.org/CodeSystem/observation-category vital-signs <nil>",
 		"token code http://loinc.org 8867-4 heart rate", "token code <nil> <nil> hr",
-		"reference subject Patient p1 <nil>", "reference patient Patient p1 <nil>", "reference encounter Encounter e1 <nil>",
+		"reference subject Patient p1 <nil>", "reference encounter Encounter e1 <nil>",
 		"date date 2020-01-02T09:00:00Z 9999-12-31T23:59:59Z",
 		"quantity value-quantity 72.5 http://unitsofmeasure.org /min /min",
 	} {
 		assert.Contains(t, got, want)
 	}
 	assert.NotContains(t, got, "reference performer Patient p1 <nil>")
+	// patient is subject restricted to Patient, combo-code is code or
+	// component-code: searched through their rows, not written twice
+	assert.NotContains(t, got, "reference patient Patient p1 <nil>")
+	assert.NotContains(t, got, "token combo-code http://loinc.org 8867-4 heart rate")
 }
 
 func TestDateRange(t *testing.T) {

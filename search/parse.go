@@ -234,8 +234,16 @@ func unescape(v string) string {
 // index renders EXISTS over the index rows of parameter p of version v
 // that satisfy cond (which refers to the index row as x).
 func index(table string, p *Param, v, cond string, arg func(any) string) string {
+	codes := p.codes()
+	param := "x.param = " + arg(codes[0])
+	if len(codes) > 1 {
+		param = "x.param = ANY(" + arg(codes) + ")"
+	}
+	if p.targetType != "" {
+		param += " AND x.target_type = " + arg(p.targetType)
+	}
 	return "EXISTS (SELECT 1 FROM " + table + " x WHERE x.type = " + v + ".type AND x.id = " + v + ".id AND x.version = " +
-		v + ".version AND x.param = " + arg(p.Code) + " AND (" + cond + "))"
+		v + ".version AND " + param + " AND (" + cond + "))"
 }
 
 var tableOf = map[string]string{
