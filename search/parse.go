@@ -234,9 +234,10 @@ func unescape(v string) string {
 // index renders EXISTS over the index rows of parameter p of version v
 // that satisfy cond (which refers to the index row as x).
 func index(table string, p *Param, v, cond string, arg func(any) string) string {
-	codes := p.codes()
-	param := "x.param = " + arg(codes[0])
-	if len(codes) > 1 {
+	var param string
+	if codes := p.codes(); len(codes) == 1 {
+		param = "x.param = " + arg(codes[0])
+	} else {
 		param = "x.param = ANY(" + arg(codes) + ")"
 	}
 	if p.targetType != "" {
