@@ -315,3 +315,85 @@ func TestSearchBadParameters(t *testing.T) {
 	r = ts.do("GET", "/Patient/p1/Nonsense", "", "")
 	assertOutcome(t, r, 404, "not-found", "")
 }
+
+func TestSearchIncludes(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	searchData(ts)
+	ts.put("Medication", "m1", `{"resourceType":"Medication","code":{"text":"Aspirin"}}`)
+	ts.put("MedicationRequest", "mr1", `{"resourceType":"MedicationRequest","status":"active","intent":"order",
+		"medicationReference":{"reference":"Medication/m1"},"subject":{"reference":"Patient/p1"}}`)
+	ts.put("MedicationRequest", "mr2", `{"resourceType":"MedicationRequest","status":"active","intent":"order",
+		"medicationCodeableConcept":{"text":"Ibuprofen"},"subject":{"reference":"Patient/p2"}}`)
+	ts.put("Provenance", "prov1", `{"resourceType":"Provenance","recorded":"2020-01-01T00:00:00Z",
+		"target":[{"reference":"MedicationRequest/mr1"}],"agent":[{"who":{"reference":"Practitioner/dr1"}}]}`)
+
+	entries := func(path string) (match, include []string) {
+		b := ts.searchBundle(path)
+		for _, e := range b.Entry {
+			id := e.Resource["resourceType"].(string) + "/" + e.Resource["id"].(string)
+			if e.Search.Mode == "match" {
+				match = append(match, id)
+			} else {
+				assert.Equal(t, "include", e.Search.Mode)
+				include = append(include, id)
+			}
+		}
+		sort.Strings(match)
+		sort.Strings(include)
+		return match, include
+	}
+	tests := []struct {
+		path             string
+		match, included []string
+	}{
+		{"/MedicationRequest?patient=p1&intent=order&_include=MedicationRequest:medication",
+			[]string{"MedicationRequest/mr1"}, []string{"Medication/m1"}},
+		{"/MedicationRequest?intent=order&_include=MedicationRequest:medication",
+			[]string{"MedicationRequest/mr1", "MedicationRequest/mr2"}, []string{"Medication/m1"}},
+		{"/MedicationRequest?_id=mr1&_include=MedicationRequest:patient&_include=MedicationRequest:medication",
+			[]string{"MedicationRequest/mr1"}, []string{"Medication/m1", "Patient/p1"}},
+		{"/MedicationRequest?_id=mr1&_include=MedicationRequest:subject:Group", []string{"MedicationRequest/mr1"}, nil},
+		{"/MedicationRequest?_id=mr1&_include=*", []string{"MedicationRequest/mr1"}, []string{"Medication/m1", "Patient/p1"}},
+		{"/MedicationRequest?_id=mr1&_revinclude=Provenance:target",
+			[]string{"MedicationRequest/mr1"}, []string{"Provenance/prov1"}},
+		{"/MedicationRequest?_id=mr1&_include=MedicationRequest:patient&_include:iterate=Patient:organization",
+			[]string{"MedicationRequest/mr1"}, []string{"Organization/org1", "Patient/p1"}},
+		{"/MedicationRequest?_id=mr1&_include=MedicationRequest:patient&_include=Patient:organization",
+			[]string{"MedicationRequest/mr1"}, []string{"Patient/p1"}},
+		{"/Patient?_id=p1&_revinclude=Observation:subject&_revinclude=MedicationRequest:patient",
+			[]string{"Patient/p1"}, []string{"MedicationRequest/mr1", "Observation/o1", "Observation/o3"}},
+		{"/Patient?_id=p1,dr1&_revinclude:iterate=Observation:patient&_revinclude=Patient:general-practitioner",
+			[]string{"Patient/p1"}, []string{"Observation/o1", "Observation/o3"}},
+	}
+	for _, tt := range tests {
+		match, inc := entries(tt.path)
+		assert.Equal(t, tt.match, match, tt.path)
+		assert.Equal(t, tt.included, inc, tt.path)
+	}
+	b := ts.searchBundle("/MedicationRequest?intent=order&_include=MedicationRequest:medication&_total=accurate")
+	require.NotNil(t, b.Total)
+	assert.Equal(t, 2, *b.Total, "included resources are not counted")
+	assert.Contains(t, b.link("self"), "_include=MedicationRequest%3Amedication")
+
+	for _, bad := range []string{"_include=Patient", "_include=Nope:x", "_include=MedicationRequest:status", "_include:deep=MedicationRequest:medication", "_revinclude=*"} {
+		assertOutcome(t, ts.do("GET", "/MedicationRequest?"+bad, "", ""), 400, "invalid", "")
+	}
+}
+
+// A token that may not read a type gets no resources of it included.
+func TestSearchIncludesFollowScopes(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	searchData(ts)
+	ts.put("Medication", "m1", `{"resourceType":"Medication"}`)
+	ts.put("MedicationRequest", "mr1", `{"resourceType":"MedicationRequest","status":"active","intent":"order",
+		"medicationReference":{"reference":"Medication/m1"},"subject":{"reference":"Patient/p1"}}`)
+	_, ts.token = ts.clientToken("system/MedicationRequest.rs system/Patient.r")
+	b := ts.searchBundle("/MedicationRequest?_id=mr1&_include=MedicationRequest:medication&_include=MedicationRequest:patient")
+	var got []string
+	for _, e := range b.Entry {
+		got = append(got, e.Resource["resourceType"].(string))
+	}
+	assert.Equal(t, []string{"MedicationRequest", "Patient"}, got)
+}

@@ -49,6 +49,13 @@ func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values
 	for _, v := range versions {
 		b.Entry = append(b.Entry, entry{FullURL: fullURL(o.BaseURL, v.Key), Resource: v.Resource, Search: &entrySearch{Mode: "match"}})
 	}
+	included, err := s.include(ctx, c, parsed.Includes, versions, crit.Snapshot)
+	if err != nil {
+		return Result{}, err
+	}
+	for _, v := range included {
+		b.Entry = append(b.Entry, entry{FullURL: fullURL(o.BaseURL, v.Key), Resource: v.Resource, Search: &entrySearch{Mode: "include"}})
+	}
 	if b.Total, err = s.total(ctx, *crit, parsed, p, more, len(versions)); err != nil {
 		return Result{}, err
 	}
@@ -169,4 +176,67 @@ func (p pager) links(path string, parsed search.Query, versions []storage.Versio
 		links = append(links, link{Relation: "previous", URL: with("_snapshot", snap, "_before", first)})
 	}
 	return links
+}
+
+// maxIterate bounds :iterate, which could otherwise walk a whole graph.
+const maxIterate = 4
+
+// include adds what _include and _revinclude ask for to a page of
+// matches: each resource once, none that is already a match, and only
+// types the caller may read.
+func (s *Service) include(ctx context.Context, c Caller, incs []search.Include, matches []storage.Version, snap int64) ([]storage.Version, error) {
+	if len(incs) == 0 {
+		return nil, nil
+	}
+	seen := map[storage.Key]bool{}
+	for _, v := range matches {
+		seen[v.Key] = true
+	}
+	var out []storage.Version
+	frontier := matches
+	for level := 0; level < maxIterate && len(frontier) > 0; level++ {
+		var next []storage.Version
+		for _, inc := range incs {
+			if level > 0 && !inc.Iterate {
+				continue
+			}
+			got, err := s.includeOne(ctx, inc, frontier, snap)
+			if err != nil {
+				return nil, err
+			}
+			for _, v := range got {
+				if seen[v.Key] || c.allow(v.Type, Read) != nil {
+					continue
+				}
+				seen[v.Key] = true
+				next = append(next, v)
+			}
+		}
+		out = append(out, next...)
+		frontier = next
+	}
+	return out, nil
+}
+
+func (s *Service) includeOne(ctx context.Context, inc search.Include, from []storage.Version, snap int64) ([]storage.Version, error) {
+	if inc.Reverse {
+		if inc.TargetType != "" {
+			from = ofType(from, inc.TargetType)
+		}
+		return s.store.Referencing(ctx, from, inc.Source, inc.Params, snap)
+	}
+	if inc.Source != "" {
+		from = ofType(from, inc.Source)
+	}
+	return s.store.Referenced(ctx, from, inc.Params, inc.TargetType, snap)
+}
+
+func ofType(vs []storage.Version, typ string) []storage.Version {
+	var out []storage.Version
+	for _, v := range vs {
+		if v.Type == typ {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -17,6 +17,7 @@ type Query struct {
 	Criteria storage.Criteria
 	Count    int
 	Total    string // none, estimate or accurate; "" when not asked
+	Includes []Include
 	Applied  url.Values
 }
 
@@ -36,7 +37,7 @@ var controlParams = map[string]bool{"_format": true, "_pretty": true, "_cursor":
 
 // notYet are result parameters the server does not apply yet: ignored,
 // and refused under strict handling, like an unknown parameter.
-var notYet = map[string]bool{"_sort": true, "_summary": true, "_elements": true, "_include": true, "_revinclude": true, "_contained": true, "_containedType": true}
+var notYet = map[string]bool{"_sort": true, "_summary": true, "_elements": true, "_contained": true, "_containedType": true}
 
 // Parse reads the parameters of a search on typ. Repeated parameters are
 // ANDed and comma-separated values ORed. An unknown or unsupported
@@ -63,6 +64,23 @@ func (r *Registry) Parse(typ string, q url.Values, o Options) (Query, error) {
 			}
 			out.Total = t
 			out.Applied[name] = []string{t}
+			continue
+		}
+		if base, _, _ := strings.Cut(name, ":"); base == "_include" || base == "_revinclude" {
+			for _, v := range values {
+				inc, err := r.parseInclude(name, v)
+				if err != nil {
+					return out, err
+				}
+				out.Includes = append(out.Includes, inc)
+			}
+			out.Applied[name] = values
+			continue
+		}
+		if notYet[name] {
+			if o.Strict {
+				return out, outcome.E(outcome.Invalid, "%s is not supported yet", name).At(name).WithCode("not-supported")
+			}
 			continue
 		}
 		clauses, err := r.clauses(typ, name, values, o)

@@ -1,0 +1,73 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// currentAt is the condition that version alias v is current (and not
+// deleted) as of snapshot $n (0: now).
+func currentAt(v, snap string) string {
+	return "NOT " + v + ".deleted AND (" + snap + " = 0 OR " + v + ".seq <= " + snap + ") AND NOT EXISTS (SELECT 1 FROM resource_version n WHERE n.type = " +
+		v + ".type AND n.id = " + v + ".id AND n.version > " + v + ".version AND (" + snap + " = 0 OR n.seq <= " + snap + "))"
+}
+
+// Referenced returns the current versions of the local resources that the
+// given versions point at through any of params (all reference parameters
+// when params is empty), limited to targetType when it is set: what
+// _include adds to a page.
+func (s *Store) Referenced(ctx context.Context, from []Version, params []string, targetType string, snapshot int64) ([]Version, error) {
+	if len(from) == 0 {
+		return nil, nil
+	}
+	types, ids, versions := versionKeys(from)
+	params = append([]string{}, params...) // never NULL: cardinality(NULL) is not 0
+	sql := `SELECT DISTINCT ON (v.type, v.id) ` + qualified("v") + ` FROM unnest($1::text[], $2::text[], $3::bigint[]) AS f(type, id, version)
+		JOIN search_reference x ON x.type = f.type AND x.id = f.id AND x.version = f.version
+		JOIN resource_version v ON v.type = x.target_type AND v.id = x.target_id
+		WHERE (cardinality($4::text[]) = 0 OR x.param = ANY($4)) AND ($5 = '' OR x.target_type = $5)
+		AND ` + currentAt("v", "$6") + ` ORDER BY v.type, v.id`
+	return s.versions(ctx, "include", sql, types, ids, versions, params, targetType, snapshot)
+}
+
+// Referencing returns the current versions of srcType that point at any of
+// the given resources through params (any reference parameter when
+// empty): what _revinclude adds to a page.
+func (s *Store) Referencing(ctx context.Context, to []Version, srcType string, params []string, snapshot int64) ([]Version, error) {
+	if len(to) == 0 {
+		return nil, nil
+	}
+	types, ids, _ := versionKeys(to)
+	params = append([]string{}, params...)
+	sql := `SELECT DISTINCT ON (v.type, v.id) ` + qualified("v") + ` FROM unnest($1::text[], $2::text[]) AS t(type, id)
+		JOIN search_reference x ON x.target_type = t.type AND x.target_id = t.id
+		JOIN resource_version v ON v.type = x.type AND v.id = x.id AND v.version = x.version
+		WHERE x.type = $3 AND (cardinality($4::text[]) = 0 OR x.param = ANY($4))
+		AND ` + currentAt("v", "$5") + ` ORDER BY v.type, v.id`
+	return s.versions(ctx, "revinclude", sql, types, ids, srcType, params, snapshot)
+}
+
+func versionKeys(vs []Version) (types, ids []string, versions []int64) {
+	for _, v := range vs {
+		types, ids, versions = append(types, v.Type), append(ids, v.ID), append(versions, v.Version)
+	}
+	return types, ids, versions
+}
+
+func qualified(v string) string {
+	return v + ".type, " + v + ".id, " + v + ".version, " + v + ".seq, " + v + ".last_updated, " + v + ".method, " + v + ".deleted, " + v + ".resource"
+}
+
+func (s *Store) versions(ctx context.Context, what, sql string, args ...any) ([]Version, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %s: %w", what, err)
+	}
+	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Version, error) { return scanVersion(r) })
+	if err != nil {
+		return nil, fmt.Errorf("storage: %s: %w", what, err)
+	}
+	return vs, nil
+}
