@@ -344,7 +344,7 @@ func TestSearchIncludes(t *testing.T) {
 		return match, include
 	}
 	tests := []struct {
-		path             string
+		path            string
 		match, included []string
 	}{
 		{"/MedicationRequest?patient=p1&intent=order&_include=MedicationRequest:medication",
