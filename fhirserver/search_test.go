@@ -397,3 +397,52 @@ func TestSearchIncludesFollowScopes(t *testing.T) {
 	}
 	assert.Equal(t, []string{"MedicationRequest", "Patient"}, got)
 }
+
+func TestSearchSort(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	searchData(ts)
+	ts.put("Patient", "p3", `{"resourceType":"Patient","name":[{"family":"Adams"}],"gender":"female","birthDate":"1980-01-01"}`)
+	order := func(path string) []string {
+		var out []string
+		for _, e := range ts.searchBundle(path).Entry {
+			out = append(out, e.Resource["id"].(string))
+		}
+		return out
+	}
+	tests := []struct {
+		path string
+		want []string
+	}{
+		{"/Patient?_sort=family", []string{"p3", "p1", "p2"}}, // adams, angstrom, smith
+		{"/Patient?_sort=-family", []string{"p2", "p1", "p3"}},
+		{"/Patient?_sort=birthdate", []string{"p1", "p2", "p3"}},
+		{"/Patient?_sort=-birthdate", []string{"p2", "p3", "p1"}},
+		{"/Patient?_sort=gender,-_id", []string{"p3", "p1", "p2"}},
+		{"/Patient?_sort=-_id", []string{"p3", "p2", "p1"}},
+		{"/Patient?_sort=organization,_id", []string{"p1", "p2", "p3"}},
+		{"/Observation?_sort=date", []string{"o1", "o2", "o3"}},
+		{"/Observation?_sort=-date", []string{"o3", "o2", "o1"}}, // by the end of each range
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, order(tt.path), tt.path)
+	}
+
+	// pages of a sorted search, by offset in the snapshot
+	var seen []string
+	page := ts.searchBundle("/Patient?_sort=-family&_count=2")
+	for {
+		for _, e := range page.Entry {
+			seen = append(seen, e.Resource["id"].(string))
+		}
+		next := page.link("next")
+		if next == "" {
+			break
+		}
+		ts.put("Patient", "p0", `{"resourceType":"Patient","name":[{"family":"Zz"}]}`)
+		page = ts.searchBundle(strings.TrimPrefix(next, ts.URL))
+	}
+	assert.Equal(t, []string{"p2", "p1", "p3"}, seen, "p0, written while paging, is not in the snapshot")
+	assert.Contains(t, page.link("previous"), "_offset=0")
+	assertOutcome(t, ts.do("GET", "/Patient?_sort=frobnicate", "", ""), 400, "invalid", "_sort")
+}

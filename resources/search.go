@@ -99,11 +99,23 @@ func (s *Service) inCompartment(crit *storage.Criteria, k storage.Key) error {
 type pager struct {
 	snapshot      int64
 	after, before string
+	sorted        bool // pages by offset: keyset paging follows ids only
+	offset, count int
 }
 
 // page sets the snapshot and position of the page the query asks for.
 func (s *Service) page(ctx context.Context, crit *storage.Criteria, q url.Values, count int) (pager, error) {
-	p := pager{after: q.Get("_cursor"), before: q.Get("_before")}
+	p := pager{after: q.Get("_cursor"), before: q.Get("_before"), sorted: len(crit.Sort) > 0, count: count}
+	if p.sorted {
+		p.after, p.before = "", ""
+		if off := q.Get("_offset"); off != "" {
+			n, err := strconv.Atoi(off)
+			if err != nil || n < 0 {
+				return p, outcome.E(outcome.Invalid, "_offset is not a page of this server").At("_offset")
+			}
+			p.offset = n
+		}
+	}
 	if snap := q.Get("_snapshot"); snap != "" {
 		n, err := strconv.ParseInt(snap, 10, 64)
 		if err != nil || n < 1 {
@@ -120,7 +132,7 @@ func (s *Service) page(ctx context.Context, crit *storage.Criteria, q url.Values
 	if p.snapshot == 0 {
 		p.snapshot = 1 // an empty store: the snapshot must still exclude what comes later
 	}
-	crit.Snapshot, crit.After, crit.Before = p.snapshot, p.after, p.before
+	crit.Snapshot, crit.After, crit.Before, crit.Offset = p.snapshot, p.after, p.before, p.offset
 	crit.Limit = count + 1 // one more tells whether there is a further page
 	return p, nil
 }
@@ -134,7 +146,7 @@ func (s *Service) total(ctx context.Context, crit storage.Criteria, parsed searc
 	case parsed.Total == "accurate" || parsed.Total == "estimate":
 		t, err := s.store.Count(ctx, crit)
 		return &t, err
-	case !more && p.after == "" && p.before == "":
+	case !more && p.after == "" && p.before == "" && p.offset == 0:
 		return &n, nil
 	}
 	return nil, nil
@@ -157,6 +169,9 @@ func (p pager) links(path string, parsed search.Query, versions []storage.Versio
 		return path + "?" + v.Encode()
 	}
 	snap := strconv.FormatInt(p.snapshot, 10)
+	if p.sorted {
+		return p.offsetLinks(with, snap, more)
+	}
 	self := with()
 	switch {
 	case p.after != "":
@@ -239,4 +254,20 @@ func ofType(vs []storage.Version, typ string) []storage.Version {
 		}
 	}
 	return out
+}
+
+// offsetLinks page a sorted search by position in the snapshot.
+func (p pager) offsetLinks(with func(...string) string, snap string, more bool) []link {
+	self := with()
+	if p.offset > 0 {
+		self = with("_snapshot", snap, "_offset", strconv.Itoa(p.offset))
+	}
+	links := []link{{Relation: "self", URL: self}}
+	if more {
+		links = append(links, link{Relation: "next", URL: with("_snapshot", snap, "_offset", strconv.Itoa(p.offset+p.count))})
+	}
+	if p.offset > 0 {
+		links = append(links, link{Relation: "previous", URL: with("_snapshot", snap, "_offset", strconv.Itoa(max(p.offset-p.count, 0)))})
+	}
+	return links
 }

@@ -33,11 +33,11 @@ type Options struct {
 }
 
 // paging and format parameters are read by the caller or the HTTP layer.
-var controlParams = map[string]bool{"_format": true, "_pretty": true, "_cursor": true, "_before": true, "_snapshot": true}
+var controlParams = map[string]bool{"_format": true, "_pretty": true, "_cursor": true, "_before": true, "_snapshot": true, "_offset": true}
 
 // notYet are result parameters the server does not apply yet: ignored,
 // and refused under strict handling, like an unknown parameter.
-var notYet = map[string]bool{"_sort": true, "_summary": true, "_elements": true, "_contained": true, "_containedType": true}
+var notYet = map[string]bool{"_summary": true, "_elements": true, "_contained": true, "_containedType": true}
 
 // Parse reads the parameters of a search on typ. Repeated parameters are
 // ANDed and comma-separated values ORed. An unknown or unsupported
@@ -64,6 +64,15 @@ func (r *Registry) Parse(typ string, q url.Values, o Options) (Query, error) {
 			}
 			out.Total = t
 			out.Applied[name] = []string{t}
+			continue
+		}
+		if name == "_sort" {
+			keys, err := r.parseSort(typ, values[len(values)-1])
+			if err != nil {
+				return out, err
+			}
+			out.Criteria.Sort = keys
+			out.Applied[name] = values[len(values)-1:]
 			continue
 		}
 		if base, _, _ := strings.Cut(name, ":"); base == "_include" || base == "_revinclude" {
@@ -252,17 +261,8 @@ func unescape(v string) string {
 // index renders EXISTS over the index rows of parameter p of version v
 // that satisfy cond (which refers to the index row as x).
 func index(table string, p *Param, v, cond string, arg func(any) string) string {
-	var param string
-	if codes := p.codes(); len(codes) == 1 {
-		param = "x.param = " + arg(codes[0])
-	} else {
-		param = "x.param = ANY(" + arg(codes) + ")"
-	}
-	if p.targetType != "" {
-		param += " AND x.target_type = " + arg(p.targetType)
-	}
 	return "EXISTS (SELECT 1 FROM " + table + " x WHERE x.type = " + v + ".type AND x.id = " + v + ".id AND x.version = " +
-		v + ".version AND " + param + " AND (" + cond + "))"
+		v + ".version AND " + paramMatch(arg, p) + " AND (" + cond + "))"
 }
 
 var tableOf = map[string]string{

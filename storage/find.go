@@ -26,7 +26,17 @@ type Criteria struct {
 	Snapshot int64
 	After    string // only ids greater than this (next pages)
 	Before   string // only ids less than this, the closest first (previous pages)
-	Limit    int
+	// Sort orders by these keys, then by id; pages of a sorted search are
+	// read by Offset (stable, since the snapshot fixes the result set).
+	Sort   []Sort
+	Offset int
+	Limit  int
+}
+
+// Sort is one _sort key: an SQL expression of the candidate version v.
+type Sort struct {
+	Expr Clause
+	Desc bool
 }
 
 // Newest is the seq of the newest version, a snapshot for paging.
@@ -96,8 +106,17 @@ func (c Criteria) sql(columns string) (string, []any) {
 		b.WriteString(" AND ")
 		b.WriteString(cl(arg))
 	}
-	order := " ORDER BY v.id"
+	order := " ORDER BY "
+	for _, k := range c.Sort {
+		order += k.Expr(arg)
+		if k.Desc {
+			order += " DESC"
+		}
+		order += " NULLS LAST, "
+	}
+	order += "v.id"
 	switch {
+	case len(c.Sort) > 0:
 	case c.After != "":
 		fmt.Fprintf(&b, " AND v.id > %s", arg(c.After))
 	case c.Before != "":
@@ -108,12 +127,15 @@ func (c Criteria) sql(columns string) (string, []any) {
 	if c.Limit > 0 {
 		fmt.Fprintf(&b, " LIMIT %d", c.Limit)
 	}
+	if c.Offset > 0 {
+		fmt.Fprintf(&b, " OFFSET %d", c.Offset)
+	}
 	return b.String(), args
 }
 
 // Count returns how many current resources match, ignoring paging.
 func (s *Store) Count(ctx context.Context, c Criteria) (int, error) {
-	c.After, c.Before, c.Limit = "", "", 0
+	c.After, c.Before, c.Limit, c.Offset, c.Sort = "", "", 0, 0, nil
 	inner, args := c.sql("1")
 	var n int
 	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM ("+strings.Replace(inner, " ORDER BY v.id", "", 1)+") AS matches", args...).Scan(&n); err != nil {
