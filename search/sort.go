@@ -12,7 +12,7 @@ import (
 var sortValue = map[string][2]string{
 	"string": {"min(x.value)", "max(x.value)"}, "token": {"min(x.code)", "max(x.code)"},
 	"reference": {"min(coalesce(x.target_type || '/' || x.target_id, x.url))", "max(coalesce(x.target_type || '/' || x.target_id, x.url))"},
-	"date": {"min(x.lo)", "max(x.hi)"}, "number": {"min(x.value)", "max(x.value)"},
+	"date":      {"min(x.lo)", "max(x.hi)"}, "number": {"min(x.value)", "max(x.value)"},
 	"quantity": {"min(x.value)", "max(x.value)"}, "uri": {"min(x.value)", "max(x.value)"},
 }
 
