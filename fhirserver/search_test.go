@@ -446,3 +446,48 @@ func TestSearchSort(t *testing.T) {
 	assert.Contains(t, page.link("previous"), "_offset=0")
 	assertOutcome(t, ts.do("GET", "/Patient?_sort=frobnicate", "", ""), 400, "invalid", "_sort")
 }
+
+func TestSearchSummaryAndElements(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	searchData(ts)
+	keys := func(path string) [][]string {
+		var out [][]string
+		for _, e := range ts.searchBundle(path).Entry {
+			var ks []string
+			for k := range e.Resource {
+				ks = append(ks, k)
+			}
+			sort.Strings(ks)
+			out = append(out, ks)
+		}
+		return out
+	}
+	tags := func(path string) []any {
+		b := ts.searchBundle(path)
+		require.NotEmpty(t, b.Entry)
+		meta := b.Entry[0].Resource["meta"].(map[string]any)
+		tags, _ := meta["tag"].([]any)
+		return tags
+	}
+	assert.Equal(t, [][]string{{"gender", "id", "meta", "name", "resourceType"}}, keys("/Patient?_id=p2&_elements=name,gender"))
+	assert.Equal(t, [][]string{{"code", "id", "meta", "resourceType", "status", "subject"}}, keys("/Observation?_id=o3&_elements=subject"),
+		"status and code are mandatory")
+	assert.Equal(t, [][]string{{"active", "birthDate", "gender", "id", "identifier", "managingOrganization", "meta", "name", "resourceType"}},
+		keys("/Patient?_id=p1&_summary=true"), "generalPractitioner is not a summary element")
+	assert.Equal(t, [][]string{{"code", "effectiveDateTime", "id", "meta", "resourceType", "status", "subject", "valueQuantity"}},
+		keys("/Observation?_id=o1&_summary=true"), "choice elements by their typed names; category is not in the summary")
+	assert.Equal(t, [][]string{{"code", "id", "meta", "resourceType", "status"}}, keys("/Observation?_id=o1&_summary=text"))
+	assert.Contains(t, tags("/Patient?_id=p2&_elements=name"), map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"})
+	assert.Empty(t, tags("/Patient?_id=p2&_summary=false"))
+
+	ts.put("Patient", "p9", `{"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"},"gender":"other"}`)
+	assert.Equal(t, [][]string{{"gender", "id", "meta", "resourceType"}}, keys("/Patient?_id=p9&_summary=data"))
+	assert.Equal(t, [][]string{{"id", "meta", "resourceType", "text"}}, keys("/Patient?_id=p9&_summary=text"))
+
+	b := ts.searchBundle("/Observation?patient=p1&_summary=count")
+	assert.Empty(t, b.Entry)
+	require.NotNil(t, b.Total)
+	assert.Equal(t, 2, *b.Total)
+	assertOutcome(t, ts.do("GET", "/Patient?_summary=maybe", "", ""), 400, "invalid", "_summary")
+}

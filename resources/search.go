@@ -46,8 +46,25 @@ func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values
 		}
 	}
 	b := newBundle("searchset")
+	if parsed.Summary == "count" {
+		n, err := s.store.Count(ctx, *crit)
+		if err != nil {
+			return Result{}, err
+		}
+		b.Total = &n
+		b.Link = []link{{Relation: "self", URL: searchPath(o.BaseURL, typ, compartment) + "?" + parsed.Applied.Encode()}}
+		body, err := b.encode()
+		return ok(body, nil), err
+	}
+	keep := keptElements(typ, parsed)
 	for _, v := range versions {
-		b.Entry = append(b.Entry, entry{FullURL: fullURL(o.BaseURL, v.Key), Resource: v.Resource, Search: &entrySearch{Mode: "match"}})
+		res := v.Resource
+		if keep != nil {
+			if res, err = subset(res, keep); err != nil {
+				return Result{}, err
+			}
+		}
+		b.Entry = append(b.Entry, entry{FullURL: fullURL(o.BaseURL, v.Key), Resource: res, Search: &entrySearch{Mode: "match"}})
 	}
 	included, err := s.include(ctx, c, parsed.Includes, versions, crit.Snapshot)
 	if err != nil {
@@ -59,11 +76,7 @@ func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values
 	if b.Total, err = s.total(ctx, *crit, parsed, p, more, len(versions)); err != nil {
 		return Result{}, err
 	}
-	path := o.BaseURL + "/" + typ
-	if compartment != nil {
-		path = o.BaseURL + "/" + compartment.Type + "/" + compartment.ID + "/" + typ
-	}
-	b.Link = p.links(path, parsed, versions, more)
+	b.Link = p.links(searchPath(o.BaseURL, typ, compartment), parsed, versions, more)
 	body, err := b.encode()
 	if err != nil {
 		return Result{}, err
@@ -270,4 +283,11 @@ func (p pager) offsetLinks(with func(...string) string, snap string, more bool) 
 		links = append(links, link{Relation: "previous", URL: with("_snapshot", snap, "_offset", strconv.Itoa(max(p.offset-p.count, 0)))})
 	}
 	return links
+}
+
+func searchPath(base, typ string, compartment *storage.Key) string {
+	if compartment != nil {
+		return base + "/" + compartment.Type + "/" + compartment.ID + "/" + typ
+	}
+	return base + "/" + typ
 }

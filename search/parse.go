@@ -18,6 +18,8 @@ type Query struct {
 	Count    int
 	Total    string // none, estimate or accurate; "" when not asked
 	Includes []Include
+	Summary  string   // _summary: true, text, data, count or false
+	Elements []string // _elements
 	Applied  url.Values
 }
 
@@ -37,7 +39,7 @@ var controlParams = map[string]bool{"_format": true, "_pretty": true, "_cursor":
 
 // notYet are result parameters the server does not apply yet: ignored,
 // and refused under strict handling, like an unknown parameter.
-var notYet = map[string]bool{"_summary": true, "_elements": true, "_contained": true, "_containedType": true}
+var notYet = map[string]bool{"_contained": true, "_containedType": true}
 
 // Parse reads the parameters of a search on typ. Repeated parameters are
 // ANDed and comma-separated values ORed. An unknown or unsupported
@@ -64,6 +66,25 @@ func (r *Registry) Parse(typ string, q url.Values, o Options) (Query, error) {
 			}
 			out.Total = t
 			out.Applied[name] = []string{t}
+			continue
+		}
+		switch name {
+		case "_summary":
+			v := values[len(values)-1]
+			if v != "true" && v != "text" && v != "data" && v != "count" && v != "false" {
+				return out, invalid(name, "_summary must be true, text, data, count or false")
+			}
+			out.Summary, out.Applied[name] = v, []string{v}
+			continue
+		case "_elements":
+			for _, v := range values {
+				for _, e := range strings.Split(v, ",") {
+					if e = strings.TrimSpace(e); e != "" {
+						out.Elements = append(out.Elements, e)
+					}
+				}
+			}
+			out.Applied[name] = values
 			continue
 		}
 		if name == "_sort" {
