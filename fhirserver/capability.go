@@ -23,7 +23,7 @@ func (a *app) capabilityStatement() []byte {
 			ints = append(ints, map[string]string{"code": i})
 		}
 		params := searchParams(t)
-		types = append(types, map[string]any{
+		res := map[string]any{
 			"type":              t,
 			"interaction":       ints,
 			"versioning":        "versioned-update",
@@ -34,7 +34,13 @@ func (a *app) capabilityStatement() []byte {
 			"conditionalUpdate": true,
 			"conditionalDelete": "single",
 			"searchParam":       params,
-		})
+			"searchInclude":     []string{"*"},
+			"searchRevInclude":  []string{"*"},
+		}
+		if t == "Patient" {
+			res["operation"] = []map[string]string{{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}}
+		}
+		types = append(types, res)
 	}
 	rest := map[string]any{
 		"mode":        "server",

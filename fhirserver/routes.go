@@ -20,6 +20,8 @@ func (a *app) fhirRoutes(add func(method, path string, h echo.HandlerFunc)) {
 	add(http.MethodPost, "", a.bundle)
 	add(http.MethodGet, "/_history", a.history)
 	add(http.MethodGet, "/:type", a.typed(a.search))
+	add(http.MethodGet, "/Patient/$everything", a.everything)
+	add(http.MethodGet, "/Patient/:id/$everything", a.everything)
 	add(http.MethodPost, "/:type/_search", a.typed(a.searchPost))
 	add(http.MethodPost, "/:type", a.typed(a.create))
 	add(http.MethodPut, "/:type", a.typed(a.conditionalUpdate))
@@ -233,6 +235,16 @@ func (a *app) respondDelete(c echo.Context, r resources.Result, o resources.Opti
 		r.Body = outcome.Info("deleted")
 		r.Version = nil
 		return a.respond(c, r, resources.Options{BaseURL: o.BaseURL}, false)
+	}
+	return a.respond(c, r, o, false)
+}
+
+// everything is Patient/$everything and Patient/[id]/$everything.
+func (a *app) everything(c echo.Context) error {
+	o := a.options(c)
+	r, err := a.res.Everything(c.Request().Context(), callerOf(c), c.Param("id"), c.QueryParams(), o)
+	if err != nil {
+		return err
 	}
 	return a.respond(c, r, o, false)
 }

@@ -1,0 +1,65 @@
+package fhirserver_test
+
+import (
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// keysOf pages through a search or $everything and returns Type/id of
+// every entry, each page being a valid 200.
+func (ts *testServer) keysOf(path string) []string {
+	ts.t.Helper()
+	var out []string
+	for path != "" {
+		b := ts.searchBundle(path)
+		for _, e := range b.Entry {
+			out = append(out, e.Resource["resourceType"].(string)+"/"+e.Resource["id"].(string))
+		}
+		path = strings.TrimPrefix(b.link("next"), ts.URL)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestPatientEverything(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	searchData(ts)
+	ts.put("Medication", "m1", `{"resourceType":"Medication"}`)
+	ts.put("MedicationRequest", "mr1", `{"resourceType":"MedicationRequest","status":"active","intent":"order",
+		"medicationReference":{"reference":"Medication/m1"},"subject":{"reference":"Patient/p1"},"requester":{"reference":"Practitioner/dr1"}}`)
+	ts.put("Encounter", "e1", `{"resourceType":"Encounter","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/p1"},
+		"serviceProvider":{"reference":"Organization/org1"}}`)
+
+	p1 := []string{"Condition/c1", "Encounter/e1", "Medication/m1", "MedicationRequest/mr1", "Observation/o1", "Observation/o3",
+		"Organization/org1", "Patient/p1", "Practitioner/dr1", "RiskAssessment/r1"}
+	assert.Equal(t, p1, ts.keysOf("/Patient/p1/$everything"))
+	assert.Equal(t, p1, ts.keysOf("/Patient/p1/$everything?_count=3"), "the same across pages")
+	assert.Equal(t, []string{"Observation/o2", "Patient/p2"}, ts.keysOf("/Patient/p2/$everything"))
+	assert.Equal(t, []string{"Observation/o1", "Observation/o3", "Patient/p1"}, ts.keysOf("/Patient/p1/$everything?_type=Patient,Observation"))
+
+	all := ts.keysOf("/Patient/$everything?_count=4")
+	assert.Subset(t, all, append(p1, "Observation/o2", "Patient/p2"))
+	assert.NotContains(t, all, "ValueSet/vs1", "not linked to any patient")
+
+	since := ts.searchBundle("/Patient/p1/$everything").Entry
+	require.NotEmpty(t, since)
+	last := ts.do("GET", "/Encounter/e1", "", "").Header.Get("Last-Modified")
+	require.NotEmpty(t, last)
+	ts.put("Observation", "o1", `{"resourceType":"Observation","status":"corrected","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`)
+	o1 := ts.do("GET", "/Observation/o1", "", "").json(t)
+	lu := o1["meta"].(map[string]any)["lastUpdated"].(string)
+	assert.Equal(t, []string{"Observation/o1"}, ts.keysOf("/Patient/p1/$everything?_since="+strings.ReplaceAll(lu, "+", "%2B")))
+
+	assertOutcome(t, ts.do("GET", "/Patient/nope/$everything", "", ""), 404, "not-found", "")
+	assertOutcome(t, ts.do("GET", "/Patient/p1/$everything?_type=Nope", "", ""), 400, "invalid", "_type")
+	assertOutcome(t, ts.do("GET", "/Patient/p1/$everything?_since=2020", "", ""), 400, "invalid", "_since")
+
+	// scopes: a token that may read only Patient and Observation
+	_, ts.token = ts.clientToken("system/Patient.r system/Observation.r")
+	assert.Equal(t, []string{"Observation/o1", "Observation/o3", "Patient/p1"}, ts.keysOf("/Patient/p1/$everything"))
+}

@@ -1,0 +1,165 @@
+package resources
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/profiles"
+	"github.com/fhirserver/fhirserver/search"
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// Everything is Patient/[id]/$everything (every patient when id is empty):
+// the patient, everything in its compartment, and what those resources
+// point at, with _since, _type and _count, one page at a time from a
+// snapshot. Only types the caller may read are returned.
+func (s *Service) Everything(ctx context.Context, c Caller, patientID string, q url.Values, o Options) (Result, error) {
+	if err := c.allow("Patient", Read); err != nil {
+		return Result{}, err
+	}
+	if patientID != "" {
+		if _, err := s.Read(ctx, c, storage.Key{Type: "Patient", ID: patientID}); err != nil {
+			return Result{}, err
+		}
+	}
+	e, count, err := s.everythingQuery(ctx, c, patientID, q, o)
+	if err != nil {
+		return Result{}, err
+	}
+	versions, err := s.store.EverythingPage(ctx, e)
+	if err != nil {
+		return Result{}, err
+	}
+	more := len(versions) > count
+	if more {
+		versions = versions[:count]
+	}
+	b := newBundle("searchset")
+	for _, v := range versions {
+		b.Entry = append(b.Entry, entry{FullURL: fullURL(o.BaseURL, v.Key), Resource: v.Resource, Search: &entrySearch{Mode: "match"}})
+	}
+	if !more && e.AfterType == "" {
+		n := len(versions)
+		b.Total = &n
+	}
+	b.Link = everythingLinks(o.BaseURL, patientID, q, e, versions, more)
+	body, err := b.encode()
+	return ok(body, nil), err
+}
+
+const everythingCount = 100
+
+func (s *Service) everythingQuery(ctx context.Context, c Caller, patientID string, q url.Values, o Options) (storage.Everything, int, error) {
+	e := storage.Everything{PatientID: patientID}
+	count := everythingCount
+	if v := q.Get("_count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return e, 0, outcome.E(outcome.Invalid, "_count must be a positive integer").At("_count")
+		}
+		count = min(n, search.MaxCount)
+	}
+	e.Limit = count + 1
+	if v := q.Get("_since"); v != "" {
+		lo, _, err := search.DateRange(v)
+		if err != nil || !strings.Contains(v, "T") {
+			return e, 0, outcome.E(outcome.Invalid, "_since must be an instant").At("_since")
+		}
+		e.Since = lo
+	}
+	var wanted map[string]bool
+	if v := q.Get("_type"); v != "" {
+		wanted = map[string]bool{}
+		for _, t := range strings.Split(v, ",") {
+			if !profiles.IsResourceType(t) {
+				return e, 0, outcome.E(outcome.Invalid, "_type: %q is not a resource type", t).At("_type")
+			}
+			wanted[t] = true
+		}
+	}
+	for _, t := range profiles.ResourceTypes() {
+		if (wanted == nil || wanted[t]) && c.allow(t, Read) == nil {
+			e.Types = append(e.Types, t)
+		}
+	}
+	for _, t := range s.search.Types() {
+		for _, code := range s.search.CompartmentParams(t) {
+			for _, ic := range s.search.IndexCodes(t, code) {
+				e.LinkTypes, e.LinkParams = append(e.LinkTypes, t), append(e.LinkParams, ic)
+			}
+		}
+	}
+	if err := s.everythingPage(ctx, &e, q, o); err != nil {
+		return e, 0, err
+	}
+	return e, count, nil
+}
+
+func (s *Service) everythingPage(ctx context.Context, e *storage.Everything, q url.Values, o Options) error {
+	if v := q.Get("_cursor"); v != "" {
+		typ, id, ok := strings.Cut(v, "/")
+		if !ok || !profiles.IsResourceType(typ) {
+			return outcome.E(outcome.Invalid, "_cursor is not a page of this server").At("_cursor")
+		}
+		e.AfterType, e.AfterID = typ, id
+	}
+	if v := q.Get("_snapshot"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return outcome.E(outcome.Invalid, "_snapshot is not a page of this server").At("_snapshot")
+		}
+		e.Snapshot = n
+		return nil
+	}
+	n, err := s.store.Newest(ctx)
+	if err != nil {
+		return err
+	}
+	e.Snapshot = max(n, 1)
+	return nil
+}
+
+func everythingLinks(base, patientID string, q url.Values, e storage.Everything, versions []storage.Version, more bool) []link {
+	path := base + "/Patient/$everything"
+	if patientID != "" {
+		path = base + "/Patient/" + patientID + "/$everything"
+	}
+	kept := url.Values{}
+	for _, k := range []string{"_count", "_since", "_type"} {
+		if v := q.Get(k); v != "" {
+			kept.Set(k, v)
+		}
+	}
+	self := kept
+	if e.AfterType != "" {
+		self = cloneWith(kept, "_snapshot", strconv.FormatInt(e.Snapshot, 10), "_cursor", e.AfterType+"/"+e.AfterID)
+	}
+	links := []link{{Relation: "self", URL: withQuery(path, self)}}
+	if more && len(versions) > 0 {
+		last := versions[len(versions)-1]
+		next := cloneWith(kept, "_snapshot", strconv.FormatInt(e.Snapshot, 10), "_cursor", last.Type+"/"+last.ID)
+		links = append(links, link{Relation: "next", URL: withQuery(path, next)})
+	}
+	return links
+}
+
+func cloneWith(v url.Values, kv ...string) url.Values {
+	out := url.Values{}
+	for k, vals := range v {
+		out[k] = vals
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out.Set(kv[i], kv[i+1])
+	}
+	return out
+}
+
+func withQuery(path string, v url.Values) string {
+	if len(v) == 0 {
+		return path
+	}
+	return path + "?" + v.Encode()
+}
