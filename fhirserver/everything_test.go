@@ -13,7 +13,7 @@ import (
 // every entry, each page being a valid 200.
 func (ts *testServer) keysOf(path string) []string {
 	ts.t.Helper()
-	var out []string
+	out := []string{}
 	for path != "" {
 		b := ts.searchBundle(path)
 		for _, e := range b.Entry {

@@ -280,3 +280,19 @@ func Normalize(s string) string {
 	}
 	return b.String()
 }
+
+// ExtractParam computes the index entries of one parameter from its own
+// expression, even when its values are stored under another parameter's
+// rows: an independent account of what it should match, for tests.
+func (r *Registry) ExtractParam(typ, code string, resource map[string]any) storage.Index {
+	var x extraction
+	p := r.Param(typ, code)
+	if p == nil {
+		return x.ix
+	}
+	nodes, _ := p.Evaluate(resource)
+	for _, n := range nodes {
+		x.add(p, n)
+	}
+	return x.ix
+}
