@@ -70,7 +70,7 @@ func (a *app) capabilityStatement() []byte {
 }
 
 // searchParams lists the parameters a search on typ applies: every R4
-// parameter of the type except composites, which are not indexed yet.
+// parameter of the type that has an expression.
 func searchParams(typ string) []map[string]string {
 	reg, err := search.R4()
 	if err != nil {
@@ -78,9 +78,6 @@ func searchParams(typ string) []map[string]string {
 	}
 	var out []map[string]string
 	for code, p := range reg.Params(typ) {
-		if p.Type == "composite" {
-			continue
-		}
 		out = append(out, map[string]string{"name": code, "type": p.Type, "definition": p.URL})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i]["name"] < out[j]["name"] })

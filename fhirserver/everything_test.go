@@ -39,11 +39,11 @@ func TestPatientEverything(t *testing.T) {
 		"Organization/org1", "Patient/p1", "Practitioner/dr1", "RiskAssessment/r1"}
 	assert.Equal(t, p1, ts.keysOf("/Patient/p1/$everything"))
 	assert.Equal(t, p1, ts.keysOf("/Patient/p1/$everything?_count=3"), "the same across pages")
-	assert.Equal(t, []string{"Observation/o2", "Patient/p2"}, ts.keysOf("/Patient/p2/$everything"))
+	assert.Equal(t, []string{"Observation/bp1", "Observation/o2", "Patient/p2"}, ts.keysOf("/Patient/p2/$everything"))
 	assert.Equal(t, []string{"Observation/o1", "Observation/o3", "Patient/p1"}, ts.keysOf("/Patient/p1/$everything?_type=Patient,Observation"))
 
 	all := ts.keysOf("/Patient/$everything?_count=4")
-	assert.Subset(t, all, append(p1, "Observation/o2", "Patient/p2"))
+	assert.Subset(t, all, append(p1, "Observation/o2", "Observation/bp1", "Patient/p2"))
 	assert.NotContains(t, all, "ValueSet/vs1", "not linked to any patient")
 
 	since := ts.searchBundle("/Patient/p1/$everything").Entry

@@ -90,6 +90,13 @@ func searchData(ts *testServer) {
 		"onsetDateTime":"2001-05"}`)
 	ts.put("RiskAssessment", "r1", `{"resourceType":"RiskAssessment","status":"final","subject":{"reference":"Patient/p1"},
 		"prediction":[{"probabilityDecimal":0.25}]}`)
+	ts.put("Observation", "bp1", `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},
+		"subject":{"reference":"Patient/p2"},"effectiveDateTime":"2020-05-05",
+		"component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":120,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+		             {"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":80,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+		             {"code":{"coding":[{"system":"http://loinc.org","code":"x-note"}]},"valueString":"Sitting"},
+		             {"code":{"coding":[{"system":"http://loinc.org","code":"x-when"}]},"valueDateTime":"2020-05-05T10:00:00Z"},
+		             {"code":{"coding":[{"system":"http://loinc.org","code":"x-kind"}]},"valueCodeableConcept":{"coding":[{"system":"urn:k","code":"arm"}]}}]}`)
 	ts.put("ValueSet", "vs1", `{"resourceType":"ValueSet","status":"active","url":"http://acme.org/fhir/ValueSet/a/b"}`)
 }
 
@@ -120,19 +127,21 @@ func TestSearchParameterTypes(t *testing.T) {
 		{"/Observation?code=http://loinc.org|8867-4", []string{"o1"}},
 		{"/Observation?code=8867-4", []string{"o1", "o3"}},
 		{"/Observation?code=|8867-4", []string{"o3"}},
-		{"/Observation?code=http://loinc.org|", []string{"o1", "o2"}},
+		{"/Observation?code=http://loinc.org|", []string{"bp1", "o1", "o2"}},
 		{"/Observation?code:text=puls", []string{"o1"}},
 		{"/Observation?code:text=heart", []string{"o1"}},
 		{"/Observation?status:not=final", []string{"o2"}},
-		{"/Observation?status=final,amended,preliminary,registered,corrected,cancelled,entered-in-error,unknown", []string{"o1", "o2", "o3"}},
+		{"/Observation?status:not=amended&subject=Patient/p2", []string{"bp1"}},
+		{"/Observation?status=final,amended,preliminary,registered,corrected,cancelled,entered-in-error,unknown", []string{"bp1", "o1", "o2", "o3"}},
 		{"/Observation?category=vital-signs", []string{"o1"}},
 		{"/Observation?combo-code=2339-0,8867-4", []string{"o1", "o2", "o3"}},
 		// reference
 		{"/Observation?subject=Patient/p1", []string{"o1", "o3"}},
+		{"/Observation?value-quantity=lt100&subject=Patient/p2", []string{"o2"}},
 		{"/Observation?patient=p1", []string{"o1", "o3"}},
 		{"/Observation?patient=Patient/p1", []string{"o1", "o3"}},
 		{"/Observation?patient=" + base + "/Patient/p1", []string{"o1", "o3"}},
-		{"/Observation?subject:Patient=p2", []string{"o2"}},
+		{"/Observation?subject:Patient=p2", []string{"bp1", "o2"}},
 		{"/Observation?subject:Group=p2", []string{}},
 		{"/Patient?organization=Organization/org1", []string{"p1"}},
 		// date: precision ranges, prefixes, offsets, periods
@@ -147,11 +156,12 @@ func TestSearchParameterTypes(t *testing.T) {
 		{"/Patient?birthdate=sa1946-12", []string{"p2"}},
 		{"/Patient?birthdate=eb1980", []string{"p1"}},
 		{"/Observation?date=1946-11-22T06:11:45Z", []string{"o1"}},
-		{"/Observation?date=gt1946-11-22T01:11:44-05:00", []string{"o1", "o2", "o3"}},
-		{"/Observation?date=gt1946-11-22T01:11:45-05:00", []string{"o2", "o3"}},
+		{"/Observation?date=gt1946-11-22T01:11:44-05:00&code=8867-4,2339-0", []string{"o1", "o2", "o3"}},
+		{"/Observation?date=gt1946-11-22T01:11:45-05:00&code=8867-4,2339-0", []string{"o2", "o3"}},
 		{"/Observation?date=lt1946-11-22T01:11:46-05:00", []string{"o1"}},
 		{"/Observation?date=2020-01-15", []string{}},
 		{"/Observation?date=2020-01", []string{"o2"}},
+		{"/Observation?date=2020-05", []string{"bp1"}},
 		{"/Observation?date=ge2020-01-15&date=le2020-01-20", []string{"o2"}},
 		{"/Condition?onset-date=2001", []string{"c1"}},
 		// number and quantity
@@ -164,6 +174,16 @@ func TestSearchParameterTypes(t *testing.T) {
 		{"/Observation?value-quantity=gt5||/min", []string{"o1"}},
 		{"/Observation?value-quantity=ap5.5", []string{"o2"}},
 		{"/Observation?value-quantity=le72", []string{"o1", "o2"}},
+		// composite: the components from one element
+		{"/Observation?code-value-quantity=http://loinc.org|8867-4$gt70", []string{"o1"}},
+		{"/Observation?code-value-quantity=8867-4$lt70", []string{}},
+		{"/Observation?code-value-quantity=8867-4$72||/min,2339-0$5.4", []string{"o1", "o2"}},
+		{"/Observation?component-code-value-quantity=http://loinc.org|8480-6$gt100", []string{"bp1"}},
+		{"/Observation?component-code-value-quantity=http://loinc.org|8462-4$gt100", []string{}},
+		{"/Observation?component-code-value-quantity=8462-4$80|http://unitsofmeasure.org|mm[Hg]", []string{"bp1"}},
+		{"/Observation?combo-code-value-quantity=8480-6$120,8867-4$72", []string{"bp1", "o1"}},
+		{"/Observation?component-code-value-concept=x-kind$urn:k|arm", []string{"bp1"}},
+		{"/Observation?component-code-value-concept=8480-6$urn:k|arm", []string{}},
 		// uri
 		{"/ValueSet?url=http://acme.org/fhir/ValueSet/a/b", []string{"vs1"}},
 		{"/ValueSet?url:below=http://acme.org/fhir", []string{"vs1"}},
@@ -173,12 +193,12 @@ func TestSearchParameterTypes(t *testing.T) {
 		{"/Patient?_id=p1,p2,nope", []string{"p1", "p2"}},
 		{"/Patient?organization:missing=true", []string{"p2"}},
 		{"/Patient?organization:missing=false", []string{"p1"}},
-		{"/Observation?subject:Patient.name=peter", []string{"o2"}},
+		{"/Observation?subject:Patient.name=peter", []string{"bp1", "o2"}},
 		{"/Observation?patient.identifier=urn:mrn|M1", []string{"o1", "o3"}},
 		{"/Observation?subject:Patient.organization.name=acme", []string{"o1", "o3"}},
 		{"/Observation?subject:Patient.general-practitioner.family=welby", []string{"o1", "o3"}},
 		{"/Patient?_has:Observation:patient:code=2339-0", []string{"p2"}},
-		{"/Patient?_has:Observation:subject:status=final", []string{"p1"}},
+		{"/Patient?_has:Observation:subject:status=final", []string{"p1", "p2"}},
 		{"/Patient?_has:Condition:subject:code:text=asth", []string{"p1"}},
 		{"/Practitioner?_has:Patient:general-practitioner:_has:Observation:patient:code=8867-4", []string{"dr1"}},
 		// compartment
@@ -299,6 +319,9 @@ func TestSearchBadParameters(t *testing.T) {
 		{"/Observation?subject:Patient.frobnicate=x", "invalid", "subject:Patient.frobnicate", false},
 		{"/Patient?_has:Observation:nope:code=x", "invalid", "_has:Observation:nope:code", false},
 		{"/Patient?_snapshot=x", "invalid", "_snapshot", false},
+		{"/Observation?code-value-quantity=8867-4", "invalid", "code-value-quantity", false},
+		{"/Observation?code-value-quantity=8867-4$high", "invalid", "code-value-quantity", false},
+		{"/Observation?code-value-quantity:exact=8867-4$1", "invalid", "code-value-quantity:exact", false},
 	}
 	for _, tt := range tests {
 		var headers []string
@@ -421,8 +444,8 @@ func TestSearchSort(t *testing.T) {
 		{"/Patient?_sort=gender,-_id", []string{"p3", "p1", "p2"}},
 		{"/Patient?_sort=-_id", []string{"p3", "p2", "p1"}},
 		{"/Patient?_sort=organization,_id", []string{"p1", "p2", "p3"}},
-		{"/Observation?_sort=date", []string{"o1", "o2", "o3"}},
-		{"/Observation?_sort=-date", []string{"o3", "o2", "o1"}}, // by the end of each range
+		{"/Observation?_sort=date", []string{"o1", "o2", "bp1", "o3"}},
+		{"/Observation?_sort=-date", []string{"o3", "bp1", "o2", "o1"}}, // by the end of each range
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, order(tt.path), tt.path)

@@ -161,43 +161,58 @@ func numberCondition(p *Param, name, modifier string, values []string) (builder,
 	}, nil
 }
 
-// quantityCondition reads [prefix]number|system|code; an empty system
-// matches the code against code or unit.
+// quantityValue is [prefix]number[|system|code]; an empty system matches
+// the code against code or unit.
+type quantityValue struct {
+	n            numberValue
+	system, code string
+}
+
+func parseQuantity(name, val string) (quantityValue, error) {
+	var q quantityValue
+	parts := splitEscaped(val, '|')
+	if len(parts) != 1 && len(parts) != 3 {
+		return q, invalid(name, "%s: %q is not number|system|code", name, val)
+	}
+	n, err := parseNumber(name, unescape(parts[0]))
+	if err != nil {
+		return q, err
+	}
+	q.n = n
+	if len(parts) == 3 {
+		q.system, q.code = unescape(parts[1]), unescape(parts[2])
+	}
+	return q, nil
+}
+
+func (q quantityValue) sql(arg func(any) string, value, system, code, unit string) string {
+	cond := q.n.sql(arg, value)
+	switch {
+	case q.system != "":
+		cond += " AND " + system + " = " + arg(q.system) + " AND " + code + " = " + arg(q.code)
+	case q.code != "":
+		c := arg(q.code)
+		cond += " AND (" + code + " = " + c + " OR " + unit + " = " + c + ")"
+	}
+	return cond
+}
+
 func quantityCondition(p *Param, name, modifier string, values []string) (builder, error) {
 	if modifier != "" {
 		return nil, unknownModifier(name, modifier)
 	}
-	type quantity struct {
-		n            numberValue
-		system, code string
-	}
-	qs := make([]quantity, len(values))
+	qs := make([]quantityValue, len(values))
 	for i, val := range values {
-		parts := splitEscaped(val, '|')
-		if len(parts) != 1 && len(parts) != 3 {
-			return nil, invalid(name, "%s: %q is not number|system|code", name, val)
-		}
-		n, err := parseNumber(name, parts[0])
+		q, err := parseQuantity(name, val)
 		if err != nil {
 			return nil, err
 		}
-		qs[i].n = n
-		if len(parts) == 3 {
-			qs[i].system, qs[i].code = unescape(parts[1]), unescape(parts[2])
-		}
+		qs[i] = q
 	}
 	return func(arg func(any) string, v string) string {
 		ors := make([]string, len(qs))
 		for i, q := range qs {
-			cond := q.n.sql(arg, "x.value")
-			switch {
-			case q.system != "":
-				cond += " AND x.system = " + arg(q.system) + " AND x.code = " + arg(q.code)
-			case q.code != "":
-				c := arg(q.code)
-				cond += " AND (x.code = " + c + " OR x.unit = " + c + ")"
-			}
-			ors[i] = "(" + cond + ")"
+			ors[i] = "(" + q.sql(arg, "x.value", "x.system", "x.code", "x.unit") + ")"
 		}
 		return index("search_quantity", p, v, strings.Join(ors, " OR "), arg)
 	}, nil

@@ -25,7 +25,11 @@ var fromVersionRow = map[string]bool{"_id": true, "_lastUpdated": true}
 func (r *Registry) Extract(typ string, resource map[string]any) storage.Index {
 	var x extraction
 	for code, p := range r.byType[typ] {
-		if fromVersionRow[code] || p.Type == "composite" || p.indexAs != nil {
+		if fromVersionRow[code] || p.indexAs != nil {
+			continue
+		}
+		if p.Type == "composite" {
+			x.ix.Composites = append(x.ix.Composites, r.composites(p, resource)...)
 			continue
 		}
 		nodes, err := p.Evaluate(resource)

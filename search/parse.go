@@ -203,7 +203,7 @@ func (r *Registry) condition(typ, name, value string, o Options, depth int) (bui
 		return lastUpdated(name, value)
 	}
 	p := r.Param(typ, code)
-	if p == nil || p.Type == "composite" || p.Type == "special" {
+	if p == nil || p.Type == "special" {
 		return nil, nil
 	}
 	if chained != "" {
@@ -228,6 +228,8 @@ func (r *Registry) condition(typ, name, value string, o Options, depth int) (bui
 		return quantityCondition(p, name, modifier, values)
 	case "uri":
 		return uriCondition(p, name, modifier, values)
+	case "composite":
+		return r.compositeCondition(p, name, modifier, values)
 	}
 	return nil, nil
 }
@@ -288,7 +290,7 @@ func index(table string, p *Param, v, cond string, arg func(any) string) string 
 
 var tableOf = map[string]string{
 	"string": "search_string", "token": "search_token", "reference": "search_reference", "date": "search_date",
-	"number": "search_number", "quantity": "search_quantity", "uri": "search_uri",
+	"number": "search_number", "quantity": "search_quantity", "uri": "search_uri", "composite": "search_composite",
 }
 
 func missing(p *Param, name, value string) (builder, error) {
@@ -378,16 +380,19 @@ func parseToken(name, val string) (tokenValue, error) {
 	return t, nil
 }
 
-func (t tokenValue) sql(arg func(any) string) string {
+func (t tokenValue) sql(arg func(any) string) string { return t.sqlOn(arg, "x.system", "x.code") }
+
+// sqlOn matches the token against the given system and code columns.
+func (t tokenValue) sqlOn(arg func(any) string, system, code string) string {
 	var conds []string
 	switch {
 	case t.noSystem:
-		conds = append(conds, "x.system IS NULL")
+		conds = append(conds, system+" IS NULL")
 	case t.system != nil:
-		conds = append(conds, "x.system = "+arg(*t.system))
+		conds = append(conds, system+" = "+arg(*t.system))
 	}
 	if t.code != nil {
-		conds = append(conds, "x.code = "+arg(*t.code))
+		conds = append(conds, code+" = "+arg(*t.code))
 	}
 	return strings.Join(conds, " AND ")
 }

@@ -17,6 +17,7 @@ type Index struct {
 	Numbers    []NumberEntry
 	Quantities []QuantityEntry
 	URIs       []URIEntry
+	Composites []CompositeEntry
 }
 
 type (
@@ -47,6 +48,16 @@ type (
 		System, Code, Unit *string
 	}
 	URIEntry struct{ Param, Value string }
+	// CompositeEntry is one combination of a composite parameter's
+	// component values taken from one element; unused columns are nil.
+	CompositeEntry struct {
+		Param                            string
+		C1System, C1Code                 *string
+		C2System, C2Code, C2Text, C2Unit *string
+		C2Value                          *string
+		C2Lo, C2Hi                       *time.Time
+		C3Value                          *string
+	}
 )
 
 // indexColumns gathers the rows of one index table column by column, for
@@ -83,6 +94,8 @@ var indexTables = []indexTable{
 	{"search_number", []string{"value"}, []string{"numeric"}},
 	{"search_quantity", []string{"value", "system", "code", "unit"}, []string{"numeric", "text", "text", "text"}},
 	{"search_uri", []string{"value"}, []string{"text"}},
+	{"search_composite", []string{"c1_system", "c1_code", "c2_system", "c2_code", "c2_text", "c2_unit", "c2_value", "c2_lo", "c2_hi", "c3_value"},
+		[]string{"text", "text", "text", "text", "text", "text", "numeric", "timestamptz", "timestamptz", "numeric"}},
 }
 
 // collect spreads the index entries of rows over the tables, in the order
@@ -114,8 +127,19 @@ func collectIndex(rows []Row) []indexColumns {
 		for _, e := range ix.URIs {
 			out[6].add(k, v, e.Param, s(e.Value))
 		}
+		for _, e := range ix.Composites {
+			out[7].add(k, v, e.Param, e.C1System, e.C1Code, e.C2System, e.C2Code, e.C2Text, e.C2Unit, e.C2Value, tsp(e.C2Lo), tsp(e.C2Hi), e.C3Value)
+		}
 	}
 	return out
+}
+
+func tsp(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := t.UTC().Format(time.RFC3339Nano)
+	return &s
 }
 
 // queueIndex adds one INSERT per non-empty index table to b.

@@ -27,6 +27,7 @@ func fullIndex() (storage.Index, time.Time) {
 		Numbers:    []storage.NumberEntry{{Param: "n", Value: "1.50"}},
 		Quantities: []storage.QuantityEntry{{Param: "value-quantity", Value: "72.5", Unit: ptr("/min")}},
 		URIs:       []storage.URIEntry{{Param: "_profile", Value: "http://x/p"}},
+		Composites: []storage.CompositeEntry{{Param: "code-value-quantity", C1System: ptr("http://loinc.org"), C1Code: ptr("8480-6"), C2Value: ptr("120"), C2Lo: &lo}},
 	}, lo
 }
 
@@ -47,7 +48,7 @@ func TestAppendWritesTheSearchIndex(t *testing.T) {
 	owner, err := pgx.Connect(ctx, ownerURL)
 	require.NoError(t, err)
 	defer owner.Close(ctx)
-	counts := map[string]int{"search_string": 1, "search_token": 2, "search_reference": 1, "search_date": 1, "search_number": 1, "search_quantity": 1, "search_uri": 1}
+	counts := map[string]int{"search_string": 1, "search_token": 2, "search_reference": 1, "search_date": 1, "search_number": 1, "search_quantity": 1, "search_uri": 1, "search_composite": 1}
 	for table, per := range counts {
 		var n int
 		require.NoError(t, owner.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n))

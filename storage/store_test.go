@@ -123,7 +123,7 @@ func TestDatabaseRefusesChangesToAppendOnlyTables(t *testing.T) {
 		"resource_version": {"UPDATE resource_version SET deleted = false", "DELETE FROM resource_version", "TRUNCATE resource_version CASCADE"},
 		"inbound_log":      {"UPDATE inbound_log SET sender = 'x'", "DELETE FROM inbound_log", "TRUNCATE inbound_log CASCADE"},
 	}
-	for _, table := range []string{"search_string", "search_token", "search_reference", "search_date", "search_number", "search_quantity", "search_uri"} {
+	for _, table := range []string{"search_string", "search_token", "search_reference", "search_date", "search_number", "search_quantity", "search_uri", "search_composite"} {
 		statements[table] = []string{"UPDATE " + table + " SET param = 'x'", "DELETE FROM " + table, "TRUNCATE " + table}
 	}
 	owner, err := pgx.Connect(ctx, ownerURL)
