@@ -4,7 +4,7 @@ BIN      := bin
 DATA_DIR ?= ./.data
 ADDR     ?= 127.0.0.1:8080
 
-.PHONY: build run test bench postgres vet
+.PHONY: build run test bench bench-search postgres vet
 
 build:
 	$(GO) build -o $(BIN)/fhirserver ./cmd/fhirserver
@@ -24,6 +24,11 @@ test: postgres
 
 bench: postgres build
 	scripts/bench.sh
+
+# The search benchmark on the scaled data set: 87 copies of the synthea-blaze
+# patients with fresh ids are about 1,500 patients and a million resources.
+bench-search: postgres build
+	BENCH_COPIES=$${BENCH_COPIES:-87} BENCH_READS=$${BENCH_READS:-200} scripts/bench.sh --search
 
 # PostgreSQL binaries (initdb, pg_ctl, postgres) are needed for the embedded
 # default; install Debian's package when they are missing.

@@ -61,7 +61,7 @@ func qualified(v string) string {
 }
 
 func (s *Store) versions(ctx context.Context, what, sql string, args ...any) ([]Version, error) {
-	rows, err := s.pool.Query(ctx, sql, args...)
+	rows, err := s.pool.Query(ctx, sql, planned(args)...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %s: %w", what, err)
 	}

@@ -38,6 +38,9 @@ type config struct {
 	levels            []int
 	reads             int
 	warmup            int
+	search            bool
+	searchLevels      []int
+	searchReads       int
 	databaseURL       string
 	jsonOut           string
 	timeout           time.Duration
@@ -91,6 +94,10 @@ func parseFlags(args []string, getenv func(string) string, errw io.Writer) (conf
 	fs.IntVar(&cfg.reads, "reads", 2000, "measured reads per concurrency level")
 	fs.IntVar(&cfg.warmup, "warmup", 200, "unmeasured warm-up reads before each level")
 	fs.StringVar(&cfg.databaseURL, "database-url", "", "PostgreSQL URL for the physical floor (optional)")
+	fs.BoolVar(&cfg.search, "search", false, "also measure searches (patient+code, patient+category+date, name prefix, _include, $everything)")
+	searchLevels := "1,32"
+	fs.StringVar(&searchLevels, "search-concurrency", searchLevels, "comma-separated concurrency levels of the search test")
+	fs.IntVar(&cfg.searchReads, "search-reads", 200, "measured searches of each kind per level")
 	fs.StringVar(&cfg.jsonOut, "json", "", "also write all numbers as JSON to this file")
 	fs.DurationVar(&cfg.timeout, "timeout", 20*time.Minute, "limit for the whole run")
 	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 5*time.Minute, "limit for one HTTP request (large bundles take long)")
@@ -108,6 +115,9 @@ func parseFlags(args []string, getenv func(string) string, errw io.Writer) (conf
 	cfg.base = strings.TrimRight(cfg.base, "/")
 	var err error
 	if cfg.levels, err = parseLevels(levels); err != nil {
+		return cfg, err
+	}
+	if cfg.searchLevels, err = parseLevels(searchLevels); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.validate()

@@ -34,6 +34,7 @@ type report struct {
 	TokenFetches      int64         `json:"token_fetches"`
 	HTTPNoop          []levelResult `json:"http_noop"` // the loopback HTTP hop alone
 	Floor             *floorResult  `json:"floor,omitempty"`
+	Searches          []searchKind  `json:"searches,omitempty"`
 	Ratios            *ratioSummary `json:"ratios,omitempty"`
 	ErrorCount        int           `json:"error_count"`
 	Errors            []string      `json:"errors"` // the first few of each phase
@@ -107,6 +108,11 @@ func (r *report) collectErrors() int {
 	for _, l := range append(r.Reads, r.HTTPNoop...) {
 		logs = append(logs, l.errs)
 	}
+	for _, k := range r.Searches {
+		for _, l := range append(k.Server, k.SQL...) {
+			logs = append(logs, l.errs)
+		}
+	}
 	if r.Floor != nil {
 		logs = append(logs, r.Floor.errs)
 		for _, l := range r.Floor.Reads {
@@ -140,6 +146,7 @@ func (r *report) writeTable(w io.Writer) {
 	r.ingestRows(w)
 	r.readRows(w)
 	r.ratioRows(w)
+	r.searchRows(w)
 	if r.ErrorCount > 0 {
 		fmt.Fprintf(w, "\n%d ERRORS, the first:\n  %s\n", r.ErrorCount, strings.Join(r.Errors, "\n  "))
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // run executes the phases and always prints what was measured, even when a
@@ -57,7 +59,31 @@ func phases(ctx context.Context, cfg config, rep *report, logw io.Writer) error 
 			return fmt.Errorf("floor: %w", err)
 		}
 	}
+	if cfg.search {
+		if err := searchPhase(ctx, cfg, fc, rep, logw); err != nil {
+			return fmt.Errorf("search: %w", err)
+		}
+	}
 	return ctx.Err()
+}
+
+// searchPhase samples the ingested data through the API and measures the
+// searches, with their hand-written SQL when there is a database URL.
+func searchPhase(ctx context.Context, cfg config, fc *fhirClient, rep *report, logw io.Writer) error {
+	s, err := sampleData(ctx, fc)
+	if err != nil {
+		return err
+	}
+	var pool *pgxpool.Pool
+	if cfg.databaseURL != "" {
+		if pool, err = openPool(ctx, floorConfig{databaseURL: cfg.databaseURL, levels: cfg.searchLevels}); err != nil {
+			return err
+		}
+		defer pool.Close()
+	}
+	fmt.Fprintf(logw, "search: %d searches of each of %d kinds per level, levels %v\n", cfg.searchReads, len(searchKinds), cfg.searchLevels)
+	rep.Searches = runSearches(ctx, fc, pool, s, cfg.searchLevels, cfg.searchReads, min(cfg.warmup, 20))
+	return nil
 }
 
 // noopReads measures the no-op HTTP server, the cost of the hop alone.

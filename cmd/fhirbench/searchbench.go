@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// searchKind is one search measured through the server and, beside it, as
+// the best SQL we could write by hand against the server's own tables.
+type searchKind struct {
+	Name   string        `json:"name"`
+	Server []levelResult `json:"server"`
+	SQL    []levelResult `json:"sql,omitempty"`
+}
+
+// searchSample is what the searches are drawn from, read through the API.
+type searchSample struct {
+	obs      []obsSample
+	families []string
+	largest  string // the patient with the most observations among those sampled
+}
+
+type obsSample struct {
+	patient, system, code, category, year string
+}
+
+// sampleData reads a thousand Observations and Patients (ids are random,
+// so the first thousand by id are a random sample) and finds a large patient.
+func sampleData(ctx context.Context, c *fhirClient) (*searchSample, error) {
+	s := &searchSample{}
+	var obs struct {
+		Entry []struct {
+			Resource struct {
+				Subject struct{ Reference string }
+				Code    struct {
+					Coding []struct{ System, Code string }
+				}
+				Category []struct{ Coding []struct{ Code string } }
+				Date     string `json:"effectiveDateTime"`
+			}
+		}
+	}
+	if err := getJSON(ctx, c, "/Observation?_count=1000", &obs); err != nil {
+		return nil, err
+	}
+	count := map[string]int{}
+	for _, e := range obs.Entry {
+		r := e.Resource
+		pid, ok := strings.CutPrefix(r.Subject.Reference, "Patient/")
+		if !ok || len(r.Code.Coding) == 0 || len(r.Category) == 0 || len(r.Category[0].Coding) == 0 || len(r.Date) < 4 {
+			continue
+		}
+		count[pid]++
+		s.obs = append(s.obs, obsSample{pid, r.Code.Coding[0].System, r.Code.Coding[0].Code, r.Category[0].Coding[0].Code, r.Date[:4]})
+	}
+	var pats struct {
+		Entry []struct {
+			Resource struct{ Name []struct{ Family string } }
+		}
+	}
+	if err := getJSON(ctx, c, "/Patient?_count=1000", &pats); err != nil {
+		return nil, err
+	}
+	for _, e := range pats.Entry {
+		if n := e.Resource.Name; len(n) > 0 && len([]rune(n[0].Family)) >= 3 {
+			s.families = append(s.families, string([]rune(n[0].Family)[:3]))
+		}
+	}
+	for pid, n := range count {
+		if s.largest == "" || n > count[s.largest] {
+			s.largest = pid
+		}
+	}
+	if len(s.obs) == 0 || len(s.families) == 0 {
+		return nil, fmt.Errorf("search sample: no usable Observations or Patients")
+	}
+	return s, nil
+}
+
+func getJSON(ctx context.Context, c *fhirClient, path string, v any) error {
+	status, body, err := c.do(ctx, http.MethodGet, path, nil, true)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d: %s", path, status, diagnostics(body))
+	}
+	return json.Unmarshal(body, v)
+}
+
+// query is one search: the FHIR path and the hand-written SQL with its arguments.
+type query struct {
+	path string
+	sql  string
+	args []any
+}
+
+// current is the condition that version v is current and not deleted.
+const current = `NOT v.deleted AND NOT EXISTS (SELECT 1 FROM resource_version n WHERE n.type = v.type AND n.id = v.id AND n.version > v.version)`
+
+var searchKinds = []struct {
+	name string
+	make func(s *searchSample, rng *rand.Rand) query
+}{
+	{"patient+code", func(s *searchSample, rng *rand.Rand) query {
+		o := s.obs[rng.IntN(len(s.obs))]
+		return query{
+			path: "/Observation?patient=" + o.patient + "&code=" + url.QueryEscape(o.system+"|"+o.code),
+			sql: `SELECT v.resource FROM search_reference r
+				JOIN search_token t ON t.type = r.type AND t.id = r.id AND t.version = r.version
+				JOIN resource_version v ON v.type = r.type AND v.id = r.id AND v.version = r.version
+				WHERE r.type = 'Observation' AND r.param = 'subject' AND r.target_type = 'Patient' AND r.target_id = $1
+				AND t.param = 'code' AND t.system = $2 AND t.code = $3 AND ` + current + ` ORDER BY v.id LIMIT 51`,
+			args: []any{o.patient, o.system, o.code},
+		}
+	}},
+	{"patient+category+date", func(s *searchSample, rng *rand.Rand) query {
+		o := s.obs[rng.IntN(len(s.obs))]
+		return query{
+			path: "/Observation?patient=" + o.patient + "&category=" + o.category + "&date=ge" + o.year + "-01-01",
+			sql: `SELECT v.resource FROM search_reference r
+				JOIN resource_version v ON v.type = r.type AND v.id = r.id AND v.version = r.version
+				WHERE r.type = 'Observation' AND r.param = 'subject' AND r.target_type = 'Patient' AND r.target_id = $1
+				AND EXISTS (SELECT 1 FROM search_token t WHERE t.type = v.type AND t.id = v.id AND t.version = v.version AND t.param = 'category' AND t.code = $2)
+				AND EXISTS (SELECT 1 FROM search_date d WHERE d.type = v.type AND d.id = v.id AND d.version = v.version AND d.param = 'date' AND d.hi > ($3 || '-01-01')::timestamptz)
+				AND ` + current + ` ORDER BY v.id LIMIT 51`,
+			args: []any{o.patient, o.category, o.year},
+		}
+	}},
+	{"name prefix", func(s *searchSample, rng *rand.Rand) query {
+		f := s.families[rng.IntN(len(s.families))]
+		return query{
+			path: "/Patient?name=" + url.QueryEscape(f),
+			sql: `SELECT v.resource FROM resource_version v WHERE v.type = 'Patient'
+				AND EXISTS (SELECT 1 FROM search_string s WHERE s.type = v.type AND s.id = v.id AND s.version = v.version AND s.param = 'name' AND s.value LIKE lower($1) || '%')
+				AND ` + current + ` ORDER BY v.id LIMIT 51`,
+			args: []any{f},
+		}
+	}},
+	{"_include", func(s *searchSample, rng *rand.Rand) query {
+		o := s.obs[rng.IntN(len(s.obs))]
+		return query{
+			path: "/Encounter?patient=" + o.patient + "&_include=Encounter:service-provider&_include=Encounter:participant",
+			sql: `WITH m AS (SELECT v.type, v.id, v.version, v.resource FROM search_reference r
+				  JOIN resource_version v ON v.type = r.type AND v.id = r.id AND v.version = r.version
+				  WHERE r.type = 'Encounter' AND r.param = 'subject' AND r.target_type = 'Patient' AND r.target_id = $1 AND ` + current + ` ORDER BY v.id LIMIT 51)
+				SELECT resource FROM m UNION ALL
+				SELECT DISTINCT ON (v.type, v.id) v.resource FROM m JOIN search_reference x ON x.type = m.type AND x.id = m.id AND x.version = m.version
+				  JOIN resource_version v ON v.type = x.target_type AND v.id = x.target_id
+				  WHERE x.param IN ('service-provider', 'participant') AND ` + current,
+			args: []any{o.patient},
+		}
+	}},
+	{"$everything (largest patient)", func(s *searchSample, _ *rand.Rand) query {
+		return query{
+			path: "/Patient/" + s.largest + "/$everything?_count=1000",
+			sql: `WITH m AS (SELECT v.type, v.id, v.version FROM search_reference r
+				  JOIN resource_version v ON v.type = r.type AND v.id = r.id AND v.version = r.version
+				  WHERE r.target_type = 'Patient' AND r.target_id = $1 AND ` + current + `
+				  UNION SELECT v.type, v.id, v.version FROM resource_version v WHERE v.type = 'Patient' AND v.id = $1 AND ` + current + `)
+				SELECT v.resource FROM m JOIN resource_version v USING (type, id, version)
+				UNION ALL
+				SELECT DISTINCT ON (v.type, v.id) v.resource FROM m JOIN search_reference x USING (type, id, version)
+				  JOIN resource_version v ON v.type = x.target_type AND v.id = x.target_id WHERE ` + current,
+			args: []any{s.largest},
+		}
+	}},
+}
+
+// runSearches measures every kind at every level, through the server and,
+// with a pool, as SQL.
+func runSearches(ctx context.Context, c *fhirClient, pool *pgxpool.Pool, s *searchSample, levels []int, n, warmup int) []searchKind {
+	var out []searchKind
+	for _, k := range searchKinds {
+		sk := searchKind{Name: k.name}
+		sk.Server = measureLevels(ctx, levels, n, warmup, func(ctx context.Context, rng *rand.Rand) error {
+			return getAllPages(ctx, c, k.make(s, rng).path)
+		})
+		if pool != nil {
+			sk.SQL = measureLevels(ctx, levels, n, warmup, func(ctx context.Context, rng *rand.Rand) error {
+				q := k.make(s, rng)
+				rows, err := pool.Query(ctx, q.sql, q.args...)
+				if err != nil {
+					return err
+				}
+				for rows.Next() {
+					var b []byte
+					if err := rows.Scan(&b); err != nil {
+						rows.Close()
+						return err
+					}
+				}
+				rows.Close()
+				return rows.Err()
+			})
+		}
+		out = append(out, sk)
+	}
+	return out
+}
+
+// getAllPages follows next links to the end, as a client reading a whole
+// result would.
+func getAllPages(ctx context.Context, c *fhirClient, path string) error {
+	for path != "" {
+		status, body, err := c.do(ctx, http.MethodGet, path, nil, true)
+		if err != nil {
+			return err
+		}
+		if status != http.StatusOK {
+			return fmt.Errorf("GET %s: HTTP %d: %s", path, status, diagnostics(body))
+		}
+		var b struct {
+			Link []struct{ Relation, URL string }
+		}
+		if err := json.Unmarshal(body, &b); err != nil {
+			return err
+		}
+		path = ""
+		for _, l := range b.Link {
+			if l.Relation == "next" {
+				path = strings.TrimPrefix(l.URL, c.base)
+			}
+		}
+	}
+	return nil
+}
+
+// searchRows prints the search table.
+func (r *report) searchRows(w io.Writer) {
+	if len(r.Searches) == 0 {
+		return
+	}
+	const row = "%-30s %5v %9v %9v %9v %9v %8v %7v\n"
+	fmt.Fprintf(w, "\n"+row, "SEARCH", "conc", "p50 ms", "p99 ms", "sql p50", "sql p99", "p99 x", "errors")
+	for _, k := range r.Searches {
+		for i, l := range k.Server {
+			sp50, sp99, x := "-", "-", "-"
+			if i < len(k.SQL) {
+				sp50, sp99 = fmt.Sprintf("%.3f", k.SQL[i].P50ms), fmt.Sprintf("%.3f", k.SQL[i].P99ms)
+				x = fmt.Sprintf("%.2f", ratio(l.P99ms, k.SQL[i].P99ms))
+			}
+			fmt.Fprintf(w, row, k.Name, l.Concurrency, fmt.Sprintf("%.3f", l.P50ms), fmt.Sprintf("%.3f", l.P99ms), sp50, sp99, x, l.Errors)
+		}
+	}
+}

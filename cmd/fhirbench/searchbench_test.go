@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// searchFake answers the searches of the search test: fixed Observations
+// and Patients, and a two-page $everything.
+func searchFake(t *testing.T) (*httptest.Server, *[]string) {
+	var paths []string
+	var mu sync.Mutex
+	record := func(r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		paths = append(paths, r.URL.String())
+	}
+	obs := map[string]any{"resourceType": "Observation", "id": "o1", "subject": map[string]any{"reference": "Patient/p1"},
+		"code":     map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "8867-4"}}},
+		"category": []any{map[string]any{"coding": []any{map[string]any{"code": "vital-signs"}}}}, "effectiveDateTime": "2020-01-01"}
+	pat := map[string]any{"resourceType": "Patient", "id": "p1", "name": []any{map[string]any{"family": "Smith"}}}
+	bundle := func(next string, rs ...any) map[string]any {
+		var entries []any
+		for _, r := range rs {
+			entries = append(entries, map[string]any{"resource": r})
+		}
+		b := map[string]any{"resourceType": "Bundle", "type": "searchset", "entry": entries}
+		if next != "" {
+			b["link"] = []any{map[string]any{"relation": "next", "url": next}}
+		}
+		return b
+	}
+	mux := http.NewServeMux()
+	var srv *httptest.Server
+	mux.HandleFunc("GET /fhir/{type}", func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		if r.PathValue("type") == "Patient" {
+			writeJSON(w, 200, bundle("", pat))
+			return
+		}
+		writeJSON(w, 200, bundle("", obs))
+	})
+	mux.HandleFunc("GET /fhir/Patient/{id}/{op}", func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		if r.URL.Query().Get("_cursor") == "" {
+			writeJSON(w, 200, bundle(srv.URL+"/fhir/Patient/p1/$everything?_cursor=x", pat))
+			return
+		}
+		writeJSON(w, 200, bundle("", obs))
+	})
+	srv = httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv, &paths
+}
+
+func TestSearchPhaseAgainstAFakeServer(t *testing.T) {
+	srv, paths := searchFake(t)
+	ts := &tokenSource{now: time.Now}
+	ts.current.Store(&token{value: "t"})
+	c := &fhirClient{base: srv.URL + "/fhir", http: newHTTPClient(10*time.Second, 4), tokens: ts}
+	ctx := context.Background()
+	s, err := sampleData(ctx, c)
+	require.NoError(t, err)
+	assert.Equal(t, "p1", s.largest)
+	assert.Equal(t, []string{"Smi"}, s.families)
+	assert.Equal(t, []obsSample{{"p1", "http://loinc.org", "8867-4", "vital-signs", "2020"}}, s.obs)
+
+	kinds := runSearches(ctx, c, nil, s, []int{1, 2}, 5, 1)
+	require.Len(t, kinds, len(searchKinds))
+	for _, k := range kinds {
+		require.Len(t, k.Server, 2, k.Name)
+		for _, l := range k.Server {
+			assert.Zero(t, l.Errors, "%s: %v", k.Name, l.errs.first)
+			assert.Equal(t, 5, l.Requests)
+		}
+		assert.Empty(t, k.SQL, "no database URL, no SQL")
+	}
+	joined := strings.Join(*paths, "\n")
+	for _, want := range []string{"/fhir/Observation?patient=p1&code=http%3A%2F%2Floinc.org%7C8867-4", "category=vital-signs&date=ge2020-01-01",
+		"/fhir/Patient?name=Smi", "_include=Encounter:service-provider", "/fhir/Patient/p1/$everything?_count=1000", "_cursor=x"} {
+		assert.Contains(t, joined, want)
+	}
+	var out strings.Builder
+	(&report{Searches: kinds}).searchRows(&out)
+	assert.Contains(t, out.String(), "$everything (largest patient)")
+}
