@@ -35,6 +35,7 @@ type report struct {
 	HTTPNoop          []levelResult `json:"http_noop"` // the loopback HTTP hop alone
 	Floor             *floorResult  `json:"floor,omitempty"`
 	Searches          []searchKind  `json:"searches,omitempty"`
+	Sizes             []tableSize   `json:"table_sizes,omitempty"`
 	Ratios            *ratioSummary `json:"ratios,omitempty"`
 	ErrorCount        int           `json:"error_count"`
 	Errors            []string      `json:"errors"` // the first few of each phase
@@ -147,6 +148,7 @@ func (r *report) writeTable(w io.Writer) {
 	r.readRows(w)
 	r.ratioRows(w)
 	r.searchRows(w)
+	r.sizeRows(w)
 	if r.ErrorCount > 0 {
 		fmt.Fprintf(w, "\n%d ERRORS, the first:\n  %s\n", r.ErrorCount, strings.Join(r.Errors, "\n  "))
 	}

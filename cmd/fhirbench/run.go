@@ -80,6 +80,12 @@ func searchPhase(ctx context.Context, cfg config, fc *fhirClient, rep *report, l
 			return err
 		}
 		defer pool.Close()
+		if _, err := pool.Exec(ctx, "ANALYZE"); err != nil { // fresh statistics, as a running server's autovacuum would have
+			return err
+		}
+		if rep.Sizes, err = tableSizes(ctx, pool); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(logw, "search: %d searches of each of %d kinds per level, levels %v\n", cfg.searchReads, len(searchKinds), cfg.searchLevels)
 	rep.Searches = runSearches(ctx, fc, pool, s, cfg.searchLevels, cfg.searchReads, min(cfg.warmup, 20))

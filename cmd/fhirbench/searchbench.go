@@ -252,3 +252,54 @@ func (r *report) searchRows(w io.Writer) {
 		}
 	}
 }
+
+// tableSize is the on-disk size of one of the server's tables, indexes and
+// TOAST included.
+type tableSize struct {
+	Table string `json:"table"`
+	Bytes int64  `json:"bytes"`
+	Rows  int64  `json:"rows"`
+}
+
+// tableSizes reads the sizes of the version table and the search index
+// tables (the server's schema: the floor side of the comparison).
+func tableSizes(ctx context.Context, pool *pgxpool.Pool) ([]tableSize, error) {
+	rows, err := pool.Query(ctx, `SELECT c.relname, pg_total_relation_size(c.oid), c.reltuples::bigint
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'public' AND c.relkind = 'r' AND (c.relname = 'resource_version' OR c.relname LIKE 'search\_%')
+		ORDER BY c.relname`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []tableSize
+	for rows.Next() {
+		var t tableSize
+		if err := rows.Scan(&t.Table, &t.Bytes, &t.Rows); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// sizeRows prints the table sizes, per million resources ingested.
+func (r *report) sizeRows(w io.Writer) {
+	if len(r.Sizes) == 0 {
+		return
+	}
+	var resources int64
+	for _, t := range r.Sizes {
+		if t.Table == "resource_version" {
+			resources = t.Rows
+		}
+	}
+	fmt.Fprintf(w, "\n%-20s %12s %12s %16s\n", "TABLE", "rows", "MiB", "MiB per 1M res")
+	for _, t := range r.Sizes {
+		per := "-"
+		if resources > 0 {
+			per = fmt.Sprintf("%.0f", float64(t.Bytes)/(1<<20)*1e6/float64(resources))
+		}
+		fmt.Fprintf(w, "%-20s %12d %12.0f %16s\n", t.Table, t.Rows, float64(t.Bytes)/(1<<20), per)
+	}
+}

@@ -92,3 +92,12 @@ func TestSearchPhaseAgainstAFakeServer(t *testing.T) {
 	(&report{Searches: kinds}).searchRows(&out)
 	assert.Contains(t, out.String(), "$everything (largest patient)")
 }
+
+func TestSizeRowsPerMillion(t *testing.T) {
+	var out strings.Builder
+	(&report{Sizes: []tableSize{{"resource_version", 2 << 30, 2_000_000}, {"search_token", 1 << 30, 9_000_000}}}).searchRows(&out)
+	assert.Empty(t, out.String(), "no searches, no search table")
+	(&report{Sizes: []tableSize{{"resource_version", 2 << 30, 2_000_000}, {"search_token", 1 << 30, 9_000_000}}}).sizeRows(&out)
+	assert.Regexp(t, `resource_version\s+2000000\s+2048\s+1024`, out.String())
+	assert.Regexp(t, `search_token\s+9000000\s+1024\s+512`, out.String())
+}
