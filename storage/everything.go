@@ -29,9 +29,9 @@ WITH members AS (
    WHERE p.type = 'Patient' AND ($1 = '' OR p.id = $1) AND ` + `%CURRENT_P%` + `
   UNION
   SELECT x.type, x.id FROM search_reference x
-   JOIN unnest($2::text[], $3::text[]) AS l(type, param) ON l.type = x.type AND l.param = x.param
    JOIN resource_version m ON m.type = x.type AND m.id = x.id AND m.version = x.version
-   WHERE x.target_type = 'Patient' AND ($1 = '' OR x.target_id = $1) AND ` + `%CURRENT_M%` + `
+   WHERE x.target_type = 'Patient' AND ($1 = '' OR x.target_id = $1)
+     AND x.type || ' ' || x.param = ANY($2::text[]) AND cardinality($3::text[]) >= 0 AND ` + `%CURRENT_M%` + `
 ), reach AS (
   SELECT type, id FROM members
   UNION
@@ -54,11 +54,18 @@ func (s *Store) EverythingPage(ctx context.Context, e Everything) ([]Version, er
 		since = e.Since
 	}
 	types := append([]string{}, e.Types...)
+	// (type, parameter) pairs as "Type param" strings, a filter on the rows
+	// the reverse index finds for the patient: joined as a table, the pairs
+	// led the planner to scan every reference of every resource.
+	links := make([]string, len(e.LinkTypes))
+	for i := range links {
+		links[i] = e.LinkTypes[i] + " " + e.LinkParams[i]
+	}
 	sql := replaceAll(everythingSQL, map[string]string{
 		"%CURRENT_P%": currentAt("p", "$4"), "%CURRENT_M%": currentAt("m", "$4"), "%CURRENT_M2%": currentAt("m2", "$4"),
 		"%CURRENT_V%": currentAt("v", "$4"), "%COLUMNS%": qualified("v"),
 	})
-	return s.versions(ctx, "everything", sql, e.PatientID, e.LinkTypes, e.LinkParams, e.Snapshot, types, since, e.AfterType, e.AfterID, e.Limit)
+	return s.versions(ctx, "everything", sql, e.PatientID, links, e.LinkParams, e.Snapshot, types, since, e.AfterType, e.AfterID, e.Limit)
 }
 
 func replaceAll(s string, r map[string]string) string {
