@@ -81,7 +81,7 @@ type oracle struct {
 
 func (o oracle) matches(typ string, res map[string]any, name, value string) bool {
 	code, modifier, _ := strings.Cut(name, ":")
-	ix := o.reg.ExtractParam(typ, code, res)
+	ix := own(o.reg.ExtractParam(typ, code, res), code)
 	for _, alt := range strings.Split(value, ",") {
 		if o.matchOne(ix, modifier, alt) {
 			return true
@@ -285,7 +285,7 @@ func sortedCodes(reg *search.Registry, typ string) []string {
 func (o oracle) sampleValues(resources []map[string]any, typ, code, kind string) []string {
 	set := map[string]bool{}
 	for _, res := range resources {
-		ix := o.reg.ExtractParam(typ, code, res)
+		ix := own(o.reg.ExtractParam(typ, code, res), code)
 		for _, e := range ix.Tokens {
 			if e.Code != nil {
 				if e.System != nil {
@@ -324,4 +324,17 @@ func (o oracle) sampleValues(resources []map[string]any, typ, code, kind string)
 		return vals
 	}
 	return []string{vals[0], vals[len(vals)/2], vals[len(vals)-1]}
+}
+
+// own keeps the token entries of the parameter itself, not those it keeps
+// for its modifiers (identifier:of-type, subject:identifier).
+func own(ix storage.Index, code string) storage.Index {
+	var kept []storage.TokenEntry
+	for _, e := range ix.Tokens {
+		if e.Param == code {
+			kept = append(kept, e)
+		}
+	}
+	ix.Tokens = kept
+	return ix
 }

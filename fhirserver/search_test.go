@@ -68,7 +68,8 @@ func (ts *testServer) put(typ, id, body string) {
 func searchData(ts *testServer) {
 	ts.put("Organization", "org1", `{"resourceType":"Organization","name":"Acme Clinic","identifier":[{"system":"urn:org","value":"A1"}]}`)
 	ts.put("Practitioner", "dr1", `{"resourceType":"Practitioner","name":[{"family":"Welby","given":["Marcus"]}]}`)
-	ts.put("Patient", "p1", `{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"M1"}],"name":[{"family":"Ångström","given":["Zoë"]}],
+	ts.put("Patient", "p1", `{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"M1"},
+		{"system":"urn:ssn","value":"999","type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"SS"}]}}],"name":[{"family":"Ångström","given":["Zoë"]}],
 		"gender":"female","birthDate":"1946-11-22","managingOrganization":{"reference":"Organization/org1"},"active":true,
 		"generalPractitioner":[{"reference":"Practitioner/dr1"}]}`)
 	ts.put("Patient", "p2", `{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"M2"}],"name":[{"family":"Smith","given":["Peter","James"]}],
@@ -122,6 +123,9 @@ func TestSearchParameterTypes(t *testing.T) {
 		{"/Patient?identifier=urn:mrn|M1", []string{"p1"}},
 		{"/Patient?identifier=M2", []string{"p2"}},
 		{"/Patient?identifier=urn:other|M2", []string{}},
+		{"/Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|SS|999", []string{"p1"}},
+		{"/Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|999", []string{}},
+		{"/Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|SS|M1", []string{}},
 		{"/Patient?gender=female,male", []string{"p1", "p2"}},
 		{"/Patient?active=true", []string{"p1"}},
 		{"/Observation?code=http://loinc.org|8867-4", []string{"o1"}},
@@ -309,6 +313,7 @@ func TestSearchBadParameters(t *testing.T) {
 		{"/Patient?birthdate=xx1946", "invalid", "birthdate", false},
 		{"/Patient?name:frob=x", "invalid", "name:frob", false},
 		{"/Patient?gender:below=x", "invalid", "gender:below", false},
+		{"/Patient?identifier:of-type=SS|999", "invalid", "identifier:of-type", false},
 		{"/RiskAssessment?probability=abc", "invalid", "probability", false},
 		{"/Observation?value-quantity=1|2", "invalid", "value-quantity", false},
 		{"/Patient?identifier=a|b|c", "invalid", "identifier", false},

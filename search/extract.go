@@ -163,6 +163,7 @@ func (x *extraction) tokenElement(param, typ string, v map[string]any) {
 			if s, ok := t["text"].(string); ok {
 				text = norm(&s)
 			}
+			x.ofType(param, t, str("value"))
 		}
 		x.token(param, system, str("value"), text)
 	case v["code"] != nil || v["system"] != nil:
@@ -299,4 +300,23 @@ func (r *Registry) ExtractParam(typ, code string, resource map[string]any) stora
 		x.add(p, n)
 	}
 	return x.ix
+}
+
+// ofType indexes an Identifier for :of-type: one row per coding of its
+// type, the type's code and the identifier's value joined by "|".
+func (x *extraction) ofType(param string, typ map[string]any, value *string) {
+	codings, _ := typ["coding"].([]any)
+	if value == nil || strings.HasSuffix(param, ":identifier") {
+		return
+	}
+	for _, c := range codings {
+		m, _ := c.(map[string]any)
+		sys, _ := m["system"].(string)
+		code, ok := m["code"].(string)
+		if !ok {
+			continue
+		}
+		joined := code + "|" + *value
+		x.token(param+":of-type", &sys, &joined, nil)
+	}
 }

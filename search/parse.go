@@ -402,6 +402,9 @@ func tokenCondition(p *Param, name, modifier string, values []string) (builder, 
 		cond := anyOf(values, func(arg func(any) string, val string) string { return "x.text LIKE " + arg(likePrefix(Normalize(val))) })
 		return func(arg func(any) string, v string) string { return index("search_token", p, v, cond(arg), arg) }, nil
 	}
+	if modifier == "of-type" {
+		return ofTypeCondition(p, name, values)
+	}
 	if modifier != "" && modifier != "not" {
 		return nil, unknownModifier(name, modifier)
 	}
@@ -455,4 +458,29 @@ func prefixOf(val string) (prefix, rest string) {
 		}
 	}
 	return "eq", val
+}
+
+// ofTypeCondition is identifier:of-type=system|code|value: an identifier
+// of that type with that value.
+func ofTypeCondition(p *Param, name string, values []string) (builder, error) {
+	q := &Param{Code: p.Code + ":of-type", Type: "token"}
+	for _, c := range p.codes() {
+		q.indexAs = append(q.indexAs, c+":of-type")
+	}
+	type triple struct{ system, joined string }
+	var ts []triple
+	for _, v := range values {
+		parts := splitEscaped(v, '|')
+		if len(parts) != 3 || parts[1] == "" || parts[2] == "" {
+			return nil, invalid(name, "%s: %q must be system|code|value", name, v)
+		}
+		ts = append(ts, triple{unescape(parts[0]), unescape(parts[1]) + "|" + unescape(parts[2])})
+	}
+	return func(arg func(any) string, v string) string {
+		ors := make([]string, len(ts))
+		for i, t := range ts {
+			ors[i] = "(x.system = " + arg(t.system) + " AND x.code = " + arg(t.joined) + ")"
+		}
+		return index("search_token", q, v, strings.Join(ors, " OR "), arg)
+	}, nil
 }
