@@ -106,20 +106,9 @@ func (s *Service) everythingPage(ctx context.Context, e *storage.Everything, q u
 		}
 		e.AfterType, e.AfterID = typ, id
 	}
-	if v := q.Get("_snapshot"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			return outcome.E(outcome.Invalid, "_snapshot is not a page of this server").At("_snapshot")
-		}
-		e.Snapshot = n
-		return nil
-	}
-	n, err := s.store.Newest(ctx)
-	if err != nil {
-		return err
-	}
-	e.Snapshot = max(n, 1)
-	return nil
+	snap, err := s.snapshot(ctx, q)
+	e.Snapshot = snap
+	return err
 }
 
 func everythingLinks(base, patientID string, q url.Values, e storage.Everything, versions []storage.Version, more bool) []link {

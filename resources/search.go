@@ -129,22 +129,11 @@ func (s *Service) page(ctx context.Context, crit *storage.Criteria, q url.Values
 			p.offset = n
 		}
 	}
-	if snap := q.Get("_snapshot"); snap != "" {
-		n, err := strconv.ParseInt(snap, 10, 64)
-		if err != nil || n < 1 {
-			return p, outcome.E(outcome.Invalid, "_snapshot is not a page of this server").At("_snapshot")
-		}
-		p.snapshot = n
-	} else {
-		n, err := s.store.Newest(ctx)
-		if err != nil {
-			return p, err
-		}
-		p.snapshot = n
+	snap, err := s.snapshot(ctx, q)
+	if err != nil {
+		return p, err
 	}
-	if p.snapshot == 0 {
-		p.snapshot = 1 // an empty store: the snapshot must still exclude what comes later
-	}
+	p.snapshot = snap
 	crit.Snapshot, crit.After, crit.Before, crit.Offset = p.snapshot, p.after, p.before, p.offset
 	crit.Limit = count + 1 // one more tells whether there is a further page
 	return p, nil
@@ -290,4 +279,19 @@ func searchPath(base, typ string, compartment *storage.Key) string {
 		return base + "/" + compartment.Type + "/" + compartment.ID + "/" + typ
 	}
 	return base + "/" + typ
+}
+
+// snapshot is the page's _snapshot, or for a first page the newest seq
+// now (at least 1: an empty store's snapshot must still exclude what comes
+// later).
+func (s *Service) snapshot(ctx context.Context, q url.Values) (int64, error) {
+	if v := q.Get("_snapshot"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return 0, outcome.E(outcome.Invalid, "_snapshot is not a page of this server").At("_snapshot")
+		}
+		return n, nil
+	}
+	n, err := s.store.Newest(ctx)
+	return max(n, 1), err
 }

@@ -31,7 +31,7 @@ WITH members AS (
   SELECT x.type, x.id FROM search_reference x
    JOIN resource_version m ON m.type = x.type AND m.id = x.id AND m.version = x.version
    WHERE x.target_type = 'Patient' AND ($1 = '' OR x.target_id = $1)
-     AND x.type || ' ' || x.param = ANY($2::text[]) AND cardinality($3::text[]) >= 0 AND ` + `%CURRENT_M%` + `
+     AND x.type || ' ' || x.param = ANY($2::text[]) AND ` + `%CURRENT_M%` + `
 ), reach AS (
   SELECT type, id FROM members
   UNION
@@ -42,10 +42,10 @@ WITH members AS (
 )
 SELECT ` + `%COLUMNS%` + ` FROM reach
   JOIN resource_version v ON v.type = reach.type AND v.id = reach.id
- WHERE ` + `%CURRENT_V%` + ` AND v.type = ANY($5) AND ($6::timestamptz IS NULL OR v.last_updated >= $6)
-   AND (v.type, v.id) > ($7, $8)
+ WHERE ` + `%CURRENT_V%` + ` AND v.type = ANY($4) AND ($5::timestamptz IS NULL OR v.last_updated >= $5)
+   AND (v.type, v.id) > ($6, $7)
  ORDER BY v.type, v.id
- LIMIT $9`
+ LIMIT $8`
 
 // EverythingPage returns one page of Patient/$everything.
 func (s *Store) EverythingPage(ctx context.Context, e Everything) ([]Version, error) {
@@ -62,10 +62,10 @@ func (s *Store) EverythingPage(ctx context.Context, e Everything) ([]Version, er
 		links[i] = e.LinkTypes[i] + " " + e.LinkParams[i]
 	}
 	sql := replaceAll(everythingSQL, map[string]string{
-		"%CURRENT_P%": currentAt("p", "$4"), "%CURRENT_M%": currentAt("m", "$4"), "%CURRENT_M2%": currentAt("m2", "$4"),
-		"%CURRENT_V%": currentAt("v", "$4"), "%COLUMNS%": qualified("v"),
+		"%CURRENT_P%": currentAt("p", "$3"), "%CURRENT_M%": currentAt("m", "$3"), "%CURRENT_M2%": currentAt("m2", "$3"),
+		"%CURRENT_V%": currentAt("v", "$3"), "%COLUMNS%": qualified("v"),
 	})
-	return s.versions(ctx, "everything", sql, e.PatientID, links, e.LinkParams, e.Snapshot, types, since, e.AfterType, e.AfterID, e.Limit)
+	return s.versions(ctx, "everything", sql, e.PatientID, links, e.Snapshot, types, since, e.AfterType, e.AfterID, e.Limit)
 }
 
 func replaceAll(s string, r map[string]string) string {
