@@ -92,3 +92,33 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	})
 }
+
+// A bundle written by hand equals what encoding/json makes of it (without
+// HTML escaping), except that resources are spliced in byte for byte.
+func TestBundleEncodeMatchesEncodingJSON(t *testing.T) {
+	total := 3
+	spaced := json.RawMessage(`{"resourceType": "Patient", "id": "a", "name": [{"family": "O'Hara <&>"}]}`)
+	bundles := []*bundle{
+		{ResourceType: "Bundle", ID: "empty", Type: "searchset"},
+		{ResourceType: "Bundle", ID: "b1", Type: "searchset", Timestamp: "2026-11-23T00:00:00Z", Total: &total,
+			Link: []link{{"self", "http://x/fhir/Patient?name=a&_count=1"}, {"next", "http://x/fhir/Patient?_cursor=\"q\""}},
+			Entry: []entry{
+				{FullURL: "http://x/fhir/Patient/a", Resource: spaced, Search: &entrySearch{Mode: "match"}},
+				{Resource: json.RawMessage(`{"resourceType":"Organization"}`), Search: &entrySearch{Mode: "include"}},
+				{FullURL: "urn:uuid:1", Request: &entryRequest{Method: "POST", URL: "Patient"},
+					Response: &entryResponse{Status: "201 Created", Location: "Patient/a/_history/1", Etag: `W/"1"`,
+						LastModified: "2026-11-23T00:00:00Z", Outcome: json.RawMessage(`{"resourceType":"OperationOutcome"}`)}},
+				{Response: &entryResponse{Status: "200 OK"}},
+				{},
+			}},
+	}
+	for _, b := range bundles {
+		got, err := b.encode()
+		require.NoError(t, err)
+		assert.Equal(t, decode(t, stdlib(t, b)), decode(t, got), b.ID)
+	}
+	got, err := bundles[1].encode()
+	require.NoError(t, err)
+	assert.Contains(t, string(got), `"resource":`+string(spaced), "resources go in as they are")
+	assert.Contains(t, string(got), `name=a&_count=1`, "no HTML escaping in links")
+}

@@ -95,14 +95,14 @@ func (s *Service) inCompartment(crit *storage.Criteria, k storage.Key) error {
 		params = append(params, s.search.IndexCodes(crit.Type, code)...)
 	}
 	if crit.Type == "Patient" {
-		crit.Clauses = append(crit.Clauses, func(arg func(any) string) string { return "v.id = " + arg(k.ID) })
+		crit.Clauses = append(crit.Clauses, func(arg func(any) string, v string) string { return v + ".id = " + arg(k.ID) })
 		return nil
 	}
 	if len(params) == 0 {
 		return outcome.E(outcome.NotFound, "%s is not in the Patient compartment", crit.Type)
 	}
-	crit.Clauses = append(crit.Clauses, func(arg func(any) string) string {
-		return "EXISTS (SELECT 1 FROM search_reference x WHERE x.type = v.type AND x.id = v.id AND x.version = v.version AND x.param = ANY(" +
+	crit.Clauses = append(crit.Clauses, func(arg func(any) string, v string) string {
+		return "EXISTS (SELECT 1 FROM search_reference x WHERE x.type = " + v + ".type AND x.id = " + v + ".id AND x.version = " + v + ".version AND x.param = ANY(" +
 			arg(params) + ") AND x.target_type = 'Patient' AND x.target_id = " + arg(k.ID) + ")"
 	})
 	return nil

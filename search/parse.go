@@ -3,6 +3,7 @@ package search
 import (
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,6 +48,7 @@ var notYet = map[string]bool{"_contained": true, "_containedType": true}
 // 400; a malformed value or an unknown modifier is always a 400 naming it.
 func (r *Registry) Parse(typ string, q url.Values, o Options) (Query, error) {
 	out := Query{Criteria: storage.Criteria{Type: typ}, Count: DefaultCount, Applied: url.Values{}}
+	lead, leadRank, leadAt := (*storage.Lead)(nil), noLead, -1
 	for _, name := range sortedKeys(q) {
 		values := q[name]
 		switch {
@@ -123,8 +125,23 @@ func (r *Registry) Parse(typ string, q url.Values, o Options) (Query, error) {
 			}
 			continue
 		}
-		out.Criteria.Clauses = append(out.Criteria.Clauses, clauses...)
 		out.Applied[name] = values
+		if code, _, _ := splitName(name); code == "_lastUpdated" { // a column of the version row
+			for _, cl := range clauses {
+				out.Criteria.Filters = append(out.Criteria.Filters, func(arg func(any) string) string { return cl(arg, "v") })
+			}
+			continue
+		}
+		for i, v := range values {
+			if rank, l := r.leadFor(typ, name, v, o); rank > leadRank {
+				lead, leadRank, leadAt = l, rank, len(out.Criteria.Clauses)+i
+			}
+		}
+		out.Criteria.Clauses = append(out.Criteria.Clauses, clauses...)
+	}
+	if lead != nil { // the lead replaces the clause it stands for
+		out.Criteria.Lead = lead
+		out.Criteria.Clauses = slices.Delete(out.Criteria.Clauses, leadAt, leadAt+1)
 	}
 	return out, nil
 }
@@ -165,14 +182,12 @@ func sortedKeys(q url.Values) []string {
 // builder renders a condition on the candidate version with alias v.
 type builder func(arg func(any) string, v string) string
 
-func clause(b builder) storage.Clause {
-	return func(arg func(any) string) string { return b(arg, "v") }
-}
+func clause(b builder) storage.KeyClause { return storage.KeyClause(b) }
 
 // clauses turns one parameter, with each of its repetitions, into
 // conditions. nil (without error) means the parameter is not applied.
-func (r *Registry) clauses(typ, name string, values []string, o Options) ([]storage.Clause, error) {
-	var out []storage.Clause
+func (r *Registry) clauses(typ, name string, values []string, o Options) ([]storage.KeyClause, error) {
+	var out []storage.KeyClause
 	for _, value := range values {
 		b, err := r.condition(typ, name, value, o, 0)
 		if err != nil || b == nil {

@@ -2,3 +2,8 @@ package storage
 
 // ReadCurrentSQL is exposed to the external tests, which check its plan.
 const ReadCurrentSQL = readCurrentSQL
+
+// SearchSQL is the SQL and arguments of Store.Search, for plan tests.
+func SearchSQL(c Criteria) (string, []any) {
+	return c.sql("v.type, v.id, v.version, v.seq, v.last_updated, v.method, v.deleted, v.resource", true)
+}

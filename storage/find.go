@@ -10,16 +10,28 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Clause is one condition of a search, written by the search package
-// against the index tables: it renders SQL that refers to the candidate
-// version as v, and gets a placeholder for each value from arg.
+// Clause is one condition of a search on the version row, written by the
+// search package: it renders SQL that refers to the candidate version as v,
+// and gets a placeholder for each value from arg.
 type Clause func(arg func(any) string) string
 
+// KeyClause is a condition on a version's key alone (type, id, version),
+// which it finds under the alias it is given: usually v, the version row,
+// and, in a led search, the lead's index row, so that it can be checked
+// before the version row is read. Conditions on index tables are all of
+// this kind.
+type KeyClause func(arg func(any) string, v string) string
+
 // Criteria selects current, non-deleted resources of one type: those
-// matching every clause, in id order.
+// matching every clause and filter, in id order.
 type Criteria struct {
 	Type    string
-	Clauses []Clause
+	Clauses []KeyClause
+	// Filters may use any column of resource_version (v.last_updated).
+	Filters []Clause
+	// Lead, when set, is one more condition, the one the search starts
+	// from. See Lead.
+	Lead *Lead
 	// Snapshot, when positive, searches the store as it was when seq
 	// Snapshot was the newest: later versions are ignored, so the pages of
 	// one search agree while new data arrives.
@@ -31,6 +43,17 @@ type Criteria struct {
 	Sort   []Sort
 	Offset int
 	Limit  int
+}
+
+// Lead is a condition met by a version's rows in one index table, whose
+// rows come out of that table's index in id order: every column the index
+// holds before id is fixed by an equality (a patient's observations, one
+// system|code). A page of a search led by it reads that index in id order
+// and stops once the page is full, instead of collecting every candidate
+// and sorting them, however common the other parameters' values are.
+type Lead struct {
+	Table string    // search_reference, search_token, ...
+	Cond  KeyClause // on the index row; it includes the parameter
 }
 
 // Sort is one _sort key: an SQL expression of the candidate version v.
@@ -59,7 +82,7 @@ func (t *Tx) Find(ctx context.Context, c Criteria) ([]string, error) {
 // Search returns the current versions that match, in id order; with
 // Before, the Limit closest below it.
 func (s *Store) Search(ctx context.Context, c Criteria) ([]Version, error) {
-	sql, args := c.sql("v.type, v.id, v.version, v.seq, v.last_updated, v.method, v.deleted, v.resource")
+	sql, args := c.sql("v.type, v.id, v.version, v.seq, v.last_updated, v.method, v.deleted, v.resource", true)
 	rows, err := s.pool.Query(ctx, sql, planned(args)...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: search: %w", err)
@@ -75,7 +98,7 @@ func (s *Store) Search(ctx context.Context, c Criteria) ([]Version, error) {
 }
 
 func find(ctx context.Context, q querier, c Criteria) ([]string, error) {
-	sql, args := c.sql("v.id")
+	sql, args := c.sql("v.id", true)
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: find: %w", err)
@@ -87,24 +110,29 @@ func find(ctx context.Context, q querier, c Criteria) ([]string, error) {
 	return ids, nil
 }
 
-func (c Criteria) sql(columns string) (string, []any) {
-	var b strings.Builder
+// sql renders the search; without paging, it has no order or limit, for
+// counting.
+func (c Criteria) sql(columns string, paging bool) (string, []any) {
 	args := []any{c.Type}
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	newer := "n.version > v.version"
-	b.WriteString(`SELECT ` + columns + ` FROM resource_version v WHERE v.type = $1 AND NOT v.deleted`)
-	if c.Snapshot > 0 {
-		snap := arg(c.Snapshot)
-		fmt.Fprintf(&b, " AND v.seq <= %s", snap)
-		newer += " AND n.seq <= " + snap
+	if c.Lead != nil && len(c.Sort) == 0 {
+		return c.ledSQL(columns, paging, arg), args
 	}
-	b.WriteString(` AND NOT EXISTS (SELECT 1 FROM resource_version n WHERE n.type = v.type AND n.id = v.id AND ` + newer + `)`)
+	var b strings.Builder
+	// A sorted search reads every match anyway: its lead is one more condition.
+	b.WriteString(`SELECT ` + columns + ` FROM resource_version v WHERE v.type = $1`)
+	if c.Lead != nil {
+		b.WriteString(` AND EXISTS (SELECT 1 FROM ` + c.Lead.Table + ` l WHERE l.type = v.type AND l.id = v.id AND l.version = v.version AND ` + c.Lead.Cond(arg, "l") + `)`)
+	}
 	for _, cl := range c.Clauses {
-		b.WriteString(" AND ")
-		b.WriteString(cl(arg))
+		b.WriteString(" AND " + cl(arg, "v"))
+	}
+	c.writeCurrent(&b, arg)
+	if !paging {
+		return b.String(), args
 	}
 	order := " ORDER BY "
 	for _, k := range c.Sort {
@@ -118,27 +146,79 @@ func (c Criteria) sql(columns string) (string, []any) {
 	switch {
 	case len(c.Sort) > 0:
 	case c.After != "":
-		fmt.Fprintf(&b, " AND v.id > %s", arg(c.After))
+		b.WriteString(" AND v.id > " + arg(c.After))
 	case c.Before != "":
-		fmt.Fprintf(&b, " AND v.id < %s", arg(c.Before))
+		b.WriteString(" AND v.id < " + arg(c.Before))
 		order += " DESC"
 	}
 	b.WriteString(order)
+	c.writeLimit(&b)
+	return b.String(), args
+}
+
+// ledSQL reads the lead's index rows (alias l) in id order, checks the
+// clauses on them, then joins the version rows of the candidates that pass,
+// checks that they are current and filters them; a page stops the scan
+// when it is full. Each clause is wrapped in IS TRUE so that it stays a
+// filter checked per candidate on l, in order: as a plain EXISTS the
+// planner may make it a join that reads all of the clause's rows and then
+// sorts, losing the early stop.
+func (c Criteria) ledSQL(columns string, paging bool, arg func(any) string) string {
+	var b strings.Builder
+	b.WriteString(`SELECT DISTINCT ON (l.id) ` + columns + ` FROM ` + c.Lead.Table + ` l` +
+		` JOIN resource_version v ON v.type = l.type AND v.id = l.id AND v.version = l.version` +
+		` WHERE l.type = $1 AND ` + c.Lead.Cond(arg, "l"))
+	for _, cl := range c.Clauses {
+		b.WriteString(" AND (" + cl(arg, "l") + ") IS TRUE")
+	}
+	c.writeCurrent(&b, arg)
+	if !paging {
+		return b.String()
+	}
+	order := " ORDER BY l.id"
+	switch {
+	case c.After != "":
+		b.WriteString(" AND l.id > " + arg(c.After))
+	case c.Before != "":
+		b.WriteString(" AND l.id < " + arg(c.Before))
+		order += " DESC"
+	}
+	b.WriteString(order)
+	c.writeLimit(&b)
+	return b.String()
+}
+
+// writeCurrent keeps the current, non-deleted versions (as of the
+// snapshot) that pass the filters.
+func (c Criteria) writeCurrent(b *strings.Builder, arg func(any) string) {
+	b.WriteString(" AND NOT v.deleted")
+	newer := "n.version > v.version"
+	if c.Snapshot > 0 {
+		snap := arg(c.Snapshot)
+		b.WriteString(" AND v.seq <= " + snap)
+		newer += " AND n.seq <= " + snap
+	}
+	b.WriteString(` AND NOT EXISTS (SELECT 1 FROM resource_version n WHERE n.type = v.type AND n.id = v.id AND ` + newer + `)`)
+	for _, f := range c.Filters {
+		b.WriteString(" AND " + f(arg))
+	}
+}
+
+func (c Criteria) writeLimit(b *strings.Builder) {
 	if c.Limit > 0 {
-		fmt.Fprintf(&b, " LIMIT %d", c.Limit)
+		fmt.Fprintf(b, " LIMIT %d", c.Limit)
 	}
 	if c.Offset > 0 {
-		fmt.Fprintf(&b, " OFFSET %d", c.Offset)
+		fmt.Fprintf(b, " OFFSET %d", c.Offset)
 	}
-	return b.String(), args
 }
 
 // Count returns how many current resources match, ignoring paging.
 func (s *Store) Count(ctx context.Context, c Criteria) (int, error) {
-	c.After, c.Before, c.Limit, c.Offset, c.Sort = "", "", 0, 0, nil
-	inner, args := c.sql("1")
+	c.Sort = nil
+	inner, args := c.sql("v.id", false)
 	var n int
-	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM ("+strings.Replace(inner, " ORDER BY v.id", "", 1)+") AS matches", planned(args)...).Scan(&n); err != nil {
+	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM ("+inner+") AS matches", planned(args)...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("storage: count: %w", err)
 	}
 	return n, nil

@@ -81,10 +81,10 @@ func TestFindMatchesCurrentVersionsOnly(t *testing.T) {
 	appendVersion(t, s, storage.Key{Type: "Patient", ID: "a"}, 1, false)
 	appendVersion(t, s, storage.Key{Type: "Patient", ID: "b"}, 1, false)
 	appendVersion(t, s, storage.Key{Type: "Patient", ID: "b"}, 2, true)
-	byIdentifier := func(arg func(any) string) string {
-		return "EXISTS (SELECT 1 FROM search_token x WHERE x.type = v.type AND x.id = v.id AND x.version = v.version AND x.code = ANY(" + arg([]string{"a", "b"}) + "))"
+	byIdentifier := func(arg func(any) string, v string) string {
+		return "EXISTS (SELECT 1 FROM search_token x WHERE x.type = " + v + ".type AND x.id = " + v + ".id AND x.version = " + v + ".version AND x.code = ANY(" + arg([]string{"a", "b"}) + "))"
 	}
-	ids, err := s.Find(ctx, storage.Criteria{Type: "Patient", Clauses: []storage.Clause{byIdentifier}})
+	ids, err := s.Find(ctx, storage.Criteria{Type: "Patient", Clauses: []storage.KeyClause{byIdentifier}})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a"}, ids, "b's current version is a tombstone")
 	ids, err = s.Find(ctx, storage.Criteria{Type: "Patient"})
@@ -217,10 +217,10 @@ func TestAppendBySizeWritesTheSame(t *testing.T) {
 			assert.Contains(t, string(got.Resource), "1.50", "decimal precision survives")
 		}
 		value := rows[0].ID
-		byCode := func(arg func(any) string) string {
-			return "EXISTS (SELECT 1 FROM search_token x WHERE x.type = v.type AND x.id = v.id AND x.version = v.version AND x.code = " + arg(value) + ")"
+		byCode := func(arg func(any) string, v string) string {
+			return "EXISTS (SELECT 1 FROM search_token x WHERE x.type = " + v + ".type AND x.id = " + v + ".id AND x.version = " + v + ".version AND x.code = " + arg(value) + ")"
 		}
-		ids, err := s.Find(ctx, storage.Criteria{Type: "Observation", Clauses: []storage.Clause{byCode}})
+		ids, err := s.Find(ctx, storage.Criteria{Type: "Observation", Clauses: []storage.KeyClause{byCode}})
 		require.NoError(t, err)
 		assert.Equal(t, []string{value}, ids, "index rows were written, n=%d", n)
 

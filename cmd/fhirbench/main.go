@@ -39,8 +39,10 @@ type config struct {
 	reads             int
 	warmup            int
 	search            bool
+	searchOnly        bool
 	searchLevels      []int
 	searchReads       int
+	searchKinds       []string
 	databaseURL       string
 	jsonOut           string
 	timeout           time.Duration
@@ -95,9 +97,12 @@ func parseFlags(args []string, getenv func(string) string, errw io.Writer) (conf
 	fs.IntVar(&cfg.warmup, "warmup", 200, "unmeasured warm-up reads before each level")
 	fs.StringVar(&cfg.databaseURL, "database-url", "", "PostgreSQL URL for the physical floor (optional)")
 	fs.BoolVar(&cfg.search, "search", false, "also measure searches (patient+code, patient+category+date, name prefix, _include, $everything)")
+	fs.BoolVar(&cfg.searchOnly, "search-only", false, "measure only the searches, against data already on the server (no ingest, reads or COPY floor)")
 	searchLevels := "1,32"
 	fs.StringVar(&searchLevels, "search-concurrency", searchLevels, "comma-separated concurrency levels of the search test")
 	fs.IntVar(&cfg.searchReads, "search-reads", 200, "measured searches of each kind per level")
+	kinds := ""
+	fs.StringVar(&kinds, "search-kinds", "", "comma-separated kinds to measure, by the start of their names (e.g. patient+code,name); default all")
 	fs.StringVar(&cfg.jsonOut, "json", "", "also write all numbers as JSON to this file")
 	fs.DurationVar(&cfg.timeout, "timeout", 20*time.Minute, "limit for the whole run")
 	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 5*time.Minute, "limit for one HTTP request (large bundles take long)")
@@ -113,6 +118,10 @@ func parseFlags(args []string, getenv func(string) string, errw io.Writer) (conf
 		cfg.creds.clientSecret = getenv("FHIRBENCH_CLIENT_SECRET")
 	}
 	cfg.base = strings.TrimRight(cfg.base, "/")
+	cfg.search = cfg.search || cfg.searchOnly
+	if kinds != "" {
+		cfg.searchKinds = strings.Split(kinds, ",")
+	}
 	var err error
 	if cfg.levels, err = parseLevels(levels); err != nil {
 		return cfg, err

@@ -49,6 +49,15 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, []int{2, 8}, c.levels)
 			},
 		},
+		{
+			name: "search only implies search; kinds by name",
+			args: append(base, "--client-secret", "f", "--search-only", "--search-kinds", "name,_include"),
+			check: func(t *testing.T, c config) {
+				assert.True(t, c.search)
+				assert.True(t, c.searchOnly)
+				assert.Equal(t, []string{"name", "_include"}, c.searchKinds)
+			},
+		},
 		{name: "no secret", args: base, wantErr: "client-secret"},
 		{name: "no base", args: []string{"--client-id", "x", "--client-secret", "y"}, wantErr: "--base"},
 		{name: "bad level", args: append(base, "--client-secret", "y", "--concurrency", "1,0"), wantErr: "--concurrency"},

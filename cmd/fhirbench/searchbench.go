@@ -96,11 +96,16 @@ func getJSON(ctx context.Context, c *fhirClient, path string, v any) error {
 	return json.Unmarshal(body, v)
 }
 
-// query is one search: the FHIR path and the hand-written SQL with its arguments.
+// query is one search: the FHIR path and the hand-written SQL with its
+// arguments. A search is measured as a client makes it, one request for
+// the first page (the SQL has the same LIMIT: the default 50, and one more
+// to know that there is a next page); $everything, all pages of it against
+// SQL that reads all of it.
 type query struct {
-	path string
-	sql  string
-	args []any
+	path     string
+	allPages bool
+	sql      string
+	args     []any
 }
 
 // current is the condition that version v is current and not deleted.
@@ -161,7 +166,8 @@ var searchKinds = []struct {
 	}},
 	{"$everything (largest patient)", func(s *searchSample, _ *rand.Rand) query {
 		return query{
-			path: "/Patient/" + s.largest + "/$everything?_count=1000",
+			path:     "/Patient/" + s.largest + "/$everything?_count=1000",
+			allPages: true,
 			sql: `WITH m AS (SELECT v.type, v.id, v.version FROM search_reference r
 				  JOIN resource_version v ON v.type = r.type AND v.id = r.id AND v.version = r.version
 				  WHERE r.target_type = 'Patient' AND r.target_id = $1 AND ` + current + `
@@ -177,12 +183,20 @@ var searchKinds = []struct {
 
 // runSearches measures every kind at every level, through the server and,
 // with a pool, as SQL.
-func runSearches(ctx context.Context, c *fhirClient, pool *pgxpool.Pool, s *searchSample, levels []int, n, warmup int) []searchKind {
+func runSearches(ctx context.Context, c *fhirClient, pool *pgxpool.Pool, s *searchSample, cfg config, warmup int) []searchKind {
 	var out []searchKind
+	levels, n := cfg.searchLevels, cfg.searchReads
 	for _, k := range searchKinds {
+		if !selected(k.name, cfg.searchKinds) {
+			continue
+		}
 		sk := searchKind{Name: k.name}
 		sk.Server = measureLevels(ctx, levels, n, warmup, func(ctx context.Context, rng *rand.Rand) error {
-			return getAllPages(ctx, c, k.make(s, rng).path)
+			q := k.make(s, rng)
+			if q.allPages {
+				return getAllPages(ctx, c, q.path)
+			}
+			return getPage(ctx, c, q.path)
 		})
 		if pool != nil {
 			sk.SQL = measureLevels(ctx, levels, n, warmup, func(ctx context.Context, rng *rand.Rand) error {
@@ -209,6 +223,29 @@ func runSearches(ctx context.Context, c *fhirClient, pool *pgxpool.Pool, s *sear
 
 // getAllPages follows next links to the end, as a client reading a whole
 // result would.
+// selected tells whether a kind is among those asked for (all when none are).
+func selected(name string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(name, strings.TrimSpace(p)) {
+			return true
+		}
+	}
+	return len(prefixes) == 0
+}
+
+// getPage GETs one page of a search.
+func getPage(ctx context.Context, c *fhirClient, path string) error {
+	status, body, err := c.do(ctx, http.MethodGet, path, nil, true)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d: %s", path, status, diagnostics(body))
+	}
+	return nil
+}
+
+// getAllPages GETs a search and every next page of it.
 func getAllPages(ctx context.Context, c *fhirClient, path string) error {
 	for path != "" {
 		status, body, err := c.do(ctx, http.MethodGet, path, nil, true)

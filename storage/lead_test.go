@@ -1,0 +1,194 @@
+package storage_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/storagetest"
+)
+
+// ledObservations writes 300 Observations of patient p1 (and 100 of p2):
+// codes a, b and c in turn; every seventh updated to code b, every
+// eleventh deleted, every thirteenth referring to p1 twice.
+func ledObservations(t *testing.T, s *storage.Store) int64 {
+	ctx := context.Background()
+	var rows []storage.Row
+	row := func(id, patient, code string, version int64, twice bool) storage.Row {
+		refs := []storage.ReferenceEntry{{Param: "patient", TargetType: ptr("Patient"), TargetID: ptr(patient)}}
+		if twice {
+			refs = append(refs, refs[0])
+		}
+		return storage.Row{Key: storage.Key{Type: "Observation", ID: id}, Version: version, Method: "PUT",
+			Resource: []byte(`{"resourceType":"Observation"}`),
+			Index:    storage.Index{References: refs, Tokens: []storage.TokenEntry{{Param: "code", System: ptr("s"), Code: ptr(code)}}}}
+	}
+	for i := range 400 {
+		patient := "p1"
+		if i >= 300 {
+			patient = "p2"
+		}
+		rows = append(rows, row(fmt.Sprintf("o%03d", i), patient, string(rune('a'+i%3)), 1, i%13 == 0))
+	}
+	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.Append(ctx, rows) }))
+	var later []storage.Row
+	for i := 0; i < 400; i += 7 {
+		later = append(later, row(fmt.Sprintf("o%03d", i), "p1", "b", 2, false))
+	}
+	for i := 0; i < 400; i += 11 {
+		later = append(later, storage.Row{Key: storage.Key{Type: "Observation", ID: fmt.Sprintf("o%03d", i)}, Version: 3, Method: "DELETE", Deleted: true})
+	}
+	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.Append(ctx, later) }))
+	snap, err := s.Newest(ctx)
+	require.NoError(t, err)
+	return snap
+}
+
+func refCond(patient string) storage.KeyClause {
+	return func(arg func(any) string, x string) string {
+		return x + ".param = 'patient' AND " + x + ".target_type = 'Patient' AND " + x + ".target_id = " + arg(patient)
+	}
+}
+
+func codeCond(code string) storage.KeyClause {
+	return func(arg func(any) string, x string) string {
+		return x + ".param = 'code' AND " + x + ".code = " + arg(code)
+	}
+}
+
+// exists is the clause form of a lead condition.
+func exists(table string, cond storage.KeyClause) storage.KeyClause {
+	return func(arg func(any) string, v string) string {
+		return "EXISTS (SELECT 1 FROM " + table + " x WHERE x.type = " + v + ".type AND x.id = " + v + ".id AND x.version = " + v + ".version AND " + cond(arg, "x") + ")"
+	}
+}
+
+// A search led by one of its conditions finds, pages and counts exactly
+// what the same search finds with that condition as a plain clause:
+// current versions only, each once, forwards and backwards, with filters.
+func TestLedSearchFindsWhatTheClauseFinds(t *testing.T) {
+	t.Parallel()
+	s, _ := storagetest.Open(t)
+	ctx := context.Background()
+	snap := ledObservations(t, s)
+	recent := func(arg func(any) string) string { return "v.last_updated > " + arg(time.Now().Add(-time.Hour)) }
+	cases := map[string]storage.Criteria{
+		"patient":             {Lead: &storage.Lead{Table: "search_reference", Cond: refCond("p1")}},
+		"patient+code":        {Lead: &storage.Lead{Table: "search_reference", Cond: refCond("p1")}, Clauses: []storage.KeyClause{exists("search_token", codeCond("b"))}},
+		"code+patient+filter": {Lead: &storage.Lead{Table: "search_token", Cond: codeCond("a")}, Clauses: []storage.KeyClause{exists("search_reference", refCond("p1"))}, Filters: []storage.Clause{recent}},
+		"nothing":             {Lead: &storage.Lead{Table: "search_reference", Cond: refCond("nobody")}},
+	}
+	for name, led := range cases {
+		t.Run(name, func(t *testing.T) {
+			led.Type, led.Snapshot = "Observation", snap
+			plain := led
+			plain.Lead, plain.Clauses = nil, append([]storage.KeyClause{exists(led.Lead.Table, led.Lead.Cond)}, led.Clauses...)
+			want := pages(t, s, plain)
+			assert.Equal(t, want, pages(t, s, led))
+			n, err := s.Count(ctx, led)
+			require.NoError(t, err)
+			assert.Len(t, want, n)
+			// Backwards from the end, the closest first.
+			if len(want) > 0 {
+				before := led
+				before.Before, before.Limit = "o999", 7
+				got, err := s.Search(ctx, before)
+				require.NoError(t, err)
+				assert.Equal(t, want[max(0, len(want)-7):], ids(got))
+			}
+			// A sorted search treats the lead as a condition.
+			sorted := led
+			sorted.Sort = []storage.Sort{{Expr: func(func(any) string) string { return "v.id" }, Desc: true}}
+			got, err := s.Search(ctx, sorted)
+			require.NoError(t, err)
+			assert.Len(t, got, len(want))
+		})
+	}
+	assert.NotEmpty(t, pages(t, s, cases["patient+code"]), "the fixture has matches")
+}
+
+// pages reads every page of 10 forwards.
+func pages(t *testing.T, s *storage.Store, c storage.Criteria) []string {
+	t.Helper()
+	c.Type, c.Limit = "Observation", 10
+	var out []string
+	for {
+		got, err := s.Search(context.Background(), c)
+		require.NoError(t, err)
+		out = append(out, ids(got)...)
+		if len(got) < c.Limit {
+			return out
+		}
+		c.After = got[len(got)-1].ID
+	}
+}
+
+func ids(vs []storage.Version) []string {
+	out := []string{}
+	for _, v := range vs {
+		out = append(out, v.ID)
+	}
+	return out
+}
+
+// A page of a led search stops reading the lead's index once it is full:
+// a patient's 300 observations are not all read for a page of ten.
+func TestLedSearchStopsWhenThePageIsFull(t *testing.T) {
+	t.Parallel()
+	s, owner := storagetest.Open(t)
+	ctx := context.Background()
+	// Other patients' observations, so that the tables have the proportions
+	// of a real store, where reading all of them is not an option.
+	var others []storage.Row
+	for i := range 20000 {
+		others = append(others, storage.Row{Key: storage.Key{Type: "Observation", ID: fmt.Sprintf("x%05d", i)}, Version: 1, Method: "PUT",
+			Resource: []byte(`{"resourceType":"Observation"}`), Index: storage.Index{
+				References: []storage.ReferenceEntry{{Param: "patient", TargetType: ptr("Patient"), TargetID: ptr(fmt.Sprintf("q%d", i/50))}},
+				Tokens:     []storage.TokenEntry{{Param: "code", System: ptr("s"), Code: ptr(string(rune('a' + i%3)))}}}})
+	}
+	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.Append(ctx, others) }))
+	snap := ledObservations(t, s)
+	conn, err := pgx.Connect(ctx, owner)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "ANALYZE")
+	require.NoError(t, err)
+	c := storage.Criteria{Type: "Observation", Snapshot: snap, Limit: 11,
+		Lead: &storage.Lead{Table: "search_reference", Cond: refCond("p1")}, Clauses: []storage.KeyClause{exists("search_token", codeCond("a"))}}
+	sql, args := storage.SearchSQL(c)
+	var raw string
+	require.NoError(t, conn.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+sql, args...).Scan(&raw))
+	var plan []struct{ Plan node }
+	require.NoError(t, json.Unmarshal([]byte(raw), &plan))
+	scan := plan[0].Plan.find("search_reference")
+	require.NotNil(t, scan, raw)
+	assert.Less(t, scan.ActualRows, 60.0, "index rows read for a page of 11 codes 'a' (a third of them)")
+	assert.Nil(t, plan[0].Plan.find("Sort"), "the lead's index gives the order")
+}
+
+type node struct {
+	NodeType   string  `json:"Node Type"`
+	Relation   string  `json:"Relation Name"`
+	ActualRows float64 `json:"Actual Rows"`
+	Plans      []node
+}
+
+// find returns the first node that scans relation or has that type.
+func (n *node) find(what string) *node {
+	if n.Relation == what || n.NodeType == what {
+		return n
+	}
+	for i := range n.Plans {
+		if f := n.Plans[i].find(what); f != nil {
+			return f
+		}
+	}
+	return nil
+}
