@@ -3,6 +3,7 @@ package resources
 import (
 	"context"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
@@ -209,6 +210,7 @@ func (s *Service) include(ctx context.Context, c Caller, incs []search.Include, 
 	for _, v := range matches {
 		seen[v.Key] = true
 	}
+	incs = mergeIncludes(incs)
 	var out []storage.Version
 	frontier := matches
 	for level := 0; level < maxIterate && len(frontier) > 0; level++ {
@@ -233,6 +235,25 @@ func (s *Service) include(ctx context.Context, c Caller, incs []search.Include, 
 		frontier = next
 	}
 	return out, nil
+}
+
+// mergeIncludes folds the _include parameters that differ only in their
+// reference parameter (Encounter:service-provider and Encounter:participant)
+// into one, read in one query.
+func mergeIncludes(incs []search.Include) []search.Include {
+	var out []search.Include
+	for _, inc := range incs {
+		i := slices.IndexFunc(out, func(o search.Include) bool {
+			return !o.Reverse && !inc.Reverse && o.Iterate == inc.Iterate && o.Source == inc.Source && o.TargetType == inc.TargetType &&
+				len(o.Params) > 0 && len(inc.Params) > 0
+		})
+		if i < 0 {
+			out = append(out, inc)
+			continue
+		}
+		out[i].Params = append(slices.Clip(out[i].Params), inc.Params...)
+	}
+	return out
 }
 
 func (s *Service) includeOne(ctx context.Context, inc search.Include, from []storage.Version, snap int64) ([]storage.Version, error) {

@@ -43,6 +43,7 @@ type config struct {
 	searchLevels      []int
 	searchReads       int
 	searchKinds       []string
+	everythingReads   int
 	databaseURL       string
 	jsonOut           string
 	timeout           time.Duration
@@ -101,6 +102,7 @@ func parseFlags(args []string, getenv func(string) string, errw io.Writer) (conf
 	searchLevels := "1,32"
 	fs.StringVar(&searchLevels, "search-concurrency", searchLevels, "comma-separated concurrency levels of the search test")
 	fs.IntVar(&cfg.searchReads, "search-reads", 200, "measured searches of each kind per level")
+	fs.IntVar(&cfg.everythingReads, "everything-reads", 10, "measured $everything reads (all pages) per level")
 	kinds := ""
 	fs.StringVar(&kinds, "search-kinds", "", "comma-separated kinds to measure, by the start of their names (e.g. patient+code,name); default all")
 	fs.StringVar(&cfg.jsonOut, "json", "", "also write all numbers as JSON to this file")
@@ -143,6 +145,8 @@ func (c config) validate() error {
 		return fmt.Errorf("--copies must be 1..1000 and --warmup-copies 0..1000")
 	case c.ingestConcurrency < 1 || c.ingestConcurrency > 256:
 		return fmt.Errorf("--ingest-concurrency must be 1..256")
+	case c.searchReads < 1 || c.everythingReads < 1:
+		return fmt.Errorf("--search-reads and --everything-reads must be positive")
 	case c.reads < 1 || c.reads > 10_000_000 || c.warmup < 0 || c.warmup > 1_000_000:
 		return fmt.Errorf("--reads must be 1..10000000 and --warmup 0..1000000")
 	case c.timeout <= 0 || c.requestTimeout <= 0:

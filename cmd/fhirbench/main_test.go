@@ -34,6 +34,7 @@ func TestParseFlags(t *testing.T) {
 				assert.False(t, c.search)
 				assert.Equal(t, []int{1, 32}, c.searchLevels)
 				assert.Equal(t, 200, c.searchReads)
+				assert.Equal(t, 10, c.everythingReads)
 				assert.Equal(t, 4, c.ingestConcurrency)
 				assert.Equal(t, 2000, c.reads)
 				assert.Equal(t, 20*time.Minute, c.timeout)
