@@ -29,25 +29,41 @@ func (s *Service) Everything(ctx context.Context, c Caller, patientID string, q 
 	if err != nil {
 		return Result{}, err
 	}
-	versions, err := s.store.EverythingPage(ctx, e)
+	versions, lastExtra, more, err := s.everythingEntries(ctx, e, count)
 	if err != nil {
 		return Result{}, err
-	}
-	more := len(versions) > count
-	if more {
-		versions = versions[:count]
 	}
 	b := newBundle("searchset")
 	for _, v := range versions {
 		b.Entry = append(b.Entry, entry{FullURL: fullURL(o.BaseURL, v.Key), Resource: v.Resource, Search: &entrySearch{Mode: "match"}})
 	}
-	if !more && e.AfterType == "" {
+	if !more && e.AfterType == "" && !e.Extras {
 		n := len(versions)
 		b.Total = &n
 	}
-	b.Link = everythingLinks(o.BaseURL, patientID, q, e, versions, more)
+	b.Link = everythingLinks(o.BaseURL, patientID, q, e, versions, lastExtra, more)
 	body, err := b.encode()
 	return ok(body, nil), err
+}
+
+// everythingEntries reads up to count entries from e's position on: the
+// members, and the extras once the members are done, on the same page. It
+// says whether the last entry is an extra and whether more follow.
+func (s *Service) everythingEntries(ctx context.Context, e storage.Everything, count int) (vs []storage.Version, lastExtra, more bool, err error) {
+	e.Limit = count + 1
+	if vs, err = s.store.EverythingPage(ctx, e); err != nil || e.Extras || len(vs) > count {
+		more = len(vs) > count
+		return vs[:min(len(vs), count)], e.Extras, more, err
+	}
+	x := e
+	x.Extras, x.AfterType, x.AfterID, x.Limit = true, "", "", count-len(vs)+1
+	extras, err := s.store.EverythingPage(ctx, x)
+	if err != nil {
+		return nil, false, false, err
+	}
+	more = len(vs)+len(extras) > count
+	extras = extras[:min(len(extras), count-len(vs))]
+	return append(vs, extras...), len(extras) > 0, more, nil
 }
 
 const everythingCount = 100
@@ -62,7 +78,6 @@ func (s *Service) everythingQuery(ctx context.Context, c Caller, patientID strin
 		}
 		count = min(n, search.MaxCount)
 	}
-	e.Limit = count + 1
 	if v := q.Get("_since"); v != "" {
 		lo, _, err := search.DateRange(v)
 		if err != nil || !strings.Contains(v, "T") {
@@ -100,6 +115,7 @@ func (s *Service) everythingQuery(ctx context.Context, c Caller, patientID strin
 
 func (s *Service) everythingPage(ctx context.Context, e *storage.Everything, q url.Values, o Options) error {
 	if v := q.Get("_cursor"); v != "" {
+		v, e.Extras = strings.CutPrefix(v, extrasCursor)
 		typ, id, ok := strings.Cut(v, "/")
 		if !ok || !profiles.IsResourceType(typ) {
 			return outcome.E(outcome.Invalid, "_cursor is not a page of this server").At("_cursor")
@@ -111,7 +127,10 @@ func (s *Service) everythingPage(ctx context.Context, e *storage.Everything, q u
 	return err
 }
 
-func everythingLinks(base, patientID string, q url.Values, e storage.Everything, versions []storage.Version, more bool) []link {
+// extrasCursor marks a cursor in the extras: types never contain a colon.
+const extrasCursor = "x:"
+
+func everythingLinks(base, patientID string, q url.Values, e storage.Everything, versions []storage.Version, lastExtra, more bool) []link {
 	path := base + "/Patient/$everything"
 	if patientID != "" {
 		path = base + "/Patient/" + patientID + "/$everything"
@@ -123,16 +142,23 @@ func everythingLinks(base, patientID string, q url.Values, e storage.Everything,
 		}
 	}
 	self := kept
-	if e.AfterType != "" {
-		self = cloneWith(kept, "_snapshot", strconv.FormatInt(e.Snapshot, 10), "_cursor", e.AfterType+"/"+e.AfterID)
+	if e.AfterType != "" || e.Extras {
+		self = cloneWith(kept, "_snapshot", strconv.FormatInt(e.Snapshot, 10), "_cursor", cursor(e.Extras, e.AfterType, e.AfterID))
 	}
 	links := []link{{Relation: "self", URL: withQuery(path, self)}}
 	if more && len(versions) > 0 {
 		last := versions[len(versions)-1]
-		next := cloneWith(kept, "_snapshot", strconv.FormatInt(e.Snapshot, 10), "_cursor", last.Type+"/"+last.ID)
+		next := cloneWith(kept, "_snapshot", strconv.FormatInt(e.Snapshot, 10), "_cursor", cursor(lastExtra, last.Type, last.ID))
 		links = append(links, link{Relation: "next", URL: withQuery(path, next)})
 	}
 	return links
+}
+
+func cursor(extra bool, typ, id string) string {
+	if extra {
+		return extrasCursor + typ + "/" + id
+	}
+	return typ + "/" + id
 }
 
 func cloneWith(v url.Values, kv ...string) url.Values {

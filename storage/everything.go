@@ -6,11 +6,14 @@ import (
 	"time"
 )
 
-// Everything selects a page of Patient/$everything: the patient (every
-// patient when PatientID is empty), the current resources in its
-// compartment, and the current resources those point at, ordered by type
-// and id. A page is computed afresh from the indexes, so a patient of any
-// size is served one page in memory at a time.
+// Everything selects a page of Patient/$everything in two parts: first the
+// members, the patient (every patient when PatientID is empty) and the
+// current resources in its compartment, then the extras, the current
+// resources those point at that are not members; each part ordered by type
+// and id. A page of members reads the reverse reference index from the
+// cursor on and stops when it is full, so a patient of any size is served
+// one page at a time; a page of extras computes the members' references
+// afresh, which is small next to the members themselves.
 type Everything struct {
 	PatientID string
 	// Links are the (type, parameter) pairs that put a resource in the
@@ -19,35 +22,54 @@ type Everything struct {
 	Types                 []string  // only these types (the caller's scopes and _type)
 	Since                 time.Time // only versions written at or after (zero: all)
 	Snapshot              int64
-	AfterType, AfterID    string // the last entry of the previous page
+	Extras                bool   // the page is of extras (the members are done)
+	AfterType, AfterID    string // the last entry of the previous page, in its part
 	Limit                 int
 }
 
-const everythingSQL = `
-WITH members AS (
-  SELECT 'Patient'::text AS type, p.id FROM resource_version p
-   WHERE p.type = 'Patient' AND ($1 = '' OR p.id = $1) AND ` + `%CURRENT_P%` + `
-  UNION
-  SELECT x.type, x.id FROM search_reference x
-   JOIN resource_version m ON m.type = x.type AND m.id = x.id AND m.version = x.version
-   WHERE x.target_type = 'Patient' AND ($1 = '' OR x.target_id = $1)
-     AND x.type || ' ' || x.param = ANY($2::text[]) AND ` + `%CURRENT_M%` + `
-), reach AS (
-  SELECT type, id FROM members
-  UNION
-  SELECT r.target_type, r.target_id FROM members mm
-   JOIN resource_version m2 ON m2.type = mm.type AND m2.id = mm.id
-   JOIN search_reference r ON r.type = m2.type AND r.id = m2.id AND r.version = m2.version
-   WHERE r.target_type IS NOT NULL AND ` + `%CURRENT_M2%` + `
-)
-SELECT ` + `%COLUMNS%` + ` FROM reach
-  JOIN resource_version v ON v.type = reach.type AND v.id = reach.id
+// everythingMembersSQL merges two inputs in (type, id) order, both read
+// from indexes in that order: the compartment's reference rows of the
+// patient (search_reference_compartment) and the patient's own versions.
+const everythingMembersSQL = `
+SELECT DISTINCT ON (k.type, k.id) ` + `%COLUMNS%` + ` FROM (
+  SELECT l.type, l.id, l.version FROM search_reference l
+   WHERE l.target_type = 'Patient' AND ($1 = '' OR l.target_id = $1)
+     AND l.type || ' ' || l.param = ANY($2::text[]) AND (l.type, l.id) > ($6, $7)
+  UNION ALL
+  SELECT p.type, p.id, p.version FROM resource_version p
+   WHERE p.type = 'Patient' AND ($1 = '' OR p.id = $1) AND (p.type, p.id) > ($6, $7)
+) k JOIN resource_version v ON v.type = k.type AND v.id = k.id AND v.version = k.version
  WHERE ` + `%CURRENT_V%` + ` AND v.type = ANY($4) AND ($5::timestamptz IS NULL OR v.last_updated >= $5)
-   AND (v.type, v.id) > ($6, $7)
+ ORDER BY k.type, k.id
+ LIMIT $8`
+
+// everythingExtrasSQL finds the keys the members point at that are not
+// members themselves, distinct (EXCEPT), before reading any version row: most
+// references go from member to member or to the same few practitioners.
+const everythingExtrasSQL = `
+WITH members AS (
+  SELECT l.type, l.id, l.version FROM search_reference l
+   JOIN resource_version m ON m.type = l.type AND m.id = l.id AND m.version = l.version
+   WHERE l.target_type = 'Patient' AND ($1 = '' OR l.target_id = $1)
+     AND l.type || ' ' || l.param = ANY($2::text[]) AND ` + `%CURRENT_M%` + `
+  UNION
+  SELECT p.type, p.id, p.version FROM resource_version p
+   WHERE p.type = 'Patient' AND ($1 = '' OR p.id = $1) AND ` + `%CURRENT_P%` + `
+), extras AS (
+  SELECT r.target_type AS type, r.target_id AS id FROM members mm
+    JOIN search_reference r ON r.type = mm.type AND r.id = mm.id AND r.version = mm.version
+   WHERE r.target_type = ANY($4) AND (r.target_type, r.target_id) > ($6, $7)
+  EXCEPT -- hashed, whatever the planner guesses of the members' number
+  SELECT type, id FROM members
+)
+SELECT ` + `%COLUMNS%` + ` FROM extras x
+  JOIN resource_version v ON v.type = x.type AND v.id = x.id
+ WHERE ` + `%CURRENT_V%` + ` AND ($5::timestamptz IS NULL OR v.last_updated >= $5)
  ORDER BY v.type, v.id
  LIMIT $8`
 
-// EverythingPage returns one page of Patient/$everything.
+// EverythingPage returns one page of Patient/$everything: members, or
+// extras when e.Extras.
 func (s *Store) EverythingPage(ctx context.Context, e Everything) ([]Version, error) {
 	var since any
 	if !e.Since.IsZero() {
@@ -61,11 +83,17 @@ func (s *Store) EverythingPage(ctx context.Context, e Everything) ([]Version, er
 	for i := range links {
 		links[i] = e.LinkTypes[i] + " " + e.LinkParams[i]
 	}
-	sql := replaceAll(everythingSQL, map[string]string{
-		"%CURRENT_P%": currentAt("p", "$3"), "%CURRENT_M%": currentAt("m", "$3"), "%CURRENT_M2%": currentAt("m2", "$3"),
+	sql := everythingMembersSQL
+	if e.Extras {
+		sql = everythingExtrasSQL
+	}
+	sql = replaceAll(sql, map[string]string{
+		"%CURRENT_P%": currentAt("p", "$3"), "%CURRENT_M%": currentAt("m", "$3"),
 		"%CURRENT_V%": currentAt("v", "$3"), "%COLUMNS%": qualified("v"),
 	})
-	return s.versions(ctx, "everything", sql, e.PatientID, links, e.Snapshot, types, since, e.AfterType, e.AfterID, e.Limit)
+	// Planned for its values: an instance's $1 = '' folds away, leaving the
+	// patient's id as an index condition.
+	return s.versions(ctx, "everything", sql, planned([]any{e.PatientID, links, e.Snapshot, types, since, e.AfterType, e.AfterID, e.Limit})...)
 }
 
 func replaceAll(s string, r map[string]string) string {

@@ -83,7 +83,10 @@ func (t *Tx) Find(ctx context.Context, c Criteria) ([]string, error) {
 // Before, the Limit closest below it.
 func (s *Store) Search(ctx context.Context, c Criteria) ([]Version, error) {
 	sql, args := c.sql("v.type, v.id, v.version, v.seq, v.last_updated, v.method, v.deleted, v.resource", true)
-	rows, err := s.pool.Query(ctx, sql, planned(args)...)
+	if c.Lead == nil || len(c.Sort) > 0 {
+		args = planned(args)
+	} // else the lead fixes the plan's shape, which suits every value: prepared once per connection
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: search: %w", err)
 	}

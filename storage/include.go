@@ -29,7 +29,7 @@ func (s *Store) Referenced(ctx context.Context, from []Version, params []string,
 		JOIN resource_version v ON v.type = x.target_type AND v.id = x.target_id
 		WHERE (cardinality($4::text[]) = 0 OR x.param = ANY($4)) AND ($5 = '' OR x.target_type = $5)
 		AND ` + currentAt("v", "$6") + ` ORDER BY v.type, v.id`
-	return s.versions(ctx, "include", sql, types, ids, versions, params, targetType, snapshot)
+	return s.versions(ctx, "include", sql, types, ids, versions, params, targetType, snapshot) // one plan fits all: the keys drive
 }
 
 // Referencing returns the current versions of srcType that point at any of
@@ -46,7 +46,7 @@ func (s *Store) Referencing(ctx context.Context, to []Version, srcType string, p
 		JOIN resource_version v ON v.type = x.type AND v.id = x.id AND v.version = x.version
 		WHERE x.type = $3 AND (cardinality($4::text[]) = 0 OR x.param = ANY($4))
 		AND ` + currentAt("v", "$5") + ` ORDER BY v.type, v.id`
-	return s.versions(ctx, "revinclude", sql, types, ids, srcType, params, snapshot)
+	return s.versions(ctx, "revinclude", sql, types, ids, srcType, params, snapshot) // one plan fits all: the keys drive
 }
 
 func versionKeys(vs []Version) (types, ids []string, versions []int64) {
@@ -60,8 +60,10 @@ func qualified(v string) string {
 	return v + ".type, " + v + ".id, " + v + ".version, " + v + ".seq, " + v + ".last_updated, " + v + ".method, " + v + ".deleted, " + v + ".resource"
 }
 
+// versions runs a query of versions; args may start with an exec mode
+// (planned) to have it planned for its values.
 func (s *Store) versions(ctx context.Context, what, sql string, args ...any) ([]Version, error) {
-	rows, err := s.pool.Query(ctx, sql, planned(args)...)
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %s: %w", what, err)
 	}

@@ -34,6 +34,11 @@ func Open(ctx context.Context, url string, opt Options, log *slog.Logger) (*Stor
 	if opt.MaxConns > 0 {
 		cfg.MaxConns = opt.MaxConns
 	}
+	// Requests are many and small: a worker pair per query buys a single
+	// request little and costs the others their cores, and shipping full
+	// resources from workers through tuple queues made a page of
+	// $everything slower, not faster (160 ms against 90 ms).
+	cfg.ConnConfig.RuntimeParams["max_parallel_workers_per_gather"] = "0"
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		_, err := c.Exec(ctx, "SET ROLE fhir_app")
 		return err
