@@ -47,6 +47,22 @@ func TestPatientEverything(t *testing.T) {
 	assert.Equal(t, []string{"Observation/bp1", "Observation/o2", "Patient/p2"}, ts.keysOf("/Patient/p2/$everything"))
 	assert.Equal(t, []string{"Observation/o1", "Observation/o3", "Patient/p1"}, ts.keysOf("/Patient/p1/$everything?_type=Patient,Observation"))
 
+	// start and end: care dates overlapping the range, at their precision;
+	// types without a care date (Patient) stay, and so do the extras.
+	extras := []string{"Medication/m1", "Organization/org1", "Patient/p1", "Practitioner/dr1"}
+	for query, want := range map[string][]string{
+		"start=2000&end=2010":                   append([]string{"Condition/c1"}, extras...),
+		"start=2021-06-15":                      append([]string{"Observation/o3"}, extras...),
+		"end=1946-11-22":                        append([]string{"Observation/o1"}, extras...),
+		"end=1946-11-21":                        extras,
+		"start=2001-05-31&end=2001-06&_count=2": append([]string{"Condition/c1"}, extras...),
+	} {
+		got := ts.keysOf("/Patient/p1/$everything?" + query)
+		sort.Strings(want)
+		assert.Equal(t, want, got, query)
+	}
+	assertOutcome(t, ts.do("GET", "/Patient/p1/$everything?start=soon", "", ""), 400, "invalid", "start")
+
 	all := ts.keysOf("/Patient/$everything?_count=4")
 	assert.Subset(t, all, append(p1, "Observation/o2", "Observation/bp1", "Patient/p2"))
 	assert.NotContains(t, all, "ValueSet/vs1", "not linked to any patient")

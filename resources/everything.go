@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
@@ -85,6 +86,9 @@ func (s *Service) everythingQuery(ctx context.Context, c Caller, patientID strin
 		}
 		e.Since = lo
 	}
+	if err := s.careRange(&e, q); err != nil {
+		return e, 0, err
+	}
 	var wanted map[string]bool
 	if v := q.Get("_type"); v != "" {
 		wanted = map[string]bool{}
@@ -113,6 +117,56 @@ func (s *Service) everythingQuery(ctx context.Context, c Caller, patientID strin
 	return e, count, nil
 }
 
+// careDates names, for the compartment's types without a "date" date
+// parameter (or whose "date" is not when the care happened), the one that
+// dates the care the resource records; types with neither (Patient,
+// Coverage, Group…) have no care date.
+var careDates = map[string]string{
+	"Basic": "created", "ChargeItem": "occurrence", "Claim": "created", "ClaimResponse": "created",
+	"Communication": "sent", "CommunicationRequest": "occurrence", "Condition": "onset-date",
+	"CoverageEligibilityRequest": "created", "CoverageEligibilityResponse": "created",
+	"DetectedIssue": "identified", "DeviceRequest": "event-date", "DocumentManifest": "created",
+	"ExplanationOfBenefit": "created", "Goal": "start-date", "ImagingStudy": "started", "Media": "created",
+	"MedicationAdministration": "effective-time", "MedicationRequest": "authoredon", "MedicationDispense": "whenhandedover",
+	"MedicationStatement": "effective", "NutritionOrder": "datetime", "Provenance": "recorded",
+	"QuestionnaireResponse": "authored", "RequestGroup": "authored", "ServiceRequest": "occurrence",
+	"Specimen": "collected", "Task": "period", "VisionPrescription": "datewritten",
+}
+
+// careRange reads start and end, the range of care dates of the R4
+// operation: a resource of a type with a care date is kept when one of
+// its care dates overlaps the range, each end taken at its precision.
+func (s *Service) careRange(e *storage.Everything, q url.Values) error {
+	for _, bound := range []struct {
+		name string
+		set  func(lo, hi time.Time)
+	}{{"start", func(lo, _ time.Time) { e.CareFrom = lo }}, {"end", func(_, hi time.Time) { e.CareTo = hi }}} {
+		if v := q.Get(bound.name); v != "" {
+			lo, hi, err := search.DateRange(v)
+			if err != nil {
+				return outcome.E(outcome.Invalid, "%s must be a date", bound.name).At(bound.name)
+			}
+			bound.set(lo, hi)
+		}
+	}
+	if e.CareFrom.IsZero() && e.CareTo.IsZero() {
+		return nil
+	}
+	for _, t := range s.search.Types() {
+		code := careDates[t]
+		if p := s.search.Param(t, "date"); code == "" && p != nil && p.Type == "date" {
+			code = "date"
+		}
+		if code == "" || len(s.search.CompartmentParams(t)) == 0 {
+			continue
+		}
+		for _, ic := range s.search.IndexCodes(t, code) {
+			e.CareTypes, e.CareParams = append(e.CareTypes, t), append(e.CareParams, ic)
+		}
+	}
+	return nil
+}
+
 func (s *Service) everythingPage(ctx context.Context, e *storage.Everything, q url.Values, o Options) error {
 	if v := q.Get("_cursor"); v != "" {
 		v, e.Extras = strings.CutPrefix(v, extrasCursor)
@@ -136,7 +190,7 @@ func everythingLinks(base, patientID string, q url.Values, e storage.Everything,
 		path = base + "/Patient/" + patientID + "/$everything"
 	}
 	kept := url.Values{}
-	for _, k := range []string{"_count", "_since", "_type"} {
+	for _, k := range []string{"_count", "_since", "_type", "start", "end"} {
 		if v := q.Get(k); v != "" {
 			kept.Set(k, v)
 		}

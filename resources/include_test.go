@@ -35,3 +35,18 @@ func TestMergeIncludesFoldsParametersOfOneSource(t *testing.T) {
 		})
 	}
 }
+
+// Every care date named is a date parameter of a type in the compartment.
+func TestCareDatesAreDateParametersOfCompartmentTypes(t *testing.T) {
+	r, err := search.R4()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for typ, code := range careDates {
+		p := r.Param(typ, code)
+		if assert.NotNil(t, p, "%s.%s", typ, code) {
+			assert.Equal(t, "date", p.Type, "%s.%s", typ, code)
+		}
+		assert.NotEmpty(t, r.CompartmentParams(typ), typ)
+	}
+}

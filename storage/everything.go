@@ -22,6 +22,12 @@ type Everything struct {
 	Types                 []string  // only these types (the caller's scopes and _type)
 	Since                 time.Time // only versions written at or after (zero: all)
 	Snapshot              int64
+	// Care, when CareFrom or CareTo is set (start and end), keeps the
+	// members of the CareTypes whose care date (a date parameter, as
+	// "Type param" in CareParams) overlaps the range; members of other
+	// types have no care date and stay.
+	CareFrom, CareTo      time.Time
+	CareTypes, CareParams []string
 	Extras                bool   // the page is of extras (the members are done)
 	AfterType, AfterID    string // the last entry of the previous page, in its part
 	Limit                 int
@@ -40,6 +46,10 @@ SELECT DISTINCT ON (k.type, k.id) ` + `%COLUMNS%` + ` FROM (
    WHERE p.type = 'Patient' AND ($1 = '' OR p.id = $1) AND (p.type, p.id) > ($6, $7)
 ) k JOIN resource_version v ON v.type = k.type AND v.id = k.id AND v.version = k.version
  WHERE ` + `%CURRENT_V%` + ` AND v.type = ANY($4) AND ($5::timestamptz IS NULL OR v.last_updated >= $5)
+   AND ($9::timestamptz IS NULL AND $10::timestamptz IS NULL OR NOT v.type = ANY($11::text[])
+     OR EXISTS (SELECT 1 FROM search_date d WHERE d.type = v.type AND d.id = v.id AND d.version = v.version
+       AND d.type || ' ' || d.param = ANY($12::text[])
+       AND ($9::timestamptz IS NULL OR d.hi > $9) AND ($10::timestamptz IS NULL OR d.lo < $10)))
  ORDER BY k.type, k.id
  LIMIT $8`
 
@@ -71,10 +81,7 @@ SELECT ` + `%COLUMNS%` + ` FROM extras x
 // EverythingPage returns one page of Patient/$everything: members, or
 // extras when e.Extras.
 func (s *Store) EverythingPage(ctx context.Context, e Everything) ([]Version, error) {
-	var since any
-	if !e.Since.IsZero() {
-		since = e.Since
-	}
+	since := nullTime(e.Since)
 	types := append([]string{}, e.Types...)
 	// (type, parameter) pairs as "Type param" strings, a filter on the rows
 	// the reverse index finds for the patient: joined as a table, the pairs
@@ -83,9 +90,15 @@ func (s *Store) EverythingPage(ctx context.Context, e Everything) ([]Version, er
 	for i := range links {
 		links[i] = e.LinkTypes[i] + " " + e.LinkParams[i]
 	}
-	sql := everythingMembersSQL
-	if e.Extras {
-		sql = everythingExtrasSQL
+	args := []any{e.PatientID, links, e.Snapshot, types, since, e.AfterType, e.AfterID, e.Limit}
+	sql := everythingExtrasSQL
+	if !e.Extras {
+		sql = everythingMembersSQL
+		careParams := make([]string, len(e.CareTypes))
+		for i := range careParams {
+			careParams[i] = e.CareTypes[i] + " " + e.CareParams[i]
+		}
+		args = append(args, nullTime(e.CareFrom), nullTime(e.CareTo), append([]string{}, e.CareTypes...), careParams)
 	}
 	sql = replaceAll(sql, map[string]string{
 		"%CURRENT_P%": currentAt("p", "$3"), "%CURRENT_M%": currentAt("m", "$3"),
@@ -93,7 +106,14 @@ func (s *Store) EverythingPage(ctx context.Context, e Everything) ([]Version, er
 	})
 	// Planned for its values: an instance's $1 = '' folds away, leaving the
 	// patient's id as an index condition.
-	return s.versions(ctx, "everything", sql, planned([]any{e.PatientID, links, e.Snapshot, types, since, e.AfterType, e.AfterID, e.Limit})...)
+	return s.versions(ctx, "everything", sql, planned(args)...)
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
 }
 
 func replaceAll(s string, r map[string]string) string {
