@@ -145,17 +145,7 @@ func (c Criteria) sql(columns string, paging bool) (string, []any) {
 		}
 		order += " NULLS LAST, "
 	}
-	order += "v.id"
-	switch {
-	case len(c.Sort) > 0:
-	case c.After != "":
-		b.WriteString(" AND v.id > " + arg(c.After))
-	case c.Before != "":
-		b.WriteString(" AND v.id < " + arg(c.Before))
-		order += " DESC"
-	}
-	b.WriteString(order)
-	c.writeLimit(&b)
+	c.writePage(&b, order, "v.id", arg)
 	return b.String(), args
 }
 
@@ -178,16 +168,7 @@ func (c Criteria) ledSQL(columns string, paging bool, arg func(any) string) stri
 	if !paging {
 		return b.String()
 	}
-	order := " ORDER BY l.id"
-	switch {
-	case c.After != "":
-		b.WriteString(" AND l.id > " + arg(c.After))
-	case c.Before != "":
-		b.WriteString(" AND l.id < " + arg(c.Before))
-		order += " DESC"
-	}
-	b.WriteString(order)
-	c.writeLimit(&b)
+	c.writePage(&b, " ORDER BY ", "l.id", arg)
 	return b.String()
 }
 
@@ -207,7 +188,19 @@ func (c Criteria) writeCurrent(b *strings.Builder, arg func(any) string) {
 	}
 }
 
-func (c Criteria) writeLimit(b *strings.Builder) {
+// writePage bounds the ids by the cursor of an unsorted search and writes
+// the order (after the sort keys already in order), the limit and offset.
+func (c Criteria) writePage(b *strings.Builder, order, key string, arg func(any) string) {
+	order += key
+	switch {
+	case len(c.Sort) > 0:
+	case c.After != "":
+		b.WriteString(" AND " + key + " > " + arg(c.After))
+	case c.Before != "":
+		b.WriteString(" AND " + key + " < " + arg(c.Before))
+		order += " DESC"
+	}
+	b.WriteString(order)
 	if c.Limit > 0 {
 		fmt.Fprintf(b, " LIMIT %d", c.Limit)
 	}
