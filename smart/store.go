@@ -17,7 +17,7 @@ import (
 type tokenStore interface {
 	Client(ctx context.Context, id string) (storage.OAuthClient, error)
 	PutToken(ctx context.Context, t storage.OAuthToken) error
-	Token(ctx context.Context, kind, signature string) (storage.OAuthToken, bool, error)
+	Token(ctx context.Context, kind, signature string) (storage.OAuthToken, storage.OAuthClient, bool, error)
 	RevokeTokens(ctx context.Context, kind, requestID string) error
 }
 
@@ -45,11 +45,15 @@ func (s fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, e
 	if err != nil {
 		return nil, err
 	}
+	return fositeClient(c), nil
+}
+
+func fositeClient(c storage.OAuthClient) fosite.Client {
 	return &fosite.DefaultClient{
 		ID: c.ID, Secret: c.SecretHash, Public: c.Public,
 		RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes,
 		ResponseTypes: c.ResponseTypes, Scopes: c.Scopes,
-	}, nil
+	}
 }
 
 // JWT client assertions (private_key_jwt) are not accepted yet, so no jti
@@ -104,7 +108,7 @@ func sanitized(form url.Values) url.Values {
 }
 
 func (s fositeStore) get(ctx context.Context, kind, signature string, session fosite.Session) (fosite.Requester, error) {
-	t, revoked, err := s.db.Token(ctx, kind, signature)
+	t, client, revoked, err := s.db.Token(ctx, kind, signature)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fosite.ErrNotFound
 	}
@@ -118,12 +122,8 @@ func (s fositeStore) get(ctx context.Context, kind, signature string, session fo
 	if err := json.Unmarshal(sr.Session, session); err != nil {
 		return nil, err
 	}
-	client, err := s.GetClient(ctx, sr.ClientID)
-	if err != nil {
-		return nil, err
-	}
 	r := &fosite.Request{
-		ID: sr.ID, RequestedAt: sr.RequestedAt, Client: client,
+		ID: sr.ID, RequestedAt: sr.RequestedAt, Client: fositeClient(client),
 		RequestedScope: sr.RequestedScope, GrantedScope: sr.GrantedScope,
 		RequestedAudience: sr.RequestedAudience, GrantedAudience: sr.GrantedAudience,
 		Form: sr.Form, Session: session,
@@ -189,7 +189,7 @@ func (s fositeStore) RevokeAccessToken(ctx context.Context, requestID string) er
 }
 
 func (s fositeStore) revokeBySignature(ctx context.Context, kind, signature string) error {
-	t, _, err := s.db.Token(ctx, kind, signature)
+	t, _, _, err := s.db.Token(ctx, kind, signature)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrNotFound
 	}

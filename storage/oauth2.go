@@ -123,23 +123,33 @@ func (s *Store) PutToken(ctx context.Context, t OAuthToken) error {
 	return nil
 }
 
-// Token reads an issued token of a kind by signature, and whether its grant
-// was revoked; ErrNotFound when it was never issued.
-func (s *Store) Token(ctx context.Context, kind, signature string) (OAuthToken, bool, error) {
+// Token reads an issued token of a kind by signature together with its
+// client, and whether its grant was revoked: one round trip, since every
+// API request checks its token. ErrNotFound when the token was never issued
+// or its client is not registered.
+func (s *Store) Token(ctx context.Context, kind, signature string) (OAuthToken, OAuthClient, bool, error) {
 	t := OAuthToken{Signature: signature, Kind: kind}
+	var c OAuthClient
 	var revoked bool
+	var hash *string
 	err := s.pool.QueryRow(ctx, `
 		SELECT t.request_id, t.client_id, t.request, t.expires_at,
-		       EXISTS (SELECT 1 FROM oauth2_revocation r WHERE r.request_id = t.request_id AND r.kind = t.kind)
-		FROM oauth2_token t WHERE t.signature = $1 AND t.kind = $2`, signature, kind).
-		Scan(&t.RequestID, &t.ClientID, &t.Request, &t.ExpiresAt, &revoked)
+		       EXISTS (SELECT 1 FROM oauth2_revocation r WHERE r.request_id = t.request_id AND r.kind = t.kind),
+		       c.id, c.secret_hash, c.public, c.redirect_uris, c.grant_types, c.response_types, c.scopes, c.jwks
+		FROM oauth2_token t JOIN oauth2_client c ON c.id = t.client_id
+		WHERE t.signature = $1 AND t.kind = $2`, signature, kind).
+		Scan(&t.RequestID, &t.ClientID, &t.Request, &t.ExpiresAt, &revoked,
+			&c.ID, &hash, &c.Public, &c.RedirectURIs, &c.GrantTypes, &c.ResponseTypes, &c.Scopes, &c.JWKS)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return t, false, ErrNotFound
+		return t, c, false, ErrNotFound
 	}
 	if err != nil {
-		return t, false, fmt.Errorf("storage: token: %w", err)
+		return t, c, false, fmt.Errorf("storage: token: %w", err)
 	}
-	return t, revoked, nil
+	if hash != nil {
+		c.SecretHash = []byte(*hash)
+	}
+	return t, c, revoked, nil
 }
 
 // RevokeTokens revokes every token of a kind issued for a grant (request id).
