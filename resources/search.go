@@ -34,9 +34,12 @@ func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values
 	if err != nil {
 		return Result{}, err
 	}
-	versions, err := s.store.Search(ctx, *crit)
+	versions, newest, err := s.store.SearchSnapshot(ctx, *crit)
 	if err != nil {
 		return Result{}, err
+	}
+	if crit.Snapshot == 0 { // a first page: the snapshot of the pages after it
+		crit.Snapshot, p.snapshot = max(newest, 1), max(newest, 1)
 	}
 	more := len(versions) > parsed.Count
 	if more {
@@ -130,7 +133,7 @@ func (s *Service) page(ctx context.Context, crit *storage.Criteria, q url.Values
 			p.offset = n
 		}
 	}
-	snap, err := s.snapshot(ctx, q)
+	snap, err := snapshotParam(q) // on a first page, 0: the search itself takes it
 	if err != nil {
 		return p, err
 	}
@@ -306,13 +309,22 @@ func searchPath(base, typ string, compartment *storage.Key) string {
 // now (at least 1: an empty store's snapshot must still exclude what comes
 // later).
 func (s *Service) snapshot(ctx context.Context, q url.Values) (int64, error) {
-	if v := q.Get("_snapshot"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			return 0, outcome.E(outcome.Invalid, "_snapshot is not a page of this server").At("_snapshot")
-		}
-		return n, nil
+	if n, err := snapshotParam(q); n != 0 || err != nil {
+		return n, err
 	}
 	n, err := s.store.Newest(ctx)
 	return max(n, 1), err
+}
+
+// snapshotParam reads the _snapshot of a following page; 0 on a first one.
+func snapshotParam(q url.Values) (int64, error) {
+	v := q.Get("_snapshot")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 {
+		return 0, outcome.E(outcome.Invalid, "_snapshot is not a page of this server").At("_snapshot")
+	}
+	return n, nil
 }

@@ -82,22 +82,46 @@ func (t *Tx) Find(ctx context.Context, c Criteria) ([]string, error) {
 // Search returns the current versions that match, in id order; with
 // Before, the Limit closest below it.
 func (s *Store) Search(ctx context.Context, c Criteria) ([]Version, error) {
-	sql, args := c.sql("v.type, v.id, v.version, v.seq, v.last_updated, v.method, v.deleted, v.resource", true)
+	vs, _, err := s.search(ctx, c, false)
+	return vs, err
+}
+
+// SearchSnapshot is Search for a search's first page (c.Snapshot zero):
+// it also returns the newest seq, read by the same statement, which the
+// following pages take as their snapshot; zero when nothing matched.
+func (s *Store) SearchSnapshot(ctx context.Context, c Criteria) ([]Version, int64, error) {
+	return s.search(ctx, c, c.Snapshot == 0)
+}
+
+func (s *Store) search(ctx context.Context, c Criteria, newest bool) ([]Version, int64, error) {
+	columns := "v.type, v.id, v.version, v.seq, v.last_updated, v.method, v.deleted, v.resource"
+	if newest {
+		columns += ", (SELECT coalesce(max(seq), 0) FROM resource_version)"
+	}
+	sql, args := c.sql(columns, true)
 	if c.Lead == nil || len(c.Sort) > 0 {
 		args = planned(args)
 	} // else the lead fixes the plan's shape, which suits every value: prepared once per connection
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("storage: search: %w", err)
+		return nil, 0, fmt.Errorf("storage: search: %w", err)
 	}
-	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Version, error) { return scanVersion(r) })
+	var snap int64
+	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Version, error) {
+		var v Version
+		dest := []any{&v.Type, &v.ID, &v.Version, &v.Seq, &v.LastUpdated, &v.Method, &v.Deleted, &v.Resource}
+		if newest {
+			dest = append(dest, &snap)
+		}
+		return v, r.Scan(dest...)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("storage: search: %w", err)
+		return nil, 0, fmt.Errorf("storage: search: %w", err)
 	}
 	if c.Before != "" {
 		slices.Reverse(vs) // fetched closest first; pages read in id order
 	}
-	return vs, nil
+	return vs, snap, nil
 }
 
 func find(ctx context.Context, q querier, c Criteria) ([]string, error) {

@@ -192,3 +192,24 @@ func (n *node) find(what string) *node {
 	}
 	return nil
 }
+
+// A first page reads its snapshot, the newest seq, in the same statement.
+func TestSearchSnapshotReadsTheNewestSeq(t *testing.T) {
+	t.Parallel()
+	s, _ := storagetest.Open(t)
+	ctx := context.Background()
+	newest := ledObservations(t, s)
+	for _, lead := range []*storage.Lead{nil, {Table: "search_reference", Cond: refCond("p1")}} {
+		got, snap, err := s.SearchSnapshot(ctx, storage.Criteria{Type: "Observation", Lead: lead, Limit: 3})
+		require.NoError(t, err)
+		assert.Len(t, got, 3)
+		assert.Equal(t, newest, snap)
+		_, snap, err = s.SearchSnapshot(ctx, storage.Criteria{Type: "Observation", Lead: lead, Limit: 3, Snapshot: 5})
+		require.NoError(t, err)
+		assert.Zero(t, snap, "a following page has its snapshot already")
+	}
+	got, snap, err := s.SearchSnapshot(ctx, storage.Criteria{Type: "Observation", Lead: &storage.Lead{Table: "search_reference", Cond: refCond("nobody")}})
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	assert.Zero(t, snap, "nothing matched: no pages follow")
+}
