@@ -45,9 +45,19 @@ func measureLevels(ctx context.Context, levels []int, n, warmup int, fn op) []le
 // runLoad makes n calls of fn from conc goroutines and times each one.
 // Latency percentiles are over successful calls; failures are counted.
 func runLoad(ctx context.Context, conc, n int, fn op) levelResult {
-	res := levelResult{Concurrency: conc}
-	lat := make([]time.Duration, n)
-	ok := make([]bool, n)
+	return runSides(ctx, conc, n, 1, func(ctx context.Context, rng *rand.Rand, timed func(side int, call func() error)) {
+		timed(0, func() error { return fn(ctx, rng) })
+	})[0]
+}
+
+// runSides runs n iterations from conc goroutines; each iteration makes
+// timed calls on one or more sides, whose latencies are kept apart.
+func runSides(ctx context.Context, conc, n, sides int, iteration func(ctx context.Context, rng *rand.Rand, timed func(side int, call func() error))) []levelResult {
+	res := make([]levelResult, sides)
+	lat, ok := make([][]time.Duration, sides), make([][]bool, sides)
+	for i := range res {
+		res[i].Concurrency, lat[i], ok[i] = conc, make([]time.Duration, n), make([]bool, n)
+	}
 	var next atomic.Int64
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -56,20 +66,24 @@ func runLoad(ctx context.Context, conc, n int, fn op) levelResult {
 		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(w)))
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < n && ctx.Err() == nil; i = int(next.Add(1) - 1) {
-				t0 := time.Now()
-				err := fn(ctx, rng)
-				lat[i], ok[i] = time.Since(t0), err == nil
-				if err != nil {
-					mu.Lock()
-					res.errs.add(err.Error())
-					mu.Unlock()
-				}
+				iteration(ctx, rng, func(side int, call func() error) {
+					t0 := time.Now()
+					err := call()
+					lat[side][i], ok[side][i] = time.Since(t0), err == nil
+					if err != nil {
+						mu.Lock()
+						res[side].errs.add(err.Error())
+						mu.Unlock()
+					}
+				})
 			}
 		})
 	}
 	wg.Wait()
-	res.Seconds = time.Since(start).Seconds()
-	res.fill(lat, ok)
+	for i := range res {
+		res[i].Seconds = time.Since(start).Seconds() // the sides share the wall time
+		res[i].fill(lat[i], ok[i])
+	}
 	return res
 }
 

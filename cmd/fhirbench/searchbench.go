@@ -195,38 +195,23 @@ func runSearches(ctx context.Context, c *fhirClient, pool *pgxpool.Pool, s *sear
 		if k.make(s, rand.New(rand.NewPCG(1, 1))).allPages { // seconds each at scale
 			n, warmup = cfg.everythingReads, min(warmup, 1)
 		}
-		sk.Server = measureLevels(ctx, levels, n, warmup, func(ctx context.Context, rng *rand.Rand) error {
-			q := k.make(s, rng)
+		draw := func(rng *rand.Rand) query { return k.make(s, rng) }
+		server := func(ctx context.Context, q query) error {
 			if q.allPages {
 				return getAllPages(ctx, c, q.path)
 			}
 			return getPage(ctx, c, q.path)
-		})
-		if pool != nil {
-			sk.SQL = measureLevels(ctx, levels, n, warmup, func(ctx context.Context, rng *rand.Rand) error {
-				q := k.make(s, rng)
-				rows, err := pool.Query(ctx, q.sql, q.args...)
-				if err != nil {
-					return err
-				}
-				for rows.Next() {
-					var b []byte
-					if err := rows.Scan(&b); err != nil {
-						rows.Close()
-						return err
-					}
-				}
-				rows.Close()
-				return rows.Err()
-			})
+		}
+		if pool == nil {
+			sk.Server = measureLevels(ctx, levels, n, warmup, func(ctx context.Context, rng *rand.Rand) error { return server(ctx, draw(rng)) })
+		} else {
+			sk.Server, sk.SQL = measurePaired(ctx, levels, n, warmup, draw, server, func(ctx context.Context, q query) error { return runSQL(ctx, pool, q) })
 		}
 		out = append(out, sk)
 	}
 	return out
 }
 
-// getAllPages follows next links to the end, as a client reading a whole
-// result would.
 // selected tells whether a kind is among those asked for (all when none are).
 func selected(name string, prefixes []string) bool {
 	for _, p := range prefixes {
@@ -249,7 +234,8 @@ func getPage(ctx context.Context, c *fhirClient, path string) error {
 	return nil
 }
 
-// getAllPages GETs a search and every next page of it.
+// getAllPages follows next links to the end, as a client reading a whole
+// result would.
 func getAllPages(ctx context.Context, c *fhirClient, path string) error {
 	for path != "" {
 		status, body, err := c.do(ctx, http.MethodGet, path, nil, true)
@@ -343,4 +329,47 @@ func (r *report) sizeRows(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%-20s %12d %12.0f %16s\n", t.Table, t.Rows, float64(t.Bytes)/(1<<20), per)
 	}
+}
+
+// runSQL runs the hand-written SQL and reads every row.
+func runSQL(ctx context.Context, pool *pgxpool.Pool, q query) error {
+	rows, err := pool.Query(ctx, q.sql, q.args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// measurePaired measures the server and the SQL on the same queries: each
+// iteration draws one and makes both, in a random order, so that neither
+// side reads a cache the other has just warmed for it (measured one after
+// the other, the second side found the first side's pages in memory).
+func measurePaired(ctx context.Context, levels []int, n, warmup int, draw func(*rand.Rand) query, a, b func(context.Context, query) error) (ra, rb []levelResult) {
+	for _, c := range levels {
+		if ctx.Err() != nil {
+			break
+		}
+		runPaired(ctx, c, warmup, draw, a, b)
+		x, y := runPaired(ctx, c, n, draw, a, b)
+		ra, rb = append(ra, x), append(rb, y)
+	}
+	return ra, rb
+}
+
+func runPaired(ctx context.Context, conc, n int, draw func(*rand.Rand) query, a, b func(context.Context, query) error) (levelResult, levelResult) {
+	sides := [2]func(context.Context, query) error{a, b}
+	res := runSides(ctx, conc, n, 2, func(ctx context.Context, rng *rand.Rand, timed func(int, func() error)) {
+		q, first := draw(rng), rng.IntN(2)
+		for _, side := range []int{first, 1 - first} {
+			timed(side, func() error { return sides[side](ctx, q) })
+		}
+	})
+	return res[0], res[1]
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -110,4 +112,39 @@ func TestSizeRowsPerMillion(t *testing.T) {
 	(&report{Sizes: []tableSize{{"resource_version", 2 << 30, 2_000_000}, {"search_token", 1 << 30, 9_000_000}}}).sizeRows(&out)
 	assert.Regexp(t, `resource_version\s+2000000\s+2048\s+1024`, out.String())
 	assert.Regexp(t, `search_token\s+9000000\s+1024\s+512`, out.String())
+}
+
+// Paired measurement makes both sides on the same queries, in both orders.
+func TestRunPairedMakesBothSidesOnTheSameQueries(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	seen := map[string][2]int{}
+	side := func(name string, i int, fail bool) func(context.Context, query) error {
+		return func(_ context.Context, q query) error {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, name)
+			c := seen[q.path]
+			c[i]++
+			seen[q.path] = c
+			if fail {
+				return fmt.Errorf("no")
+			}
+			return nil
+		}
+	}
+	draw := func(rng *rand.Rand) query { return query{path: fmt.Sprint(rng.Int64())} }
+	a, b := runPaired(context.Background(), 1, 200, draw, side("a", 0, false), side("b", 1, true))
+	assert.Equal(t, 200, a.Requests)
+	assert.Zero(t, a.Errors)
+	assert.Equal(t, 200, b.Errors, "errors are counted on their side")
+	for path, c := range seen {
+		assert.Equal(t, [2]int{1, 1}, c, path)
+	}
+	firsts := map[string]int{}
+	for i := 0; i < len(order); i += 2 {
+		firsts[order[i]]++
+	}
+	assert.Positive(t, firsts["a"], "a went first sometimes")
+	assert.Positive(t, firsts["b"], "b went first sometimes")
 }
