@@ -83,22 +83,11 @@ SELECT ` + `%COLUMNS%` + ` FROM extras x
 func (s *Store) EverythingPage(ctx context.Context, e Everything) ([]Version, error) {
 	since := nullTime(e.Since)
 	types := append([]string{}, e.Types...)
-	// (type, parameter) pairs as "Type param" strings, a filter on the rows
-	// the reverse index finds for the patient: joined as a table, the pairs
-	// led the planner to scan every reference of every resource.
-	links := make([]string, len(e.LinkTypes))
-	for i := range links {
-		links[i] = e.LinkTypes[i] + " " + e.LinkParams[i]
-	}
-	args := []any{e.PatientID, links, e.Snapshot, types, since, e.AfterType, e.AfterID, e.Limit}
+	args := []any{e.PatientID, typeParams(e.LinkTypes, e.LinkParams), e.Snapshot, types, since, e.AfterType, e.AfterID, e.Limit}
 	sql := everythingExtrasSQL
 	if !e.Extras {
 		sql = everythingMembersSQL
-		careParams := make([]string, len(e.CareTypes))
-		for i := range careParams {
-			careParams[i] = e.CareTypes[i] + " " + e.CareParams[i]
-		}
-		args = append(args, nullTime(e.CareFrom), nullTime(e.CareTo), append([]string{}, e.CareTypes...), careParams)
+		args = append(args, nullTime(e.CareFrom), nullTime(e.CareTo), append([]string{}, e.CareTypes...), typeParams(e.CareTypes, e.CareParams))
 	}
 	sql = replaceAll(sql, map[string]string{
 		"%CURRENT_P%": currentAt("p", "$3"), "%CURRENT_M%": currentAt("m", "$3"),
@@ -107,6 +96,17 @@ func (s *Store) EverythingPage(ctx context.Context, e Everything) ([]Version, er
 	// Planned for its values: an instance's $1 = '' folds away, leaving the
 	// patient's id as an index condition.
 	return s.versions(ctx, "everything", sql, planned(args)...)
+}
+
+// typeParams pairs types and parameters as "Type param" strings, a filter
+// on the index rows found for the patient: joined as a table, the pairs led
+// the planner to scan every reference of every resource.
+func typeParams(types, params []string) []string {
+	out := make([]string, len(types))
+	for i := range out {
+		out[i] = types[i] + " " + params[i]
+	}
+	return out
 }
 
 func nullTime(t time.Time) any {

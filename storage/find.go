@@ -108,14 +108,11 @@ func (s *Store) search(ctx context.Context, c Criteria, newest bool) ([]Version,
 		return nil, 0, fmt.Errorf("storage: search: %w", err)
 	}
 	var snap int64
-	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Version, error) {
-		var v Version
-		dest := []any{&v.Type, &v.ID, &v.Version, &v.Seq, &v.LastUpdated, &v.Method, &v.Deleted, &v.Resource}
-		if newest {
-			dest = append(dest, &snap)
-		}
-		return v, r.Scan(dest...)
-	})
+	var extra []any
+	if newest {
+		extra = []any{&snap}
+	}
+	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Version, error) { return scanVersion(r, extra...) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("storage: search: %w", err)
 	}

@@ -82,22 +82,35 @@ func nonNil(s []string) []string {
 
 // Client reads a registered client; ErrNotFound when there is none.
 func (s *Store) Client(ctx context.Context, id string) (OAuthClient, error) {
-	c := OAuthClient{ID: id}
-	var hash *string
-	err := s.pool.QueryRow(ctx, `
-		SELECT secret_hash, public, redirect_uris, grant_types, response_types, scopes, jwks
-		FROM oauth2_client WHERE id = $1`, id).
-		Scan(&hash, &c.Public, &c.RedirectURIs, &c.GrantTypes, &c.ResponseTypes, &c.Scopes, &c.JWKS)
+	var r clientRow
+	err := s.pool.QueryRow(ctx, `SELECT `+clientColumns+` FROM oauth2_client c WHERE c.id = $1`, id).Scan(r.dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return c, ErrNotFound
+		return OAuthClient{ID: id}, ErrNotFound
 	}
 	if err != nil {
-		return c, fmt.Errorf("storage: client: %w", err)
+		return OAuthClient{ID: id}, fmt.Errorf("storage: client: %w", err)
 	}
-	if hash != nil {
-		c.SecretHash = []byte(*hash)
+	return r.client(), nil
+}
+
+// clientColumns are the columns of oauth2_client, aliased c, that a
+// clientRow scans.
+const clientColumns = `c.id, c.secret_hash, c.public, c.redirect_uris, c.grant_types, c.response_types, c.scopes, c.jwks`
+
+type clientRow struct {
+	c    OAuthClient
+	hash *string // NULL for a public client
+}
+
+func (r *clientRow) dest() []any {
+	return []any{&r.c.ID, &r.hash, &r.c.Public, &r.c.RedirectURIs, &r.c.GrantTypes, &r.c.ResponseTypes, &r.c.Scopes, &r.c.JWKS}
+}
+
+func (r *clientRow) client() OAuthClient {
+	if r.hash != nil {
+		r.c.SecretHash = []byte(*r.hash)
 	}
-	return c, nil
+	return r.c
 }
 
 // OAuthToken is an issued token (or code) as stored: its signature, the
@@ -129,27 +142,22 @@ func (s *Store) PutToken(ctx context.Context, t OAuthToken) error {
 // or its client is not registered.
 func (s *Store) Token(ctx context.Context, kind, signature string) (OAuthToken, OAuthClient, bool, error) {
 	t := OAuthToken{Signature: signature, Kind: kind}
-	var c OAuthClient
+	var c clientRow
 	var revoked bool
-	var hash *string
 	err := s.pool.QueryRow(ctx, `
 		SELECT t.request_id, t.client_id, t.request, t.expires_at,
 		       EXISTS (SELECT 1 FROM oauth2_revocation r WHERE r.request_id = t.request_id AND r.kind = t.kind),
-		       c.id, c.secret_hash, c.public, c.redirect_uris, c.grant_types, c.response_types, c.scopes, c.jwks
+		       `+clientColumns+`
 		FROM oauth2_token t JOIN oauth2_client c ON c.id = t.client_id
 		WHERE t.signature = $1 AND t.kind = $2`, signature, kind).
-		Scan(&t.RequestID, &t.ClientID, &t.Request, &t.ExpiresAt, &revoked,
-			&c.ID, &hash, &c.Public, &c.RedirectURIs, &c.GrantTypes, &c.ResponseTypes, &c.Scopes, &c.JWKS)
+		Scan(append([]any{&t.RequestID, &t.ClientID, &t.Request, &t.ExpiresAt, &revoked}, c.dest()...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return t, c, false, ErrNotFound
+		return t, OAuthClient{}, false, ErrNotFound
 	}
 	if err != nil {
-		return t, c, false, fmt.Errorf("storage: token: %w", err)
+		return t, OAuthClient{}, false, fmt.Errorf("storage: token: %w", err)
 	}
-	if hash != nil {
-		c.SecretHash = []byte(*hash)
-	}
-	return t, c, revoked, nil
+	return t, c.client(), revoked, nil
 }
 
 // RevokeTokens revokes every token of a kind issued for a grant (request id).

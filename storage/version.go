@@ -44,9 +44,10 @@ type Row struct {
 
 const versionColumns = `type, id, version, seq, last_updated, method, deleted, resource`
 
-func scanVersion(row pgx.Row) (Version, error) {
+// scanVersion reads versionColumns, then into extra any columns after them.
+func scanVersion(row pgx.Row, extra ...any) (Version, error) {
 	var v Version
-	err := row.Scan(&v.Type, &v.ID, &v.Version, &v.Seq, &v.LastUpdated, &v.Method, &v.Deleted, &v.Resource)
+	err := row.Scan(append([]any{&v.Type, &v.ID, &v.Version, &v.Seq, &v.LastUpdated, &v.Method, &v.Deleted, &v.Resource}, extra...)...)
 	return v, err
 }
 
