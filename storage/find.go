@@ -99,10 +99,10 @@ func (s *Store) search(ctx context.Context, c Criteria, newest bool) ([]Version,
 		columns += ", (SELECT coalesce(max(seq), 0) FROM resource_version)"
 	}
 	sql, args := c.sql(columns, true)
-	// Planned for its values even when led: a generic plan took a code
-	// without a system for selective and checked it by scanning that code's
-	// whole range of search_token_code for every candidate (1,300 buffers a
-	// probe against 5 through the probe index; docs/benchmarks.md).
+	// Planned for its values. A led search would now do as well with a
+	// generic plan (its checks are fenced in ledSQL and index-only through
+	// search_token_check: TestLedSearchChecksACommonCodeByVersion), but an
+	// unled one starts from whichever index its values make cheapest.
 	rows, err := s.pool.Query(ctx, sql, planned(args)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("storage: search: %w", err)
@@ -177,14 +177,22 @@ func (c Criteria) sql(columns string, paging bool) (string, []any) {
 // when it is full. Each clause is wrapped in IS TRUE so that it stays a
 // filter checked per candidate on l, in order: as a plain EXISTS the
 // planner may make it a join that reads all of the clause's rows and then
-// sorts, losing the early stop.
+// sorts, losing the early stop. For a page, each is also its own scalar
+// subquery: an EXISTS filter may otherwise run as a hash of all of its
+// rows (every 'laboratory' observation), built before the first candidate
+// because the planner does not count on the page stopping early; a count
+// reads every candidate and may well want that hash.
 func (c Criteria) ledSQL(columns string, paging bool, arg func(any) string) string {
 	var b strings.Builder
 	b.WriteString(`SELECT DISTINCT ON (l.id) ` + columns + ` FROM ` + c.Lead.Table + ` l` +
 		` JOIN resource_version v ON v.type = l.type AND v.id = l.id AND v.version = l.version` +
 		` WHERE l.type = $1 AND ` + c.Lead.Cond(arg, "l"))
 	for _, cl := range c.Clauses {
-		b.WriteString(" AND (" + cl(arg, "l") + ") IS TRUE")
+		if paging {
+			b.WriteString(" AND (SELECT " + cl(arg, "l") + ") IS TRUE")
+		} else {
+			b.WriteString(" AND (" + cl(arg, "l") + ") IS TRUE")
+		}
 	}
 	c.writeCurrent(&b, arg)
 	if !paging {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,6 +177,7 @@ func TestLedSearchStopsWhenThePageIsFull(t *testing.T) {
 type node struct {
 	NodeType   string  `json:"Node Type"`
 	Relation   string  `json:"Relation Name"`
+	Index      string  `json:"Index Name"`
 	ActualRows float64 `json:"Actual Rows"`
 	Plans      []node
 }
@@ -212,4 +214,69 @@ func TestSearchSnapshotReadsTheNewestSeq(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, got)
 	assert.Zero(t, snap, "nothing matched: no pages follow")
+}
+
+// A candidate's token check finds that version's rows of the parameter
+// directly, whether or not the planner knows the code: a code without a
+// system, common enough to be a third of the table, was checked by a
+// generic plan through a range scan of search_token_code, the whole range
+// of the code for every candidate, once VACUUM made that index-only; and
+// by a custom plan through a hash of every row of the code, built before
+// the first candidate, however few a page needs.
+func TestLedSearchChecksACommonCodeByVersion(t *testing.T) {
+	t.Parallel()
+	s, owner := storagetest.Open(t)
+	ctx := context.Background()
+	var others []storage.Row
+	for i := range 20000 {
+		others = append(others, storage.Row{Key: storage.Key{Type: "Observation", ID: fmt.Sprintf("x%05d", i)}, Version: 1, Method: "PUT",
+			Resource: []byte(`{"resourceType":"Observation"}`), Index: storage.Index{
+				References: []storage.ReferenceEntry{{Param: "patient", TargetType: ptr("Patient"), TargetID: ptr(fmt.Sprintf("q%d", i/50))}},
+				Tokens: []storage.TokenEntry{{Param: "code", System: ptr("s"), Code: ptr(string(rune('a' + i%3)))},
+					// Identifiers make codes many, as they are: a generic plan
+					// then takes any code for rare.
+					{Param: "identifier", System: ptr("s"), Code: ptr(fmt.Sprintf("id%05d", i))}}}})
+	}
+	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.Append(ctx, others) }))
+	snap := ledObservations(t, s)
+	conn, err := pgx.Connect(ctx, owner)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "VACUUM (ANALYZE) search_token, search_reference, resource_version")
+	require.NoError(t, err)
+	c := storage.Criteria{Type: "Observation", Snapshot: snap, Limit: 11,
+		Lead: &storage.Lead{Table: "search_reference", Cond: refCond("p1")}, Clauses: []storage.KeyClause{exists("search_token", func(arg func(any) string, x string) string {
+			return x + ".param = " + arg("code") + " AND " + x + ".code = " + arg("a")
+		})}}
+	sql, args := storage.SearchSQL(c)
+	_, err = conn.Exec(ctx, "PREPARE led AS "+sql)
+	require.NoError(t, err)
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		t.Run(mode, func(t *testing.T) {
+			_, err = conn.Exec(ctx, "SET plan_cache_mode = "+mode)
+			require.NoError(t, err)
+			var raw string
+			require.NoError(t, conn.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE led("+literals(args)+")").Scan(&raw))
+			var plan []struct{ Plan node }
+			require.NoError(t, json.Unmarshal([]byte(raw), &plan))
+			check := plan[0].Plan.find("search_token")
+			require.NotNil(t, check, raw)
+			assert.Equal(t, "search_token_check", check.Index, "the check reads the candidate's rows: %s", raw)
+			assert.Equal(t, "Index Only Scan", check.NodeType, raw)
+		})
+	}
+}
+
+// literals writes a statement's arguments as SQL, for EXECUTE.
+func literals(args []any) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		switch a := a.(type) {
+		case string:
+			out[i] = "'" + strings.ReplaceAll(a, "'", "''") + "'"
+		default:
+			out[i] = fmt.Sprint(a)
+		}
+	}
+	return strings.Join(out, ", ")
 }
