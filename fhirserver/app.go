@@ -67,7 +67,7 @@ func New(cfg Config, d Deps) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = a.errorHandler
-	e.Use(a.requestLog, middleware.BodyLimit(strconv.FormatInt(cfg.MaxBodyBytes, 10)+"B"))
+	e.Use(a.requestLog, middleware.BodyLimit(strconv.FormatInt(cfg.MaxBodyBytes, 10)+"B"), cors())
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", a.ready)
@@ -83,6 +83,21 @@ func New(cfg Config, d Deps) *echo.Echo {
 		e.Add(method, "/fhir"+path, h, a.negotiate, a.authenticate)
 	})
 	return e
+}
+
+// cors lets SMART apps served from other origins call the API, the
+// discovery documents and the token endpoint. Any origin may: requests
+// carry bearer tokens, never cookies, so a page cannot borrow a user's
+// authority. The authorization pages, which do use a cookie, are left out.
+func cors() echo.MiddlewareFunc {
+	return middleware.CORSWithConfig(middleware.CORSConfig{
+		Skipper:       func(c echo.Context) bool { return c.Request().URL.Path == "/auth/authorize" },
+		AllowOrigins:  []string{"*"},
+		AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
+		AllowHeaders:  []string{"Authorization", "Content-Type", "Accept", "Prefer", "If-Match", "If-None-Match", "If-None-Exist", "If-Modified-Since"},
+		ExposeHeaders: []string{"Location", "Content-Location", "ETag", "Last-Modified", "WWW-Authenticate", "X-Request-Id"},
+		MaxAge:        600,
+	})
 }
 
 func (a *app) fhirBase() string { return a.cfg.BaseURL + "/fhir" }

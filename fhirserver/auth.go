@@ -27,7 +27,7 @@ func (s smartAuth) Authenticate(r *http.Request) (resources.Caller, error) {
 	if err != nil {
 		return resources.Caller{}, err
 	}
-	return resources.Caller{ID: access.ClientID, Authorize: authorizer(access)}, nil
+	return resources.Caller{ID: access.ClientID, Authorize: authorizer(access), Patient: patientLimit(access)}, nil
 }
 
 func (s smartAuth) Challenge(err error) string { return s.p.Challenge(err) }
@@ -35,7 +35,7 @@ func (s smartAuth) Challenge(err error) string { return s.p.Challenge(err) }
 func authorizer(access *smart.Access) func(string, resources.Interaction) error {
 	return func(typ string, i resources.Interaction) error {
 		perm, ok := permissions[i]
-		if ok && access.Allows(typ, perm) {
+		if allowed, _ := access.Allows(typ, perm); ok && allowed {
 			return nil
 		}
 		what := typ
@@ -43,5 +43,20 @@ func authorizer(access *smart.Access) func(string, resources.Interaction) error 
 			what = "all resource types"
 		}
 		return outcome.E(outcome.Forbidden, "the access token's scopes do not permit %s on %s", i, what)
+	}
+}
+
+// patientLimit names the patient an interaction is held to when the token
+// grants it only through patient/ scopes (or to a user who is a patient).
+func patientLimit(access *smart.Access) func(string, resources.Interaction) string {
+	return func(typ string, i resources.Interaction) string {
+		perm, ok := permissions[i]
+		if !ok {
+			return ""
+		}
+		if allowed, limited := access.Allows(typ, perm); allowed && limited {
+			return access.Patient
+		}
+		return ""
 	}
 }

@@ -94,7 +94,18 @@ func TestDiscoveryAdvertisesTheTokenEndpoint(t *testing.T) {
 		assert.ElementsMatch(t, []any{"client_secret_basic", "client_secret_post"}, d["token_endpoint_auth_methods_supported"])
 		assert.Contains(t, d["grant_types_supported"], "client_credentials")
 		assert.Equal(t, []any{"S256"}, d["code_challenge_methods_supported"])
-		assert.NotContains(t, d, "issuer", "SMART 2.2: issuer only with sso-openid-connect")
+		// SMART 2.2: issuer and jwks_uri come with sso-openid-connect;
+		// every endpoint the launch uses is advertised.
+		assert.Contains(t, d["capabilities"], "sso-openid-connect")
+		assert.Equal(t, root, d["issuer"])
+		for k, path := range map[string]string{"jwks_uri": "/auth/jwks", "authorization_endpoint": "/auth/authorize",
+			"introspection_endpoint": "/auth/introspect", "revocation_endpoint": "/auth/revoke"} {
+			assert.Equal(t, root+path, d[k], k)
+		}
+		assert.Equal(t, []any{"code"}, d["response_types_supported"])
+		assert.Subset(t, d["capabilities"], []any{"launch-ehr", "launch-standalone", "client-public", "context-standalone-patient",
+			"context-ehr-patient", "permission-patient", "permission-offline", "authorize-post"})
+		assert.NotContains(t, d["capabilities"], "client-confidential-asymmetric", "private_key_jwt is not built yet")
 	}
 }
 

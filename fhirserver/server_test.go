@@ -33,6 +33,7 @@ type testServer struct {
 	token    string // a token for system/*.cruds
 	clientID string // the client token belongs to
 	store    *storage.Store
+	owner    string // a connection string of the database's owner
 	smart    *smart.Provider
 }
 
@@ -44,8 +45,8 @@ func newServer(t *testing.T, opts ...func(*fhirserver.Config)) *testServer {
 // newServerLifespan is newServer with access tokens of the given lifespan.
 func newServerLifespan(t *testing.T, lifespan time.Duration, opts ...func(*fhirserver.Config)) *testServer {
 	t.Helper()
-	store, _ := storagetest.Open(t)
-	ts := &testServer{t: t, store: store}
+	store, owner := storagetest.Open(t)
+	ts := &testServer{t: t, store: store, owner: owner}
 	srv := httptest.NewUnstartedServer(nil)
 	cfg := fhirserver.Config{BaseURL: "http://" + srv.Listener.Addr().String(), Log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
@@ -56,12 +57,14 @@ func newServerLifespan(t *testing.T, lifespan time.Duration, opts ...func(*fhirs
 	}, store, nil)
 	require.NoError(t, err)
 	ts.smart = provider
+	res := resources.New(store, nil)
+	provider.SetDirectory(fhirserver.Directory(res))
 	srv.Config.Handler = fhirserver.New(cfg, fhirserver.Deps{
-		Resources: resources.New(store, nil),
+		Resources: res,
 		Auth:      fhirserver.SMART(provider),
 		Ready:     store.Ready,
 		Discovery: provider.Discovery,
-		OAuth:     map[string]http.Handler{"/auth/token": provider.TokenHandler(), "/auth/revoke": provider.RevokeHandler()},
+		OAuth:     provider.Handlers(),
 		Security:  provider.Security(),
 	})
 	srv.Start()

@@ -21,6 +21,9 @@ func (s *Service) Everything(ctx context.Context, c Caller, patientID string, q 
 	if err := c.allow("Patient", Read); err != nil {
 		return Result{}, err
 	}
+	if p := c.patient("Patient", Read); p != "" && patientID == "" {
+		patientID = p // a token held to one patient: that patient's everything
+	}
 	if patientID != "" {
 		if _, err := s.Read(ctx, c, storage.Key{Type: "Patient", ID: patientID}); err != nil {
 			return Result{}, err
@@ -104,13 +107,7 @@ func (s *Service) everythingQuery(ctx context.Context, c Caller, patientID strin
 			e.Types = append(e.Types, t)
 		}
 	}
-	for _, t := range s.search.Types() {
-		for _, code := range s.search.CompartmentParams(t) {
-			for _, ic := range s.search.IndexCodes(t, code) {
-				e.LinkTypes, e.LinkParams = append(e.LinkTypes, t), append(e.LinkParams, ic)
-			}
-		}
-	}
+	e.LinkTypes, e.LinkParams = s.patientLinks()
 	if err := s.everythingPage(ctx, &e, q, o); err != nil {
 		return e, 0, err
 	}

@@ -19,6 +19,9 @@ func (s *Service) Read(ctx context.Context, c Caller, k storage.Key) (Result, er
 	if err != nil {
 		return Result{}, readError(err, k, &v)
 	}
+	if err := s.inReach(ctx, c, Read, v); err != nil {
+		return Result{}, err
+	}
 	return ok(v.Resource, &v), nil
 }
 
@@ -34,6 +37,16 @@ func (s *Service) VRead(ctx context.Context, c Caller, k storage.Key, vid string
 	v, err := s.store.VRead(ctx, k, n)
 	if err != nil {
 		return Result{}, readError(err, k, &v)
+	}
+	if p := c.patient(k.Type, VRead); p != "" {
+		// A past version is within reach when the current one is.
+		cur, err := s.store.Read(ctx, k)
+		if err != nil {
+			return Result{}, outcome.E(outcome.Forbidden, "%s is outside the patient in context", k)
+		}
+		if err := s.inReach(ctx, c, VRead, cur); err != nil {
+			return Result{}, err
+		}
 	}
 	return ok(v.Resource, &v), nil
 }
@@ -58,3 +71,42 @@ type GoneError struct {
 
 func (g *GoneError) Error() string { return g.Err.Error() }
 func (g *GoneError) Unwrap() error { return g.Err }
+
+// inReach refuses a version outside the reach of the caller's patient.
+func (s *Service) inReach(ctx context.Context, c Caller, i Interaction, v storage.Version) error {
+	p := c.patient(v.Type, i)
+	if p == "" {
+		return nil
+	}
+	within, err := s.store.Within(ctx, s.reach(p), []storage.Version{v})
+	if err != nil {
+		return err
+	}
+	if !within[v.Key] {
+		return outcome.E(outcome.Forbidden, "%s is outside the patient in context", v.Key)
+	}
+	return nil
+}
+
+// reach is what a token held to patient may see.
+func (s *Service) reach(patient string) storage.Reach {
+	types, params := s.patientLinks()
+	links := make([]string, len(types))
+	for i := range types {
+		links[i] = types[i] + " " + params[i]
+	}
+	return storage.Reach{Patient: patient, Links: links}
+}
+
+// patientLinks are the (type, index code) pairs that put a resource in a
+// patient's compartment.
+func (s *Service) patientLinks() (types, params []string) {
+	for _, t := range s.search.Types() {
+		for _, code := range s.search.CompartmentParams(t) {
+			for _, ic := range s.search.IndexCodes(t, code) {
+				types, params = append(types, t), append(params, ic)
+			}
+		}
+	}
+	return types, params
+}

@@ -30,6 +30,9 @@ func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values
 			return Result{}, err
 		}
 	}
+	if p := c.patient(typ, Search); p != "" {
+		crit.Clauses = append(crit.Clauses, s.reach(p).Clause())
+	}
 	p, err := s.page(ctx, crit, q, parsed.Count)
 	if err != nil {
 		return Result{}, err
@@ -234,10 +237,40 @@ func (s *Service) include(ctx context.Context, c Caller, incs []search.Include, 
 				next = append(next, v)
 			}
 		}
+		next, err := s.withinReach(ctx, c, next)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, next...)
 		frontier = next
 	}
 	return out, nil
+}
+
+// withinReach drops the included versions outside the reach of the
+// caller's patient: a _revinclude from a shared practitioner would
+// otherwise bring in other patients' records.
+func (s *Service) withinReach(ctx context.Context, c Caller, vs []storage.Version) ([]storage.Version, error) {
+	var p string
+	for _, v := range vs {
+		if p = c.patient(v.Type, Read); p != "" {
+			break
+		}
+	}
+	if p == "" {
+		return vs, nil
+	}
+	within, err := s.store.Within(ctx, s.reach(p), vs)
+	if err != nil {
+		return nil, err
+	}
+	kept := vs[:0]
+	for _, v := range vs {
+		if c.patient(v.Type, Read) == "" || within[v.Key] {
+			kept = append(kept, v)
+		}
+	}
+	return kept, nil
 }
 
 // mergeIncludes folds the _include parameters that differ only in their

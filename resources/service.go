@@ -33,6 +33,10 @@ const (
 type Caller struct {
 	ID        string
 	Authorize func(resourceType string, i Interaction) error
+	// Patient, when it returns an id, holds an authorized interaction to
+	// that patient's reach: the patient, its compartment, and what they
+	// point at (a SMART patient/ scope). Nil or empty: no such limit.
+	Patient func(resourceType string, i Interaction) string
 }
 
 // AllowAll authorizes every interaction; it is for the operator's own
@@ -44,6 +48,27 @@ func (c Caller) allow(typ string, i Interaction) error {
 		return outcome.E(outcome.Forbidden, "no access granted")
 	}
 	return c.Authorize(typ, i)
+}
+
+// patient is the patient whose reach limits the interaction, if any.
+func (c Caller) patient(typ string, i Interaction) string {
+	if c.Patient == nil {
+		return ""
+	}
+	return c.Patient(typ, i)
+}
+
+// allowUnlimited refuses an interaction the caller may do only within a
+// patient's reach: writes, histories and batches are not yet checked
+// resource by resource, and granting them whole would grant too much.
+func (c Caller) allowUnlimited(typ string, i Interaction) error {
+	if err := c.allow(typ, i); err != nil {
+		return err
+	}
+	if c.patient(typ, i) != "" {
+		return outcome.E(outcome.Forbidden, "a token limited to one patient cannot %s %s yet", i, typ)
+	}
+	return nil
 }
 
 // Return is the client's Prefer: return choice.

@@ -23,10 +23,11 @@ type Client struct {
 	Scopes       []string
 	GrantTypes   []string // default: client_credentials when confidential without redirect URIs
 	JWKS         []byte
+	LaunchURL    string // the app's launch page, for EHR launch
 }
 
 // grantTypes this server can issue tokens for today.
-var supportedGrants = []string{"client_credentials"}
+var supportedGrants = []string{"authorization_code", "client_credentials", "refresh_token"}
 
 // RegisterClient stores a client, its secret hashed; it returns the secret,
 // which is generated when c.Secret is empty for a confidential client.
@@ -36,7 +37,10 @@ func (p *Provider) RegisterClient(ctx context.Context, c Client) (string, error)
 	}
 	stored := storage.OAuthClient{
 		ID: c.ID, Public: c.Public, RedirectURIs: c.RedirectURIs,
-		GrantTypes: c.GrantTypes, Scopes: c.Scopes, JWKS: json.RawMessage(c.JWKS),
+		GrantTypes: c.GrantTypes, Scopes: c.Scopes, JWKS: json.RawMessage(c.JWKS), LaunchURL: c.LaunchURL,
+	}
+	if slices.Contains(c.GrantTypes, "authorization_code") {
+		stored.ResponseTypes = []string{"code"}
 	}
 	if !c.Public {
 		if c.Secret == "" {
@@ -74,6 +78,12 @@ func (p *Provider) checkClient(c *Client) error {
 	}
 	if len(c.GrantTypes) == 0 {
 		c.GrantTypes = []string{"client_credentials"}
+		if len(c.RedirectURIs) > 0 {
+			c.GrantTypes = []string{"authorization_code", "refresh_token"}
+		}
+	}
+	if slices.Contains(c.GrantTypes, "authorization_code") && len(c.RedirectURIs) == 0 {
+		return invalid("the authorization_code grant needs at least one --redirect-uri")
 	}
 	for _, g := range c.GrantTypes {
 		if !slices.Contains(supportedGrants, g) {
@@ -88,7 +98,10 @@ func (p *Provider) checkClient(c *Client) error {
 			return invalid("scope %q is not a SMART scope", s)
 		}
 	}
-	for _, u := range c.RedirectURIs {
+	for _, u := range append(slices.Clone(c.RedirectURIs), c.LaunchURL) {
+		if u == "" {
+			continue
+		}
 		if err := checkRedirectURI(u); err != nil {
 			return invalid("%v", err)
 		}

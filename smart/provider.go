@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -36,6 +37,9 @@ type Config struct {
 // Store is the database the provider keeps its state in.
 type Store interface {
 	tokenStore
+	keyStore
+	userStore
+	launchStore
 	OAuthSecret(ctx context.Context, fresh func() ([]byte, error)) ([]byte, error)
 	PutClient(ctx context.Context, c storage.OAuthClient) error
 }
@@ -49,6 +53,10 @@ type Provider struct {
 	db     Store
 	log    *slog.Logger
 	cache  *accessCache
+	// cookieKey signs the sign-in cookie and the CSRF tokens of the
+	// authorization pages.
+	cookieKey []byte
+	dir       Directory
 }
 
 // New builds the provider; the HMAC key of its tokens is made on first use
@@ -73,25 +81,46 @@ func New(ctx context.Context, cfg Config, db Store, log *slog.Logger) (*Provider
 		return nil, err
 	}
 	config := &fosite.Config{
-		AccessTokenLifespan: cfg.TokenLifespan,
-		GlobalSecret:        secret,
-		ScopeStrategy:       scopeStrategy,
-		TokenURL:            cfg.Issuer + "/auth/token",
-		AccessTokenIssuer:   cfg.Issuer,
-		HashCost:            cfg.HashCost,
+		AccessTokenLifespan:   cfg.TokenLifespan,
+		AuthorizeCodeLifespan: authorizeCodeLifespan,
+		RefreshTokenLifespan:  refreshTokenLifespan,
+		IDTokenLifespan:       time.Hour,
+		IDTokenIssuer:         cfg.Issuer,
+		GlobalSecret:          secret,
+		ScopeStrategy:         scopeStrategy,
+		TokenURL:              cfg.Issuer + "/auth/token",
+		AccessTokenIssuer:     cfg.Issuer,
+		HashCost:              cfg.HashCost,
+		// SMART 2.2: PKCE with S256 for every client, plain refused.
+		EnforcePKCE:                    true,
+		EnablePKCEPlainChallengeMethod: false,
+		// A refresh token only for offline_access or online_access.
+		RefreshTokenScopes: []string{"offline_access", "online_access"},
 	}
-	strategy := compose.NewOAuth2HMACStrategy(config)
-	oauth := compose.Compose(config, fositeStore{db: db}, &compose.CommonStrategy{CoreStrategy: strategy},
+	p := &Provider{cfg: cfg, config: config, db: db, log: log, cache: newAccessCache(), cookieKey: secretFor(secret, "session cookie")}
+	strategy := &compose.CommonStrategy{
+		CoreStrategy:               compose.NewOAuth2HMACStrategy(config),
+		OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(p.signingKey, config),
+	}
+	p.oauth = compose.Compose(config, fositeStore{db: db}, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
 	)
-	return &Provider{cfg: cfg, config: config, oauth: oauth, db: db, log: log, cache: newAccessCache()}, nil
+	return p, nil
 }
 
-// newSession is the session fosite fills: the token endpoint sets its
-// subject, the token check reads it back from storage.
-func newSession() *fosite.DefaultSession { return &fosite.DefaultSession{} }
+const (
+	// authorizeCodeLifespan is short: a code is exchanged at once (SMART
+	// recommends at most 10 minutes).
+	authorizeCodeLifespan = time.Minute
+	refreshTokenLifespan  = 30 * 24 * time.Hour
+)
 
 // TokenHandler is the token endpoint.
 func (p *Provider) TokenHandler() http.Handler {
@@ -109,31 +138,92 @@ func (p *Provider) TokenHandler() http.Handler {
 			p.tokenError(ctx, w, ar, err)
 			return
 		}
-		if len(ar.GetRequestedScopes()) == 0 {
-			// SMART backend services require scope; a silent default grant
-			// would hide the client's mistake.
-			p.tokenError(ctx, w, ar, fosite.ErrInvalidScope.WithHint("The scope parameter is required."))
+		if err := p.grantScopes(ar); err != nil {
+			p.tokenError(ctx, w, ar, err)
 			return
-		}
-		// The grant handler has checked every scope against the client's.
-		for _, s := range ar.GetRequestedScopes() {
-			ar.GrantScope(s)
-		}
-		if s, ok := ar.GetSession().(*fosite.DefaultSession); ok {
-			s.Subject = ar.GetClient().GetID()
 		}
 		resp, err := p.oauth.NewAccessResponse(ctx, ar)
 		if err != nil {
 			p.tokenError(ctx, w, ar, err)
 			return
 		}
+		if s, ok := ar.GetSession().(*Session); ok && !ar.GetGrantTypes().ExactOne("client_credentials") {
+			p.launchExtras(resp, s)
+		}
 		p.log.Info("token issued", "client", ar.GetClient().GetID(), "grant", strings.Join(ar.GetGrantTypes(), " "))
 		p.oauth.WriteAccessResponse(ctx, w, ar, resp)
 	})
 }
 
+// grantScopes decides the scopes of a token request. Client credentials
+// get what they ask for (the grant handler has checked each against the
+// client's registration). A code's scopes were granted by the user and are
+// kept as fosite restored them. A refresh may ask for fewer than its grant
+// holds, never more (RFC 6749 6).
+func (p *Provider) grantScopes(ar fosite.AccessRequester) error {
+	req, ok := ar.(*fosite.AccessRequest)
+	if !ok {
+		return fosite.ErrServerError.WithDebug("unexpected access request type")
+	}
+	switch {
+	case ar.GetGrantTypes().ExactOne("client_credentials"):
+		if len(ar.GetRequestedScopes()) == 0 {
+			// SMART backend services require scope; a silent default grant
+			// would hide the client's mistake.
+			return fosite.ErrInvalidScope.WithHint("The scope parameter is required.")
+		}
+		for _, s := range ar.GetRequestedScopes() {
+			ar.GrantScope(s)
+		}
+		if s, ok := ar.GetSession().(*Session); ok {
+			s.Subject = ar.GetClient().GetID()
+			s.Introspection = map[string]any{"iss": p.cfg.Issuer}
+		}
+	case ar.GetGrantTypes().ExactOne("refresh_token"):
+		asked := fosite.RemoveEmpty(strings.Split(ar.GetRequestForm().Get("scope"), " "))
+		if len(asked) == 0 {
+			return nil
+		}
+		granted := ar.GetGrantedScopes()
+		for _, s := range asked {
+			if !slices.Contains(granted, s) && !scopeStrategy(granted, s) {
+				return fosite.ErrInvalidScope.WithHintf("The scope %q was not granted to this refresh token; a refresh can only narrow scopes.", s)
+			}
+		}
+		req.GrantedScope = fosite.Arguments(asked)
+	}
+	return nil
+}
+
+// launchExtras adds the SMART launch context to the token response of a
+// user's grant.
+func (p *Provider) launchExtras(resp fosite.AccessResponder, s *Session) {
+	l := s.Launch
+	if l.Patient != "" {
+		resp.SetExtra("patient", l.Patient)
+	}
+	if l.Encounter != "" {
+		resp.SetExtra("encounter", l.Encounter)
+	}
+	if len(l.FHIRContext) > 0 {
+		resp.SetExtra("fhirContext", l.FHIRContext)
+	}
+	if l.NeedPatientBanner != nil {
+		resp.SetExtra("need_patient_banner", *l.NeedPatientBanner)
+	}
+	if l.Intent != "" {
+		resp.SetExtra("intent", l.Intent)
+	}
+	resp.SetExtra("smart_style_url", p.cfg.Issuer+"/auth/smart-style.json")
+}
+
 func (p *Provider) tokenError(ctx context.Context, w http.ResponseWriter, ar fosite.AccessRequester, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.ErrorField == fosite.ErrInvalidGrant.ErrorField {
+		// A replayed code or a reused refresh token has just revoked its
+		// grant: tokens checked before must not outlive that in the cache.
+		p.cache.clear()
+	}
 	p.log.Warn("token request refused", "error", rfc.ErrorField, "hint", rfc.HintField)
 	p.oauth.WriteAccessError(ctx, w, ar, err)
 }
@@ -149,23 +239,83 @@ func (p *Provider) RevokeHandler() http.Handler {
 	})
 }
 
-// Discovery is the SMART configuration document (.well-known/smart-configuration).
-// SMART 2.2 wants issuer only with sso-openid-connect and
-// response_types_supported only with an authorization endpoint; both come
-// with the launch.
+// IntrospectHandler is the RFC 7662 introspection endpoint: the caller
+// authenticates as a client (or with an access token); an unknown, expired
+// or revoked token is 200 {"active": false}.
+func (p *Provider) IntrospectHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		ir, err := p.oauth.NewIntrospectionRequest(ctx, r, newSession())
+		if err != nil && !errors.Is(err, fosite.ErrInactiveToken) {
+			p.oauth.WriteIntrospectionError(ctx, w, err) // the caller failed to authenticate
+			return
+		}
+		p.oauth.WriteIntrospectionResponse(ctx, w, ir)
+	})
+}
+
+// Discovery is the SMART configuration document (.well-known/smart-configuration):
+// only capabilities this server has.
 func (p *Provider) Discovery() map[string]any {
 	return map[string]any{
+		"issuer":                                p.cfg.Issuer,
+		"jwks_uri":                              p.cfg.Issuer + "/auth/jwks",
+		"authorization_endpoint":                p.cfg.Issuer + "/auth/authorize",
 		"token_endpoint":                        p.cfg.Issuer + "/auth/token",
+		"introspection_endpoint":                p.cfg.Issuer + "/auth/introspect",
 		"revocation_endpoint":                   p.cfg.Issuer + "/auth/revoke",
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"grant_types_supported":                 supportedGrants,
+		"response_types_supported":              []string{"code"},
 		"scopes_supported": []string{
-			"system/*.read", "system/*.write", "system/*.*",
-			"system/*.cruds", "system/*.rs",
+			"openid", "fhirUser", "launch", "launch/patient", "launch/encounter", "offline_access", "online_access",
+			"patient/*.read", "patient/*.rs", "user/*.read", "user/*.rs", "user/*.cruds", "user/*.*",
+			"system/*.read", "system/*.write", "system/*.*", "system/*.cruds", "system/*.rs",
 		},
-		"capabilities":                     []string{"client-confidential-symmetric", "permission-v1", "permission-v2"},
+		"capabilities": []string{
+			"launch-ehr", "launch-standalone", "authorize-post",
+			"client-public", "client-confidential-symmetric",
+			"context-ehr-patient", "context-ehr-encounter", "context-standalone-patient", "context-standalone-encounter",
+			"context-passthrough-banner", "context-passthrough-style",
+			"permission-offline", "permission-online", "permission-patient", "permission-user", "permission-v1", "permission-v2",
+			"sso-openid-connect",
+		},
 		"code_challenge_methods_supported": []string{"S256"},
 	}
+}
+
+// OpenIDConfiguration is the OpenID Connect discovery document.
+func (p *Provider) OpenIDConfiguration() map[string]any {
+	return map[string]any{
+		"issuer":                                p.cfg.Issuer,
+		"authorization_endpoint":                p.cfg.Issuer + "/auth/authorize",
+		"token_endpoint":                        p.cfg.Issuer + "/auth/token",
+		"jwks_uri":                              p.cfg.Issuer + "/auth/jwks",
+		"response_types_supported":              []string{"code"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{idTokenAlg},
+		"scopes_supported":                      []string{"openid", "fhirUser", "profile", "offline_access", "online_access"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "fhirUser"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"grant_types_supported":                 supportedGrants,
+	}
+}
+
+// JWKSHandler serves the public keys that verify id_tokens.
+func (p *Provider) JWKSHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		set, err := p.JWKS(r.Context())
+		if err != nil {
+			p.log.Error("jwks", "err", err)
+			http.Error(w, "keys unavailable", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_ = json.NewEncoder(w).Encode(set)
+	})
 }
 
 // Security is the CapabilityStatement's rest.security: SMART, with the
@@ -233,6 +383,9 @@ func (p *Provider) Authenticate(r *http.Request) (*Access, error) {
 		return nil, unauthorized("invalid_token", "a refresh token is not an access token")
 	}
 	a := newAccess(ar.GetClient().GetID(), ar.GetGrantedScopes())
+	if s, ok := ar.GetSession().(*Session); ok {
+		a.User, a.FHIRUser, a.Patient, a.Encounter = s.User, s.FHIRUser, s.Launch.Patient, s.Launch.Encounter
+	}
 	p.cache.put(key, a, ar.GetSession().GetExpiresAt(fosite.AccessToken))
 	return a, nil
 }

@@ -117,7 +117,15 @@ func scopeStrategy(haystack []string, needle string) bool {
 type Access struct {
 	ClientID string
 	Scopes   []string
-	parsed   []Scope
+	// User is the signed-in user behind the token; empty for a backend
+	// service's client credentials.
+	User     string
+	FHIRUser string // the user's own resource (Practitioner/ID, Patient/ID)
+	// Patient is the patient in context: patient/ scopes reach only the
+	// compartment of this patient (and what it references).
+	Patient   string
+	Encounter string
+	parsed    []Scope
 }
 
 func newAccess(clientID string, granted []string) *Access {
@@ -132,20 +140,31 @@ func newAccess(clientID string, granted []string) *Access {
 
 // Allows reports whether the token permits perm (one of c, r, u, d, s) on
 // resources of type typ ("*" for an interaction across all types, which
-// needs a wildcard scope).
+// needs a wildcard scope), and whether that permission is limited to the
+// patient in context (compartment true): then every resource must be
+// checked against the patient's compartment.
 //
-// Only system scopes grant access so far: patient and user scopes need the
-// launch context and compartment checks of the full SMART launch, and scopes
-// narrowed by v2 parameters need those parameters applied to each resource.
-// Until those exist such scopes grant nothing, rather than too much.
-func (a *Access) Allows(typ string, perm rune) bool {
+// patient/ scopes grant only with a patient in context; user/ scopes grant
+// what the scope says, the user's own permissions arriving with the role
+// permissions of the HIPAA controls (a user who is a patient is always held
+// to their own compartment). Scopes narrowed by v2 parameters
+// (?category=...) grant nothing yet, rather than too much.
+func (a *Access) Allows(typ string, perm rune) (ok, compartment bool) {
+	open, restricted := false, false
 	for _, s := range a.parsed {
-		if s.Context != "system" || s.Query != "" || !strings.ContainsRune(s.Perms, perm) {
+		if s.Query != "" || !strings.ContainsRune(s.Perms, perm) || (s.Type != "*" && s.Type != typ) {
 			continue
 		}
-		if s.Type == "*" || s.Type == typ {
-			return true
+		switch {
+		case s.Context == "patient" && a.Patient != "":
+			restricted = true
+		case s.Context == "user" && a.User != "" && strings.HasPrefix(a.FHIRUser, "Patient/"):
+			restricted = true
+		case s.Context == "user" && a.User != "":
+			open = true
+		case s.Context == "system" && a.User == "":
+			open = true
 		}
 	}
-	return false
+	return open || restricted, !open && restricted
 }

@@ -66,28 +66,55 @@ func TestScopeStrategy(t *testing.T) {
 }
 
 func TestAccessAllows(t *testing.T) {
+	backend := func(scopes ...string) *Access { return newAccess("c", scopes) }
+	patient := func(scopes ...string) *Access { a := newAccess("c", scopes); a.User, a.Patient = "u", "p1"; return a }
+	noPatient := func(scopes ...string) *Access { a := newAccess("c", scopes); a.User = "u"; return a }
+	clinician := func(scopes ...string) *Access {
+		a := newAccess("c", scopes)
+		a.User, a.FHIRUser = "u", "Practitioner/d1"
+		return a
+	}
+	patientUser := func(scopes ...string) *Access {
+		a := newAccess("c", scopes)
+		a.User, a.FHIRUser, a.Patient = "u", "Patient/p1", "p1"
+		return a
+	}
 	tests := []struct {
-		granted []string
-		typ     string
-		perm    rune
-		want    bool
+		access            *Access
+		typ               string
+		perm              rune
+		want, compartment bool
 	}{
-		{[]string{"system/*.read"}, "Patient", 'r', true},
-		{[]string{"system/*.read"}, "Patient", 's', true},
-		{[]string{"system/*.read"}, "Patient", 'c', false},
-		{[]string{"system/*.read"}, "*", 'r', true},
-		{[]string{"system/Patient.write"}, "Patient", 'u', true},
-		{[]string{"system/Patient.write"}, "Patient", 'r', false},
-		{[]string{"system/Patient.write"}, "Observation", 'c', false},
-		{[]string{"system/Patient.rs"}, "*", 'r', false},
-		{[]string{"system/Observation.rs", "system/Patient.c"}, "Patient", 'c', true},
-		{[]string{"patient/*.read"}, "Patient", 'r', false},
-		{[]string{"user/*.cruds"}, "Patient", 'r', false},
-		{[]string{"system/Observation.rs?category=laboratory"}, "Observation", 'r', false},
-		{[]string{"openid"}, "Patient", 'r', false},
-		{nil, "Patient", 'r', false},
+		{backend("system/*.read"), "Patient", 'r', true, false},
+		{backend("system/*.read"), "Patient", 's', true, false},
+		{backend("system/*.read"), "Patient", 'c', false, false},
+		{backend("system/*.read"), "*", 'r', true, false},
+		{backend("system/Patient.write"), "Patient", 'u', true, false},
+		{backend("system/Patient.write"), "Patient", 'r', false, false},
+		{backend("system/Patient.write"), "Observation", 'c', false, false},
+		{backend("system/Patient.rs"), "*", 'r', false, false},
+		{backend("system/Observation.rs", "system/Patient.c"), "Patient", 'c', true, false},
+		{backend("patient/*.read"), "Patient", 'r', false, false},
+		{backend("user/*.cruds"), "Patient", 'r', false, false},
+		{backend("system/Observation.rs?category=laboratory"), "Observation", 'r', false, false},
+		{backend("openid"), "Patient", 'r', false, false},
+		{backend(), "Patient", 'r', false, false},
+		// A user's token: patient scopes need a patient in context and
+		// reach only its compartment; system scopes are for backends only.
+		{patient("patient/*.read"), "Observation", 'r', true, true},
+		{patient("patient/Observation.rs"), "Observation", 's', true, true},
+		{patient("patient/Observation.rs"), "Condition", 's', false, false},
+		{patient("patient/Observation.rs"), "Observation", 'c', false, false},
+		{noPatient("patient/*.read"), "Observation", 'r', false, false},
+		{patient("system/*.read"), "Observation", 'r', false, false},
+		{clinician("user/*.rs"), "Observation", 'r', true, false},
+		{clinician("user/*.rs", "patient/*.rs"), "Observation", 'r', true, false},
+		{patientUser("user/*.rs"), "Observation", 'r', true, true},
+		{patient("patient/Observation.rs?category=laboratory"), "Observation", 's', false, false},
 	}
 	for _, tt := range tests {
-		assert.Equal(t, tt.want, newAccess("c", tt.granted).Allows(tt.typ, tt.perm), "%v %s %c", tt.granted, tt.typ, tt.perm)
+		ok, compartment := tt.access.Allows(tt.typ, tt.perm)
+		assert.Equal(t, tt.want, ok, "%v %s %c", tt.access.Scopes, tt.typ, tt.perm)
+		assert.Equal(t, tt.compartment, compartment, "compartment: %v %s %c", tt.access.Scopes, tt.typ, tt.perm)
 	}
 }

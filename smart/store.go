@@ -2,12 +2,15 @@ package smart
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/url"
 	"time"
 
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
 
 	"github.com/fhirserver/fhirserver/storage"
 )
@@ -19,6 +22,10 @@ type tokenStore interface {
 	PutToken(ctx context.Context, t storage.OAuthToken) error
 	Token(ctx context.Context, kind, signature string) (storage.OAuthToken, storage.OAuthClient, bool, error)
 	RevokeTokens(ctx context.Context, kind, requestID string) error
+	RevokeToken(ctx context.Context, signature, reason string) error
+	SupersedeTokens(ctx context.Context, kind, requestID string) error
+	UseJTI(ctx context.Context, jti string, expires time.Time) error
+	JTIKnown(ctx context.Context, jti string) (bool, error)
 }
 
 // fositeStore adapts the database to fosite's storage interfaces.
@@ -56,14 +63,23 @@ func fositeClient(c storage.OAuthClient) fosite.Client {
 	}
 }
 
-// JWT client assertions (private_key_jwt) are not accepted yet, so no jti
-// is ever recorded; refusing keeps a replay impossible until they are.
-func (s fositeStore) ClientAssertionJWTValid(context.Context, string) error {
-	return fosite.ErrJTIKnown.WithHint("Client assertions are not supported.")
+// ClientAssertionJWTValid refuses a client assertion whose jti was seen.
+func (s fositeStore) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+	known, err := s.db.JTIKnown(ctx, jti)
+	if err != nil {
+		return err
+	}
+	if known {
+		return fosite.ErrJTIKnown
+	}
+	return nil
 }
 
-func (s fositeStore) SetClientAssertionJWT(context.Context, string, time.Time) error {
-	return fosite.ErrServerError.WithHint("Client assertions are not supported.")
+func (s fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	if errors.Is(s.db.UseJTI(ctx, jti, exp), storage.ErrConflict) {
+		return fosite.ErrJTIKnown
+	}
+	return nil
 }
 
 func (s fositeStore) put(ctx context.Context, kind, signature string, r fosite.Requester) error {
@@ -92,6 +108,7 @@ func (s fositeStore) put(ctx context.Context, kind, signature string, r fosite.R
 
 var tokenTypes = map[string]fosite.TokenType{
 	"access": fosite.AccessToken, "refresh": fosite.RefreshToken, "code": fosite.AuthorizeCode,
+	"pkce": fosite.AuthorizeCode, "oidc": fosite.AuthorizeCode,
 }
 
 // sanitized keeps the request form without credentials.
@@ -160,8 +177,14 @@ func (s fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature st
 	return s.revokeBySignature(ctx, "refresh", signature)
 }
 
-func (s fositeStore) RotateRefreshToken(ctx context.Context, requestID, _ string) error {
-	return s.RevokeRefreshToken(ctx, requestID)
+// RotateRefreshToken retires the refresh token just used and the access
+// tokens issued before it; the tokens the rotation issues share the grant's
+// request id and stay valid. The revocation row is the rotation log entry.
+func (s fositeStore) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
+	if err := s.db.RevokeToken(ctx, signature, "rotated"); err != nil {
+		return err
+	}
+	return s.db.SupersedeTokens(ctx, "access", requestID)
 }
 
 func (s fositeStore) CreateAuthorizeCodeSession(ctx context.Context, code string, r fosite.Requester) error {
@@ -176,8 +199,46 @@ func (s fositeStore) GetAuthorizeCodeSession(ctx context.Context, code string, s
 	return r, err
 }
 
+// InvalidateAuthorizeCodeSession marks a code used; a replay then finds it
+// inactive, and fosite revokes what the code was exchanged for.
 func (s fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
-	return s.revokeBySignature(ctx, "code", code)
+	return s.db.RevokeToken(ctx, code, "used")
+}
+
+// PKCE challenges and OpenID Connect sessions are kept as tokens of their
+// own kind, keyed by the code's signature (PKCE) or the code's hash (OpenID
+// Connect, which fosite hands the code itself): never by a usable value.
+func (s fositeStore) CreatePKCERequestSession(ctx context.Context, signature string, r fosite.Requester) error {
+	return s.put(ctx, "pkce", "pkce:"+signature, r)
+}
+
+func (s fositeStore) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	return s.get(ctx, "pkce", "pkce:"+signature, session)
+}
+
+func (s fositeStore) DeletePKCERequestSession(ctx context.Context, signature string) error {
+	return s.db.RevokeToken(ctx, "pkce:"+signature, "used")
+}
+
+func oidcKey(code string) string {
+	h := sha256.Sum256([]byte(code))
+	return "oidc:" + hex.EncodeToString(h[:])
+}
+
+func (s fositeStore) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
+	return s.put(ctx, "oidc", oidcKey(code), r)
+}
+
+func (s fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
+	got, err := s.get(ctx, "oidc", oidcKey(code), newSession())
+	if errors.Is(err, fosite.ErrNotFound) || errors.Is(err, fosite.ErrInactiveToken) {
+		return nil, openid.ErrNoSessionFound
+	}
+	return got, err
+}
+
+func (s fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return s.db.RevokeToken(ctx, oidcKey(code), "used")
 }
 
 func (s fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {

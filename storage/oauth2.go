@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // OAuthSecret returns the authorization server's HMAC key, storing the one
@@ -46,6 +44,7 @@ type OAuthClient struct {
 	ResponseTypes []string
 	Scopes        []string
 	JWKS          json.RawMessage
+	LaunchURL     string // the app's EHR launch page; empty when none
 }
 
 // PutClient registers a client; ErrConflict when the id is taken.
@@ -60,11 +59,10 @@ func (s *Store) PutClient(ctx context.Context, c OAuthClient) error {
 		jwks = c.JWKS
 	}
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO oauth2_client (id, secret_hash, public, redirect_uris, grant_types, response_types, scopes, jwks)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		c.ID, hash, c.Public, nonNil(c.RedirectURIs), nonNil(c.GrantTypes), nonNil(c.ResponseTypes), nonNil(c.Scopes), jwks)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation {
+		INSERT INTO oauth2_client (id, secret_hash, public, redirect_uris, grant_types, response_types, scopes, jwks, launch_url)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''))`,
+		c.ID, hash, c.Public, nonNil(c.RedirectURIs), nonNil(c.GrantTypes), nonNil(c.ResponseTypes), nonNil(c.Scopes), jwks, c.LaunchURL)
+	if isUniqueViolation(err) {
 		return ErrConflict
 	}
 	if err != nil {
@@ -95,7 +93,7 @@ func (s *Store) Client(ctx context.Context, id string) (OAuthClient, error) {
 
 // clientColumns are the columns of oauth2_client, aliased c, that a
 // clientRow scans.
-const clientColumns = `c.id, c.secret_hash, c.public, c.redirect_uris, c.grant_types, c.response_types, c.scopes, c.jwks`
+const clientColumns = `c.id, c.secret_hash, c.public, c.redirect_uris, c.grant_types, c.response_types, c.scopes, c.jwks, coalesce(c.launch_url, '')`
 
 type clientRow struct {
 	c    OAuthClient
@@ -103,7 +101,7 @@ type clientRow struct {
 }
 
 func (r *clientRow) dest() []any {
-	return []any{&r.c.ID, &r.hash, &r.c.Public, &r.c.RedirectURIs, &r.c.GrantTypes, &r.c.ResponseTypes, &r.c.Scopes, &r.c.JWKS}
+	return []any{&r.c.ID, &r.hash, &r.c.Public, &r.c.RedirectURIs, &r.c.GrantTypes, &r.c.ResponseTypes, &r.c.Scopes, &r.c.JWKS, &r.c.LaunchURL}
 }
 
 func (r *clientRow) client() OAuthClient {
@@ -146,7 +144,8 @@ func (s *Store) Token(ctx context.Context, kind, signature string) (OAuthToken, 
 	var revoked bool
 	err := s.pool.QueryRow(ctx, `
 		SELECT t.request_id, t.client_id, t.request, t.expires_at,
-		       EXISTS (SELECT 1 FROM oauth2_revocation r WHERE r.request_id = t.request_id AND r.kind = t.kind),
+		       EXISTS (SELECT 1 FROM oauth2_revocation r WHERE r.request_id = t.request_id AND r.kind = t.kind)
+		         OR EXISTS (SELECT 1 FROM oauth2_token_revocation r WHERE r.signature = t.signature),
 		       `+clientColumns+`
 		FROM oauth2_token t JOIN oauth2_client c ON c.id = t.client_id
 		WHERE t.signature = $1 AND t.kind = $2`, signature, kind).

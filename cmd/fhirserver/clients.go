@@ -31,6 +31,7 @@ func clientsAdd(ctx context.Context, args []string, out io.Writer, log *slog.Log
 	fs.Var(&redirects, "redirect-uri", "a registered redirect URI (repeatable)")
 	fs.StringVar(&scope, "scope", "", "scopes the client may be granted, space separated")
 	fs.Var(&grants, "grant-type", "an allowed grant type (repeatable)")
+	fs.StringVar(&c.LaunchURL, "launch-url", "", "the app's launch page, where an EHR launch sends the browser")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
@@ -45,15 +46,11 @@ func clientsAdd(ctx context.Context, args []string, out io.Writer, log *slog.Log
 		c.JWKS = b
 	}
 	c.RedirectURIs, c.GrantTypes, c.Scopes = redirects, grants, strings.Fields(scope)
-	db, err := openDatabase(ctx, d, log)
+	provider, done, err := adminProvider(ctx, d, log)
 	if err != nil {
 		return err
 	}
-	defer db.close()
-	provider, err := smart.New(ctx, smart.Config{Issuer: "http://localhost", FHIRBase: "http://localhost/fhir"}, db.store, log)
-	if err != nil {
-		return err
-	}
+	defer done()
 	secret, err := provider.RegisterClient(ctx, c)
 	if err != nil {
 		return err

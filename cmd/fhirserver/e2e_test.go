@@ -241,6 +241,21 @@ func TestCommandsWithoutServer(t *testing.T) {
 	_, err := os.Stat(filepath.Join(dir, "pg", "postmaster.pid"))
 	assert.True(t, os.IsNotExist(err), "an admin command stops the cluster it started")
 
+	out, err := fhirserver(t, "users", "add", "--data-dir", dir, "--username", "doc", "--password", "correct horse", "--role", "clinician", "--fhir-user", "Practitioner/dr1")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "user doc registered")
+	assert.NotContains(t, out, "correct horse")
+	_, err = fhirserver(t, "users", "add", "--data-dir", dir, "--username", "doc", "--password", "another one", "--role", "clinician")
+	assert.Error(t, err, "a username is registered once")
+	out, err = fhirserver(t, "launch", "create", "--data-dir", dir, "--patient", "p1", "--encounter", "e1")
+	require.NoError(t, err, out)
+	assert.Regexp(t, `(?m)^[A-Za-z0-9_-]{40,}$`, out, "an opaque launch value")
+	out, err = fhirserver(t, "keys", "rotate", "--data-dir", dir)
+	require.NoError(t, err, out)
+	out, err = fhirserver(t, "clients", "add", "--data-dir", dir, "--id", "web", "--public", "--redirect-uri", "https://app.example/cb",
+		"--launch-url", "https://app.example/launch", "--scope", "launch openid fhirUser patient/*.rs")
+	require.NoError(t, err, out)
+
 	tests := []struct {
 		name string
 		args []string
@@ -248,7 +263,10 @@ func TestCommandsWithoutServer(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}},
 		{"clients without id", []string{"clients", "add", "--data-dir", dir}},
 		{"load without paths", []string{"load", "--data-dir", dir}},
-		{"users add not yet", []string{"users", "add", "--username", "u"}},
+		{"users add without password", []string{"users", "add", "--data-dir", dir, "--username", "u", "--role", "clinician"}},
+		{"users add with a short password", []string{"users", "add", "--data-dir", dir, "--username", "u", "--password", "short", "--role", "clinician"}},
+		{"users add with a bad fhirUser", []string{"users", "add", "--data-dir", dir, "--username", "u", "--password", "long enough", "--role", "r", "--fhir-user", "Observation/1"}},
+		{"launch with a reference", []string{"launch", "create", "--data-dir", dir, "--patient", "Patient/p1"}},
 		{"audit verify not yet", []string{"audit", "verify"}},
 	}
 	for _, tc := range tests {

@@ -20,6 +20,8 @@ commands:
   migrate        apply migrations and exit
   clients add    register an OAuth2 client
   users add      register a user who can log in on the authorization page
+  launch create  create an EHR launch context and print its launch value
+  keys rotate    make a new id_token signing key
   load PATH...   load FHIR bundles and NDJSON files as transactions
   audit verify   verify the audit hash chains
 
@@ -70,7 +72,11 @@ func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) er
 	case cmd == "clients" && len(rest) > 0 && rest[0] == "add":
 		return clientsAdd(ctx, rest[1:], out, log)
 	case cmd == "users" && len(rest) > 0 && rest[0] == "add":
-		return errors.New("users add: user login arrives with the SMART App Launch issue; nothing was changed")
+		return usersAdd(ctx, rest[1:], out, log)
+	case cmd == "launch" && len(rest) > 0 && rest[0] == "create":
+		return launchCreate(ctx, rest[1:], out, log)
+	case cmd == "keys" && len(rest) > 0 && rest[0] == "rotate":
+		return keysRotate(ctx, rest[1:], out, log)
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "verify":
 		return errors.New("audit verify: the audit hash chain arrives with the HIPAA controls issue; nothing was checked")
 	case cmd == "-h" || cmd == "--help" || cmd == "help":

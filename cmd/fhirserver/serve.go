@@ -44,12 +44,14 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	res := resources.New(db.store, log)
+	provider.SetDirectory(fhirserver.Directory(res))
 	app := fhirserver.New(fhirserver.Config{BaseURL: f.baseURL, MaxBodyBytes: f.maxBody, Log: log}, fhirserver.Deps{
-		Resources: resources.New(db.store, log),
+		Resources: res,
 		Auth:      fhirserver.SMART(provider),
 		Ready:     db.store.Ready,
 		Discovery: provider.Discovery,
-		OAuth:     map[string]http.Handler{"/auth/token": provider.TokenHandler(), "/auth/revoke": provider.RevokeHandler()},
+		OAuth:     provider.Handlers(),
 		Security:  provider.Security(),
 	})
 	return listen(ctx, f.addr, app, log)

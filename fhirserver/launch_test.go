@@ -1,0 +1,512 @@
+package fhirserver_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/go-jose/go-jose/v3"
+	"github.com/go-jose/go-jose/v3/jwt"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fhirserver/fhirserver/smart"
+)
+
+const (
+	appRedirect = "http://127.0.0.1:9/callback"
+	appVerifier = "a-verifier-of-at-least-forty-three-characters-0123456789"
+	password    = "correct horse battery"
+)
+
+// launchServer is a server with a small record (patients p1 and p2, an
+// observation each, p1's encounter and practitioner), a public SMART app
+// and a clinician who may sign in.
+func launchServer(t *testing.T) *testServer {
+	ts := newServer(t)
+	ts.put("Practitioner", "dr1", `{"resourceType":"Practitioner","name":[{"family":"Welby"}]}`)
+	ts.put("Practitioner", "dr2", `{"resourceType":"Practitioner","name":[{"family":"Kildare"}]}`)
+	ts.put("Patient", "p1", `{"resourceType":"Patient","name":[{"family":"Chalmers","given":["Peter"]}],"birthDate":"1974-12-25"}`)
+	ts.put("Patient", "p2", `{"resourceType":"Patient","name":[{"family":"Other","given":["Olive"]}]}`)
+	ts.put("Encounter", "e1", `{"resourceType":"Encounter","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/p1"},"period":{"start":"2024-01-02"}}`)
+	ts.put("Observation", "o1", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"},"performer":[{"reference":"Practitioner/dr1"}]}`)
+	ts.put("Observation", "o2", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p2"},"performer":[{"reference":"Practitioner/dr2"}]}`)
+	ctx := context.Background()
+	_, err := ts.smart.RegisterClient(ctx, smart.Client{ID: "app", Public: true, RedirectURIs: []string{appRedirect},
+		Scopes: strings.Fields("launch launch/patient launch/encounter openid fhirUser offline_access patient/*.rs patient/*.read user/*.rs")})
+	require.NoError(t, err)
+	require.NoError(t, ts.smart.AddUser(ctx, smart.User{Username: "doc", Password: password, Role: "clinician", FHIRUser: "Practitioner/dr1"}))
+	return ts
+}
+
+// browser follows the authorization pages as a user agent would, keeping
+// the sign-in cookie (which is Secure: a test over http keeps it by hand).
+type browser struct {
+	t       *testing.T
+	root    string
+	cookies map[string]string
+	client  *http.Client
+}
+
+func newBrowser(ts *testServer) *browser {
+	return &browser{t: ts.t, root: strings.TrimSuffix(ts.URL, "/fhir"), cookies: map[string]string{},
+		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type page struct {
+	status   int
+	location string
+	body     string
+}
+
+func (b *browser) send(req *http.Request) page {
+	b.t.Helper()
+	for k, v := range b.cookies {
+		req.AddCookie(&http.Cookie{Name: k, Value: v})
+	}
+	r, err := b.client.Do(req)
+	require.NoError(b.t, err)
+	defer r.Body.Close()
+	body, _ := io.ReadAll(r.Body)
+	for _, c := range r.Cookies() {
+		b.cookies[c.Name] = c.Value
+		assert.True(b.t, c.HttpOnly && c.Secure && c.SameSite == http.SameSiteLaxMode, "cookie flags")
+	}
+	return page{status: r.StatusCode, location: r.Header.Get("Location"), body: string(body)}
+}
+
+func (b *browser) get(u string) page {
+	req, err := http.NewRequest("GET", u, nil)
+	require.NoError(b.t, err)
+	return b.send(req)
+}
+
+var inputRE = regexp.MustCompile(`<input type="(hidden|radio|checkbox)" name="([^"]+)" value="([^"]*)"`)
+
+// submit posts the page's form with its hidden fields, the first radio of
+// each group, every checked box, and the given values (which replace).
+func (b *browser) submit(p page, values url.Values) page {
+	b.t.Helper()
+	form := url.Values{}
+	radios := map[string]bool{}
+	for _, m := range inputRE.FindAllStringSubmatch(p.body, -1) {
+		kind, name, value := m[1], html.UnescapeString(m[2]), html.UnescapeString(m[3])
+		switch {
+		case kind == "radio" && !radios[name]:
+			radios[name] = true
+			form.Set(name, value)
+		case kind == "checkbox" && strings.Contains(p.body, `value="`+m[3]+`" checked`):
+			form.Add(name, value)
+		case kind == "hidden":
+			form.Add(name, value)
+		}
+	}
+	for k, v := range values {
+		form[k] = v
+	}
+	req, err := http.NewRequest("POST", b.root+"/auth/authorize", strings.NewReader(form.Encode()))
+	require.NoError(b.t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.send(req)
+}
+
+func challenge(verifier string) string {
+	h := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// authorizeURL is the app's request; set overrides parameters ("" removes).
+func authorizeURL(ts *testServer, scope string, set map[string]string) string {
+	q := url.Values{"response_type": {"code"}, "client_id": {"app"}, "redirect_uri": {appRedirect}, "scope": {scope},
+		"state": {"state-0123456789"}, "aud": {ts.URL}, "code_challenge": {challenge(appVerifier)}, "code_challenge_method": {"S256"}}
+	for k, v := range set {
+		if v == "" {
+			q.Del(k)
+		} else {
+			q.Set(k, v)
+		}
+	}
+	return strings.TrimSuffix(ts.URL, "/fhir") + "/auth/authorize?" + q.Encode()
+}
+
+// launch signs in, picks p1 when asked, approves (with overrides of the
+// consent form) and returns the redirect to the app.
+func (b *browser) launch(start string, consent url.Values) *url.URL {
+	b.t.Helper()
+	p := b.get(start)
+	require.Equal(b.t, 200, p.status, p.body)
+	if strings.Contains(p.body, `name="password"`) {
+		p = b.submit(p, url.Values{"username": {"doc"}, "password": {password}})
+	}
+	for strings.Contains(p.body, `name="_step" value="patient"`) || strings.Contains(p.body, `name="_step" value="encounter"`) {
+		p = b.submit(p, nil)
+	}
+	require.Contains(b.t, p.body, `value="consent"`, p.body)
+	if consent == nil {
+		consent = url.Values{}
+	}
+	if consent.Get("decision") == "" {
+		consent.Set("decision", "approve")
+	}
+	p = b.submit(p, consent)
+	require.Contains(b.t, []int{302, 303}, p.status, p.body)
+	u, err := url.Parse(p.location)
+	require.NoError(b.t, err)
+	return u
+}
+
+// exchange posts the code to the token endpoint as the public app.
+func exchange(ts *testServer, code, verifier string) (int, map[string]any, http.Header) {
+	ts.t.Helper()
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appRedirect}, "client_id": {"app"}, "code_verifier": {verifier}}
+	return tokenPost(ts, form)
+}
+
+func tokenPost(ts *testServer, form url.Values) (int, map[string]any, http.Header) {
+	ts.t.Helper()
+	req, err := http.NewRequest("POST", ts.tokenEndpoint(), strings.NewReader(form.Encode()))
+	require.NoError(ts.t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return ts.post(req)
+}
+
+func fhirGet(ts *testServer, token, path string) response {
+	ts.t.Helper()
+	saved := ts.token
+	defer func() { ts.token = saved }()
+	ts.token = token
+	return ts.do("GET", path, "", "")
+}
+
+func TestStandaloneLaunch(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	b := newBrowser(ts)
+	back := b.launch(authorizeURL(ts, "launch/patient openid fhirUser offline_access patient/*.rs", nil), nil)
+	assert.Equal(t, "state-0123456789", back.Query().Get("state"))
+	code := back.Query().Get("code")
+	require.NotEmpty(t, code, back.String())
+
+	status, tok, h := exchange(ts, code, appVerifier)
+	require.Equal(t, 200, status, "%v", tok)
+	assert.Equal(t, "no-store", h.Get("Cache-Control"))
+	assert.Equal(t, "no-cache", h.Get("Pragma"))
+	assert.Equal(t, "p1", tok["patient"], "the first patient on the picker")
+	assert.Equal(t, true, tok["need_patient_banner"])
+	assert.NotEmpty(t, tok["smart_style_url"])
+	assert.NotEmpty(t, tok["refresh_token"])
+	assert.InDelta(t, 900, tok["expires_in"], 2, "15 minutes")
+	assert.ElementsMatch(t, strings.Fields("launch/patient openid fhirUser offline_access patient/*.rs"), strings.Fields(tok["scope"].(string)))
+	access := tok["access_token"].(string)
+
+	t.Run("id_token", func(t *testing.T) {
+		claims := verifyIDToken(t, ts, tok["id_token"].(string))
+		assert.Equal(t, strings.TrimSuffix(ts.URL, "/fhir"), claims["iss"])
+		assert.Contains(t, claims["aud"], "app")
+		assert.Equal(t, ts.URL+"/Practitioner/dr1", claims["fhirUser"])
+		assert.Equal(t, "doc", claims["sub"])
+	})
+	t.Run("the patient's reach", func(t *testing.T) {
+		assert.Equal(t, 200, fhirGet(ts, access, "/Patient/p1").Status)
+		assert.Equal(t, 200, fhirGet(ts, access, "/Observation/o1").Status)
+		assert.Equal(t, 200, fhirGet(ts, access, "/Practitioner/dr1").Status, "what the patient's records point at")
+		for _, path := range []string{"/Patient/p2", "/Observation/o2", "/Practitioner/dr2"} {
+			r := fhirGet(ts, access, path)
+			assert.Equal(t, 403, r.Status, path)
+			assert.Equal(t, "OperationOutcome", r.json(t)["resourceType"])
+		}
+		ids := func(path string) []string {
+			var out []string
+			for _, e := range searchsetOf(t, fhirGet(ts, access, path)).Entry {
+				out = append(out, e.Resource["resourceType"].(string)+"/"+e.Resource["id"].(string))
+			}
+			return out
+		}
+		assert.Equal(t, []string{"Observation/o1"}, ids("/Observation"))
+		assert.Empty(t, ids("/Observation?patient=p2"))
+		assert.Equal(t, []string{"Patient/p1"}, ids("/Patient"))
+		assert.ElementsMatch(t, []string{"Observation/o1", "Practitioner/dr1"}, ids("/Observation?_include=Observation:performer"))
+		assert.ElementsMatch(t, []string{"Practitioner/dr1"}, ids("/Practitioner?_revinclude=Observation:performer")[:1])
+		assert.NotContains(t, ids("/Practitioner?_revinclude=Observation:performer"), "Observation/o2")
+		assert.NotContains(t, ids("/Patient/$everything"), "Observation/o2")
+		assert.Contains(t, ids("/Patient/$everything"), "Observation/o1")
+		assert.Equal(t, 403, fhirGet(ts, access, "/Patient/p2/$everything").Status)
+		assert.Equal(t, 403, ts.doWith(access, "POST", "/Observation", fhirJSON, `{"resourceType":"Observation","status":"final","code":{"text":"y"},"subject":{"reference":"Patient/p1"}}`).Status, "no write scope")
+	})
+	t.Run("refresh rotates, narrows and never widens", func(t *testing.T) {
+		first := tok["refresh_token"].(string)
+		status, r1, _ := tokenPost(ts, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first}, "client_id": {"app"}})
+		require.Equal(t, 200, status, "%v", r1)
+		second := r1["refresh_token"].(string)
+		assert.NotEqual(t, first, second)
+		assert.Equal(t, "p1", r1["patient"], "the launch context survives a refresh")
+		status, wide, _ := tokenPost(ts, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {second}, "client_id": {"app"}, "scope": {"user/*.rs"}})
+		assert.Equal(t, 400, status, "%v", wide)
+		assert.Equal(t, "invalid_scope", wide["error"])
+		status, narrow, _ := tokenPost(ts, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {second}, "client_id": {"app"}, "scope": {"patient/Observation.rs offline_access"}})
+		require.Equal(t, 200, status, "%v", narrow)
+		assert.ElementsMatch(t, []string{"patient/Observation.rs", "offline_access"}, strings.Fields(narrow["scope"].(string)))
+		assert.Equal(t, 403, fhirGet(ts, narrow["access_token"].(string), "/Patient/p1").Status, "narrowed away")
+		assert.Equal(t, 200, fhirGet(ts, narrow["access_token"].(string), "/Observation/o1").Status)
+		// Reusing a rotated refresh token revokes the whole family.
+		status, reused, _ := tokenPost(ts, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first}, "client_id": {"app"}})
+		assert.Contains(t, []int{400, 401}, status, "%v", reused)
+		status, _, _ = tokenPost(ts, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {narrow["refresh_token"].(string)}, "client_id": {"app"}})
+		assert.Contains(t, []int{400, 401}, status, "the family is revoked")
+		assert.Equal(t, 401, fhirGet(ts, narrow["access_token"].(string), "/Observation/o1").Status)
+		conn, err := pgx.Connect(context.Background(), ts.owner)
+		require.NoError(t, err)
+		defer conn.Close(context.Background())
+		var rotations int
+		require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FROM oauth2_rotation_log WHERE client_id = 'app'`).Scan(&rotations))
+		assert.Equal(t, 2, rotations, "each rotation is logged")
+	})
+	t.Run("a replayed code is refused and what it gave is revoked", func(t *testing.T) {
+		b := newBrowser(ts)
+		back := b.launch(authorizeURL(ts, "launch/patient patient/*.rs", nil), nil)
+		code := back.Query().Get("code")
+		status, tok, _ := exchange(ts, code, appVerifier)
+		require.Equal(t, 200, status, "%v", tok)
+		status, again, _ := exchange(ts, code, appVerifier)
+		assert.Equal(t, 400, status, "%v", again)
+		assert.Equal(t, "invalid_grant", again["error"])
+		assert.Equal(t, 401, fhirGet(ts, tok["access_token"].(string), "/Patient/p1").Status)
+	})
+}
+
+// searchsetOf decodes a search Bundle's entries.
+func searchsetOf(t *testing.T, r response) struct {
+	Entry []struct{ Resource map[string]any }
+} {
+	t.Helper()
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	var b struct {
+		Entry []struct{ Resource map[string]any }
+	}
+	require.NoError(t, json.Unmarshal(r.Body, &b))
+	return b
+}
+
+func (ts *testServer) doWith(token, method, path, contentType, body string) response {
+	ts.t.Helper()
+	saved := ts.token
+	defer func() { ts.token = saved }()
+	ts.token = token
+	return ts.do(method, path, contentType, body)
+}
+
+// verifyIDToken checks an id_token's signature against the JWKS the
+// discovery document names, by the kid in its header.
+func verifyIDToken(t *testing.T, ts *testServer, raw string) map[string]any {
+	t.Helper()
+	tok, err := jwt.ParseSigned(raw)
+	require.NoError(t, err)
+	require.Len(t, tok.Headers, 1)
+	assert.Equal(t, "RS256", tok.Headers[0].Algorithm)
+	require.NotEmpty(t, tok.Headers[0].KeyID)
+	r, err := http.Get(strings.TrimSuffix(ts.URL, "/fhir") + "/auth/jwks")
+	require.NoError(t, err)
+	defer r.Body.Close()
+	var set jose.JSONWebKeySet
+	require.NoError(t, json.NewDecoder(r.Body).Decode(&set))
+	keys := set.Key(tok.Headers[0].KeyID)
+	require.Len(t, keys, 1)
+	var claims map[string]any
+	require.NoError(t, tok.Claims(keys[0].Key, &claims))
+	return claims
+}
+
+func TestAuthorizeRefusals(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	scope := "launch/patient patient/*.rs"
+	redirectedError := func(t *testing.T, set map[string]string, want string) {
+		t.Helper()
+		p := newBrowser(ts).get(authorizeURL(ts, scope, set))
+		require.Contains(t, []int{302, 303}, p.status, "%s", p.body)
+		u, err := url.Parse(p.location)
+		require.NoError(t, err)
+		assert.True(t, strings.HasPrefix(p.location, appRedirect), p.location)
+		assert.Equal(t, want, u.Query().Get("error"), p.location)
+		assert.Equal(t, "state-0123456789", u.Query().Get("state"))
+	}
+	t.Run("PKCE missing", func(t *testing.T) {
+		redirectedError(t, map[string]string{"code_challenge": "", "code_challenge_method": ""}, "invalid_request")
+	})
+	t.Run("PKCE plain", func(t *testing.T) {
+		redirectedError(t, map[string]string{"code_challenge": appVerifier, "code_challenge_method": "plain"}, "invalid_request")
+	})
+	t.Run("aud of another server", func(t *testing.T) {
+		redirectedError(t, map[string]string{"aud": "https://elsewhere.example/fhir"}, "invalid_request")
+	})
+	t.Run("aud missing", func(t *testing.T) { redirectedError(t, map[string]string{"aud": ""}, "invalid_request") })
+	t.Run("scope the client may not have", func(t *testing.T) {
+		redirectedError(t, map[string]string{"scope": "system/*.read"}, "invalid_scope")
+	})
+	t.Run("launch scope without a launch", func(t *testing.T) {
+		redirectedError(t, map[string]string{"scope": "launch patient/*.rs"}, "invalid_request")
+	})
+	t.Run("unknown launch", func(t *testing.T) {
+		redirectedError(t, map[string]string{"scope": "launch patient/*.rs", "launch": "made-up"}, "invalid_request")
+	})
+	t.Run("redirect_uri not registered: no redirect", func(t *testing.T) {
+		for _, uri := range []string{"http://127.0.0.1:9/elsewhere", appRedirect + "/", "http://127.0.0.1:9/callback?x=1"} {
+			p := newBrowser(ts).get(authorizeURL(ts, scope, map[string]string{"redirect_uri": uri}))
+			assert.GreaterOrEqual(t, p.status, 400, "%q: %s", uri, p.location)
+			assert.Empty(t, p.location, uri)
+		}
+	})
+	t.Run("redirect_uri missing: refused at the registered one", func(t *testing.T) {
+		redirectedError(t, map[string]string{"redirect_uri": ""}, "invalid_request")
+	})
+	t.Run("unknown client: no redirect", func(t *testing.T) {
+		p := newBrowser(ts).get(authorizeURL(ts, scope, map[string]string{"client_id": "nobody"}))
+		assert.GreaterOrEqual(t, p.status, 400)
+		assert.Empty(t, p.location)
+	})
+	t.Run("the user denies", func(t *testing.T) {
+		back := newBrowser(ts).launch(authorizeURL(ts, scope, nil), url.Values{"decision": {"deny"}})
+		assert.Equal(t, "access_denied", back.Query().Get("error"))
+		assert.Empty(t, back.Query().Get("code"))
+	})
+	t.Run("wrong verifier, unknown code", func(t *testing.T) {
+		back := newBrowser(ts).launch(authorizeURL(ts, scope, nil), nil)
+		status, body, _ := exchange(ts, back.Query().Get("code"), appVerifier+"x")
+		assert.Equal(t, 400, status, "%v", body)
+		assert.Equal(t, "invalid_grant", body["error"])
+		status, body, _ = exchange(ts, "made-up-code", appVerifier)
+		assert.Equal(t, 400, status, "%v", body)
+	})
+	t.Run("a form from another site", func(t *testing.T) {
+		b := newBrowser(ts)
+		p := b.get(authorizeURL(ts, scope, nil))
+		p = b.submit(p, url.Values{"username": {"doc"}, "password": {password}, "_csrf": {"forged"}})
+		assert.Equal(t, 200, p.status)
+		assert.Contains(t, p.body, `name="password"`, "not signed in")
+	})
+}
+
+func TestConsentGrantsASubset(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	back := newBrowser(ts).launch(authorizeURL(ts, "launch/patient patient/Patient.rs patient/Observation.rs", nil),
+		url.Values{"grant": {"launch/patient", "patient/Observation.rs"}})
+	status, tok, _ := exchange(ts, back.Query().Get("code"), appVerifier)
+	require.Equal(t, 200, status, "%v", tok)
+	assert.ElementsMatch(t, []string{"launch/patient", "patient/Observation.rs"}, strings.Fields(tok["scope"].(string)))
+	access := tok["access_token"].(string)
+	assert.Equal(t, 200, fhirGet(ts, access, "/Observation/o1").Status)
+	assert.Equal(t, 403, fhirGet(ts, access, "/Patient/p1").Status, "a type the user withheld")
+	assert.Equal(t, 403, fhirGet(ts, access, "/Patient?_id=p1").Status)
+	assert.Empty(t, newBrowser(ts).launch(authorizeURL(ts, "launch/patient patient/Patient.rs", nil),
+		url.Values{"grant": {"system/*.read"}}).Query().Get("error"), "a scope not asked for is ignored, not granted")
+}
+
+func TestEHRLaunch(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	root := strings.TrimSuffix(ts.URL, "/fhir")
+	createLaunch := func(token, body string) (int, map[string]any) {
+		req, err := http.NewRequest("POST", root+"/auth/launch", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		status, got, _ := ts.post(req)
+		return status, got
+	}
+	status, _ := createLaunch("", `{"patient":"p1"}`)
+	assert.Equal(t, 401, status)
+	status, _ = createLaunch(ts.tokenFor("system/Observation.rs"), `{"patient":"p1"}`)
+	assert.Equal(t, 403, status)
+	status, _ = createLaunch(ts.token, `{"patient":"Patient/p1"}`)
+	assert.Equal(t, 400, status, "ids, not references")
+	status, got := createLaunch(ts.token, `{"patient":"p1","encounter":"e1","need_patient_banner":false,"fhirContext":[{"reference":"Encounter/e1"}]}`)
+	require.Equal(t, 200, status, "%v", got)
+	launch := got["launch"].(string)
+
+	back := newBrowser(ts).launch(authorizeURL(ts, "launch openid fhirUser patient/*.rs", map[string]string{"launch": launch}), nil)
+	status, tok, _ := exchange(ts, back.Query().Get("code"), appVerifier)
+	require.Equal(t, 200, status, "%v", tok)
+	assert.Equal(t, "p1", tok["patient"])
+	assert.Equal(t, "e1", tok["encounter"])
+	assert.Equal(t, false, tok["need_patient_banner"])
+	assert.Equal(t, []any{map[string]any{"reference": "Encounter/e1"}}, tok["fhirContext"])
+	assert.Equal(t, 200, fhirGet(ts, tok["access_token"].(string), "/Encounter/e1").Status)
+
+	t.Run("a launch is single-use", func(t *testing.T) {
+		p := newBrowser(ts).get(authorizeURL(ts, "launch patient/*.rs", map[string]string{"launch": launch}))
+		u, _ := url.Parse(p.location)
+		assert.Equal(t, "invalid_request", u.Query().Get("error"), p.location)
+	})
+	t.Run("introspection", func(t *testing.T) {
+		id, secret := ts.client("system/*.read")
+		introspect := func(token string) map[string]any {
+			req, err := http.NewRequest("POST", root+"/auth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(id, secret)
+			status, body, _ := ts.post(req)
+			require.Equal(t, 200, status, "%v", body)
+			return body
+		}
+		got := introspect(tok["access_token"].(string))
+		assert.Equal(t, true, got["active"])
+		assert.Equal(t, "p1", got["patient"])
+		assert.Equal(t, "e1", got["encounter"])
+		assert.Equal(t, ts.URL+"/Practitioner/dr1", got["fhirUser"])
+		assert.Equal(t, root, got["iss"])
+		assert.Equal(t, "app", got["client_id"])
+		assert.Equal(t, "doc", got["sub"])
+		assert.NotEmpty(t, got["exp"])
+		assert.Equal(t, map[string]any{"active": false}, introspect("made-up"))
+	})
+}
+
+func TestStandaloneEncounterPicker(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	b := newBrowser(ts)
+	p := b.get(authorizeURL(ts, "launch/patient launch/encounter patient/*.rs", nil))
+	p = b.submit(p, url.Values{"username": {"doc"}, "password": {password}})
+	require.Contains(t, p.body, `value="patient"`)
+	p = b.submit(p, url.Values{"_search": {"1"}, "q": {"olive"}})
+	assert.Contains(t, p.body, "Olive Other")
+	assert.NotContains(t, p.body, "Peter Chalmers", "the name filter")
+	p = b.submit(p, url.Values{"patient": {"p1"}})
+	require.Contains(t, p.body, `name="_step" value="encounter"`, p.body)
+	assert.Contains(t, p.body, `value="e1"`)
+	p = b.submit(p, url.Values{"encounter": {"e1"}})
+	require.Contains(t, p.body, `value="consent"`, p.body)
+	p = b.submit(p, url.Values{"decision": {"approve"}})
+	u, err := url.Parse(p.location)
+	require.NoError(t, err)
+	status, tok, _ := exchange(ts, u.Query().Get("code"), appVerifier)
+	require.Equal(t, 200, status, "%v", tok)
+	assert.Equal(t, "p1", tok["patient"])
+	assert.Equal(t, "e1", tok["encounter"])
+}
+
+func TestSignInLockout(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	b := newBrowser(ts)
+	p := b.get(authorizeURL(ts, "launch/patient patient/*.rs", nil))
+	for range 5 {
+		p = b.submit(p, url.Values{"username": {"doc"}, "password": {"wrong password"}})
+		assert.Contains(t, p.body, "wrong")
+	}
+	p = b.submit(p, url.Values{"username": {"doc"}, "password": {password}})
+	assert.Contains(t, p.body, "locked", "the right password after five failures")
+	assert.Contains(t, p.body, `name="password"`)
+}

@@ -1,0 +1,155 @@
+package smart
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// userStore keeps the people who sign in.
+type userStore interface {
+	PutUser(ctx context.Context, u storage.User) error
+	User(ctx context.Context, username string) (storage.User, error)
+	UserForLogin(ctx context.Context, username string, since time.Time) (storage.User, int, error)
+	LoginAttempt(ctx context.Context, username string, success bool) error
+}
+
+// Argon2id parameters: OWASP's recommended minimum (19 MiB, 2 passes).
+const (
+	argonMemory  = 19 * 1024
+	argonTime    = 2
+	argonThreads = 1
+	argonKeyLen  = 32
+)
+
+// Lockout: this many failed sign-ins within lockoutWindow, with no success
+// since, lock the account until the window has passed.
+const (
+	lockoutFailures = 5
+	lockoutWindow   = 15 * time.Minute
+)
+
+// User is a person to register.
+type User struct {
+	Username string
+	Password string
+	Role     string
+	FHIRUser string // Practitioner/ID, Patient/ID, RelatedPerson/ID or Person/ID
+}
+
+var fhirUserTypes = []string{"Patient", "Practitioner", "PractitionerRole", "RelatedPerson", "Person"}
+
+// AddUser registers a user with the password hashed by argon2id.
+func (p *Provider) AddUser(ctx context.Context, u User) error {
+	invalid := func(format string, args ...any) error { return outcome.E(outcome.Invalid, "user: "+format, args...) }
+	switch {
+	case u.Username == "" || strings.ContainsAny(u.Username, " \t\r\n"):
+		return invalid("a username without spaces is required")
+	case len(u.Password) < 8:
+		return invalid("the password must have at least 8 characters")
+	case u.Role == "":
+		return invalid("a role is required")
+	}
+	if u.FHIRUser != "" {
+		typ, id, ok := strings.Cut(u.FHIRUser, "/")
+		if !ok || id == "" || strings.Contains(id, "/") || !contains(fhirUserTypes, typ) {
+			return invalid("fhirUser must be one of %s followed by /id", strings.Join(fhirUserTypes, ", "))
+		}
+	}
+	hash, err := hashPassword(u.Password)
+	if err != nil {
+		return err
+	}
+	err = p.db.PutUser(ctx, storage.User{Username: u.Username, PasswordHash: hash, Role: u.Role, FHIRUser: u.FHIRUser})
+	if errors.Is(err, storage.ErrConflict) {
+		return outcome.E(outcome.Conflict, "a user named %q is already registered", u.Username)
+	}
+	return err
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func hashPassword(password string) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	b64 := base64.RawStdEncoding.EncodeToString
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads, b64(salt), b64(key)), nil
+}
+
+// checkPassword compares a password with a PHC argon2id hash in constant time.
+func checkPassword(hash, password string) bool {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var version int
+	var memory, passes uint32
+	var threads uint8
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &passes, &threads); err != nil {
+		return false
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
+	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(want) == 0 {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, passes, memory, threads, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// dummyHash is checked for unknown users so that a sign-in takes as long
+// whether or not the name exists.
+var dummyHash, _ = hashPassword("not a password of anyone")
+
+var (
+	errBadLogin = errors.New("the username or password is wrong")
+	errLocked   = errors.New("too many failed sign-ins: the account is locked for 15 minutes")
+)
+
+// login checks a username and password, records the attempt and applies
+// the lockout.
+func (p *Provider) login(ctx context.Context, username, password string) (storage.User, error) {
+	u, failures, err := p.db.UserForLogin(ctx, username, time.Now().Add(-lockoutWindow))
+	if errors.Is(err, storage.ErrNotFound) {
+		checkPassword(dummyHash, password)
+		return u, errBadLogin
+	}
+	if err != nil {
+		return u, err
+	}
+	if failures >= lockoutFailures {
+		return u, errLocked
+	}
+	ok := checkPassword(u.PasswordHash, password)
+	if err := p.db.LoginAttempt(ctx, username, ok); err != nil {
+		return u, err
+	}
+	if !ok {
+		p.log.Warn("sign-in refused", "reason", "wrong password")
+		return u, errBadLogin
+	}
+	return u, nil
+}

@@ -1,0 +1,60 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Reach is what a token held to one patient may see: the patient, the
+// current members of its compartment (through the "Type param" pairs of
+// Links), and the resources that a current member or the patient points
+// at (its practitioners, organizations, medications, locations).
+type Reach struct {
+	Patient string
+	Links   []string // "Type param" pairs, as Everything's
+}
+
+// Clause keeps the versions within reach; it reads only the key of its
+// alias, so it can check a lead's index rows as well as version rows.
+func (r Reach) Clause() KeyClause {
+	return func(arg func(any) string, v string) string {
+		p, links := arg(r.Patient), arg(r.Links)
+		member := func(x string) string {
+			return x + ".target_type = 'Patient' AND " + x + ".target_id = " + p + " AND " + x + ".type || ' ' || " + x + ".param = ANY(" + links + ")"
+		}
+		return "((" + v + ".type = 'Patient' AND " + v + ".id = " + p + ")" +
+			" OR EXISTS (SELECT 1 FROM search_reference x WHERE x.type = " + v + ".type AND x.id = " + v + ".id AND x.version = " + v + ".version AND " + member("x") + ")" +
+			" OR EXISTS (SELECT 1 FROM search_reference r JOIN resource_version s ON s.type = r.type AND s.id = r.id AND s.version = r.version" +
+			" WHERE r.target_type = " + v + ".type AND r.target_id = " + v + ".id AND " + currentAt("s", "0") +
+			" AND ((r.type = 'Patient' AND r.id = " + p + ") OR EXISTS (SELECT 1 FROM search_reference m WHERE m.type = r.type AND m.id = r.id AND m.version = r.version AND " + member("m") + "))))"
+	}
+}
+
+// Within returns which of the given versions are within reach.
+func (s *Store) Within(ctx context.Context, r Reach, vs []Version) (map[Key]bool, error) {
+	out := map[Key]bool{}
+	if len(vs) == 0 {
+		return out, nil
+	}
+	types, ids, versions := versionKeys(vs)
+	args := []any{types, ids, versions}
+	arg := func(a any) string { args = append(args, a); return fmt.Sprintf("$%d", len(args)) }
+	sql := `SELECT v.type, v.id FROM unnest($1::text[], $2::text[], $3::bigint[]) AS v(type, id, version) WHERE ` + r.Clause()(arg, "v")
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: within reach: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Key, error) {
+		var k Key
+		return k, row.Scan(&k.Type, &k.ID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: within reach: %w", err)
+	}
+	for _, k := range keys {
+		out[k] = true
+	}
+	return out, nil
+}
