@@ -27,7 +27,7 @@ func (s smartAuth) Authenticate(r *http.Request) (resources.Caller, error) {
 	if err != nil {
 		return resources.Caller{}, err
 	}
-	return resources.Caller{ID: access.ClientID, Authorize: authorizer(access), Patient: patientLimit(access)}, nil
+	return resources.Caller{ID: access.ClientID, Authorize: authorizer(access), Patient: patientLimit(access), Filters: scopeFilters(access)}, nil
 }
 
 func (s smartAuth) Challenge(err error) string { return s.p.Challenge(err) }
@@ -35,7 +35,7 @@ func (s smartAuth) Challenge(err error) string { return s.p.Challenge(err) }
 func authorizer(access *smart.Access) func(string, resources.Interaction) error {
 	return func(typ string, i resources.Interaction) error {
 		perm, ok := permissions[i]
-		if allowed, _ := access.Allows(typ, perm); ok && allowed {
+		if ok && access.Allows(typ, perm).OK {
 			return nil
 		}
 		what := typ
@@ -54,9 +54,21 @@ func patientLimit(access *smart.Access) func(string, resources.Interaction) stri
 		if !ok {
 			return ""
 		}
-		if allowed, limited := access.Allows(typ, perm); allowed && limited {
+		if g := access.Allows(typ, perm); g.OK && g.Patient {
 			return access.Patient
 		}
 		return ""
+	}
+}
+
+// scopeFilters are the search queries of the narrowed v2 scopes that
+// grant an interaction (category=laboratory): a resource must match one.
+func scopeFilters(access *smart.Access) func(string, resources.Interaction) []string {
+	return func(typ string, i resources.Interaction) []string {
+		perm, ok := permissions[i]
+		if !ok {
+			return nil
+		}
+		return access.Allows(typ, perm).Filters
 	}
 }

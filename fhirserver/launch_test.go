@@ -510,3 +510,37 @@ func TestSignInLockout(t *testing.T) {
 	assert.Contains(t, p.body, "locked", "the right password after five failures")
 	assert.Contains(t, p.body, `name="password"`)
 }
+
+// A category sub-scope chosen on the consent page filters what the token
+// sees of the type; it never makes a search fail.
+func TestGranularScopes(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	ts.put("Observation", "lab1", `{"resourceType":"Observation","status":"final","code":{"text":"glucose"},"subject":{"reference":"Patient/p1"},
+		"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}]}`)
+	ts.put("Observation", "vs1", `{"resourceType":"Observation","status":"final","code":{"text":"pulse"},"subject":{"reference":"Patient/p1"},
+		"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"vital-signs"}]}]}`)
+	ts.put("DiagnosticReport", "dr1", `{"resourceType":"DiagnosticReport","status":"final","code":{"text":"panel"},"subject":{"reference":"Patient/p1"},"result":[{"reference":"Observation/lab1"},{"reference":"Observation/vs1"}]}`)
+	lab := "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
+	back := newBrowser(ts).launch(authorizeURL(ts, "launch/patient patient/Observation.rs patient/DiagnosticReport.rs", nil),
+		url.Values{"grant": {"launch/patient", lab, "patient/DiagnosticReport.rs"}})
+	status, tok, _ := exchange(ts, back.Query().Get("code"), appVerifier)
+	require.Equal(t, 200, status, "%v", tok)
+	assert.Contains(t, strings.Fields(tok["scope"].(string)), lab)
+	access := tok["access_token"].(string)
+	ids := func(path string) []string {
+		var out []string
+		for _, e := range searchsetOf(t, fhirGet(ts, access, path)).Entry {
+			out = append(out, e.Resource["resourceType"].(string)+"/"+e.Resource["id"].(string))
+		}
+		return out
+	}
+	assert.Equal(t, []string{"Observation/lab1"}, ids("/Observation"))
+	assert.Equal(t, []string{"Observation/lab1"}, ids("/Observation?patient=p1"))
+	assert.Empty(t, ids("/Observation?category=vital-signs"), "filtered, not refused")
+	assert.Equal(t, 200, fhirGet(ts, access, "/Observation/lab1").Status)
+	assert.Equal(t, 403, fhirGet(ts, access, "/Observation/vs1").Status)
+	assert.Equal(t, 403, fhirGet(ts, access, "/Observation/o1").Status)
+	assert.ElementsMatch(t, []string{"DiagnosticReport/dr1", "Observation/lab1"}, ids("/DiagnosticReport?_include=DiagnosticReport:result"))
+	assert.Equal(t, 403, fhirGet(ts, access, "/Condition").Status, "a type not granted at all is refused")
+}

@@ -103,7 +103,9 @@ func (s *Service) everythingQuery(ctx context.Context, c Caller, patientID strin
 		}
 	}
 	for _, t := range profiles.ResourceTypes() {
-		if (wanted == nil || wanted[t]) && c.allow(t, Read) == nil {
+		// Types held to narrowed scopes are left out: $everything does not
+		// filter within a type yet.
+		if (wanted == nil || wanted[t]) && c.allow(t, Read) == nil && len(c.filters(t, Read)) == 0 {
 			e.Types = append(e.Types, t)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/storage"
@@ -38,7 +39,7 @@ func (s *Service) VRead(ctx context.Context, c Caller, k storage.Key, vid string
 	if err != nil {
 		return Result{}, readError(err, k, &v)
 	}
-	if p := c.patient(k.Type, VRead); p != "" {
+	if limit, _ := s.limit(c, k.Type, VRead); limit != nil {
 		// A past version is within reach when the current one is.
 		cur, err := s.store.Read(ctx, k)
 		if err != nil {
@@ -72,20 +73,60 @@ type GoneError struct {
 func (g *GoneError) Error() string { return g.Err.Error() }
 func (g *GoneError) Unwrap() error { return g.Err }
 
-// inReach refuses a version outside the reach of the caller's patient.
+// inReach refuses a version the caller's limits keep out: outside its
+// patient's reach, or matching none of its narrowed scopes.
 func (s *Service) inReach(ctx context.Context, c Caller, i Interaction, v storage.Version) error {
-	p := c.patient(v.Type, i)
-	if p == "" {
-		return nil
+	limit, err := s.limit(c, v.Type, i)
+	if err != nil || limit == nil {
+		return err
 	}
-	within, err := s.store.Within(ctx, s.reach(p), []storage.Version{v})
+	passing, err := s.store.Passing(ctx, limit, []storage.Version{v})
 	if err != nil {
 		return err
 	}
-	if !within[v.Key] {
-		return outcome.E(outcome.Forbidden, "%s is outside the patient in context", v.Key)
+	if !passing[v.Key] {
+		return outcome.E(outcome.Forbidden, "the access token does not reach %s", v.Key)
 	}
 	return nil
+}
+
+// limit is the condition the caller's token puts on resources of typ for
+// an interaction, or nil when there is none: within its patient's reach,
+// and matching one of its narrowed scopes' queries.
+func (s *Service) limit(c Caller, typ string, i Interaction) (storage.KeyClause, error) {
+	var parts []storage.KeyClause
+	if p := c.patient(typ, i); p != "" {
+		parts = append(parts, s.reach(p).Clause())
+	}
+	if qs := c.filters(typ, i); len(qs) > 0 {
+		var anyOf []storage.KeyClause
+		for _, q := range qs {
+			cl, err := s.search.ScopeClause(typ, q)
+			if err != nil {
+				continue // a scope this server cannot apply grants nothing
+			}
+			anyOf = append(anyOf, cl)
+		}
+		parts = append(parts, func(arg func(any) string, v string) string {
+			if len(anyOf) == 0 {
+				return "false"
+			}
+			ors := make([]string, len(anyOf))
+			for i, cl := range anyOf {
+				ors[i] = "(" + cl(arg, v) + ")"
+			}
+			return "(" + strings.Join(ors, " OR ") + ")"
+		})
+	}
+	switch len(parts) {
+	case 0:
+		return nil, nil
+	case 1:
+		return parts[0], nil
+	}
+	return func(arg func(any) string, v string) string {
+		return "(" + parts[0](arg, v) + ") AND (" + parts[1](arg, v) + ")"
+	}, nil
 }
 
 // reach is what a token held to patient may see.

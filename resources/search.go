@@ -30,8 +30,12 @@ func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values
 			return Result{}, err
 		}
 	}
-	if p := c.patient(typ, Search); p != "" {
-		crit.Clauses = append(crit.Clauses, s.reach(p).Clause())
+	limit, err := s.limit(c, typ, Search)
+	if err != nil {
+		return Result{}, err
+	}
+	if limit != nil {
+		crit.Clauses = append(crit.Clauses, limit)
 	}
 	p, err := s.page(ctx, crit, q, parsed.Count)
 	if err != nil {
@@ -247,26 +251,34 @@ func (s *Service) include(ctx context.Context, c Caller, incs []search.Include, 
 	return out, nil
 }
 
-// withinReach drops the included versions outside the reach of the
-// caller's patient: a _revinclude from a shared practitioner would
-// otherwise bring in other patients' records.
+// withinReach drops the included versions the caller's limits keep out:
+// a _revinclude from a shared practitioner would otherwise bring in other
+// patients' records, and an _include a category the token was not given.
 func (s *Service) withinReach(ctx context.Context, c Caller, vs []storage.Version) ([]storage.Version, error) {
-	var p string
+	byType := map[string][]storage.Version{}
 	for _, v := range vs {
-		if p = c.patient(v.Type, Read); p != "" {
-			break
+		byType[v.Type] = append(byType[v.Type], v)
+	}
+	drop := map[storage.Key]bool{}
+	for typ, group := range byType {
+		limit, err := s.limit(c, typ, Read)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if p == "" {
-		return vs, nil
-	}
-	within, err := s.store.Within(ctx, s.reach(p), vs)
-	if err != nil {
-		return nil, err
+		if limit == nil {
+			continue
+		}
+		passing, err := s.store.Passing(ctx, limit, group)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range group {
+			drop[v.Key] = !passing[v.Key]
+		}
 	}
 	kept := vs[:0]
 	for _, v := range vs {
-		if c.patient(v.Type, Read) == "" || within[v.Key] {
+		if !drop[v.Key] {
 			kept = append(kept, v)
 		}
 	}

@@ -37,6 +37,10 @@ type Caller struct {
 	// that patient's reach: the patient, its compartment, and what they
 	// point at (a SMART patient/ scope). Nil or empty: no such limit.
 	Patient func(resourceType string, i Interaction) string
+	// Filters, when it returns queries, holds an authorized interaction to
+	// the resources matching one of them (SMART v2 scopes narrowed by
+	// search parameters, patient/Observation.rs?category=laboratory).
+	Filters func(resourceType string, i Interaction) []string
 }
 
 // AllowAll authorizes every interaction; it is for the operator's own
@@ -58,15 +62,23 @@ func (c Caller) patient(typ string, i Interaction) string {
 	return c.Patient(typ, i)
 }
 
+func (c Caller) filters(typ string, i Interaction) []string {
+	if c.Filters == nil {
+		return nil
+	}
+	return c.Filters(typ, i)
+}
+
 // allowUnlimited refuses an interaction the caller may do only within a
-// patient's reach: writes, histories and batches are not yet checked
-// resource by resource, and granting them whole would grant too much.
+// patient's reach or through narrowed scopes: writes, histories and
+// batches are not yet checked resource by resource, and granting them
+// whole would grant too much.
 func (c Caller) allowUnlimited(typ string, i Interaction) error {
 	if err := c.allow(typ, i); err != nil {
 		return err
 	}
-	if c.patient(typ, i) != "" {
-		return outcome.E(outcome.Forbidden, "a token limited to one patient cannot %s %s yet", i, typ)
+	if c.patient(typ, i) != "" || len(c.filters(typ, i)) > 0 {
+		return outcome.E(outcome.Forbidden, "a token limited to one patient or to some %s records cannot %s them yet", typ, i)
 	}
 	return nil
 }

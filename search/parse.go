@@ -499,3 +499,37 @@ func ofTypeCondition(p *Param, name string, values []string) (builder, error) {
 		return index("search_token", q, v, strings.Join(ors, " OR "), arg)
 	}, nil
 }
+
+// ScopeClause compiles the query of a SMART v2 scope narrowed by search
+// parameters (patient/Observation.rs?category=laboratory) into one condition
+// on a version's key: every parameter must match, as in a search. Only
+// parameters matched against the index qualify; anything else (result
+// parameters, _lastUpdated, an unknown name) is an error, so that a scope
+// this server cannot apply grants nothing.
+func (r *Registry) ScopeClause(typ, query string) (storage.KeyClause, error) {
+	q, err := url.ParseQuery(query)
+	if err != nil || len(q) == 0 {
+		return nil, outcome.E(outcome.Invalid, "scope query %q is not a search", query)
+	}
+	var all []storage.KeyClause
+	for _, name := range sortedKeys(q) {
+		if code, _, _ := splitName(name); strings.HasPrefix(code, "_") && code != "_id" && code != "_tag" && code != "_security" && code != "_profile" {
+			return nil, outcome.E(outcome.Invalid, "scope query parameter %q is not supported", name)
+		}
+		clauses, err := r.clauses(typ, name, q[name], Options{Strict: true})
+		if err != nil {
+			return nil, err
+		}
+		if clauses == nil {
+			return nil, outcome.E(outcome.Invalid, "scope query parameter %q is not supported on %s", name, typ)
+		}
+		all = append(all, clauses...)
+	}
+	return func(arg func(any) string, v string) string {
+		parts := make([]string, len(all))
+		for i, c := range all {
+			parts[i] = "(" + c(arg, v) + ")"
+		}
+		return strings.Join(parts, " AND ")
+	}, nil
+}

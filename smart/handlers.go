@@ -52,7 +52,7 @@ func (p *Provider) LaunchHandler() http.Handler {
 			fail(http.StatusUnauthorized, "a backend-services access token is required")
 			return
 		}
-		if ok, limited := a.Allows("Patient", 'r'); !ok || limited || a.User != "" {
+		if g := a.Allows("Patient", 'r'); !g.OK || g.Patient || len(g.Filters) > 0 || a.User != "" {
 			fail(http.StatusForbidden, "creating a launch needs a system scope that reads Patient")
 			return
 		}

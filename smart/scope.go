@@ -138,33 +138,51 @@ func newAccess(clientID string, granted []string) *Access {
 	return a
 }
 
-// Allows reports whether the token permits perm (one of c, r, u, d, s) on
-// resources of type typ ("*" for an interaction across all types, which
-// needs a wildcard scope), and whether that permission is limited to the
-// patient in context (compartment true): then every resource must be
-// checked against the patient's compartment.
+// Grant is what a token permits for one permission on one type.
+type Grant struct {
+	OK bool
+	// Patient: only within the reach of the patient in context.
+	Patient bool
+	// Filters, when not empty, are the search queries of v2 scopes narrowed
+	// by parameters (category=laboratory): a resource must match one.
+	Filters []string
+}
+
+// Allows reports what the token permits for perm (one of c, r, u, d, s)
+// on resources of type typ ("*" for an interaction across all types, which
+// needs a wildcard scope).
 //
-// patient/ scopes grant only with a patient in context; user/ scopes grant
-// what the scope says, the user's own permissions arriving with the role
-// permissions of the HIPAA controls (a user who is a patient is always held
-// to their own compartment). Scopes narrowed by v2 parameters
-// (?category=...) grant nothing yet, rather than too much.
-func (a *Access) Allows(typ string, perm rune) (ok, compartment bool) {
-	open, restricted := false, false
+// patient/ scopes grant only with a patient in context, and only within
+// its reach; user/ scopes grant what the scope says, the user's own
+// permissions arriving with the role permissions of the HIPAA controls (a
+// user who is a patient is always held to their own record); system/
+// scopes grant only to backend services. Where both unlimited and
+// patient-limited scopes apply, the unlimited ones decide: the grant is
+// never more than one of them gives.
+func (a *Access) Allows(typ string, perm rune) Grant {
+	var open, limited []Scope
 	for _, s := range a.parsed {
-		if s.Query != "" || !strings.ContainsRune(s.Perms, perm) || (s.Type != "*" && s.Type != typ) {
+		if !strings.ContainsRune(s.Perms, perm) || (s.Type != "*" && s.Type != typ) || (s.Query != "" && typ == "*") {
 			continue
 		}
 		switch {
-		case s.Context == "patient" && a.Patient != "":
-			restricted = true
-		case s.Context == "user" && a.User != "" && strings.HasPrefix(a.FHIRUser, "Patient/"):
-			restricted = true
-		case s.Context == "user" && a.User != "":
-			open = true
-		case s.Context == "system" && a.User == "":
-			open = true
+		case s.Context == "patient" && a.Patient != "",
+			s.Context == "user" && a.User != "" && strings.HasPrefix(a.FHIRUser, "Patient/"):
+			limited = append(limited, s)
+		case s.Context == "user" && a.User != "", s.Context == "system" && a.User == "":
+			open = append(open, s)
 		}
 	}
-	return open || restricted, !open && restricted
+	g := Grant{OK: len(open) > 0 || len(limited) > 0, Patient: len(open) == 0 && len(limited) > 0}
+	deciding := open
+	if g.Patient {
+		deciding = limited
+	}
+	for _, s := range deciding {
+		if s.Query == "" {
+			return Grant{OK: g.OK, Patient: g.Patient}
+		}
+		g.Filters = append(g.Filters, s.Query)
+	}
+	return g
 }

@@ -96,7 +96,6 @@ func TestAccessAllows(t *testing.T) {
 		{backend("system/Observation.rs", "system/Patient.c"), "Patient", 'c', true, false},
 		{backend("patient/*.read"), "Patient", 'r', false, false},
 		{backend("user/*.cruds"), "Patient", 'r', false, false},
-		{backend("system/Observation.rs?category=laboratory"), "Observation", 'r', false, false},
 		{backend("openid"), "Patient", 'r', false, false},
 		{backend(), "Patient", 'r', false, false},
 		// A user's token: patient scopes need a patient in context and
@@ -110,11 +109,34 @@ func TestAccessAllows(t *testing.T) {
 		{clinician("user/*.rs"), "Observation", 'r', true, false},
 		{clinician("user/*.rs", "patient/*.rs"), "Observation", 'r', true, false},
 		{patientUser("user/*.rs"), "Observation", 'r', true, true},
-		{patient("patient/Observation.rs?category=laboratory"), "Observation", 's', false, false},
 	}
 	for _, tt := range tests {
-		ok, compartment := tt.access.Allows(tt.typ, tt.perm)
-		assert.Equal(t, tt.want, ok, "%v %s %c", tt.access.Scopes, tt.typ, tt.perm)
-		assert.Equal(t, tt.compartment, compartment, "compartment: %v %s %c", tt.access.Scopes, tt.typ, tt.perm)
+		g := tt.access.Allows(tt.typ, tt.perm)
+		assert.Equal(t, tt.want, g.OK, "%v %s %c", tt.access.Scopes, tt.typ, tt.perm)
+		assert.Equal(t, tt.compartment, g.Patient, "compartment: %v %s %c", tt.access.Scopes, tt.typ, tt.perm)
+		assert.Empty(t, g.Filters)
+	}
+}
+
+func TestAccessNarrowedScopes(t *testing.T) {
+	lab, vitals := "category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory", "category=vital-signs"
+	patient := func(scopes ...string) *Access { a := newAccess("c", scopes); a.User, a.Patient = "u", "p1"; return a }
+	tests := []struct {
+		access *Access
+		typ    string
+		perm   rune
+		want   Grant
+	}{
+		{patient("patient/Observation.rs?" + lab), "Observation", 's', Grant{OK: true, Patient: true, Filters: []string{lab}}},
+		{patient("patient/Observation.rs?"+lab, "patient/Observation.rs?"+vitals), "Observation", 'r', Grant{OK: true, Patient: true, Filters: []string{lab, vitals}}},
+		{patient("patient/Observation.rs?"+lab, "patient/Observation.rs"), "Observation", 's', Grant{OK: true, Patient: true}},
+		{patient("patient/Observation.rs?"+lab, "patient/*.rs"), "Observation", 's', Grant{OK: true, Patient: true}},
+		{patient("patient/Observation.rs?" + lab), "Condition", 's', Grant{}},
+		{patient("patient/Observation.rs?" + lab), "Observation", 'c', Grant{}},
+		{patient("patient/Observation.rs?" + lab), "*", 's', Grant{}},
+		{newAccess("c", []string{"system/Observation.rs?" + lab}), "Observation", 's', Grant{OK: true, Filters: []string{lab}}},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, tt.access.Allows(tt.typ, tt.perm), "%v %s %c", tt.access.Scopes, tt.typ, tt.perm)
 	}
 }

@@ -32,8 +32,9 @@ func (r Reach) Clause() KeyClause {
 	}
 }
 
-// Within returns which of the given versions are within reach.
-func (s *Store) Within(ctx context.Context, r Reach, vs []Version) (map[Key]bool, error) {
+// Passing returns which of the given versions pass a condition on their
+// keys: a check of resources already read against what a token may see.
+func (s *Store) Passing(ctx context.Context, clause KeyClause, vs []Version) (map[Key]bool, error) {
 	out := map[Key]bool{}
 	if len(vs) == 0 {
 		return out, nil
@@ -41,17 +42,17 @@ func (s *Store) Within(ctx context.Context, r Reach, vs []Version) (map[Key]bool
 	types, ids, versions := versionKeys(vs)
 	args := []any{types, ids, versions}
 	arg := func(a any) string { args = append(args, a); return fmt.Sprintf("$%d", len(args)) }
-	sql := `SELECT v.type, v.id FROM unnest($1::text[], $2::text[], $3::bigint[]) AS v(type, id, version) WHERE ` + r.Clause()(arg, "v")
+	sql := `SELECT v.type, v.id FROM unnest($1::text[], $2::text[], $3::bigint[]) AS v(type, id, version) WHERE ` + clause(arg, "v")
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("storage: within reach: %w", err)
+		return nil, fmt.Errorf("storage: passing: %w", err)
 	}
 	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Key, error) {
 		var k Key
 		return k, row.Scan(&k.Type, &k.ID)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("storage: within reach: %w", err)
+		return nil, fmt.Errorf("storage: passing: %w", err)
 	}
 	for _, k := range keys {
 		out[k] = true
