@@ -224,13 +224,7 @@ func TestStandaloneLaunch(t *testing.T) {
 			assert.Equal(t, 403, r.Status, path)
 			assert.Equal(t, "OperationOutcome", r.json(t)["resourceType"])
 		}
-		ids := func(path string) []string {
-			var out []string
-			for _, e := range searchsetOf(t, fhirGet(ts, access, path)).Entry {
-				out = append(out, e.Resource["resourceType"].(string)+"/"+e.Resource["id"].(string))
-			}
-			return out
-		}
+		ids := func(path string) []string { return entryKeys(t, fhirGet(ts, access, path)) }
 		assert.Equal(t, []string{"Observation/o1"}, ids("/Observation"))
 		assert.Empty(t, ids("/Observation?patient=p2"))
 		assert.Equal(t, []string{"Patient/p1"}, ids("/Patient"))
@@ -283,17 +277,19 @@ func TestStandaloneLaunch(t *testing.T) {
 	})
 }
 
-// searchsetOf decodes a search Bundle's entries.
-func searchsetOf(t *testing.T, r response) struct {
-	Entry []struct{ Resource map[string]any }
-} {
+// entryKeys are the "Type/id" of a search Bundle's entries.
+func entryKeys(t *testing.T, r response) []string {
 	t.Helper()
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	var b struct {
 		Entry []struct{ Resource map[string]any }
 	}
 	require.NoError(t, json.Unmarshal(r.Body, &b))
-	return b
+	var out []string
+	for _, e := range b.Entry {
+		out = append(out, e.Resource["resourceType"].(string)+"/"+e.Resource["id"].(string))
+	}
+	return out
 }
 
 func (ts *testServer) doWith(token, method, path, contentType, body string) response {
@@ -528,13 +524,7 @@ func TestGranularScopes(t *testing.T) {
 	require.Equal(t, 200, status, "%v", tok)
 	assert.Contains(t, strings.Fields(tok["scope"].(string)), lab)
 	access := tok["access_token"].(string)
-	ids := func(path string) []string {
-		var out []string
-		for _, e := range searchsetOf(t, fhirGet(ts, access, path)).Entry {
-			out = append(out, e.Resource["resourceType"].(string)+"/"+e.Resource["id"].(string))
-		}
-		return out
-	}
+	ids := func(path string) []string { return entryKeys(t, fhirGet(ts, access, path)) }
 	assert.Equal(t, []string{"Observation/lab1"}, ids("/Observation"))
 	assert.Equal(t, []string{"Observation/lab1"}, ids("/Observation?patient=p1"))
 	assert.Empty(t, ids("/Observation?category=vital-signs"), "filtered, not refused")

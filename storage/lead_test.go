@@ -139,22 +139,31 @@ func ids(vs []storage.Version) []string {
 	return out
 }
 
+// otherObservations writes 20,000 observations of other patients, so that
+// the tables have the proportions of a real store, where reading all of
+// them is not an option: codes a, b and c in turn, and a distinct
+// identifier each, which makes codes many, as they are (a generic plan
+// then takes any code for rare).
+func otherObservations(t *testing.T, s *storage.Store) {
+	ctx := context.Background()
+	var others []storage.Row
+	for i := range 20000 {
+		others = append(others, storage.Row{Key: storage.Key{Type: "Observation", ID: fmt.Sprintf("x%05d", i)}, Version: 1, Method: "PUT",
+			Resource: []byte(`{"resourceType":"Observation"}`), Index: storage.Index{
+				References: []storage.ReferenceEntry{{Param: "patient", TargetType: ptr("Patient"), TargetID: ptr(fmt.Sprintf("q%d", i/50))}},
+				Tokens: []storage.TokenEntry{{Param: "code", System: ptr("s"), Code: ptr(string(rune('a' + i%3)))},
+					{Param: "identifier", System: ptr("s"), Code: ptr(fmt.Sprintf("id%05d", i))}}}})
+	}
+	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.Append(ctx, others) }))
+}
+
 // A page of a led search stops reading the lead's index once it is full:
 // a patient's 300 observations are not all read for a page of ten.
 func TestLedSearchStopsWhenThePageIsFull(t *testing.T) {
 	t.Parallel()
 	s, owner := storagetest.Open(t)
 	ctx := context.Background()
-	// Other patients' observations, so that the tables have the proportions
-	// of a real store, where reading all of them is not an option.
-	var others []storage.Row
-	for i := range 20000 {
-		others = append(others, storage.Row{Key: storage.Key{Type: "Observation", ID: fmt.Sprintf("x%05d", i)}, Version: 1, Method: "PUT",
-			Resource: []byte(`{"resourceType":"Observation"}`), Index: storage.Index{
-				References: []storage.ReferenceEntry{{Param: "patient", TargetType: ptr("Patient"), TargetID: ptr(fmt.Sprintf("q%d", i/50))}},
-				Tokens:     []storage.TokenEntry{{Param: "code", System: ptr("s"), Code: ptr(string(rune('a' + i%3)))}}}})
-	}
-	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.Append(ctx, others) }))
+	otherObservations(t, s)
 	snap := ledObservations(t, s)
 	conn, err := pgx.Connect(ctx, owner)
 	require.NoError(t, err)
@@ -227,17 +236,7 @@ func TestLedSearchChecksACommonCodeByVersion(t *testing.T) {
 	t.Parallel()
 	s, owner := storagetest.Open(t)
 	ctx := context.Background()
-	var others []storage.Row
-	for i := range 20000 {
-		others = append(others, storage.Row{Key: storage.Key{Type: "Observation", ID: fmt.Sprintf("x%05d", i)}, Version: 1, Method: "PUT",
-			Resource: []byte(`{"resourceType":"Observation"}`), Index: storage.Index{
-				References: []storage.ReferenceEntry{{Param: "patient", TargetType: ptr("Patient"), TargetID: ptr(fmt.Sprintf("q%d", i/50))}},
-				Tokens: []storage.TokenEntry{{Param: "code", System: ptr("s"), Code: ptr(string(rune('a' + i%3)))},
-					// Identifiers make codes many, as they are: a generic plan
-					// then takes any code for rare.
-					{Param: "identifier", System: ptr("s"), Code: ptr(fmt.Sprintf("id%05d", i))}}}})
-	}
-	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.Append(ctx, others) }))
+	otherObservations(t, s)
 	snap := ledObservations(t, s)
 	conn, err := pgx.Connect(ctx, owner)
 	require.NoError(t, err)
