@@ -91,7 +91,6 @@ func TestDiscoveryAdvertisesTheTokenEndpoint(t *testing.T) {
 		assert.Equal(t, 200, r.StatusCode)
 		assert.Equal(t, root+"/auth/token", d["token_endpoint"])
 		assert.Subset(t, d["capabilities"], []any{"client-confidential-symmetric", "permission-v1", "permission-v2"})
-		assert.ElementsMatch(t, []any{"client_secret_basic", "client_secret_post"}, d["token_endpoint_auth_methods_supported"])
 		assert.Contains(t, d["grant_types_supported"], "client_credentials")
 		assert.Equal(t, []any{"S256"}, d["code_challenge_methods_supported"])
 		// SMART 2.2: issuer and jwks_uri come with sso-openid-connect;
@@ -105,7 +104,9 @@ func TestDiscoveryAdvertisesTheTokenEndpoint(t *testing.T) {
 		assert.Equal(t, []any{"code"}, d["response_types_supported"])
 		assert.Subset(t, d["capabilities"], []any{"launch-ehr", "launch-standalone", "client-public", "context-standalone-patient",
 			"context-ehr-patient", "permission-patient", "permission-offline", "authorize-post"})
-		assert.NotContains(t, d["capabilities"], "client-confidential-asymmetric", "private_key_jwt is not built yet")
+		assert.Contains(t, d["capabilities"], "client-confidential-asymmetric")
+		assert.Contains(t, d["token_endpoint_auth_methods_supported"], "private_key_jwt")
+		assert.ElementsMatch(t, []any{"RS384", "ES384"}, d["token_endpoint_auth_signing_alg_values_supported"])
 	}
 }
 
@@ -250,6 +251,8 @@ func TestBadTokensAre401(t *testing.T) {
 
 	ts.token = good
 	require.Equal(t, 404, ts.do("GET", "/Patient/none", "", "").Status, "a good token passes")
+	ts.token = revoked
+	require.Equal(t, 401, ts.do("GET", "/Patient/none", "", "").Status, "revoked before it expires")
 	time.Sleep(3200 * time.Millisecond)
 
 	tests := []struct {

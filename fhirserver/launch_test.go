@@ -534,3 +534,48 @@ func TestGranularScopes(t *testing.T) {
 	assert.ElementsMatch(t, []string{"DiagnosticReport/dr1", "Observation/lab1"}, ids("/DiagnosticReport?_include=DiagnosticReport:result"))
 	assert.Equal(t, 403, fhirGet(ts, access, "/Condition").Status, "a type not granted at all is refused")
 }
+
+// Signing keys rotate without invalidating what the old key signed, and
+// v1 scopes are granted as asked.
+func TestKeyRotationAndV1Scopes(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	idToken := func() (string, map[string]any) {
+		back := newBrowser(ts).launch(authorizeURL(ts, "launch/patient openid fhirUser patient/Observation.read offline_access", nil), nil)
+		status, tok, _ := exchange(ts, back.Query().Get("code"), appVerifier)
+		require.Equal(t, 200, status, "%v", tok)
+		return tok["id_token"].(string), tok
+	}
+	before, tok := idToken()
+	assert.ElementsMatch(t, strings.Fields("launch/patient openid fhirUser patient/Observation.read offline_access"), strings.Fields(tok["scope"].(string)))
+	assert.Equal(t, 200, fhirGet(ts, tok["access_token"].(string), "/Observation?patient=p1").Status, "v1 read covers search")
+	assert.Equal(t, 403, fhirGet(ts, tok["access_token"].(string), "/Patient/p1").Status)
+
+	require.NoError(t, ts.smart.RotateSigningKey(context.Background()))
+	after, tok2 := idToken()
+	kid := func(raw string) string {
+		parsed, err := jwt.ParseSigned(raw)
+		require.NoError(t, err)
+		return parsed.Headers[0].KeyID
+	}
+	assert.NotEqual(t, kid(before), kid(after), "the new key signs")
+	verifyIDToken(t, ts, before) // the old key is still published
+	verifyIDToken(t, ts, after)
+	assert.Equal(t, 200, fhirGet(ts, tok["access_token"].(string), "/Observation/o1").Status, "live tokens stay valid")
+
+	t.Run("revocation", func(t *testing.T) {
+		root := strings.TrimSuffix(ts.URL, "/fhir")
+		req, err := http.NewRequest("POST", root+"/auth/revoke", strings.NewReader(url.Values{"token": {tok2["access_token"].(string)}, "client_id": {"app"}}.Encode()))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		r.Body.Close()
+		assert.Equal(t, 200, r.StatusCode)
+		assert.Equal(t, 401, fhirGet(ts, tok2["access_token"].(string), "/Observation/o1").Status)
+		status, body, _ := tokenPost(ts, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok2["refresh_token"].(string)}, "client_id": {"app"}})
+		assert.Contains(t, []int{400, 401}, status, "%v", body)
+		status, body, _ = tokenPost(ts, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"made-up.token"}, "client_id": {"app"}})
+		assert.Contains(t, []int{400, 401}, status, "%v", body)
+	})
+}

@@ -22,8 +22,9 @@ type Client struct {
 	RedirectURIs []string
 	Scopes       []string
 	GrantTypes   []string // default: client_credentials when confidential without redirect URIs
-	JWKS         []byte
-	LaunchURL    string // the app's launch page, for EHR launch
+	JWKS         []byte   // public keys for private_key_jwt, inline
+	JWKSURI      string   // or where the client publishes them
+	LaunchURL    string   // the app's launch page, for EHR launch
 }
 
 // grantTypes this server can issue tokens for today.
@@ -37,12 +38,13 @@ func (p *Provider) RegisterClient(ctx context.Context, c Client) (string, error)
 	}
 	stored := storage.OAuthClient{
 		ID: c.ID, Public: c.Public, RedirectURIs: c.RedirectURIs,
-		GrantTypes: c.GrantTypes, Scopes: c.Scopes, JWKS: json.RawMessage(c.JWKS), LaunchURL: c.LaunchURL,
+		GrantTypes: c.GrantTypes, Scopes: c.Scopes, JWKS: json.RawMessage(c.JWKS), LaunchURL: c.LaunchURL, JWKSURI: c.JWKSURI,
 	}
 	if slices.Contains(c.GrantTypes, "authorization_code") {
 		stored.ResponseTypes = []string{"code"}
 	}
-	if !c.Public {
+	asymmetric := len(c.JWKS) > 0 || c.JWKSURI != ""
+	if !c.Public && (c.Secret != "" || !asymmetric) {
 		if c.Secret == "" {
 			b := make([]byte, 32)
 			if _, err := rand.Read(b); err != nil {
@@ -106,8 +108,18 @@ func (p *Provider) checkClient(c *Client) error {
 			return invalid("%v", err)
 		}
 	}
-	if len(c.JWKS) > 0 && !json.Valid(c.JWKS) {
-		return invalid("the JWKS is not JSON")
+	if c.Public && (len(c.JWKS) > 0 || c.JWKSURI != "") {
+		return invalid("a public client has no keys")
+	}
+	if len(c.JWKS) > 0 {
+		if _, err := clientKeys(c.JWKS); err != nil {
+			return invalid("%v", err)
+		}
+	}
+	if c.JWKSURI != "" {
+		if err := checkRedirectURI(c.JWKSURI); err != nil {
+			return invalid("jwks_uri: %v", err)
+		}
 	}
 	return nil
 }

@@ -57,6 +57,7 @@ type Provider struct {
 	// authorization pages.
 	cookieKey []byte
 	dir       Directory
+	jwks      *jwksCache // client key sets fetched from their jwks_uri
 }
 
 // New builds the provider; the HMAC key of its tokens is made on first use
@@ -97,7 +98,8 @@ func New(ctx context.Context, cfg Config, db Store, log *slog.Logger) (*Provider
 		// A refresh token only for offline_access or online_access.
 		RefreshTokenScopes: []string{"offline_access", "online_access"},
 	}
-	p := &Provider{cfg: cfg, config: config, db: db, log: log, cache: newAccessCache(), cookieKey: secretFor(secret, "session cookie")}
+	p := &Provider{cfg: cfg, config: config, db: db, log: log, cache: newAccessCache(), cookieKey: secretFor(secret, "session cookie"), jwks: newJWKSCache()}
+	config.ClientAuthenticationStrategy = p.authenticateClient
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               compose.NewOAuth2HMACStrategy(config),
 		OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(p.signingKey, config),
@@ -264,9 +266,10 @@ func (p *Provider) Discovery() map[string]any {
 		"token_endpoint":                        p.cfg.Issuer + "/auth/token",
 		"introspection_endpoint":                p.cfg.Issuer + "/auth/introspect",
 		"revocation_endpoint":                   p.cfg.Issuer + "/auth/revoke",
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"grant_types_supported":                 supportedGrants,
-		"response_types_supported":              []string{"code"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"token_endpoint_auth_signing_alg_values_supported": []string{"RS384", "ES384"},
+		"grant_types_supported":                            supportedGrants,
+		"response_types_supported":                         []string{"code"},
 		"scopes_supported": []string{
 			"openid", "fhirUser", "launch", "launch/patient", "launch/encounter", "offline_access", "online_access",
 			"patient/*.read", "patient/*.rs", "user/*.read", "user/*.rs", "user/*.cruds", "user/*.*",
@@ -274,7 +277,7 @@ func (p *Provider) Discovery() map[string]any {
 		},
 		"capabilities": []string{
 			"launch-ehr", "launch-standalone", "authorize-post",
-			"client-public", "client-confidential-symmetric",
+			"client-public", "client-confidential-symmetric", "client-confidential-asymmetric",
 			"context-ehr-patient", "context-ehr-encounter", "context-standalone-patient", "context-standalone-encounter",
 			"context-passthrough-banner", "context-passthrough-style",
 			"permission-offline", "permission-online", "permission-patient", "permission-user", "permission-v1", "permission-v2",
@@ -295,7 +298,7 @@ func (p *Provider) OpenIDConfiguration() map[string]any {
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{idTokenAlg},
 		"scopes_supported":                      []string{"openid", "fhirUser", "profile", "offline_access", "online_access"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
 		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "fhirUser"},
 		"code_challenge_methods_supported":      []string{"S256"},
 		"grant_types_supported":                 supportedGrants,

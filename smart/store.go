@@ -136,6 +136,9 @@ func (s fositeStore) get(ctx context.Context, kind, signature string, session fo
 	if err := json.Unmarshal(t.Request, &sr); err != nil {
 		return nil, err
 	}
+	if session == nil {
+		session = newSession() // revocation looks tokens up without one
+	}
 	if err := json.Unmarshal(sr.Session, session); err != nil {
 		return nil, err
 	}

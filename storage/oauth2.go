@@ -45,6 +45,7 @@ type OAuthClient struct {
 	Scopes        []string
 	JWKS          json.RawMessage
 	LaunchURL     string // the app's EHR launch page; empty when none
+	JWKSURI       string // where the client's public keys are published; empty when none
 }
 
 // PutClient registers a client; ErrConflict when the id is taken.
@@ -59,9 +60,9 @@ func (s *Store) PutClient(ctx context.Context, c OAuthClient) error {
 		jwks = c.JWKS
 	}
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO oauth2_client (id, secret_hash, public, redirect_uris, grant_types, response_types, scopes, jwks, launch_url)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''))`,
-		c.ID, hash, c.Public, nonNil(c.RedirectURIs), nonNil(c.GrantTypes), nonNil(c.ResponseTypes), nonNil(c.Scopes), jwks, c.LaunchURL)
+		INSERT INTO oauth2_client (id, secret_hash, public, redirect_uris, grant_types, response_types, scopes, jwks, launch_url, jwks_uri)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), nullif($10, ''))`,
+		c.ID, hash, c.Public, nonNil(c.RedirectURIs), nonNil(c.GrantTypes), nonNil(c.ResponseTypes), nonNil(c.Scopes), jwks, c.LaunchURL, c.JWKSURI)
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}
@@ -93,7 +94,7 @@ func (s *Store) Client(ctx context.Context, id string) (OAuthClient, error) {
 
 // clientColumns are the columns of oauth2_client, aliased c, that a
 // clientRow scans.
-const clientColumns = `c.id, c.secret_hash, c.public, c.redirect_uris, c.grant_types, c.response_types, c.scopes, c.jwks, coalesce(c.launch_url, '')`
+const clientColumns = `c.id, c.secret_hash, c.public, c.redirect_uris, c.grant_types, c.response_types, c.scopes, c.jwks, coalesce(c.launch_url, ''), coalesce(c.jwks_uri, '')`
 
 type clientRow struct {
 	c    OAuthClient
@@ -101,7 +102,7 @@ type clientRow struct {
 }
 
 func (r *clientRow) dest() []any {
-	return []any{&r.c.ID, &r.hash, &r.c.Public, &r.c.RedirectURIs, &r.c.GrantTypes, &r.c.ResponseTypes, &r.c.Scopes, &r.c.JWKS, &r.c.LaunchURL}
+	return []any{&r.c.ID, &r.hash, &r.c.Public, &r.c.RedirectURIs, &r.c.GrantTypes, &r.c.ResponseTypes, &r.c.Scopes, &r.c.JWKS, &r.c.LaunchURL, &r.c.JWKSURI}
 }
 
 func (r *clientRow) client() OAuthClient {

@@ -32,6 +32,7 @@ func clientsAdd(ctx context.Context, args []string, out io.Writer, log *slog.Log
 	fs.StringVar(&scope, "scope", "", "scopes the client may be granted, space separated")
 	fs.Var(&grants, "grant-type", "an allowed grant type (repeatable)")
 	fs.StringVar(&c.LaunchURL, "launch-url", "", "the app's launch page, where an EHR launch sends the browser")
+	fs.StringVar(&c.JWKSURI, "jwks-uri", "", "where the client publishes its public keys (private_key_jwt)")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
