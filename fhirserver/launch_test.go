@@ -24,6 +24,7 @@ import (
 
 const (
 	appRedirect = "http://127.0.0.1:9/callback"
+	appLaunch   = "http://127.0.0.1:9/launch?tenant=t1"
 	appVerifier = "a-verifier-of-at-least-forty-three-characters-0123456789"
 	password    = "correct horse battery"
 )
@@ -41,7 +42,7 @@ func launchServer(t *testing.T) *testServer {
 	ts.put("Observation", "o1", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"},"performer":[{"reference":"Practitioner/dr1"}]}`)
 	ts.put("Observation", "o2", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p2"},"performer":[{"reference":"Practitioner/dr2"}]}`)
 	ctx := context.Background()
-	_, err := ts.smart.RegisterClient(ctx, smart.Client{ID: "app", Public: true, RedirectURIs: []string{appRedirect},
+	_, err := ts.smart.RegisterClient(ctx, smart.Client{ID: "app", Public: true, RedirectURIs: []string{appRedirect}, LaunchURL: appLaunch,
 		Scopes: strings.Fields("launch launch/patient launch/encounter openid fhirUser offline_access patient/*.rs patient/*.read user/*.rs")})
 	require.NoError(t, err)
 	require.NoError(t, ts.smart.AddUser(ctx, smart.User{Username: "doc", Password: password, Role: "clinician", FHIRUser: "Practitioner/dr1"}))
@@ -90,6 +91,8 @@ func (b *browser) get(u string) page {
 	return b.send(req)
 }
 
+var actionRE = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
+
 var inputRE = regexp.MustCompile(`<input type="(hidden|radio|checkbox)" name="([^"]+)" value="([^"]*)"`)
 
 // submit posts the page's form with its hidden fields, the first radio of
@@ -113,7 +116,11 @@ func (b *browser) submit(p page, values url.Values) page {
 	for k, v := range values {
 		form[k] = v
 	}
-	req, err := http.NewRequest("POST", b.root+"/auth/authorize", strings.NewReader(form.Encode()))
+	action := "/auth/authorize"
+	if m := actionRE.FindStringSubmatch(p.body); m != nil {
+		action = strings.TrimPrefix(html.UnescapeString(m[1]), b.root)
+	}
+	req, err := http.NewRequest("POST", b.root+action, strings.NewReader(form.Encode()))
 	require.NoError(b.t, err)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return b.send(req)
@@ -578,4 +585,36 @@ func TestKeyRotationAndV1Scopes(t *testing.T) {
 		status, body, _ = tokenPost(ts, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"made-up.token"}, "client_id": {"app"}})
 		assert.Contains(t, []int{400, 401}, status, "%v", body)
 	})
+}
+
+// The EHR launcher sends the browser to the app's launch URL with iss and
+// a launch value that carries the picked patient and encounter.
+func TestEHRLauncher(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	b := newBrowser(ts)
+	p := b.get(b.root + "/auth/launcher")
+	require.Contains(t, p.body, `name="password"`)
+	p = b.submit(p, url.Values{"username": {"doc"}, "password": {password}})
+	require.Contains(t, p.body, `value="app"`, p.body)
+	p = b.submit(p, url.Values{"_search": {"1"}, "q": {"chalmers"}})
+	assert.NotContains(t, p.body, "Olive")
+	p = b.submit(p, url.Values{"client": {"app"}, "patient": {"p1"}})
+	require.Contains(t, p.body, `value="e1"`, p.body)
+	p = b.submit(p, url.Values{"encounter": {"e1"}})
+	require.Equal(t, 303, p.status, p.body)
+	require.True(t, strings.HasPrefix(p.location, appLaunch+"&"), p.location)
+	u, err := url.Parse(p.location)
+	require.NoError(t, err)
+	assert.Equal(t, ts.URL, u.Query().Get("iss"), "iss is the FHIR base, byte for byte")
+	assert.Equal(t, "t1", u.Query().Get("tenant"))
+	launch := u.Query().Get("launch")
+	require.NotEmpty(t, launch)
+
+	back := b.launch(authorizeURL(ts, "launch patient/*.rs", map[string]string{"launch": launch}), nil)
+	status, tok, _ := exchange(ts, back.Query().Get("code"), appVerifier)
+	require.Equal(t, 200, status, "%v", tok)
+	assert.Equal(t, "p1", tok["patient"])
+	assert.Equal(t, "e1", tok["encounter"])
+	assert.Equal(t, false, tok["need_patient_banner"])
 }

@@ -122,7 +122,7 @@ type page struct {
 	Title, Error, CSRF, Action, Client string
 	Params                             url.Values
 	Step, What, Query, Patient         string
-	Choices                            []Choice
+	Choices, Apps                      []Choice
 	Scopes                             []scopeChoice
 }
 
@@ -148,32 +148,12 @@ func (p *Provider) authorizeSteps(w http.ResponseWriter, r *http.Request, ar fos
 			p.log.Error("authorization page", "page", name, "err", err)
 		}
 	}
-	if s.User == "" {
-		if step == "login" {
-			u, err := p.login(ctx, f.Get("username"), f.Get("password"))
-			switch {
-			case err == nil:
-				s = signin{SID: s.SID, User: u.Username, Auth: time.Now().Unix()}
-				step = ""
-			case errors.Is(err, errBadLogin) || errors.Is(err, errLocked):
-				pg.Error = err.Error()
-			default:
-				p.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
-				return
-			}
-		}
-		if s.User == "" {
-			pg.Title = "Sign in"
-			render("login.html")
-			return
-		}
-	}
-	user, err := p.db.User(ctx, s.User)
+	user, ok, err := p.signedIn(ctx, &s, &step, f, &pg, render)
 	if err != nil {
-		// Signed in as a user who no longer exists: sign in again.
-		s = signin{SID: s.SID}
-		pg.Title = "Sign in"
-		render("login.html")
+		p.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	if !ok {
 		return
 	}
 	launch, patient, ok := p.chooseContext(w, r, ar, lc, user, &pg, render)
@@ -196,6 +176,37 @@ func (p *Provider) authorizeSteps(w http.ResponseWriter, r *http.Request, ar fos
 		return
 	}
 	p.finishAuthorize(w, r, ar, lc, user, launch, s)
+}
+
+// signedIn settles who is signed in: the cookie's user, or the one a
+// posted sign-in form names (whose step it then consumes). ok is false when
+// the sign-in page was written instead.
+func (p *Provider) signedIn(ctx context.Context, s *signin, step *string, f url.Values, pg *page, render func(string)) (storage.User, bool, error) {
+	if s.User == "" && *step == "login" {
+		u, err := p.login(ctx, f.Get("username"), f.Get("password"))
+		switch {
+		case err == nil:
+			*s = signin{SID: s.SID, User: u.Username, Auth: time.Now().Unix()}
+			*step = ""
+		case errors.Is(err, errBadLogin) || errors.Is(err, errLocked):
+			pg.Error = err.Error()
+		default:
+			return storage.User{}, false, err
+		}
+	}
+	if s.User != "" {
+		user, err := p.db.User(ctx, s.User)
+		if err == nil {
+			return user, true, nil
+		}
+		if !errors.Is(err, storage.ErrNotFound) {
+			return user, false, err
+		}
+		*s = signin{SID: s.SID} // a user who no longer exists signs in again
+	}
+	pg.Title = "Sign in"
+	render("login.html")
+	return storage.User{}, false, nil
 }
 
 // chooseContext settles the patient and encounter of the launch: from the

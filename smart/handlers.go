@@ -20,6 +20,7 @@ func (p *Provider) Handlers() map[string]http.Handler {
 		"/auth/jwks":                        p.JWKSHandler(),
 		"/auth/smart-style.json":            p.StyleHandler(),
 		"/auth/launch":                      p.LaunchHandler(),
+		"/auth/launcher":                    p.LauncherHandler(),
 		"/.well-known/openid-configuration": jsonHandler(p.OpenIDConfiguration),
 	}
 }

@@ -40,6 +40,7 @@ type Store interface {
 	keyStore
 	userStore
 	launchStore
+	launcherStore
 	OAuthSecret(ctx context.Context, fresh func() ([]byte, error)) ([]byte, error)
 	PutClient(ctx context.Context, c storage.OAuthClient) error
 }

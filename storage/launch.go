@@ -198,3 +198,20 @@ func (s *Store) JTIKnown(ctx context.Context, jti string) (bool, error) {
 	}
 	return known, nil
 }
+
+// LaunchableClients returns the clients registered with a launch URL, by id.
+func (s *Store) LaunchableClients(ctx context.Context) ([]OAuthClient, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+clientColumns+` FROM oauth2_client c WHERE c.launch_url IS NOT NULL ORDER BY c.id`)
+	if err != nil {
+		return nil, fmt.Errorf("storage: launchable clients: %w", err)
+	}
+	clients, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OAuthClient, error) {
+		var c clientRow
+		err := r.Scan(c.dest()...)
+		return c.client(), err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: launchable clients: %w", err)
+	}
+	return clients, nil
+}

@@ -1,0 +1,133 @@
+package smart
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// launcherStore lists the apps an EHR can launch.
+type launcherStore interface {
+	LaunchableClients(ctx context.Context) ([]storage.OAuthClient, error)
+}
+
+// LauncherHandler is the EHR launcher: a signed-in user picks a registered
+// app (one with a launch URL) and a patient, and optionally an encounter;
+// the server stores the launch context and sends the browser to the app's
+// launch URL with iss (the FHIR base URL, byte for byte) and launch.
+func (p *Provider) LauncherHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "malformed form", http.StatusBadRequest)
+			return
+		}
+		ctx := r.Context()
+		s := p.readSignin(r)
+		f := r.Form
+		step := f.Get("_step")
+		if step != "" && (r.Method != http.MethodPost || !p.csrfValid(s, f.Get("_csrf"))) {
+			step = ""
+		}
+		pg := page{CSRF: p.csrfToken(s), Action: p.cfg.Issuer + "/auth/launcher", Params: url.Values{}}
+		render := func(name string) {
+			p.writeSignin(w, s)
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			if err := pages.ExecuteTemplate(w, name, pg); err != nil {
+				p.log.Error("launcher page", "err", err)
+			}
+		}
+		user, ok, err := p.signedIn(ctx, &s, &step, f, &pg, render)
+		if err != nil {
+			p.log.Error("launcher sign-in", "err", err)
+			http.Error(w, "the sign-in could not be checked", http.StatusInternalServerError)
+			return
+		}
+		if !ok {
+			return
+		}
+		if err := p.launcherStep(w, r, user, step, &pg, render); err != nil {
+			p.log.Error("launcher", "err", err)
+			http.Error(w, "the launcher failed", http.StatusInternalServerError)
+		}
+	})
+}
+
+func (p *Provider) launcherStep(w http.ResponseWriter, r *http.Request, user storage.User, step string, pg *page, render func(string)) error {
+	ctx, f := r.Context(), r.Form
+	if f.Get("_search") != "" {
+		step = ""
+	}
+	if own, ok := strings.CutPrefix(user.FHIRUser, "Patient/"); ok {
+		f.Set("patient", own) // a patient launches apps for their own record only
+	}
+	clients, err := p.db.LaunchableClients(ctx)
+	if err != nil {
+		return err
+	}
+	client := slices.IndexFunc(clients, func(c storage.OAuthClient) bool { return c.ID == f.Get("client") })
+	var patient Choice
+	if step != "" {
+		if patient, err = p.dir.Patient(ctx, f.Get("patient")); err != nil || client < 0 {
+			pg.Error, step = "Choose an app and a patient.", ""
+		}
+	}
+	switch step {
+	case "encounter":
+		encounters, err := p.dir.Encounters(ctx, patient.ID, 100)
+		if err != nil {
+			return err
+		}
+		pg.Title, pg.Step, pg.Client, pg.Patient, pg.Choices = "Launch "+clients[client].ID, "encounter", clients[client].ID, patient.Label, encounters
+		pg.Params.Set("client", clients[client].ID)
+		pg.Params.Set("patient", patient.ID)
+		render("launcher.html")
+		return nil
+	case "launch":
+		encounter := f.Get("encounter")
+		if encounter != "" {
+			encounters, err := p.dir.Encounters(ctx, patient.ID, 100)
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(encounters, func(c Choice) bool { return c.ID == encounter }) {
+				encounter = ""
+			}
+		}
+		banner := false // the launcher page itself shows who the patient is
+		value, err := p.CreateLaunch(ctx, LaunchContext{Patient: patient.ID, Encounter: encounter, User: user.Username, NeedPatientBanner: &banner}, user.Username)
+		if err != nil {
+			return err
+		}
+		target := clients[client].LaunchURL
+		sep := "?"
+		if strings.Contains(target, "?") {
+			sep = "&"
+		}
+		p.writeSignin(w, p.readSignin(r))
+		http.Redirect(w, r, target+sep+url.Values{"iss": {p.cfg.FHIRBase}, "launch": {value}}.Encode(), http.StatusSeeOther)
+		return nil
+	}
+	for _, c := range clients {
+		pg.Apps = append(pg.Apps, Choice{ID: c.ID, Label: c.ID + " (" + c.LaunchURL + ")"})
+	}
+	pg.Query = strings.TrimSpace(f.Get("q"))
+	if own, ok := strings.CutPrefix(user.FHIRUser, "Patient/"); ok {
+		c, err := p.dir.Patient(ctx, own)
+		if err != nil {
+			return err
+		}
+		pg.Choices = []Choice{c}
+	} else if pg.Choices, err = p.dir.Patients(ctx, pg.Query, 50); err != nil {
+		return err
+	}
+	pg.Title = "Launch an app"
+	render("launcher.html")
+	return nil
+}
