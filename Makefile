@@ -4,7 +4,7 @@ BIN      := bin
 DATA_DIR ?= ./.data
 ADDR     ?= 127.0.0.1:8080
 
-.PHONY: build run test bench bench-search postgres vet
+.PHONY: build run test bench bench-search postgres browser vet
 
 build:
 	$(GO) build -o $(BIN)/fhirserver ./cmd/fhirserver
@@ -15,11 +15,12 @@ run: postgres build
 	$(BIN)/fhirserver serve --data-dir $(DATA_DIR) --addr $(ADDR)
 
 # Tests run against the embedded default unless DATABASE_URL is set: one
-# cluster in a fresh temp dir, shared by the run's test processes.
-test: postgres
+# cluster in a fresh temp dir, shared by the run's test processes. The
+# browser test (a SMART app in Chromium) must run, not skip.
+test: postgres browser
 	$(GO) vet ./...
 	@dir=$$(mktemp -d /tmp/fhirtest-XXXXXX) && chmod 755 "$$dir" && \
-	  FHIR_TEST_DATA_DIR="$$dir" $(GO) test -race -count=1 -timeout 20m ./...; \
+	  FHIR_TEST_DATA_DIR="$$dir" FHIR_BROWSER_TEST=1 $(GO) test -race -count=1 -timeout 20m ./...; \
 	  rc=$$?; rm -rf "$$dir"; exit $$rc
 
 bench: postgres build
@@ -29,6 +30,10 @@ bench: postgres build
 # patients with fresh ids are about 1,500 patients and a million resources.
 bench-search: postgres build
 	BENCH_COPIES=$${BENCH_COPIES:-87} BENCH_READS=$${BENCH_READS:-200} scripts/bench.sh --search
+
+# Chromium, Node.js and the test app's npm packages, for the browser test.
+browser:
+	@scripts/ensure-browser.sh
 
 # PostgreSQL binaries (initdb, pg_ctl, postgres) are needed for the embedded
 # default; install Debian's package when they are missing.

@@ -245,7 +245,9 @@ func TestStandaloneLaunch(t *testing.T) {
 	})
 	t.Run("refresh rotates, narrows and never widens", func(t *testing.T) {
 		first := tok["refresh_token"].(string)
-		status, r1, _ := tokenPost(ts, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first}, "client_id": {"app"}})
+		// A public client need not name itself on refresh (RFC 6749 6); the
+		// SMART JavaScript client does not.
+		status, r1, _ := tokenPost(ts, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first}})
 		require.Equal(t, 200, status, "%v", r1)
 		second := r1["refresh_token"].(string)
 		assert.NotEqual(t, first, second)

@@ -53,15 +53,15 @@ var authorizeParams = []string{
 // share, and redirects back with a code.
 func (p *Provider) AuthorizeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("X-Frame-Options", "DENY")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
 		ctx := r.Context()
 		ar, err := p.oauth.NewAuthorizeRequest(ctx, r)
 		if err != nil {
 			p.authorizeError(ctx, w, ar, err)
 			return
 		}
+		// The forms post here, and the last one is answered with a
+		// redirect to the app, which form-action must allow too.
+		pageHeaders(w, "'self' "+origin(ar.GetRedirectURI()))
 		lc, err := p.checkSMART(ctx, ar)
 		if err != nil {
 			p.authorizeError(ctx, w, ar, err)
@@ -69,6 +69,21 @@ func (p *Provider) AuthorizeHandler() http.Handler {
 		}
 		p.authorizeSteps(w, r, ar, lc)
 	})
+}
+
+// pageHeaders keep the authorization pages out of frames and caches and
+// let their forms go only where they must.
+func pageHeaders(w http.ResponseWriter, formAction string) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action "+formAction+"; frame-ancestors 'none'")
+}
+
+func origin(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 func (p *Provider) authorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {

@@ -21,9 +21,6 @@ type launcherStore interface {
 // launch URL with iss (the FHIR base URL, byte for byte) and launch.
 func (p *Provider) LauncherHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("X-Frame-Options", "DENY")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
 		if err := r.ParseForm(); err != nil {
 			http.Error(w, "malformed form", http.StatusBadRequest)
 			return
@@ -71,6 +68,14 @@ func (p *Provider) launcherStep(w http.ResponseWriter, r *http.Request, user sto
 	if err != nil {
 		return err
 	}
+	// The last form is answered with a redirect to the app's launch URL.
+	action := "'self'"
+	for _, c := range clients {
+		if u, err := url.Parse(c.LaunchURL); err == nil {
+			action += " " + origin(u)
+		}
+	}
+	pageHeaders(w, action)
 	client := slices.IndexFunc(clients, func(c storage.OAuthClient) bool { return c.ID == f.Get("client") })
 	var patient Choice
 	if step != "" {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
 
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/storage"
@@ -59,6 +60,7 @@ type Provider struct {
 	cookieKey []byte
 	dir       Directory
 	jwks      *jwksCache // client key sets fetched from their jwks_uri
+	tokens    *oauth2.HMACSHAStrategy
 }
 
 // New builds the provider; the HMAC key of its tokens is made on first use
@@ -101,8 +103,9 @@ func New(ctx context.Context, cfg Config, db Store, log *slog.Logger) (*Provider
 	}
 	p := &Provider{cfg: cfg, config: config, db: db, log: log, cache: newAccessCache(), cookieKey: secretFor(secret, "session cookie"), jwks: newJWKSCache()}
 	config.ClientAuthenticationStrategy = p.authenticateClient
+	p.tokens = compose.NewOAuth2HMACStrategy(config)
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               compose.NewOAuth2HMACStrategy(config),
+		CoreStrategy:               p.tokens,
 		OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(p.signingKey, config),
 	}
 	p.oauth = compose.Compose(config, fositeStore{db: db}, strategy,
@@ -136,6 +139,7 @@ func (p *Provider) TokenHandler() http.Handler {
 				return
 			}
 		}
+		p.publicRefresh(r)
 		ar, err := p.oauth.NewAccessRequest(ctx, r, newSession())
 		if err != nil {
 			p.tokenError(ctx, w, ar, err)
@@ -156,6 +160,23 @@ func (p *Provider) TokenHandler() http.Handler {
 		p.log.Info("token issued", "client", ar.GetClient().GetID(), "grant", strings.Join(ar.GetGrantTypes(), " "))
 		p.oauth.WriteAccessResponse(ctx, w, ar, resp)
 	})
+}
+
+// publicRefresh names the client of a refresh request that carries no
+// client authentication when the token belongs to a public client: RFC
+// 6749 (6) asks only confidential clients to authenticate on refresh, and
+// SMART's JavaScript client sends none. fosite identifies every client, so
+// the client_id is read from the refresh token itself.
+func (p *Provider) publicRefresh(r *http.Request) {
+	if r.Method != http.MethodPost || r.ParseForm() != nil || r.PostForm.Get("grant_type") != "refresh_token" ||
+		r.PostForm.Get("client_id") != "" || r.PostForm.Get("client_assertion") != "" || r.Header.Get("Authorization") != "" {
+		return
+	}
+	sig := p.tokens.RefreshTokenSignature(r.Context(), r.PostForm.Get("refresh_token"))
+	_, client, _, err := p.db.Token(r.Context(), "refresh", sig)
+	if err == nil && client.Public {
+		r.PostForm.Set("client_id", client.ID)
+	}
 }
 
 // grantScopes decides the scopes of a token request. Client credentials
