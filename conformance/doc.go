@@ -1,3 +1,5 @@
-// Package conformance is a black-box FHIR client used by tests against any
-// base URL. It imports nothing internal.
+// Package conformance holds what checks a FHIR server from the outside, over
+// HTTP only, importing nothing internal: the real-data fixtures tests load
+// (conformance/fixtures) and the SMART App Launch checks
+// (conformance/smartcheck), which run against any server URL.
 package conformance
