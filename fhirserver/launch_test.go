@@ -43,7 +43,7 @@ func launchServer(t *testing.T) *testServer {
 	ts.put("Observation", "o2", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p2"},"performer":[{"reference":"Practitioner/dr2"}]}`)
 	ctx := context.Background()
 	_, err := ts.smart.RegisterClient(ctx, smart.Client{ID: "app", Public: true, RedirectURIs: []string{appRedirect}, LaunchURL: appLaunch,
-		Scopes: strings.Fields("launch launch/patient launch/encounter openid fhirUser offline_access patient/*.rs patient/*.read user/*.rs")})
+		Scopes: strings.Fields("launch launch/patient launch/encounter openid fhirUser offline_access patient/*.cruds patient/*.read user/*.rs")})
 	require.NoError(t, err)
 	require.NoError(t, ts.smart.AddUser(ctx, smart.User{Username: "doc", Password: password, Role: "clinician", FHIRUser: "Practitioner/dr1"}))
 	return ts
@@ -619,4 +619,59 @@ func TestEHRLauncher(t *testing.T) {
 	assert.Equal(t, "p1", tok["patient"])
 	assert.Equal(t, "e1", tok["encounter"])
 	assert.Equal(t, false, tok["need_patient_banner"])
+}
+
+// A token held to one patient writes within that patient's compartment
+// only, and reads the history of what it can read.
+func TestPatientScopedWrites(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	back := newBrowser(ts).launch(authorizeURL(ts, "launch/patient patient/Observation.cruds patient/Practitioner.c", nil), nil)
+	status, tok, _ := exchange(ts, back.Query().Get("code"), appVerifier)
+	require.Equal(t, 200, status, "%v", tok)
+	access := tok["access_token"].(string)
+	obs := func(id, patient, status string) string {
+		body := `{"resourceType":"Observation","status":"` + status + `","code":{"text":"x"},"subject":{"reference":"Patient/` + patient + `"}}`
+		if id != "" {
+			body = `{"resourceType":"Observation","id":"` + id + `",` + body[len(`{`):]
+		}
+		return body
+	}
+	created := ts.doWith(access, "POST", "/Observation", fhirJSON, obs("", "p1", "final"))
+	require.Equal(t, 201, created.Status, "%s", created.Body)
+	newID := created.json(t)["id"].(string)
+
+	for name, tc := range map[string]struct {
+		method, path, body string
+		want               int
+	}{
+		"create for another patient":          {"POST", "/Observation", obs("", "p2", "final"), 403},
+		"create outside any compartment":      {"POST", "/Practitioner", `{"resourceType":"Practitioner"}`, 403},
+		"update within the compartment":       {"PUT", "/Observation/o1", obs("o1", "p1", "amended"), 200},
+		"update moving it to another patient": {"PUT", "/Observation/o1", obs("o1", "p2", "final"), 403},
+		"update another patient's":            {"PUT", "/Observation/o2", obs("o2", "p1", "final"), 403},
+		"update as create elsewhere":          {"PUT", "/Observation/new2", obs("new2", "p2", "final"), 403},
+		"patch within the compartment":        {"PATCH", "/Observation/o1", `[{"op":"replace","path":"/status","value":"corrected"}]`, 200},
+		"patch another patient's":             {"PATCH", "/Observation/o2", `[{"op":"replace","path":"/status","value":"corrected"}]`, 403},
+		"delete another patient's":            {"DELETE", "/Observation/o2", "", 403},
+		"a transaction reaching out": {"POST", "", `{"resourceType":"Bundle","type":"transaction","entry":[` +
+			`{"request":{"method":"POST","url":"Observation"},"resource":` + obs("", "p1", "final") + `},` +
+			`{"request":{"method":"POST","url":"Observation"},"resource":` + obs("", "p2", "final") + `}]}`, 403},
+		"history of another patient's": {"GET", "/Observation/o2/_history", "", 403},
+		"history across the type":      {"GET", "/Observation/_history", "", 403},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ct := fhirJSON
+			if tc.method == "PATCH" {
+				ct = "application/json-patch+json"
+			}
+			r := ts.doWith(access, tc.method, tc.path, ct, tc.body)
+			assert.Equal(t, tc.want, r.Status, "%s", r.Body)
+		})
+	}
+	assert.Equal(t, 200, fhirGet(ts, access, "/Observation/o1/_history").Status)
+	assert.Equal(t, 204, ts.doWith(access, "DELETE", "/Observation/"+newID, "", "").Status)
+	// What was refused wrote nothing: p2 still has only o2, unchanged.
+	assert.Equal(t, []string{"Observation/o2"}, entryKeys(t, ts.do("GET", "/Observation?patient=p2", "", "")))
+	assert.Equal(t, "final", ts.do("GET", "/Observation/o2", "", "").json(t)["status"])
 }

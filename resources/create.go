@@ -12,7 +12,7 @@ import (
 // Create is POST [type]: the server assigns the id; with If-None-Exist it
 // is a conditional create.
 func (s *Service) Create(ctx context.Context, c Caller, typ string, body []byte, o Options) (Result, error) {
-	if err := c.allowUnlimited(typ, Create); err != nil {
+	if err := c.allowWrite(typ, Create); err != nil {
 		return Result{}, err
 	}
 	res, err := parseFor(typ, body)
@@ -42,7 +42,7 @@ func (s *Service) create(ctx context.Context, w *work, res *profiles.Resource, i
 	}
 	k := storage.Key{Type: res.Type, ID: newID()}
 	w.heads[k] = storage.Head{}
-	v, err := w.write(k, http.MethodPost, res.Object)
+	v, err := w.write(ctx, k, http.MethodPost, res.Object)
 	if err != nil {
 		return Result{}, err
 	}

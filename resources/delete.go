@@ -10,7 +10,7 @@ import (
 // Delete is DELETE [type]/[id]: it appends a tombstone. Deleting what does
 // not exist, or is already deleted, succeeds without a new version.
 func (s *Service) Delete(ctx context.Context, c Caller, k storage.Key, o Options) (Result, error) {
-	if err := c.allowUnlimited(k.Type, Delete); err != nil {
+	if err := c.allowWrite(k.Type, Delete); err != nil {
 		return Result{}, err
 	}
 	ifMatch, err := parseIfMatch(o.IfMatch)
@@ -31,7 +31,7 @@ func (s *Service) delete(ctx context.Context, w *work, k storage.Key, ifMatch in
 	if h.Version == 0 || h.Deleted {
 		return Result{Status: http.StatusNoContent}, nil
 	}
-	v, err := w.write(k, http.MethodDelete, nil)
+	v, err := w.write(ctx, k, http.MethodDelete, nil)
 	if err != nil {
 		return Result{}, err
 	}

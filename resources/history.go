@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,7 +24,19 @@ type HistoryParams struct {
 // versions newest first, paged with next links that stay correct while new
 // versions arrive.
 func (s *Service) History(ctx context.Context, c Caller, p HistoryParams, o Options) (Result, error) {
-	if err := c.allowUnlimited(orAll(p.Type), History); err != nil {
+	if p.ID != "" && c.patient(p.Type, History) != "" {
+		// An instance's history is within reach when its newest version is.
+		if err := c.allow(p.Type, History); err != nil {
+			return Result{}, err
+		}
+		v, err := s.store.Read(ctx, storage.Key{Type: p.Type, ID: p.ID})
+		if err != nil && !errors.Is(err, storage.ErrGone) {
+			return Result{}, readError(err, storage.Key{Type: p.Type, ID: p.ID}, &v)
+		}
+		if err := s.inReach(ctx, c, History, v); err != nil {
+			return Result{}, err
+		}
+	} else if err := c.allowUnlimited(orAll(p.Type), History); err != nil {
 		return Result{}, err
 	}
 	h, err := historyQuery(p)

@@ -15,7 +15,7 @@ import (
 // patched resource is checked like any other write and may not change its
 // type or id.
 func (s *Service) Patch(ctx context.Context, c Caller, k storage.Key, doc []byte, o Options) (Result, error) {
-	if err := c.allowUnlimited(k.Type, Patch); err != nil {
+	if err := c.allowWrite(k.Type, Patch); err != nil {
 		return Result{}, err
 	}
 	ifMatch, err := parseIfMatch(o.IfMatch)
@@ -52,7 +52,7 @@ func (s *Service) patch(ctx context.Context, w *work, k storage.Key, p jsonpatch
 		return Result{}, outcome.E(outcome.Unprocessable, "a patch may not change the resource type or id")
 	}
 	w.heads[k] = storage.Head{Version: cur.Version}
-	v, err := w.write(k, http.MethodPatch, res.Object)
+	v, err := w.write(ctx, k, http.MethodPatch, res.Object)
 	if err != nil {
 		return Result{}, err
 	}

@@ -69,10 +69,23 @@ func (c Caller) filters(typ string, i Interaction) []string {
 	return c.Filters(typ, i)
 }
 
+// allowWrite is allow for a write: one held to a patient is checked
+// resource by resource as it is written (work.guard); one held to narrowed
+// scopes is refused, as no write is checked against their queries yet.
+func (c Caller) allowWrite(typ string, i Interaction) error {
+	if err := c.allow(typ, i); err != nil {
+		return err
+	}
+	if len(c.filters(typ, i)) > 0 {
+		return outcome.E(outcome.Forbidden, "a token limited to some %s records cannot %s them", typ, i)
+	}
+	return nil
+}
+
 // allowUnlimited refuses an interaction the caller may do only within a
-// patient's reach or through narrowed scopes: writes, histories and
-// batches are not yet checked resource by resource, and granting them
-// whole would grant too much.
+// patient's reach or through narrowed scopes, where it is not checked
+// resource by resource (histories across a type, conditional writes'
+// searches, reads inside a Bundle): granting it whole would grant too much.
 func (c Caller) allowUnlimited(typ string, i Interaction) error {
 	if err := c.allow(typ, i); err != nil {
 		return err

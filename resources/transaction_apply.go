@@ -13,11 +13,20 @@ import (
 	"github.com/fhirserver/fhirserver/storage"
 )
 
+// allowEntry checks a Bundle entry: its writes as writes, its reads as
+// reads that are not checked resource by resource.
+func (c Caller) allowEntry(e *txEntry) error {
+	if e.method == http.MethodGet || e.method == http.MethodHead || e.target.Query != "" || e.ifNone != "" {
+		return c.allowUnlimited(e.target.Type, e.interaction())
+	}
+	return c.allowWrite(e.target.Type, e.interaction())
+}
+
 // transaction runs every entry in one database transaction: all or nothing.
 func (s *Service) transaction(ctx context.Context, c Caller, entries []*txEntry, o Options) error {
 	seen := map[storage.Key]int{}
 	for _, e := range entries {
-		if err := c.allowUnlimited(e.target.Type, e.interaction()); err != nil {
+		if err := c.allowEntry(e); err != nil {
 			return err
 		}
 		if e.method != http.MethodGet && e.method != http.MethodHead && e.target.ID != "" {
@@ -54,7 +63,7 @@ func (s *Service) batch(ctx context.Context, c Caller, entries []*txEntry, o Opt
 	err := s.store.InTx(ctxDetached(ctx), func(tx *storage.Tx) error {
 		again = again[:0]
 		for _, e := range entries {
-			if e.err = c.allowUnlimited(e.target.Type, e.interaction()); e.err != nil {
+			if e.err = c.allowEntry(e); e.err != nil {
 				continue
 			}
 			e.err = tx.Savepoint(ctx, func(sp *storage.Tx) error { return run(sp, e) })
@@ -189,7 +198,7 @@ func (s *Service) write(ctx context.Context, w *work, e *txEntry) error {
 	switch e.method {
 	case http.MethodPost:
 		var v *storage.Version
-		if v, err = w.write(e.target.key(), http.MethodPost, e.res.Object); err == nil {
+		if v, err = w.write(ctx, e.target.key(), http.MethodPost, e.res.Object); err == nil {
 			e.result = created(v)
 		}
 	case http.MethodPut:

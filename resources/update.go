@@ -18,7 +18,7 @@ func ValidID(id string) bool { return idPattern.MatchString(id) }
 // Update is PUT [type]/[id]; a new id creates the resource (update as
 // create). With If-Match, a stale version is refused with 412.
 func (s *Service) Update(ctx context.Context, c Caller, k storage.Key, body []byte, o Options) (Result, error) {
-	if err := c.allowUnlimited(k.Type, Update); err != nil {
+	if err := c.allowWrite(k.Type, Update); err != nil {
 		return Result{}, err
 	}
 	ifMatch, err := parseIfMatch(o.IfMatch)
@@ -61,11 +61,11 @@ func (s *Service) update(ctx context.Context, w *work, k storage.Key, res *profi
 	}
 	if h.Version == 0 || h.Deleted {
 		// Update as create makes a resource: the token must allow creating.
-		if err := w.caller.allowUnlimited(k.Type, Create); err != nil {
+		if err := w.caller.allowWrite(k.Type, Create); err != nil {
 			return Result{}, err
 		}
 	}
-	v, err := w.write(k, http.MethodPut, res.Object)
+	v, err := w.write(ctx, k, http.MethodPut, res.Object)
 	if err != nil {
 		return Result{}, err
 	}

@@ -22,10 +22,15 @@ type work struct {
 	index  *search.Registry
 	heads  map[storage.Key]storage.Head
 	rows   []storage.Row
+	// reach and guarded serve guard: what a patient-limited caller may
+	// touch, and the keys whose current version this work wrote (and so
+	// checked already).
+	reach   func(patient string) storage.Reach
+	guarded map[storage.Key]bool
 }
 
 func (s *Service) newWork(tx *storage.Tx, c Caller) *work {
-	return &work{tx: tx, caller: c, index: s.search, heads: map[storage.Key]storage.Head{}}
+	return &work{tx: tx, caller: c, index: s.search, heads: map[storage.Key]storage.Head{}, reach: s.reach, guarded: map[storage.Key]bool{}}
 }
 
 // prefetch loads the current versions of many keys in one query.
@@ -55,7 +60,7 @@ func (w *work) head(ctx context.Context, k storage.Key) (storage.Head, error) {
 
 // write stamps obj as the next version of k and queues its row; obj nil
 // queues a tombstone.
-func (w *work) write(k storage.Key, method string, obj map[string]any) (*storage.Version, error) {
+func (w *work) write(ctx context.Context, k storage.Key, method string, obj map[string]any) (*storage.Version, error) {
 	h := w.heads[k]
 	v := &storage.Version{Key: k, Version: h.Version + 1, LastUpdated: w.tx.Now(), Method: method, Deleted: obj == nil}
 	row := storage.Row{Key: k, Version: v.Version, Method: method, Deleted: v.Deleted}
@@ -67,9 +72,59 @@ func (w *work) write(k storage.Key, method string, obj map[string]any) (*storage
 		v.Resource, row.Resource = body, body
 		row.Index = w.index.Extract(k.Type, obj)
 	}
+	if err := w.guard(ctx, k, method, row); err != nil {
+		return nil, err
+	}
 	w.rows = append(w.rows, row)
 	w.heads[k] = storage.Head{Version: v.Version, Deleted: v.Deleted}
 	return v, nil
+}
+
+var methodInteraction = map[string]Interaction{
+	http.MethodPost: Create, http.MethodPut: Update, http.MethodPatch: Patch, http.MethodDelete: Delete,
+}
+
+// guard holds the writes of a caller limited to one patient to that
+// patient's compartment: what it writes must be in it (the patient itself,
+// or a resource that points at the patient through a compartment
+// parameter), and so must the version it replaces or deletes.
+func (w *work) guard(ctx context.Context, k storage.Key, method string, row storage.Row) error {
+	p := w.caller.patient(k.Type, methodInteraction[method])
+	if p == "" {
+		return nil
+	}
+	if !row.Deleted && !w.inCompartment(k, row.Index, p) {
+		return outcome.E(outcome.Forbidden, "the access token is limited to one patient, and this %s would not be in that patient's compartment", k.Type)
+	}
+	if h := w.heads[k]; h.Version > 0 && !h.Deleted && !w.guarded[k] {
+		passing, err := w.tx.Passing(ctx, w.reach(p).Clause(), []storage.Version{{Key: k, Version: h.Version}})
+		if err != nil {
+			return err
+		}
+		if !passing[k] {
+			return outcome.E(outcome.Forbidden, "the access token does not reach %s", k)
+		}
+	}
+	w.guarded[k] = true
+	return nil
+}
+
+func (w *work) inCompartment(k storage.Key, idx storage.Index, patient string) bool {
+	if k.Type == "Patient" {
+		return k.ID == patient
+	}
+	links := map[string]bool{}
+	for _, code := range w.index.CompartmentParams(k.Type) {
+		for _, ic := range w.index.IndexCodes(k.Type, code) {
+			links[ic] = true
+		}
+	}
+	for _, r := range idx.References {
+		if links[r.Param] && r.TargetType != nil && *r.TargetType == "Patient" && r.TargetID != nil && *r.TargetID == patient {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *work) flush(ctx context.Context) error {

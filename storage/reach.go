@@ -35,6 +35,15 @@ func (r Reach) Clause() KeyClause {
 // Passing returns which of the given versions pass a condition on their
 // keys: a check of resources already read against what a token may see.
 func (s *Store) Passing(ctx context.Context, clause KeyClause, vs []Version) (map[Key]bool, error) {
+	return passing(ctx, s.pool, clause, vs)
+}
+
+// Passing is Store.Passing inside the transaction, which sees what it wrote.
+func (t *Tx) Passing(ctx context.Context, clause KeyClause, vs []Version) (map[Key]bool, error) {
+	return passing(ctx, t.tx, clause, vs)
+}
+
+func passing(ctx context.Context, q querier, clause KeyClause, vs []Version) (map[Key]bool, error) {
 	out := map[Key]bool{}
 	if len(vs) == 0 {
 		return out, nil
@@ -43,7 +52,7 @@ func (s *Store) Passing(ctx context.Context, clause KeyClause, vs []Version) (ma
 	args := []any{types, ids, versions}
 	arg := func(a any) string { args = append(args, a); return fmt.Sprintf("$%d", len(args)) }
 	sql := `SELECT v.type, v.id FROM unnest($1::text[], $2::text[], $3::bigint[]) AS v(type, id, version) WHERE ` + clause(arg, "v")
-	rows, err := s.pool.Query(ctx, sql, args...)
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: passing: %w", err)
 	}
