@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v3"
 	"github.com/go-jose/go-jose/v3/jwt"
@@ -674,4 +675,85 @@ func TestPatientScopedWrites(t *testing.T) {
 	// What was refused wrote nothing: p2 still has only o2, unchanged.
 	assert.Equal(t, []string{"Observation/o2"}, entryKeys(t, ts.do("GET", "/Observation?patient=p2", "", "")))
 	assert.Equal(t, "final", ts.do("GET", "/Observation/o2", "", "").json(t)["status"])
+}
+
+// The CapabilityStatement names SMART as its security service, with the
+// OAuth endpoints the discovery document gives.
+func TestCapabilityStatementSecurity(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	r, err := http.Get(ts.URL + "/metadata")
+	require.NoError(t, err)
+	defer r.Body.Close()
+	var cs struct {
+		Rest []struct {
+			Security struct {
+				Service []struct {
+					Coding []struct{ System, Code string }
+				}
+				Extension []struct {
+					URL       string
+					Extension []struct{ URL, ValueURI string }
+				}
+			}
+		}
+	}
+	require.NoError(t, json.NewDecoder(r.Body).Decode(&cs))
+	require.Len(t, cs.Rest, 1)
+	sec := cs.Rest[0].Security
+	require.NotEmpty(t, sec.Service)
+	assert.Equal(t, "SMART-on-FHIR", sec.Service[0].Coding[0].Code)
+	assert.Equal(t, "http://terminology.hl7.org/CodeSystem/restful-security-service", sec.Service[0].Coding[0].System)
+	require.Len(t, sec.Extension, 1)
+	assert.Equal(t, "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris", sec.Extension[0].URL)
+	uris := map[string]string{}
+	for _, e := range sec.Extension[0].Extension {
+		uris[e.URL] = e.ValueURI
+	}
+	root := strings.TrimSuffix(ts.URL, "/fhir")
+	assert.Equal(t, map[string]string{"authorize": root + "/auth/authorize", "token": root + "/auth/token",
+		"introspect": root + "/auth/introspect", "revoke": root + "/auth/revoke"}, uris)
+}
+
+// online_access gives a refresh token that ends with the sign-in;
+// offline_access one that outlives it.
+func TestOnlineAccessEndsWithTheSignIn(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	_, err := ts.smart.RegisterClient(context.Background(), smart.Client{ID: "online-app", Public: true, RedirectURIs: []string{appRedirect},
+		Scopes: strings.Fields("launch/patient online_access offline_access patient/*.rs")})
+	require.NoError(t, err)
+	refreshExpiry := func(scope string) time.Duration {
+		back := newBrowser(ts).launch(authorizeURL(ts, scope, map[string]string{"client_id": "online-app"}), nil)
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "redirect_uri": {appRedirect},
+			"client_id": {"online-app"}, "code_verifier": {appVerifier}}
+		status, tok, _ := tokenPost(ts, form)
+		require.Equal(t, 200, status, "%v", tok)
+		require.NotEmpty(t, tok["refresh_token"])
+		conn, err := pgx.Connect(context.Background(), ts.owner)
+		require.NoError(t, err)
+		defer conn.Close(context.Background())
+		var exp time.Time
+		require.NoError(t, conn.QueryRow(context.Background(),
+			`SELECT max(expires_at) FROM oauth2_token WHERE kind = 'refresh' AND client_id = 'online-app'`).Scan(&exp))
+		return time.Until(exp)
+	}
+	online := refreshExpiry("launch/patient online_access patient/*.rs")
+	assert.InDelta(t, (8 * time.Hour).Hours(), online.Hours(), 0.1, "the sign-in's lifespan")
+	offline := refreshExpiry("launch/patient offline_access patient/*.rs")
+	assert.Greater(t, offline, 24*time.Hour)
+}
+
+// A launch the EHR made for one user is not used by another.
+func TestEHRLaunchForAnotherUser(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	launch, err := ts.smart.CreateLaunch(context.Background(), smart.LaunchContext{Patient: "p1", User: "someone-else"}, "test")
+	require.NoError(t, err)
+	b := newBrowser(ts)
+	p := b.submit(b.get(authorizeURL(ts, "launch patient/*.rs", map[string]string{"launch": launch})), url.Values{"username": {"doc"}, "password": {password}})
+	require.Contains(t, []int{302, 303}, p.status, p.body)
+	u, err := url.Parse(p.location)
+	require.NoError(t, err)
+	assert.Equal(t, "access_denied", u.Query().Get("error"))
 }

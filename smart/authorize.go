@@ -171,6 +171,11 @@ func (p *Provider) authorizeSteps(w http.ResponseWriter, r *http.Request, ar fos
 	if !ok {
 		return
 	}
+	if lc != nil && lc.User != "" && lc.User != user.Username {
+		// The EHR launched the app for someone else at this browser.
+		p.authorizeError(ctx, w, ar, fosite.ErrAccessDenied.WithHint("The launch was made for another user."))
+		return
+	}
 	launch, patient, ok := p.chooseContext(w, r, ar, lc, user, &pg, render)
 	if !ok {
 		return
@@ -326,6 +331,7 @@ func (p *Provider) finishAuthorize(w http.ResponseWriter, r *http.Request, ar fo
 		session.FHIRUser = user.FHIRUser
 		claims.Extra = map[string]any{"fhirUser": p.cfg.FHIRBase + "/" + user.FHIRUser}
 	}
+	session.OnlineOnly = ar.GetGrantedScopes().Has("online_access") && !ar.GetGrantedScopes().Has("offline_access")
 	session.Introspection = map[string]any{"iss": p.cfg.Issuer}
 	if session.Launch.Patient != "" {
 		session.Introspection["patient"] = session.Launch.Patient

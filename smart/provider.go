@@ -149,6 +149,7 @@ func (p *Provider) TokenHandler() http.Handler {
 			p.tokenError(ctx, w, ar, err)
 			return
 		}
+		onlineOnly(ar)
 		resp, err := p.oauth.NewAccessResponse(ctx, ar)
 		if err != nil {
 			p.tokenError(ctx, w, ar, err)
@@ -217,6 +218,21 @@ func (p *Provider) grantScopes(ar fosite.AccessRequester) error {
 		req.GrantedScope = fosite.Arguments(asked)
 	}
 	return nil
+}
+
+// onlineOnly ends the refresh token of a grant with online_access but not
+// offline_access when the sign-in behind it ends (signinLifespan after the
+// user authenticated), rather than after the offline lifespan: SMART's
+// online access lasts as long as the user remains online.
+func onlineOnly(ar fosite.AccessRequester) {
+	s, ok := ar.GetSession().(*Session)
+	if !ok || !s.OnlineOnly || s.Claims.AuthTime.IsZero() {
+		return
+	}
+	end := s.Claims.AuthTime.Add(signinLifespan)
+	if exp := s.GetExpiresAt(fosite.RefreshToken); exp.IsZero() || end.Before(exp) {
+		s.SetExpiresAt(fosite.RefreshToken, end)
+	}
 }
 
 // launchExtras adds the SMART launch context to the token response of a
@@ -358,7 +374,9 @@ func (p *Provider) Security() map[string]any {
 		"extension": []map[string]any{{
 			"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
 			"extension": []map[string]string{
+				{"url": "authorize", "valueUri": p.cfg.Issuer + "/auth/authorize"},
 				{"url": "token", "valueUri": p.cfg.Issuer + "/auth/token"},
+				{"url": "introspect", "valueUri": p.cfg.Issuer + "/auth/introspect"},
 				{"url": "revoke", "valueUri": p.cfg.Issuer + "/auth/revoke"},
 			},
 		}},

@@ -27,6 +27,10 @@ type Session struct {
 	// service (whose Subject is its client id).
 	User     string `json:"user,omitempty"`
 	FHIRUser string `json:"fhir_user,omitempty"`
+	// OnlineOnly: the user granted online_access without offline_access
+	// (the code's granted scopes are not yet known when the token endpoint
+	// sets lifespans, so the authorization records it here).
+	OnlineOnly bool `json:"online_only,omitempty"`
 	// Introspection is what RFC 7662 introspection adds to the standard
 	// fields: iss, and the launch context (patient, encounter, fhirUser).
 	Introspection map[string]any `json:"introspection,omitempty"`
