@@ -2,6 +2,7 @@ package fhirserver
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
@@ -27,7 +28,11 @@ func (s smartAuth) Authenticate(r *http.Request) (resources.Caller, error) {
 	if err != nil {
 		return resources.Caller{}, err
 	}
-	return resources.Caller{ID: access.ClientID, Authorize: authorizer(access), Patient: patientLimit(access), Filters: scopeFilters(access)}, nil
+	caller := resources.Caller{ID: access.ClientID, Authorize: authorizer(access), Patient: patientLimit(access), Filters: scopeFilters(access)}
+	if slices.Contains(access.Scopes, "fhirUser") {
+		caller.Self = access.FHIRUser
+	}
+	return caller, nil
 }
 
 func (s smartAuth) Challenge(err error) string { return s.p.Challenge(err) }

@@ -560,6 +560,8 @@ func TestKeyRotationAndV1Scopes(t *testing.T) {
 	assert.ElementsMatch(t, strings.Fields("launch/patient openid fhirUser patient/Observation.read offline_access"), strings.Fields(tok["scope"].(string)))
 	assert.Equal(t, 200, fhirGet(ts, tok["access_token"].(string), "/Observation?patient=p1").Status, "v1 read covers search")
 	assert.Equal(t, 403, fhirGet(ts, tok["access_token"].(string), "/Patient/p1").Status)
+	assert.Equal(t, 200, fhirGet(ts, tok["access_token"].(string), "/Practitioner/dr1").Status, "fhirUser resolves with the token")
+	assert.Equal(t, 403, fhirGet(ts, tok["access_token"].(string), "/Practitioner/dr2").Status)
 
 	require.NoError(t, ts.smart.RotateSigningKey(context.Background()))
 	after, tok2 := idToken()
@@ -756,4 +758,38 @@ func TestEHRLaunchForAnotherUser(t *testing.T) {
 	u, err := url.Parse(p.location)
 	require.NoError(t, err)
 	assert.Equal(t, "access_denied", u.Query().Get("error"))
+}
+
+// SMART's authorize-post: the app may send the authorization request as a
+// form; and a browser app on another origin is answered with CORS headers.
+func TestAuthorizePostAndCORS(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	u, err := url.Parse(authorizeURL(ts, "launch/patient patient/*.rs", nil))
+	require.NoError(t, err)
+	b := newBrowser(ts)
+	req, err := http.NewRequest("POST", b.root+"/auth/authorize", strings.NewReader(u.RawQuery))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	p := b.send(req)
+	assert.Equal(t, 200, p.status)
+	assert.Contains(t, p.body, `name="password"`)
+	p = b.submit(p, url.Values{"username": {"doc"}, "password": {password}})
+	assert.Contains(t, p.body, `value="patient"`, "the request survived the form")
+
+	for _, path := range []string{"/fhir/Patient", "/auth/token", "/.well-known/smart-configuration", "/fhir/metadata"} {
+		req, err := http.NewRequest("OPTIONS", b.root+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Origin", "https://app.example")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		r, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		r.Body.Close()
+		assert.Equal(t, "*", r.Header.Get("Access-Control-Allow-Origin"), path)
+		assert.Contains(t, strings.ToLower(r.Header.Get("Access-Control-Allow-Headers")), "authorization", path)
+	}
+	r := fhirGet(ts, "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhZG1pbiIsInNjb3BlIjoic3lzdGVtLyouKiJ9.", "/Patient")
+	assert.Equal(t, 401, r.Status, "an unsigned JWT is no token")
+	assert.Contains(t, r.Header.Get("WWW-Authenticate"), `error="invalid_token"`)
 }

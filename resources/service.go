@@ -41,6 +41,9 @@ type Caller struct {
 	// the resources matching one of them (SMART v2 scopes narrowed by
 	// search parameters, patient/Observation.rs?category=laboratory).
 	Filters func(resourceType string, i Interaction) []string
+	// Self is the caller's own resource ("Practitioner/dr1"), which it may
+	// read whatever its other scopes: SMART's fhirUser scope.
+	Self string
 }
 
 // AllowAll authorizes every interaction; it is for the operator's own
