@@ -157,19 +157,28 @@ func otherObservations(t *testing.T, s *storage.Store) {
 	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.Append(ctx, others) }))
 }
 
-// A page of a led search stops reading the lead's index once it is full:
-// a patient's 300 observations are not all read for a page of ten.
-func TestLedSearchStopsWhenThePageIsFull(t *testing.T) {
-	t.Parallel()
+// plannedStore is a store of a real one's proportions (other patients'
+// observations and the led ones), its statistics made by maintenance, and
+// a connection of its owner for EXPLAIN; it returns the snapshot.
+func plannedStore(t *testing.T, maintenance string) (*pgx.Conn, int64) {
 	s, owner := storagetest.Open(t)
 	ctx := context.Background()
 	otherObservations(t, s)
 	snap := ledObservations(t, s)
 	conn, err := pgx.Connect(ctx, owner)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "ANALYZE")
+	t.Cleanup(func() { conn.Close(ctx) })
+	_, err = conn.Exec(ctx, maintenance)
 	require.NoError(t, err)
+	return conn, snap
+}
+
+// A page of a led search stops reading the lead's index once it is full:
+// a patient's 300 observations are not all read for a page of ten.
+func TestLedSearchStopsWhenThePageIsFull(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	conn, snap := plannedStore(t, "ANALYZE")
 	c := storage.Criteria{Type: "Observation", Snapshot: snap, Limit: 11,
 		Lead: &storage.Lead{Table: "search_reference", Cond: refCond("p1")}, Clauses: []storage.KeyClause{exists("search_token", codeCond("a"))}}
 	sql, args := storage.SearchSQL(c)
@@ -234,25 +243,18 @@ func TestSearchSnapshotReadsTheNewestSeq(t *testing.T) {
 // the first candidate, however few a page needs.
 func TestLedSearchChecksACommonCodeByVersion(t *testing.T) {
 	t.Parallel()
-	s, owner := storagetest.Open(t)
 	ctx := context.Background()
-	otherObservations(t, s)
-	snap := ledObservations(t, s)
-	conn, err := pgx.Connect(ctx, owner)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "VACUUM (ANALYZE) search_token, search_reference, resource_version")
-	require.NoError(t, err)
+	conn, snap := plannedStore(t, "VACUUM (ANALYZE) search_token, search_reference, resource_version")
 	c := storage.Criteria{Type: "Observation", Snapshot: snap, Limit: 11,
 		Lead: &storage.Lead{Table: "search_reference", Cond: refCond("p1")}, Clauses: []storage.KeyClause{exists("search_token", func(arg func(any) string, x string) string {
 			return x + ".param = " + arg("code") + " AND " + x + ".code = " + arg("a")
 		})}}
 	sql, args := storage.SearchSQL(c)
-	_, err = conn.Exec(ctx, "PREPARE led AS "+sql)
+	_, err := conn.Exec(ctx, "PREPARE led AS "+sql)
 	require.NoError(t, err)
 	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
 		t.Run(mode, func(t *testing.T) {
-			_, err = conn.Exec(ctx, "SET plan_cache_mode = "+mode)
+			_, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode)
 			require.NoError(t, err)
 			var raw string
 			require.NoError(t, conn.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE led("+literals(args)+")").Scan(&raw))
