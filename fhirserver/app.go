@@ -35,6 +35,8 @@ type Config struct {
 type Deps struct {
 	Resources *resources.Service
 	Auth      Authenticator
+	// Audit records every FHIR interaction; required.
+	Audit Auditor
 	// Ready reports whether the database answers and is migrated.
 	Ready func(ctx context.Context) error
 	// Discovery is the SMART configuration document.
@@ -51,7 +53,9 @@ type app struct {
 	auth Authenticator
 	res  *resources.Service
 	log  *slog.Logger
-	caps []byte
+	// audit is the durable audit log every FHIR response waits for.
+	audit Auditor
+	caps  []byte
 }
 
 // New builds the Echo application.
@@ -62,7 +66,10 @@ func New(cfg Config, d Deps) *echo.Echo {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 64 << 20
 	}
-	a := &app{cfg: cfg, d: d, auth: d.Auth, res: d.Resources, log: cfg.Log}
+	if d.Audit == nil {
+		panic("fhirserver: an Auditor is required: every FHIR interaction is audited")
+	}
+	a := &app{cfg: cfg, d: d, auth: d.Auth, res: d.Resources, log: cfg.Log, audit: d.Audit}
 	a.caps = a.capabilityStatement()
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -28,7 +28,8 @@ func (s smartAuth) Authenticate(r *http.Request) (resources.Caller, error) {
 	if err != nil {
 		return resources.Caller{}, err
 	}
-	caller := resources.Caller{ID: access.ClientID, Authorize: authorizer(access), Patient: patientLimit(access), Filters: scopeFilters(access)}
+	caller := resources.Caller{ID: access.ClientID, User: access.User, FHIRUser: access.FHIRUser,
+		Authorize: authorizer(access), Patient: patientLimit(access), Filters: scopeFilters(access)}
 	if slices.Contains(access.Scopes, "fhirUser") {
 		caller.Self = access.FHIRUser
 	}

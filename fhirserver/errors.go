@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -35,6 +36,13 @@ func (a *app) errorHandler(err error, c echo.Context) {
 	a.log.LogAttrs(c.Request().Context(), level, "request failed",
 		slog.String("request_id", requestID(c)), slog.String("route", c.Path()),
 		slog.Int("status", oe.Kind.Status()), slog.String("op", oe.Op), slog.Any("cause", causeOf(oe)))
+	if strings.HasPrefix(c.Path(), "/fhir") && c.Path() != "/fhir/metadata" && !errors.Is(err, errAuditUnavailable) {
+		// Refusals and failures are audited too; an error response carries
+		// no PHI, so it goes out even if its record cannot be written.
+		if aerr := a.auditRecord(c, oe.Kind.Status(), keyOfPath(c)); aerr != nil {
+			a.log.Error("audit failed", "request_id", requestID(c), "err", aerr)
+		}
+	}
 	writeFHIR(c, oe.Kind.Status(), oe.OperationOutcome())
 }
 

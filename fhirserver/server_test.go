@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/smart"
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/keyring"
 	"github.com/fhirserver/fhirserver/storage/storagetest"
 )
 
@@ -28,13 +32,15 @@ func TestMain(m *testing.M) { storagetest.Main(m) }
 
 // testServer is a FHIR server on a fresh database.
 type testServer struct {
-	t        *testing.T
-	URL      string // the FHIR base
-	token    string // a token for system/*.cruds
-	clientID string // the client token belongs to
-	store    *storage.Store
-	owner    string // a connection string of the database's owner
-	smart    *smart.Provider
+	t         *testing.T
+	URL       string // the FHIR base
+	token     string // a token for system/*.cruds
+	clientID  string // the client token belongs to
+	store     *storage.Store
+	owner     string // a connection string of the database's owner
+	auditKey  []byte
+	failAudit atomic.Bool // makes every audit record fail, as an outage would
+	smart     *smart.Provider
 }
 
 func newServer(t *testing.T, opts ...func(*fhirserver.Config)) *testServer {
@@ -59,9 +65,18 @@ func newServerLifespan(t *testing.T, lifespan time.Duration, opts ...func(*fhirs
 	ts.smart = provider
 	res := resources.New(store, nil)
 	provider.SetDirectory(fhirserver.Directory(res))
+	kp, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "kek"))
+	require.NoError(t, err)
+	auditKey, err := store.AuditKey(context.Background(), kp)
+	require.NoError(t, err)
+	audit, err := store.OpenAuditLog(context.Background(), auditKey, 2)
+	require.NoError(t, err)
+	t.Cleanup(audit.Close)
+	ts.auditKey = auditKey
 	srv.Config.Handler = fhirserver.New(cfg, fhirserver.Deps{
 		Resources: res,
 		Auth:      fhirserver.SMART(provider),
+		Audit:     testAuditor{audit, &ts.failAudit},
 		Ready:     store.Ready,
 		Discovery: provider.Discovery,
 		OAuth:     provider.Handlers(),
@@ -151,3 +166,16 @@ func compact(t *testing.T, s string) string {
 }
 
 var _ = outcome.Invalid
+
+// testAuditor is the real audit log, which a test can make fail.
+type testAuditor struct {
+	log  *storage.AuditLog
+	fail *atomic.Bool
+}
+
+func (a testAuditor) Record(ctx context.Context, event []byte) error {
+	if a.fail.Load() {
+		return errors.New("the audit log is unavailable")
+	}
+	return a.log.Record(ctx, event)
+}

@@ -47,7 +47,9 @@ func (s *Service) Everything(ctx context.Context, c Caller, patientID string, q 
 	}
 	b.Link = everythingLinks(o.BaseURL, patientID, q, e, versions, lastExtra, more)
 	body, err := b.encode()
-	return ok(body, nil), err
+	r := ok(body, nil)
+	r.Keys = keysOf(versions)
+	return r, err
 }
 
 // everythingEntries reads up to count entries from e's position on: the

@@ -56,7 +56,9 @@ func (s *Service) History(ctx context.Context, c Caller, p HistoryParams, o Opti
 	if err != nil {
 		return Result{}, err
 	}
-	return ok(body, nil), nil
+	r := ok(body, nil)
+	r.Keys = keysOf(versions)
+	return r, nil
 }
 
 func orAll(typ string) string {

@@ -92,7 +92,9 @@ func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values
 	if err != nil {
 		return Result{}, err
 	}
-	return ok(body, nil), nil
+	r := ok(body, nil)
+	r.Keys = keysOf(versions, included)
+	return r, nil
 }
 
 // inCompartment restricts a search to the resources in a Patient's

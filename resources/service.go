@@ -31,8 +31,11 @@ const (
 // and Authorize refuses what its token does not cover. A Caller without
 // Authorize may do nothing: access is granted, never assumed.
 type Caller struct {
-	ID        string
-	Authorize func(resourceType string, i Interaction) error
+	ID string
+	// User and FHIRUser name the person behind the token, when there is one:
+	// for the audit record.
+	User, FHIRUser string
+	Authorize      func(resourceType string, i Interaction) error
 	// Patient, when it returns an id, holds an authorized interaction to
 	// that patient's reach: the patient, its compartment, and what they
 	// point at (a SMART patient/ scope). Nil or empty: no such limit.
@@ -128,6 +131,27 @@ type Result struct {
 	Body     []byte
 	Location string
 	Warnings []string
+	// Keys are the resources a Bundle result returns or touches, for the
+	// audit record; a single resource's is Version's.
+	Keys []storage.Key
+}
+
+// Touched is what the result returns or changes, for the audit record.
+func (r Result) Touched() []storage.Key {
+	if len(r.Keys) == 0 && r.Version != nil {
+		return []storage.Key{r.Version.Key}
+	}
+	return r.Keys
+}
+
+func keysOf(vs ...[]storage.Version) []storage.Key {
+	var out []storage.Key
+	for _, list := range vs {
+		for _, v := range list {
+			out = append(out, v.Key)
+		}
+	}
+	return out
 }
 
 // Service runs the interactions against the store.

@@ -120,7 +120,13 @@ func (s *Service) bundle(ctx context.Context, c Caller, res *profiles.Resource, 
 	if err != nil {
 		return Result{}, err
 	}
-	return ok(out, nil), nil
+	r := ok(out, nil)
+	for _, e := range entries {
+		if e.err == nil && e.result.Version != nil {
+			r.Keys = append(r.Keys, e.result.Version.Key)
+		}
+	}
+	return r, nil
 }
 
 func parseEntries(bundle map[string]any, base string) ([]*txEntry, error) {

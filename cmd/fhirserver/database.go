@@ -1,6 +1,8 @@
 package main
 
 import (
+	"path/filepath"
+
 	"context"
 	"flag"
 	"fmt"
@@ -9,17 +11,29 @@ import (
 
 	"github.com/fhirserver/fhirserver/storage"
 	"github.com/fhirserver/fhirserver/storage/embedded"
+	"github.com/fhirserver/fhirserver/storage/keyring"
 )
 
 // dbFlags are the storage flags every command takes.
 type dbFlags struct {
 	url     string
 	dataDir string
+	keyFile string
 }
 
 func (d *dbFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.url, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL connection string (env DATABASE_URL)")
 	fs.StringVar(&d.dataDir, "data-dir", envOr("FHIR_DATA_DIR", "./.data"), "embedded cluster directory, used without a database URL (env FHIR_DATA_DIR)")
+	fs.StringVar(&d.keyFile, "key-file", os.Getenv("FHIR_KEY_FILE"), "the key-encryption key, outside the database; created on first use (default DATA_DIR/keys/kek; env FHIR_KEY_FILE)")
+}
+
+// keys opens the key provider: the local key file.
+func (d *dbFlags) keys() (keyring.Provider, error) {
+	path := d.keyFile
+	if path == "" {
+		path = filepath.Join(d.dataDir, "keys", "kek")
+	}
+	return keyring.OpenLocalFile(path)
 }
 
 func envOr(name, def string) string {

@@ -44,11 +44,17 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	audit, err := openAudit(ctx, f.db, db)
+	if err != nil {
+		return err
+	}
+	defer audit.Close()
 	res := resources.New(db.store, log)
 	provider.SetDirectory(fhirserver.Directory(res))
 	app := fhirserver.New(fhirserver.Config{BaseURL: f.baseURL, MaxBodyBytes: f.maxBody, Log: log}, fhirserver.Deps{
 		Resources: res,
 		Auth:      fhirserver.SMART(provider),
+		Audit:     audit,
 		Ready:     db.store.Ready,
 		Discovery: provider.Discovery,
 		OAuth:     provider.Handlers(),

@@ -1,0 +1,222 @@
+package fhirserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// Auditor makes an audit record durable before it returns (the storage
+// package's AuditLog). There is no switch that turns auditing off: the
+// server cannot be built without one.
+type Auditor interface {
+	Record(ctx context.Context, event []byte) error
+}
+
+// The codes of an AuditEvent, after IHE's Basic Audit Log Patterns.
+const (
+	auditEventType  = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+	restInteraction = "http://hl7.org/fhir/restful-interaction"
+	entityType      = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+	participation   = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+	actReason       = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+	userAgentExt    = "http://fhirserver.dev/fhir/StructureDefinition/user-agent"
+)
+
+type coding struct {
+	System  string `json:"system"`
+	Code    string `json:"code"`
+	Display string `json:"display,omitempty"`
+}
+
+type codeable struct {
+	Coding []coding `json:"coding"`
+}
+
+type reference struct {
+	Reference  string      `json:"reference,omitempty"`
+	Identifier *identifier `json:"identifier,omitempty"`
+	Display    string      `json:"display,omitempty"`
+}
+
+type identifier struct {
+	System string `json:"system,omitempty"`
+	Value  string `json:"value"`
+}
+
+type auditAgent struct {
+	Type      *codeable   `json:"type,omitempty"`
+	Who       reference   `json:"who"`
+	AltID     string      `json:"altId,omitempty"`
+	Requestor bool        `json:"requestor"`
+	Network   *network    `json:"network,omitempty"`
+	Extension []extension `json:"extension,omitempty"`
+}
+
+type network struct {
+	Address string `json:"address"`
+	Type    string `json:"type"`
+}
+
+type extension struct {
+	URL         string `json:"url"`
+	ValueString string `json:"valueString"`
+}
+
+type auditEntity struct {
+	What  reference `json:"what"`
+	Type  coding    `json:"type"`
+	Query string    `json:"query,omitempty"`
+}
+
+type auditEvent struct {
+	ResourceType   string        `json:"resourceType"`
+	ID             string        `json:"id"`
+	Type           coding        `json:"type"`
+	Subtype        []coding      `json:"subtype"`
+	Action         string        `json:"action"`
+	Recorded       string        `json:"recorded"`
+	Outcome        string        `json:"outcome"`
+	OutcomeDesc    string        `json:"outcomeDesc,omitempty"`
+	PurposeOfEvent []codeable    `json:"purposeOfEvent"`
+	Agent          []auditAgent  `json:"agent"`
+	Source         auditSource   `json:"source"`
+	Entity         []auditEntity `json:"entity,omitempty"`
+}
+
+type auditSource struct {
+	Observer reference `json:"observer"`
+	Type     []coding  `json:"type"`
+}
+
+// interactionOf names a FHIR route's interaction (restful-interaction
+// code) and AuditEvent action.
+func interactionOf(method, route string) (code, action string) {
+	route = strings.TrimPrefix(route, "/fhir")
+	switch {
+	case strings.Contains(route, "$everything"):
+		return "operation", "E"
+	case method == http.MethodPost && route == "":
+		return "transaction", "E"
+	case strings.HasSuffix(route, "/_search"):
+		return "search-type", "E"
+	case strings.Contains(route, "_history") && strings.HasSuffix(route, ":vid"):
+		return "vread", "R"
+	case strings.Contains(route, "_history"):
+		return "history", "R"
+	case method == http.MethodGet && (route == "/:type" || strings.HasSuffix(route, ":compartmentType")):
+		return "search-type", "E"
+	case method == http.MethodGet:
+		return "read", "R"
+	case method == http.MethodPost:
+		return "create", "C"
+	case method == http.MethodPut:
+		return "update", "U"
+	case method == http.MethodPatch:
+		return "patch", "U"
+	case method == http.MethodDelete:
+		return "delete", "D"
+	}
+	return strings.ToLower(method), "E"
+}
+
+// auditRecord writes the audit record of a FHIR request: who asked (the
+// user, the client, from where), what it touched, how it ended.
+func (a *app) auditRecord(c echo.Context, status int, touched []storage.Key) error {
+	r := c.Request()
+	code, action := interactionOf(r.Method, c.Path())
+	caller := callerOf(c)
+	ev := auditEvent{
+		ResourceType: "AuditEvent", ID: newAuditID(),
+		Type:    coding{System: auditEventType, Code: "rest", Display: "RESTful Operation"},
+		Subtype: []coding{{System: restInteraction, Code: code}},
+		Action:  action, Recorded: time.Now().UTC().Format(time.RFC3339Nano),
+		Outcome:        auditOutcome(status),
+		PurposeOfEvent: []codeable{{Coding: []coding{{System: actReason, Code: "TREAT"}}}},
+		Source:         auditSource{Observer: reference{Display: a.cfg.BaseURL}, Type: []coding{{System: "http://terminology.hl7.org/CodeSystem/security-source-type", Code: "4", Display: "Application Server"}}},
+	}
+	if status >= 400 {
+		ev.OutcomeDesc = http.StatusText(status)
+	}
+	client := auditAgent{
+		Type:      &codeable{Coding: []coding{{System: "http://dicom.nema.org/resources/ontology/DCM", Code: "110150", Display: "Application"}}},
+		Who:       reference{Identifier: &identifier{System: a.cfg.BaseURL + "/auth/clients", Value: caller.ID}},
+		Requestor: caller.User == "",
+		Network:   &network{Address: c.RealIP(), Type: "2"},
+		Extension: []extension{{URL: userAgentExt, ValueString: r.UserAgent()}},
+	}
+	if caller.ID == "" {
+		client.Who = reference{Display: "unauthenticated"}
+	}
+	ev.Agent = append(ev.Agent, client)
+	if caller.User != "" {
+		user := auditAgent{
+			Type:      &codeable{Coding: []coding{{System: participation, Code: "IRCP", Display: "information recipient"}}},
+			Who:       reference{Identifier: &identifier{System: a.cfg.BaseURL + "/auth/users", Value: caller.User}},
+			AltID:     caller.User,
+			Requestor: true,
+		}
+		if caller.FHIRUser != "" {
+			user.Who.Reference = caller.FHIRUser
+		}
+		ev.Agent = append(ev.Agent, user)
+	}
+	for _, k := range touched {
+		ev.Entity = append(ev.Entity, auditEntity{What: reference{Reference: k.Type + "/" + k.ID}, Type: coding{System: entityType, Code: "2", Display: "System Object"}})
+	}
+	if code == "search-type" {
+		ev.Entity = append(ev.Entity, auditEntity{What: reference{Display: "query"}, Type: coding{System: entityType, Code: "2", Display: "System Object"},
+			Query: encodeQuery(r.URL.RawQuery)})
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	return a.audit.Record(r.Context(), body)
+}
+
+// auditOutcome is the AuditEvent outcome of an HTTP status: 0 success, 4
+// a refusal or a client's mistake, 8 a server failure.
+func auditOutcome(status int) string {
+	switch {
+	case status < 400:
+		return "0"
+	case status < 500:
+		return "4"
+	}
+	return "8"
+}
+
+// encodeQuery keeps a search's parameters as the AuditEvent's base64 query.
+func encodeQuery(q string) string { return base64.StdEncoding.EncodeToString([]byte(q)) }
+
+func newAuditID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// errAuditUnavailable is what a client gets when its request cannot be
+// audited: nothing it asked for is sent.
+var errAuditUnavailable = outcome.E(outcome.Transient, "the request could not be audited, so it was not answered; try again")
+
+// keyOfPath is the resource a failed request named, if it named one.
+func keyOfPath(c echo.Context) []storage.Key {
+	if t, id := c.Param("type"), c.Param("id"); t != "" && id != "" {
+		return []storage.Key{{Type: t, ID: id}}
+	}
+	return nil
+}

@@ -1,0 +1,150 @@
+package fhirserver_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/url"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// auditEvents reads the audit log in the order it was written.
+func auditEvents(t *testing.T, ts *testServer) []map[string]any {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, ts.owner)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT event::text FROM audit_event ORDER BY recorded, stripe, link, position`)
+	require.NoError(t, err)
+	var out []map[string]any
+	for rows.Next() {
+		var raw string
+		require.NoError(t, rows.Scan(&raw))
+		var ev map[string]any
+		require.NoError(t, json.Unmarshal([]byte(raw), &ev))
+		out = append(out, ev)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// summary is what a test checks of an AuditEvent.
+type summary struct {
+	Interaction, Action, Outcome string
+	Entities                     []string
+	Client, User, FHIRUser       string
+	Address, UserAgent, Query    string
+}
+
+func summarize(ev map[string]any) summary {
+	var s summary
+	s.Interaction = ev["subtype"].([]any)[0].(map[string]any)["code"].(string)
+	s.Action, s.Outcome = ev["action"].(string), ev["outcome"].(string)
+	for _, e := range asList(ev["entity"]) {
+		what := e["what"].(map[string]any)
+		if ref, ok := what["reference"].(string); ok {
+			s.Entities = append(s.Entities, ref)
+		}
+		if q, ok := e["query"].(string); ok {
+			b, _ := base64.StdEncoding.DecodeString(q)
+			s.Query = string(b)
+		}
+	}
+	for _, a := range asList(ev["agent"]) {
+		who := a["who"].(map[string]any)
+		id, _ := who["identifier"].(map[string]any)
+		if a["network"] != nil {
+			s.Address = a["network"].(map[string]any)["address"].(string)
+			s.UserAgent = a["extension"].([]any)[0].(map[string]any)["valueString"].(string)
+			if id != nil {
+				s.Client = id["value"].(string)
+			} else {
+				s.Client = who["display"].(string)
+			}
+			continue
+		}
+		s.User = id["value"].(string)
+		s.FHIRUser, _ = who["reference"].(string)
+	}
+	return s
+}
+
+func asList(v any) []map[string]any {
+	var out []map[string]any
+	list, _ := v.([]any)
+	for _, x := range list {
+		out = append(out, x.(map[string]any))
+	}
+	return out
+}
+
+// Every FHIR interaction leaves an AuditEvent naming who asked, from where,
+// what was returned or touched and how it ended, in an intact chain.
+func TestEveryInteractionIsAudited(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	back := newBrowser(ts).launch(authorizeURL(ts, "launch/patient openid fhirUser patient/*.rs", nil), nil)
+	status, tok, _ := exchange(ts, back.Query().Get("code"), appVerifier)
+	require.Equal(t, 200, status, "%v", tok)
+	user := tok["access_token"].(string)
+	before := len(auditEvents(t, ts)) // the fixture's own writes
+
+	require.Equal(t, 200, ts.do("GET", "/Patient/p1", "", "").Status)
+	require.Equal(t, 200, ts.do("GET", "/Observation?patient=p1&_include=Observation:performer", "", "").Status)
+	created := ts.create("Observation", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`)
+	require.Equal(t, 200, fhirGet(ts, user, "/Patient/p1").Status)
+	require.Equal(t, 403, fhirGet(ts, user, "/Patient/p2").Status)
+	require.Equal(t, 401, fhirGet(ts, "", "/Patient/p1").Status)
+
+	events := auditEvents(t, ts)[before:]
+	require.Len(t, events, 6)
+	var got []summary
+	for _, ev := range events {
+		got = append(got, summarize(ev))
+	}
+	assert.Equal(t, summary{Interaction: "read", Action: "R", Outcome: "0", Entities: []string{"Patient/p1"},
+		Client: ts.clientID, Address: "127.0.0.1", UserAgent: "Go-http-client/1.1"}, got[0])
+	assert.Equal(t, "search-type", got[1].Interaction)
+	assert.ElementsMatch(t, []string{"Observation/o1", "Practitioner/dr1"}, got[1].Entities, "matches and includes")
+	q, err := url.ParseQuery(got[1].Query)
+	require.NoError(t, err)
+	assert.Equal(t, "p1", q.Get("patient"))
+	assert.Equal(t, "create", got[2].Interaction)
+	assert.Equal(t, "C", got[2].Action)
+	assert.Equal(t, []string{"Observation/" + created["id"].(string)}, got[2].Entities)
+	assert.Equal(t, "doc", got[3].User, "the person behind the app")
+	assert.Equal(t, "Practitioner/dr1", got[3].FHIRUser)
+	assert.Equal(t, "app", got[3].Client)
+	assert.Equal(t, summary{Interaction: "read", Action: "R", Outcome: "4", Entities: []string{"Patient/p2"},
+		Client: "app", User: "doc", FHIRUser: "Practitioner/dr1", Address: "127.0.0.1", UserAgent: "Go-http-client/1.1"}, got[4], "a refusal")
+	assert.Equal(t, "unauthenticated", got[5].Client)
+	assert.Equal(t, "4", got[5].Outcome)
+
+	n, broken, err := ts.store.VerifyAudit(context.Background(), ts.auditKey)
+	require.NoError(t, err)
+	assert.Nil(t, broken)
+	assert.EqualValues(t, before+6, n)
+}
+
+// When the audit log cannot take a record, no PHI goes out: the client
+// gets 503 and nothing of the resource.
+func TestAuditFailsClosed(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	ts.failAudit.Store(true)
+	r := ts.do("GET", "/Patient/p1", "", "")
+	assert.Equal(t, 503, r.Status)
+	assert.NotContains(t, string(r.Body), "Chalmers")
+	assert.Empty(t, r.Header.Get("ETag"))
+	assert.Equal(t, "OperationOutcome", r.json(t)["resourceType"])
+	r = ts.do("GET", "/Observation?patient=p1", "", "")
+	assert.Equal(t, 503, r.Status)
+	assert.NotContains(t, string(r.Body), "o1")
+	ts.failAudit.Store(false)
+	assert.Equal(t, 200, ts.do("GET", "/Patient/p1", "", "").Status)
+}

@@ -1,0 +1,369 @@
+package storage
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fhirserver/fhirserver/storage/keyring"
+)
+
+// AuditKey returns the audit chain's HMAC key, made by the key provider on
+// first use and stored only wrapped: the database alone cannot forge a link.
+func (s *Store) AuditKey(ctx context.Context, kp keyring.Provider) ([]byte, error) {
+	const purpose = "audit chain"
+	var kek string
+	var wrapped []byte
+	err := s.pool.QueryRow(ctx, `SELECT kek, wrapped FROM audit_key WHERE id = 1`).Scan(&kek, &wrapped)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var plain []byte
+		if plain, wrapped, err = kp.NewDataKey(ctx, purpose); err != nil {
+			return nil, err
+		}
+		err = s.pool.QueryRow(ctx, `
+			WITH ins AS (INSERT INTO audit_key (id, kek, wrapped) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING RETURNING kek, wrapped)
+			SELECT kek, wrapped FROM ins UNION ALL SELECT kek, wrapped FROM audit_key WHERE id = 1 LIMIT 1`, kp.ID(), wrapped).Scan(&kek, &wrapped)
+		if err == nil && kek == kp.ID() {
+			if got, uerr := kp.Unwrap(ctx, wrapped, purpose); uerr == nil && hmac.Equal(got, plain) {
+				return plain, nil
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: audit key: %w", err)
+	}
+	key, err := kp.Unwrap(ctx, wrapped, purpose)
+	if err != nil {
+		return nil, fmt.Errorf("storage: the audit key was wrapped by %s, which the configured key provider (%s) cannot unwrap: %w", kek, kp.ID(), err)
+	}
+	return key, nil
+}
+
+// AuditLog appends audit records in chained links. Each stripe has a
+// writer that commits whatever records are waiting as one link, so
+// concurrent requests share a commit instead of queueing on a chain head.
+type AuditLog struct {
+	s       *Store
+	key     []byte
+	stripes []*auditStripe
+	next    uint64
+	mu      sync.Mutex
+	closed  bool
+}
+
+type auditStripe struct {
+	n    int16
+	in   chan *auditRecord
+	link int64
+	mac  []byte
+	done chan struct{}
+}
+
+type auditRecord struct {
+	at    time.Time
+	event []byte
+	err   chan error
+}
+
+const maxAuditBatch = 512
+
+// OpenAuditLog starts the writers of n stripes from the heads of their
+// chains.
+func (s *Store) OpenAuditLog(ctx context.Context, key []byte, n int) (*AuditLog, error) {
+	a := &AuditLog{s: s, key: key}
+	for i := range n {
+		st := &auditStripe{n: int16(i), in: make(chan *auditRecord, maxAuditBatch), done: make(chan struct{})}
+		if err := a.loadHead(ctx, st); err != nil {
+			return nil, err
+		}
+		a.stripes = append(a.stripes, st)
+		go a.write(st)
+	}
+	return a, nil
+}
+
+func (a *AuditLog) loadHead(ctx context.Context, st *auditStripe) error {
+	err := a.s.pool.QueryRow(ctx, `SELECT link, mac FROM audit_link WHERE stripe = $1 ORDER BY link DESC LIMIT 1`, st.n).Scan(&st.link, &st.mac)
+	if errors.Is(err, pgx.ErrNoRows) {
+		st.link, st.mac = 0, make([]byte, sha256.Size)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("storage: audit head: %w", err)
+	}
+	return nil
+}
+
+// Record appends one AuditEvent and returns once it is durable: a caller
+// sends nothing that needs auditing before then, and fails if it fails.
+func (a *AuditLog) Record(ctx context.Context, event []byte) error {
+	r := &auditRecord{at: time.Now().UTC().Truncate(time.Microsecond), event: event, err: make(chan error, 1)}
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return errors.New("storage: the audit log is closed")
+	}
+	st := a.stripes[a.next%uint64(len(a.stripes))]
+	a.next++
+	st.in <- r
+	a.mu.Unlock()
+	select {
+	case err := <-r.err:
+		return err
+	case <-ctx.Done():
+		// The record may still be written; the request fails either way.
+		return ctx.Err()
+	}
+}
+
+// Close stops the writers once the records already queued are written.
+func (a *AuditLog) Close() {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return
+	}
+	a.closed = true
+	for _, st := range a.stripes {
+		close(st.in)
+	}
+	a.mu.Unlock()
+	for _, st := range a.stripes {
+		<-st.done
+	}
+}
+
+func (a *AuditLog) write(st *auditStripe) {
+	defer close(st.done)
+	for first := range st.in {
+		batch := []*auditRecord{first}
+	drain:
+		for len(batch) < maxAuditBatch {
+			select {
+			case r, ok := <-st.in:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		err := a.commit(st, batch)
+		for _, r := range batch {
+			r.err <- err
+		}
+	}
+}
+
+// commit writes a batch as the stripe's next link. Another server process
+// may have taken that link number: then the head is read again and the
+// batch goes on top of it.
+func (a *AuditLog) commit(st *auditStripe, batch []*auditRecord) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var err error
+	for range 5 {
+		link := st.link + 1
+		mac := linkMAC(a.key, st.n, link, st.mac, batch)
+		if err = a.insert(ctx, st.n, link, st.mac, mac, batch); err == nil {
+			st.link, st.mac = link, mac
+			return nil
+		}
+		if !isUniqueViolation(err) {
+			break
+		}
+		if err = a.loadHead(ctx, st); err != nil {
+			break
+		}
+	}
+	return fmt.Errorf("storage: audit: %w", err)
+}
+
+func (a *AuditLog) insert(ctx context.Context, stripe int16, link int64, prev, mac []byte, batch []*auditRecord) error {
+	positions, times, events := make([]int32, len(batch)), make([]time.Time, len(batch)), make([]string, len(batch))
+	for i, r := range batch {
+		positions[i], times[i], events[i] = int32(i), r.at, string(r.event)
+	}
+	return pgx.BeginFunc(ctx, a.s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO audit_link (stripe, link, count, prev, mac) VALUES ($1, $2, $3, $4, $5)`,
+			stripe, link, len(batch), prev, mac); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO audit_event (stripe, link, position, recorded, event)
+			SELECT $1, $2, p, r, e::json FROM unnest($3::int[], $4::timestamptz[], $5::text[]) AS x(p, r, e)`,
+			stripe, link, positions, times, events)
+		return err
+	})
+}
+
+// linkMAC is the HMAC of a link: its place in the chain, the link before
+// it, and each of its rows in order.
+func linkMAC(key []byte, stripe int16, link int64, prev []byte, batch []*auditRecord) []byte {
+	m := hmac.New(sha256.New, key)
+	header(m, stripe, link, prev, len(batch))
+	for i, r := range batch {
+		row(m, int32(i), r.at, r.event)
+	}
+	return m.Sum(nil)
+}
+
+func header(m hash.Hash, stripe int16, link int64, prev []byte, count int) {
+	var b [14]byte
+	binary.BigEndian.PutUint16(b[0:], uint16(stripe))
+	binary.BigEndian.PutUint64(b[2:], uint64(link))
+	binary.BigEndian.PutUint32(b[10:], uint32(count))
+	m.Write(b[:])
+	m.Write(prev)
+}
+
+func row(m hash.Hash, position int32, at time.Time, event []byte) {
+	var b [16]byte
+	binary.BigEndian.PutUint32(b[0:], uint32(position))
+	binary.BigEndian.PutUint64(b[4:], uint64(at.UnixMicro()))
+	binary.BigEndian.PutUint32(b[12:], uint32(len(event)))
+	m.Write(b[:])
+	m.Write(event)
+}
+
+// AuditBreak is where a chain stops verifying.
+type AuditBreak struct {
+	Stripe int16
+	Link   int64
+	Reason string
+}
+
+func (b *AuditBreak) Error() string {
+	return fmt.Sprintf("audit chain %d breaks at link %d: %s", b.Stripe, b.Link, b.Reason)
+}
+
+// VerifyAudit recomputes every link of every chain from its rows and
+// returns the number of rows checked and the first break (nil when the
+// chains hold). It reads the log in one pass, in chain order.
+func (s *Store) VerifyAudit(ctx context.Context, key []byte) (int64, *AuditBreak, error) {
+	var orphan AuditBreak
+	err := s.pool.QueryRow(ctx, `
+		SELECT e.stripe, e.link FROM audit_event e
+		WHERE NOT EXISTS (SELECT 1 FROM audit_link l WHERE l.stripe = e.stripe AND l.link = e.link)
+		ORDER BY e.stripe, e.link LIMIT 1`).Scan(&orphan.Stripe, &orphan.Link)
+	if err == nil {
+		orphan.Reason = "rows belong to a link that does not exist"
+		return 0, &orphan, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, fmt.Errorf("storage: verify audit: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT l.stripe, l.link, l.count, l.prev, l.mac, e.position, e.recorded, e.event::text
+		FROM audit_link l LEFT JOIN audit_event e ON e.stripe = l.stripe AND e.link = l.link
+		ORDER BY l.stripe, l.link, e.position`)
+	if err != nil {
+		return 0, nil, fmt.Errorf("storage: verify audit: %w", err)
+	}
+	defer rows.Close()
+	v := verifier{key: key}
+	for rows.Next() {
+		var r verifyRow
+		if err := rows.Scan(&r.stripe, &r.link, &r.count, &r.prev, &r.mac, &r.position, &r.recorded, &r.event); err != nil {
+			return v.rows, nil, fmt.Errorf("storage: verify audit: %w", err)
+		}
+		if b := v.add(r); b != nil {
+			return v.rows, b, nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return v.rows, nil, fmt.Errorf("storage: verify audit: %w", err)
+	}
+	return v.rows, v.finish(), nil
+}
+
+type verifyRow struct {
+	stripe    int16
+	link      int64
+	count     int32
+	prev, mac []byte
+	position  *int32
+	recorded  *time.Time
+	event     *string
+}
+
+// verifier follows the chains row by row.
+type verifier struct {
+	key        []byte
+	rows       int64
+	cur        *verifyRow // the link being read
+	m          hash.Hash
+	seen       int32
+	lastStripe int16
+	lastLink   int64
+	lastMAC    []byte
+	started    bool
+}
+
+func (v *verifier) add(r verifyRow) *AuditBreak {
+	if v.cur == nil || r.stripe != v.cur.stripe || r.link != v.cur.link {
+		if b := v.finish(); b != nil {
+			return b
+		}
+		if b := v.open(r); b != nil {
+			return b
+		}
+	}
+	if r.position == nil {
+		return nil // a link without rows: finish says so
+	}
+	if *r.position != v.seen {
+		return &AuditBreak{r.stripe, r.link, fmt.Sprintf("row %d is missing or out of place", v.seen)}
+	}
+	row(v.m, *r.position, *r.recorded, []byte(*r.event))
+	v.seen++
+	v.rows++
+	return nil
+}
+
+// open starts a link, checking that it follows the one before.
+func (v *verifier) open(r verifyRow) *AuditBreak {
+	first := !v.started || r.stripe != v.lastStripe
+	want := v.lastLink + 1
+	prev := v.lastMAC
+	if first {
+		want, prev = 1, make([]byte, sha256.Size)
+	}
+	if r.link != want {
+		return &AuditBreak{r.stripe, want, fmt.Sprintf("link %d is missing", want)}
+	}
+	if !hmac.Equal(r.prev, prev) {
+		return &AuditBreak{r.stripe, r.link, "it does not follow the link before it"}
+	}
+	c := r
+	v.cur, v.seen, v.started = &c, 0, true
+	v.m = hmac.New(sha256.New, v.key)
+	header(v.m, r.stripe, r.link, r.prev, int(r.count))
+	return nil
+}
+
+// finish checks the link being read.
+func (v *verifier) finish() *AuditBreak {
+	c := v.cur
+	if c == nil {
+		return nil
+	}
+	v.cur = nil
+	if v.seen != c.count {
+		return &AuditBreak{c.stripe, c.link, fmt.Sprintf("it holds %d rows, not the %d it was written with", v.seen, c.count)}
+	}
+	if !hmac.Equal(v.m.Sum(nil), c.mac) {
+		return &AuditBreak{c.stripe, c.link, "its rows are not the ones it was written with"}
+	}
+	v.lastStripe, v.lastLink, v.lastMAC = c.stripe, c.link, c.mac
+	return nil
+}

@@ -1,0 +1,145 @@
+package storage_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/keyring"
+	"github.com/fhirserver/fhirserver/storage/storagetest"
+)
+
+// auditedStore writes 40 audit events, 20 in turn and 20 from concurrent
+// callers, over two stripes, and returns the store, its key and an owner connection that may
+// bypass the append-only triggers, as an attacker with superuser SQL could.
+func auditedStore(t *testing.T) (*storage.Store, []byte, *pgx.Conn) {
+	t.Helper()
+	s, owner := storagetest.Open(t)
+	ctx := context.Background()
+	kp, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "kek"))
+	require.NoError(t, err)
+	key, err := s.AuditKey(ctx, kp)
+	require.NoError(t, err)
+	log, err := s.OpenAuditLog(ctx, key, 2)
+	require.NoError(t, err)
+	// One at a time, links of one row; then at once, links of several.
+	for i := range 20 {
+		require.NoError(t, log.Record(ctx, []byte(fmt.Sprintf(`{"resourceType":"AuditEvent","id":"s%02d"}`, i))))
+	}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, log.Record(ctx, []byte(fmt.Sprintf(`{"resourceType":"AuditEvent","id":"e%02d"}`, i))))
+		}()
+	}
+	wg.Wait()
+	log.Close()
+	conn, err := pgx.Connect(ctx, owner)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(ctx) })
+	_, err = conn.Exec(ctx, "SET session_replication_role = replica") // triggers off: superuser only
+	require.NoError(t, err)
+	return s, key, conn
+}
+
+func TestAuditChainVerifies(t *testing.T) {
+	t.Parallel()
+	s, key, conn := auditedStore(t)
+	ctx := context.Background()
+	n, broken, err := s.VerifyAudit(ctx, key)
+	require.NoError(t, err)
+	assert.Nil(t, broken)
+	assert.EqualValues(t, 40, n)
+	var links int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(DISTINCT stripe) FROM audit_link`).Scan(&links))
+	assert.Equal(t, 2, links, "both stripes used")
+
+	_, broken, err = s.VerifyAudit(ctx, make([]byte, 32))
+	require.NoError(t, err)
+	assert.NotNil(t, broken, "another key does not verify the chain")
+}
+
+// Each kind of tampering is found at the link it touched.
+func TestAuditChainFindsTampering(t *testing.T) {
+	t.Parallel()
+	// target picks a row in the middle of stripe 0's chain.
+	target := func(t *testing.T, conn *pgx.Conn) (link int64, position int32) {
+		require.NoError(t, conn.QueryRow(context.Background(), `
+			SELECT link, min(position) FROM audit_event WHERE stripe = 0
+			GROUP BY link ORDER BY link OFFSET (SELECT count(DISTINCT link) / 2 FROM audit_event WHERE stripe = 0) LIMIT 1`).Scan(&link, &position))
+		return link, position
+	}
+	tests := map[string]func(conn *pgx.Conn, link int64, pos int32) string{
+		"an edited row": func(_ *pgx.Conn, link int64, pos int32) string {
+			return fmt.Sprintf(`UPDATE audit_event SET event = '{"resourceType":"AuditEvent","id":"forged"}' WHERE stripe = 0 AND link = %d AND position = %d`, link, pos)
+		},
+		"a deleted row": func(_ *pgx.Conn, link int64, pos int32) string {
+			return fmt.Sprintf(`DELETE FROM audit_event WHERE stripe = 0 AND link = %d AND position = %d`, link, pos)
+		},
+		"an inserted row": func(_ *pgx.Conn, link int64, _ int32) string {
+			return fmt.Sprintf(`INSERT INTO audit_event (stripe, link, position, recorded, event) VALUES (0, %d, 1000, now(), '{"resourceType":"AuditEvent"}')`, link)
+		},
+		"reordered rows": func(_ *pgx.Conn, link int64, _ int32) string {
+			// This link's rows swap places with the next link's.
+			return fmt.Sprintf(`UPDATE audit_event SET link = -1 WHERE stripe = 0 AND link = %[1]d;
+				UPDATE audit_event SET link = %[1]d WHERE stripe = 0 AND link = %[1]d + 1;
+				UPDATE audit_event SET link = %[1]d + 1 WHERE stripe = 0 AND link = -1`, link)
+		},
+		"a deleted link": func(_ *pgx.Conn, link int64, _ int32) string {
+			return fmt.Sprintf(`DELETE FROM audit_event WHERE stripe = 0 AND link = %[1]d; DELETE FROM audit_link WHERE stripe = 0 AND link = %[1]d`, link)
+		},
+	}
+	for name, tamper := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, key, conn := auditedStore(t)
+			ctx := context.Background()
+			link, pos := target(t, conn)
+			_, err := conn.Exec(ctx, tamper(conn, link, pos))
+			require.NoError(t, err)
+			_, broken, err := s.VerifyAudit(ctx, key)
+			require.NoError(t, err)
+			require.NotNil(t, broken, "tampering goes unnoticed")
+			assert.Equal(t, int16(0), broken.Stripe)
+			if name == "reordered rows" && broken.Link != link {
+				assert.Equal(t, link+1, broken.Link) // equal counts: found at either link
+			} else {
+				assert.Equal(t, link, broken.Link, broken.Error())
+			}
+		})
+	}
+}
+
+// The audit key is made once, stored wrapped, and only the key provider
+// that wrapped it can unwrap it.
+func TestAuditKeyComesFromTheKeyProvider(t *testing.T) {
+	t.Parallel()
+	s, owner := storagetest.Open(t)
+	ctx := context.Background()
+	kp, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "kek"))
+	require.NoError(t, err)
+	first, err := s.AuditKey(ctx, kp)
+	require.NoError(t, err)
+	again, err := s.AuditKey(ctx, kp)
+	require.NoError(t, err)
+	assert.Equal(t, first, again)
+	conn, err := pgx.Connect(ctx, owner)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var stored []byte
+	require.NoError(t, conn.QueryRow(ctx, `SELECT wrapped FROM audit_key`).Scan(&stored))
+	assert.NotContains(t, string(stored), string(first), "the database holds the key only wrapped")
+	other, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "kek"))
+	require.NoError(t, err)
+	_, err = s.AuditKey(ctx, other)
+	assert.Error(t, err)
+}
