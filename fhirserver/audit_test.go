@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fhirserver/fhirserver/smart"
 )
 
 // auditEvents reads the audit log in the order it was written.
@@ -147,4 +151,74 @@ func TestAuditFailsClosed(t *testing.T) {
 	assert.NotContains(t, string(r.Body), "o1")
 	ts.failAudit.Store(false)
 	assert.Equal(t, 200, ts.do("GET", "/Patient/p1", "", "").Status)
+}
+
+// Auditors read the audit log as AuditEvent resources; nobody else does,
+// nobody writes it, and reading it is audited too.
+func TestAuditorsReadTheAuditLog(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	ctx := context.Background()
+	_, err := ts.smart.RegisterClient(ctx, smart.Client{ID: "audit-app", Public: true, RedirectURIs: []string{appRedirect},
+		Scopes: []string{"user/AuditEvent.rs", "user/*.rs"}})
+	require.NoError(t, err)
+	require.NoError(t, ts.smart.AddUser(ctx, smart.User{Username: "auditor", Password: password, Role: "auditor"}))
+	userToken := func(username string) string {
+		b := newBrowser(ts)
+		p := b.get(authorizeURL(ts, "user/AuditEvent.rs", map[string]string{"client_id": "audit-app"}))
+		p = b.submit(p, url.Values{"username": {username}, "password": {password}})
+		p = b.submit(p, url.Values{"decision": {"approve"}})
+		u, err := url.Parse(p.location)
+		require.NoError(t, err)
+		status, tok, _ := tokenPost(ts, url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")},
+			"redirect_uri": {appRedirect}, "client_id": {"audit-app"}, "code_verifier": {appVerifier}})
+		require.Equal(t, 200, status, "%v", tok)
+		return tok["access_token"].(string)
+	}
+	require.Equal(t, 200, ts.do("GET", "/Patient/p1", "", "").Status)
+	require.Equal(t, 200, ts.do("GET", "/Patient/p2", "", "").Status)
+	auditor := userToken("auditor")
+
+	r := fhirGet(ts, auditor, "/AuditEvent?patient=p1")
+	keys := entryKeys(t, r)
+	require.NotEmpty(t, keys)
+	for _, e := range searchEntries(t, r) {
+		assert.Contains(t, fmt.Sprint(e["entity"]), "Patient/p1")
+	}
+	first := strings.TrimPrefix(keys[0], "AuditEvent/")
+	one := fhirGet(ts, auditor, "/AuditEvent/"+first)
+	require.Equal(t, 200, one.Status, "%s", one.Body)
+	assert.Equal(t, first, one.json(t)["id"])
+	assert.Equal(t, 404, fhirGet(ts, auditor, "/AuditEvent/no-such-event").Status)
+	page := fhirGet(ts, auditor, "/AuditEvent?_count=2")
+	assert.Len(t, entryKeys(t, page), 2)
+	assert.Contains(t, string(page.Body), `"relation":"next"`)
+	assert.Equal(t, 400, fhirGet(ts, auditor, "/AuditEvent?date=yesterday").Status)
+
+	assert.Equal(t, 403, fhirGet(ts, userToken("doc"), "/AuditEvent").Status, "a clinician is not an auditor")
+	assert.Equal(t, 403, ts.do("GET", "/AuditEvent", "", "").Status, "system/*.cruds does not name the audit log")
+	admin := ts.tokenFor("system/*.cruds system/AuditEvent.cruds")
+	assert.Equal(t, 405, ts.doWith(admin, "POST", "/AuditEvent", fhirJSON, `{"resourceType":"AuditEvent"}`).Status)
+	assert.Equal(t, 405, ts.doWith(admin, "DELETE", "/AuditEvent/"+first, "", "").Status)
+	assert.Equal(t, 200, fhirGet(ts, admin, "/AuditEvent?patient=p2").Status, "an auditing system with the scope")
+
+	// The auditor's own reads are in the log.
+	mine := searchEntries(t, fhirGet(ts, auditor, "/AuditEvent?altid=auditor"))
+	require.NotEmpty(t, mine)
+	assert.Contains(t, fmt.Sprint(mine), "AuditEvent/"+first)
+}
+
+// searchEntries are a searchset's resources.
+func searchEntries(t *testing.T, r response) []map[string]any {
+	t.Helper()
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	var b struct {
+		Entry []struct{ Resource map[string]any }
+	}
+	require.NoError(t, json.Unmarshal(r.Body, &b))
+	var out []map[string]any
+	for _, e := range b.Entry {
+		out = append(out, e.Resource)
+	}
+	return out
 }

@@ -38,11 +38,15 @@ func TestInboundLog(t *testing.T) {
 	}
 }
 
-// Every R4 resource type can be created, read and deleted.
+// Every R4 resource type can be created, read and deleted, but
+// AuditEvent, which is the server's own audit log (audit_test.go).
 func TestEveryResourceTypeIsAccepted(t *testing.T) {
 	t.Parallel()
 	ts := newServer(t)
 	for _, typ := range profiles.ResourceTypes() {
+		if typ == "AuditEvent" {
+			continue
+		}
 		r := ts.do("PUT", "/"+typ+"/x", fhirJSON, `{"resourceType":"`+typ+`","id":"x"}`)
 		require.Equal(t, 201, r.Status, "%s: %s", typ, r.Body)
 		assert.Equal(t, 200, ts.do("GET", "/"+typ+"/x", "", "").Status, typ)

@@ -17,6 +17,12 @@ import (
 // following next and previous links gives the same result set however
 // much is written meanwhile.
 func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values, o Options, compartment *storage.Key) (Result, error) {
+	if typ == auditEventType && compartment == nil {
+		return s.searchAudit(ctx, c, q, o)
+	}
+	if typ == auditEventType {
+		return Result{}, outcome.E(outcome.NotSupported, "search AuditEvent with patient= rather than in a compartment")
+	}
 	if err := c.allow(typ, Search); err != nil {
 		return Result{}, err
 	}

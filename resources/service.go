@@ -35,6 +35,7 @@ type Caller struct {
 	// User and FHIRUser name the person behind the token, when there is one:
 	// for the audit record.
 	User, FHIRUser string
+	Role           string // the user's role; empty for a backend service
 	Authorize      func(resourceType string, i Interaction) error
 	// Patient, when it returns an id, holds an authorized interaction to
 	// that patient's reach: the patient, its compartment, and what they
@@ -79,6 +80,9 @@ func (c Caller) filters(typ string, i Interaction) []string {
 // resource by resource as it is written (work.guard); one held to narrowed
 // scopes is refused, as no write is checked against their queries yet.
 func (c Caller) allowWrite(typ string, i Interaction) error {
+	if err := readOnly(typ, i); err != nil {
+		return err
+	}
 	if err := c.allow(typ, i); err != nil {
 		return err
 	}
@@ -93,6 +97,9 @@ func (c Caller) allowWrite(typ string, i Interaction) error {
 // resource by resource (histories across a type, conditional writes'
 // searches, reads inside a Bundle): granting it whole would grant too much.
 func (c Caller) allowUnlimited(typ string, i Interaction) error {
+	if err := readOnly(typ, i); err != nil {
+		return err
+	}
 	if err := c.allow(typ, i); err != nil {
 		return err
 	}

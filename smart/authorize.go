@@ -319,7 +319,7 @@ func (p *Provider) finishAuthorize(w http.ResponseWriter, r *http.Request, ar fo
 		}
 	}
 	session := newSession()
-	session.Subject, session.User, session.Launch = user.Username, user.Username, l
+	session.Subject, session.User, session.Role, session.Launch = user.Username, user.Username, user.Role, l
 	if id, ok := strings.CutPrefix(user.FHIRUser, "Patient/"); ok {
 		session.FHIRUser = user.FHIRUser // holds the token to the user's own record, fhirUser scope or not
 		session.Launch.Patient = id

@@ -427,7 +427,7 @@ func (p *Provider) Authenticate(r *http.Request) (*Access, error) {
 	}
 	a := newAccess(ar.GetClient().GetID(), ar.GetGrantedScopes())
 	if s, ok := ar.GetSession().(*Session); ok {
-		a.User, a.FHIRUser, a.Patient, a.Encounter = s.User, s.FHIRUser, s.Launch.Patient, s.Launch.Encounter
+		a.User, a.Role, a.FHIRUser, a.Patient, a.Encounter = s.User, s.Role, s.FHIRUser, s.Launch.Patient, s.Launch.Encounter
 	}
 	p.cache.put(key, a, ar.GetSession().GetExpiresAt(fosite.AccessToken))
 	return a, nil

@@ -120,6 +120,7 @@ type Access struct {
 	// User is the signed-in user behind the token; empty for a backend
 	// service's client credentials.
 	User     string
+	Role     string // the user's role
 	FHIRUser string // the user's own resource (Practitioner/ID, Patient/ID)
 	// Patient is the patient in context: patient/ scopes reach only the
 	// compartment of this patient (and what it references).
@@ -136,6 +137,17 @@ func newAccess(clientID string, granted []string) *Access {
 		}
 	}
 	return a
+}
+
+// Names reports whether a scope naming typ itself (not a wildcard)
+// permits perm: what sensitive types such as the audit log ask for.
+func (a *Access) Names(typ string, perm rune) bool {
+	for _, s := range a.parsed {
+		if s.Type == typ && strings.ContainsRune(s.Perms, perm) {
+			return true
+		}
+	}
+	return false
 }
 
 // Grant is what a token permits for one permission on one type.

@@ -26,6 +26,7 @@ type Session struct {
 	// User is who signed in to grant the token; empty for a backend
 	// service (whose Subject is its client id).
 	User     string `json:"user,omitempty"`
+	Role     string `json:"role,omitempty"`
 	FHIRUser string `json:"fhir_user,omitempty"`
 	// OnlineOnly: the user granted online_access without offline_access
 	// (the code's granted scopes are not yet known when the token endpoint

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"strings"
 	"sync"
 	"time"
 
@@ -366,4 +367,85 @@ func (v *verifier) finish() *AuditBreak {
 	}
 	v.lastStripe, v.lastLink, v.lastMAC = c.stripe, c.link, c.mac
 	return nil
+}
+
+// AuditRow is one stored audit record and its place in the log.
+type AuditRow struct {
+	Recorded time.Time
+	Stripe   int16
+	Link     int64
+	Position int32
+	Event    []byte
+}
+
+// AuditEvent reads one record by its AuditEvent id; ErrNotFound when none.
+func (s *Store) AuditEvent(ctx context.Context, id string) ([]byte, error) {
+	var event string
+	err := s.pool.QueryRow(ctx, `SELECT event::text FROM audit_event WHERE event->>'id' = $1`, id).Scan(&event)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: audit event: %w", err)
+	}
+	return []byte(event), nil
+}
+
+// AuditQuery selects audit records, newest first.
+type AuditQuery struct {
+	From, To time.Time // recorded in [From, To); zero: open
+	Entities []string  // one of these references among the entities
+	AltID    string    // the user
+	Action   string
+	Outcome  string
+	After    *AuditRow // the last row of the previous page
+	Limit    int
+}
+
+// AuditEvents returns a page of records.
+func (s *Store) AuditEvents(ctx context.Context, q AuditQuery) ([]AuditRow, error) {
+	var conds []string
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if !q.From.IsZero() {
+		conds = append(conds, "recorded >= "+arg(q.From))
+	}
+	if !q.To.IsZero() {
+		conds = append(conds, "recorded < "+arg(q.To))
+	}
+	if len(q.Entities) > 0 {
+		conds = append(conds, "EXISTS (SELECT 1 FROM json_array_elements(event->'entity') e WHERE e->'what'->>'reference' = ANY("+arg(q.Entities)+"))")
+	}
+	if q.AltID != "" {
+		conds = append(conds, "EXISTS (SELECT 1 FROM json_array_elements(event->'agent') a WHERE a->>'altId' = "+arg(q.AltID)+")")
+	}
+	if q.Action != "" {
+		conds = append(conds, "event->>'action' = "+arg(q.Action))
+	}
+	if q.Outcome != "" {
+		conds = append(conds, "event->>'outcome' = "+arg(q.Outcome))
+	}
+	if a := q.After; a != nil {
+		conds = append(conds, "(recorded, stripe, link, position) < ("+arg(a.Recorded)+", "+arg(a.Stripe)+", "+arg(a.Link)+", "+arg(a.Position)+")")
+	}
+	sql := `SELECT recorded, stripe, link, position, event::text FROM audit_event`
+	if len(conds) > 0 {
+		sql += " WHERE " + strings.Join(conds, " AND ")
+	}
+	sql += " ORDER BY recorded DESC, stripe DESC, link DESC, position DESC LIMIT " + arg(q.Limit)
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: audit events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditRow, error) {
+		var a AuditRow
+		var event string
+		err := r.Scan(&a.Recorded, &a.Stripe, &a.Link, &a.Position, &event)
+		a.Event = []byte(event)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: audit events: %w", err)
+	}
+	return out, nil
 }

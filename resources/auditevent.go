@@ -1,0 +1,214 @@
+package resources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/search"
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// AuditEvent is the server's own audit log: read and searched by auditors
+// only, written by nobody through the API.
+const auditEventType = "AuditEvent"
+
+// AuditorRole is the role of the users who may read the audit log.
+const AuditorRole = "auditor"
+
+func (c Caller) allowAudit(i Interaction) error {
+	if err := c.allowUnlimited(auditEventType, i); err != nil {
+		return err
+	}
+	if c.User != "" && c.Role != AuditorRole {
+		return outcome.E(outcome.Forbidden, "only auditors read the audit log")
+	}
+	return nil
+}
+
+// readOnly refuses writes to the types the server alone writes.
+func readOnly(typ string, i Interaction) error {
+	if typ == auditEventType && i != Read && i != VRead && i != Search && i != History {
+		return outcome.E(outcome.NotSupported, "AuditEvent is the server's audit log: it is written by the server alone")
+	}
+	return nil
+}
+
+func (s *Service) readAudit(ctx context.Context, c Caller, id string) (Result, error) {
+	if err := c.allowAudit(Read); err != nil {
+		return Result{}, err
+	}
+	event, err := s.store.AuditEvent(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Result{}, outcome.E(outcome.NotFound, "AuditEvent/%s is not known", id)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	r := ok(event, nil)
+	r.Keys = []storage.Key{{Type: auditEventType, ID: id}}
+	return r, nil
+}
+
+// searchAudit answers AuditEvent searches, newest first: date (with ge,
+// gt, le, lt or a plain date), entity and patient, altid, action, outcome.
+func (s *Service) searchAudit(ctx context.Context, c Caller, q url.Values, o Options) (Result, error) {
+	if err := c.allowAudit(Search); err != nil {
+		return Result{}, err
+	}
+	aq, applied, err := auditQuery(q, o)
+	if err != nil {
+		return Result{}, err
+	}
+	rows, err := s.store.AuditEvents(ctx, aq)
+	if err != nil {
+		return Result{}, err
+	}
+	more := len(rows) > aq.Limit-1
+	if more {
+		rows = rows[:aq.Limit-1]
+	}
+	b := newBundle("searchset")
+	r := Result{Status: 200}
+	for _, row := range rows {
+		id := idOf(row.Event)
+		b.Entry = append(b.Entry, entry{FullURL: o.BaseURL + "/AuditEvent/" + id, Resource: row.Event, Search: &entrySearch{Mode: "match"}})
+		r.Keys = append(r.Keys, storage.Key{Type: auditEventType, ID: id})
+	}
+	self := o.BaseURL + "/AuditEvent?" + applied.Encode()
+	b.Link = []link{{Relation: "self", URL: self}}
+	if more {
+		last := rows[len(rows)-1]
+		next := url.Values{}
+		for k, v := range applied {
+			next[k] = v
+		}
+		next.Set("_cursor", fmt.Sprintf("%d.%d.%d.%d", last.Recorded.UnixMicro(), last.Stripe, last.Link, last.Position))
+		b.Link = append(b.Link, link{Relation: "next", URL: o.BaseURL + "/AuditEvent?" + next.Encode()})
+	}
+	r.Body, err = b.encode()
+	return r, err
+}
+
+func auditQuery(q url.Values, o Options) (storage.AuditQuery, url.Values, error) {
+	aq := storage.AuditQuery{Limit: search.DefaultCount + 1}
+	applied := url.Values{}
+	bad := func(name, format string, args ...any) error {
+		return outcome.E(outcome.Invalid, "%s: "+format, append([]any{name}, args...)...).At(name)
+	}
+	for name, values := range q {
+		for _, v := range values {
+			switch name {
+			case "_count":
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 {
+					return aq, nil, bad(name, "a positive integer")
+				}
+				aq.Limit = min(n, search.MaxCount) + 1
+			case "date":
+				if err := dateBound(&aq, v); err != nil {
+					return aq, nil, bad(name, "%v", err)
+				}
+			case "entity", "patient":
+				ref := strings.TrimPrefix(v, o.BaseURL+"/")
+				if name == "patient" && !strings.Contains(ref, "/") {
+					ref = "Patient/" + ref
+				}
+				aq.Entities = append(aq.Entities, ref)
+			case "altid":
+				aq.AltID = v
+			case "action":
+				aq.Action = v
+			case "outcome":
+				aq.Outcome = v
+			case "_cursor":
+				after, err := parseAuditCursor(v)
+				if err != nil {
+					return aq, nil, bad(name, "not a cursor of this server")
+				}
+				aq.After = after
+				continue
+			default:
+				if o.Strict {
+					return aq, nil, outcome.E(outcome.Invalid, "search parameter %q is not supported on AuditEvent", name).At(name).WithCode("not-supported")
+				}
+				continue
+			}
+			applied.Add(name, v)
+		}
+	}
+	return aq, applied, nil
+}
+
+func dateBound(aq *storage.AuditQuery, v string) error {
+	prefix := ""
+	if len(v) > 2 && strings.Contains("ge gt le lt eq", v[:2]) && (v[2] >= '0' && v[2] <= '9') {
+		prefix, v = v[:2], v[2:]
+	}
+	lo, hi, err := search.DateRange(v)
+	if err != nil {
+		return err
+	}
+	switch prefix {
+	case "ge":
+		aq.From = later(aq.From, lo)
+	case "gt":
+		aq.From = later(aq.From, hi)
+	case "le":
+		aq.To = earlier(aq.To, hi)
+	case "lt":
+		aq.To = earlier(aq.To, lo)
+	default:
+		aq.From, aq.To = later(aq.From, lo), earlier(aq.To, hi)
+	}
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.IsZero() || b.After(a) {
+		return b
+	}
+	return a
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func parseAuditCursor(v string) (*storage.AuditRow, error) {
+	parts := strings.Split(v, ".")
+	if len(parts) != 4 {
+		return nil, errors.New("malformed")
+	}
+	var n [4]int64
+	for i, p := range parts {
+		x, err := strconv.ParseInt(p, 10, 64)
+		if err != nil {
+			return nil, err
+		}
+		n[i] = x
+	}
+	return &storage.AuditRow{Recorded: time.UnixMicro(n[0]).UTC(), Stripe: int16(n[1]), Link: n[2], Position: int32(n[3])}, nil
+}
+
+// idOf reads a stored AuditEvent's id without decoding the rest.
+func idOf(event []byte) string {
+	const key = `"id":"`
+	i := strings.Index(string(event), key)
+	if i < 0 {
+		return ""
+	}
+	rest := string(event[i+len(key):])
+	if j := strings.IndexByte(rest, '"'); j >= 0 {
+		return rest[:j]
+	}
+	return ""
+}
