@@ -34,7 +34,7 @@ func signingKeys(ctx context.Context, db keyStore) ([]jose.JSONWebKey, error) {
 		return nil, err
 	}
 	if len(stored) == 0 {
-		if err := rotateKey(ctx, db); err != nil {
+		if err := rotateKey(storage.WithActor(ctx, "server:first-start"), db); err != nil {
 			return nil, err
 		}
 		if stored, err = db.SigningKeys(ctx); err != nil {

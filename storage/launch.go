@@ -26,8 +26,9 @@ func (s *Store) PutUser(ctx context.Context, u User) error {
 	if u.FHIRUser != "" {
 		fhirUser = &u.FHIRUser
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO app_user (username, password_hash, role, fhir_user) VALUES ($1, $2, $3, $4)`,
-		u.Username, u.PasswordHash, u.Role, fhirUser)
+	_, err := s.pool.Exec(ctx, adminAudited(`INSERT INTO app_user (username, password_hash, role, fhir_user) VALUES ($1, $2, $3, $4)
+		RETURNING 'user:' || username || ' role:' || role AS target`, "user.create", 4),
+		u.Username, u.PasswordHash, u.Role, fhirUser, actorOf(ctx))
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}
@@ -145,7 +146,8 @@ func (s *Store) SigningKeys(ctx context.Context) ([]SigningKey, error) {
 
 // PutSigningKey adds a signing key, which becomes the one that signs.
 func (s *Store) PutSigningKey(ctx context.Context, k SigningKey) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO signing_key (kid, alg, private_key) VALUES ($1, $2, $3)`, k.KID, k.Alg, k.PrivateKey)
+	_, err := s.pool.Exec(ctx, adminAudited(`INSERT INTO signing_key (kid, alg, private_key) VALUES ($1, $2, $3) RETURNING 'kid:' || kid AS target`,
+		"signing-key.create", 3), k.KID, k.Alg, k.PrivateKey, actorOf(ctx))
 	if err != nil {
 		return fmt.Errorf("storage: put signing key: %w", err)
 	}

@@ -59,10 +59,10 @@ func (s *Store) PutClient(ctx context.Context, c OAuthClient) error {
 	if len(c.JWKS) > 0 {
 		jwks = c.JWKS
 	}
-	_, err := s.pool.Exec(ctx, `
+	_, err := s.pool.Exec(ctx, adminAudited(`
 		INSERT INTO oauth2_client (id, secret_hash, public, redirect_uris, grant_types, response_types, scopes, jwks, launch_url, jwks_uri)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), nullif($10, ''))`,
-		c.ID, hash, c.Public, nonNil(c.RedirectURIs), nonNil(c.GrantTypes), nonNil(c.ResponseTypes), nonNil(c.Scopes), jwks, c.LaunchURL, c.JWKSURI)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), nullif($10, '')) RETURNING 'client:' || id AS target`, "client.create", 10),
+		c.ID, hash, c.Public, nonNil(c.RedirectURIs), nonNil(c.GrantTypes), nonNil(c.ResponseTypes), nonNil(c.Scopes), jwks, c.LaunchURL, c.JWKSURI, actorOf(ctx))
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}

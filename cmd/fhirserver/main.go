@@ -10,7 +10,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
+	"strconv"
 	"syscall"
+
+	"github.com/fhirserver/fhirserver/storage"
 )
 
 const usage = `usage: fhirserver <command> [flags]
@@ -62,6 +66,7 @@ func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) er
 		return usageError(usage)
 	}
 	cmd, rest := args[0], args[1:]
+	ctx = storage.WithActor(ctx, operator())
 	switch {
 	case cmd == "serve":
 		return serve(ctx, rest, log)
@@ -84,4 +89,12 @@ func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) er
 		return nil
 	}
 	return usageError(fmt.Sprintf("unknown command %q\n\n%s", cmd, usage))
+}
+
+// operator names who runs an admin command, for the admin audit.
+func operator() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "cli:" + u.Username
+	}
+	return "cli:uid-" + strconv.Itoa(os.Getuid())
 }
