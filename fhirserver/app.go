@@ -37,6 +37,9 @@ type Deps struct {
 	Auth      Authenticator
 	// Audit records every FHIR interaction; required.
 	Audit Auditor
+	// RoleAdmin and Roles serve the admin API's role permissions.
+	RoleAdmin RoleAdmin
+	Roles     *Roles
 	// Ready reports whether the database answers and is migrated.
 	Ready func(ctx context.Context) error
 	// Discovery is the SMART configuration document.
@@ -55,6 +58,7 @@ type app struct {
 	log  *slog.Logger
 	// audit is the durable audit log every FHIR response waits for.
 	audit Auditor
+	roles *Roles
 	caps  []byte
 }
 
@@ -69,7 +73,7 @@ func New(cfg Config, d Deps) *echo.Echo {
 	if d.Audit == nil {
 		panic("fhirserver: an Auditor is required: every FHIR interaction is audited")
 	}
-	a := &app{cfg: cfg, d: d, auth: d.Auth, res: d.Resources, log: cfg.Log, audit: d.Audit}
+	a := &app{cfg: cfg, d: d, auth: d.Auth, res: d.Resources, log: cfg.Log, audit: d.Audit, roles: d.Roles}
 	a.caps = a.capabilityStatement()
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -86,6 +90,7 @@ func New(cfg Config, d Deps) *echo.Echo {
 	}
 	// Middleware goes on each route, not on a Group: an Echo group with
 	// middleware answers 404 for every unrouted method, hiding 405.
+	a.adminRoutes(e)
 	a.fhirRoutes(func(method, path string, h echo.HandlerFunc) {
 		e.Add(method, "/fhir"+path, h, a.negotiate, a.authenticate)
 	})

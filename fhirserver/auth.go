@@ -18,29 +18,45 @@ var permissions = map[resources.Interaction]rune{
 	resources.Delete: 'd',
 }
 
-// SMART authenticates FHIR requests with the SMART provider's tokens.
-func SMART(p *smart.Provider) Authenticator { return smartAuth{p} }
+// SMART authenticates FHIR requests with the SMART provider's tokens; a
+// user's token is further held to what the user's role may do.
+func SMART(p *smart.Provider, roles *Roles) Authenticator { return smartAuth{p, roles} }
 
-type smartAuth struct{ p *smart.Provider }
+type smartAuth struct {
+	p     *smart.Provider
+	roles *Roles
+}
 
 func (s smartAuth) Authenticate(r *http.Request) (resources.Caller, error) {
 	access, err := s.p.Authenticate(r)
 	if err != nil {
 		return resources.Caller{}, err
 	}
+	var role map[string]string
+	if access.User != "" {
+		if role, err = s.roles.For(r.Context(), access.Role); err != nil {
+			return resources.Caller{}, outcome.E(outcome.Internal, "role permissions cannot be read").Wrap("authenticate", err)
+		}
+	}
 	caller := resources.Caller{ID: access.ClientID, User: access.User, FHIRUser: access.FHIRUser, Role: access.Role,
-		Authorize: authorizer(access), Patient: patientLimit(access), Filters: scopeFilters(access)}
+		Authorize: authorizer(access, role), Patient: patientLimit(access), Filters: scopeFilters(access)}
 	if slices.Contains(access.Scopes, "fhirUser") {
 		caller.Self = access.FHIRUser
 	}
+	caller.Admin = access.User != "" && access.Role == AdminRole && slices.Contains(access.Scopes, "admin")
 	return caller, nil
 }
 
 func (s smartAuth) Challenge(err error) string { return s.p.Challenge(err) }
 
-func authorizer(access *smart.Access) func(string, resources.Interaction) error {
+// authorizer permits what the token's scopes allow and, for a user's
+// token, what the user's role may do too (role nil for a backend service).
+func authorizer(access *smart.Access, role map[string]string) func(string, resources.Interaction) error {
 	return func(typ string, i resources.Interaction) error {
 		perm, ok := permissions[i]
+		if ok && access.User != "" && !rolePermits(role, typ, perm) {
+			return outcome.E(outcome.Forbidden, "the user's role (%s) does not permit %s on %s", access.Role, i, typ)
+		}
 		// The audit log is read only through a scope that names it: a
 		// wildcard is not enough.
 		if ok && access.Allows(typ, perm).OK && (typ != "AuditEvent" || access.Names(typ, perm)) {

@@ -63,6 +63,9 @@ func newServerLifespan(t *testing.T, lifespan time.Duration, opts ...func(*fhirs
 	}, store, nil)
 	require.NoError(t, err)
 	ts.smart = provider
+	rolesCtx, stopRoles := context.WithCancel(context.Background())
+	t.Cleanup(stopRoles)
+	roles := fhirserver.NewRoles(rolesCtx, store, nil)
 	res := resources.New(store, nil)
 	provider.SetDirectory(fhirserver.Directory(res))
 	kp, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "kek"))
@@ -75,7 +78,9 @@ func newServerLifespan(t *testing.T, lifespan time.Duration, opts ...func(*fhirs
 	ts.auditKey = auditKey
 	srv.Config.Handler = fhirserver.New(cfg, fhirserver.Deps{
 		Resources: res,
-		Auth:      fhirserver.SMART(provider),
+		Auth:      fhirserver.SMART(provider, roles),
+		RoleAdmin: store,
+		Roles:     roles,
 		Audit:     testAuditor{audit, &ts.failAudit},
 		Ready:     store.Ready,
 		Discovery: provider.Discovery,

@@ -36,6 +36,7 @@ type Caller struct {
 	// for the audit record.
 	User, FHIRUser string
 	Role           string // the user's role; empty for a backend service
+	Admin          bool   // an admin user's token with the admin scope: may use the admin API
 	Authorize      func(resourceType string, i Interaction) error
 	// Patient, when it returns an id, holds an authorized interaction to
 	// that patient's reach: the patient, its compartment, and what they

@@ -28,6 +28,8 @@ var nonResourceScopes = map[string]bool{
 	"openid": true, "fhirUser": true, "profile": true, "launch": true,
 	"launch/patient": true, "launch/encounter": true,
 	"offline_access": true, "online_access": true,
+	// This server's own: with a user of role admin, the admin API.
+	"admin": true,
 }
 
 // ParseScope parses a resource scope; ok is false for anything else.

@@ -40,6 +40,7 @@ var otherWords = map[string]string{
 	"launch/encounter": "Know which encounter is open",
 	"offline_access":   "Stay connected after you close the app",
 	"online_access":    "Stay connected while you are signed in",
+	"admin":            "Change the server's role permissions",
 }
 
 var permWords = map[rune]string{'c': "create", 'r': "read", 'u': "update", 'd': "delete", 's': "search"}

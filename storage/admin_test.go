@@ -22,6 +22,15 @@ func TestAdminActionsAreAudited(t *testing.T) {
 	require.ErrorIs(t, s.PutClient(ctx, storage.OAuthClient{ID: "c1", SecretHash: []byte("hash")}), storage.ErrConflict)
 	require.NoError(t, s.PutUser(storage.WithActor(context.Background(), "user:admin"), storage.User{Username: "doc", PasswordHash: "x", Role: "clinician"}))
 	require.NoError(t, s.PutSigningKey(ctx, storage.SigningKey{KID: "k1", Alg: "RS256", PrivateKey: []byte("der")}))
+	require.NoError(t, s.SetRolePermissions(ctx, "nurse", "Observation", "rs"))
+	require.Error(t, s.SetRolePermissions(ctx, "nurse", "Observation", "rx"))
+	perms, err := s.RolePermissions(ctx, "nurse")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"Observation": "rs"}, perms)
+	require.NoError(t, s.SetRolePermissions(ctx, "nurse", "Observation", "s"))
+	perms, err = s.RolePermissions(ctx, "nurse")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"Observation": "s"}, perms, "exactly what was set")
 
 	conn, err := pgx.Connect(context.Background(), owner)
 	require.NoError(t, err)
@@ -34,6 +43,8 @@ func TestAdminActionsAreAudited(t *testing.T) {
 		{"cli:alice", "client.create", "client:c1"},
 		{"user:admin", "user.create", "user:doc role:clinician"},
 		{"cli:alice", "signing-key.create", "kid:k1"},
+		{"cli:alice", "role.permissions", "role:nurse"},
+		{"cli:alice", "role.permissions", "role:nurse"},
 	}, got)
 }
 
@@ -49,7 +60,7 @@ func TestEvidenceTablesAreImmutableInTheDatabase(t *testing.T) {
 	defer conn.Close(ctx)
 	for _, table := range []string{"resource_version", "inbound_log", "audit_event", "audit_link", "audit_key", "admin_audit",
 		"oauth2_token", "oauth2_revocation", "oauth2_token_revocation", "oauth2_client", "app_user", "login_attempt",
-		"launch_context", "launch_use", "signing_key", "oauth2_jti"} {
+		"launch_context", "launch_use", "signing_key", "oauth2_jti", "role_permission_change"} {
 		t.Run(table, func(t *testing.T) {
 			var rowTrigger, truncTrigger, update, del, trunc bool
 			require.NoError(t, conn.QueryRow(ctx, `

@@ -49,11 +49,14 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	defer audit.Close()
+	roles := fhirserver.NewRoles(ctx, db.store, log)
 	res := resources.New(db.store, log)
 	provider.SetDirectory(fhirserver.Directory(res))
 	app := fhirserver.New(fhirserver.Config{BaseURL: f.baseURL, MaxBodyBytes: f.maxBody, Log: log}, fhirserver.Deps{
 		Resources: res,
-		Auth:      fhirserver.SMART(provider),
+		Auth:      fhirserver.SMART(provider, roles),
+		RoleAdmin: db.store,
+		Roles:     roles,
 		Audit:     audit,
 		Ready:     db.store.Ready,
 		Discovery: provider.Discovery,
