@@ -23,7 +23,7 @@ func (s *Store) AuditKey(ctx context.Context, kp keyring.Provider) ([]byte, erro
 	const purpose = "audit chain"
 	var kek string
 	var wrapped []byte
-	err := s.pool.QueryRow(ctx, `SELECT kek, wrapped FROM audit_key WHERE id = 1`).Scan(&kek, &wrapped)
+	err := s.pool.QueryRow(ctx, `SELECT kek, wrapped FROM audit_key ORDER BY id DESC LIMIT 1`).Scan(&kek, &wrapped)
 	if errors.Is(err, pgx.ErrNoRows) {
 		var plain []byte
 		if plain, wrapped, err = kp.NewDataKey(ctx, purpose); err != nil {
@@ -31,7 +31,7 @@ func (s *Store) AuditKey(ctx context.Context, kp keyring.Provider) ([]byte, erro
 		}
 		err = s.pool.QueryRow(ctx, `
 			WITH ins AS (INSERT INTO audit_key (id, kek, wrapped) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING RETURNING kek, wrapped)
-			SELECT kek, wrapped FROM ins UNION ALL SELECT kek, wrapped FROM audit_key WHERE id = 1 LIMIT 1`, kp.ID(), wrapped).Scan(&kek, &wrapped)
+			SELECT kek, wrapped FROM ins UNION ALL (SELECT kek, wrapped FROM audit_key ORDER BY id DESC LIMIT 1) LIMIT 1`, kp.ID(), wrapped).Scan(&kek, &wrapped)
 		if err == nil && kek == kp.ID() {
 			if got, uerr := kp.Unwrap(ctx, wrapped, purpose); uerr == nil && hmac.Equal(got, plain) {
 				return plain, nil
@@ -46,6 +46,26 @@ func (s *Store) AuditKey(ctx context.Context, kp keyring.Provider) ([]byte, erro
 		return nil, fmt.Errorf("storage: the audit key was wrapped by %s, which the configured key provider (%s) cannot unwrap: %w", kek, kp.ID(), err)
 	}
 	return key, nil
+}
+
+// RewrapAuditKey moves the audit key from one key-encryption key to
+// another, as a new row (recorded in the admin audit); the chains it
+// signed are untouched and verify as before.
+func (s *Store) RewrapAuditKey(ctx context.Context, from, to keyring.Provider) error {
+	var wrapped []byte
+	if err := s.pool.QueryRow(ctx, `SELECT wrapped FROM audit_key ORDER BY id DESC LIMIT 1`).Scan(&wrapped); err != nil {
+		return fmt.Errorf("storage: audit key: %w", err)
+	}
+	next, err := keyring.Rewrap(ctx, from, to, wrapped, "audit chain")
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, adminAudited(`INSERT INTO audit_key (id, kek, wrapped) SELECT max(id) + 1, $1, $2 FROM audit_key
+		RETURNING 'audit-key:' || kek AS target`, "audit-key.rewrap", 2), to.ID(), next, actorOf(ctx))
+	if err != nil {
+		return fmt.Errorf("storage: rewrap audit key: %w", err)
+	}
+	return nil
 }
 
 // AuditLog appends audit records in chained links. Each stripe has a

@@ -143,3 +143,31 @@ func TestAuditKeyComesFromTheKeyProvider(t *testing.T) {
 	_, err = s.AuditKey(ctx, other)
 	assert.Error(t, err)
 }
+
+// Rotating the key-encryption key re-wraps the audit key; the log is not
+// rewritten and still verifies, and the old key no longer opens it.
+func TestAuditKeyRewrap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	oldKP, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "old"))
+	require.NoError(t, err)
+	s, _ := storagetest.Open(t)
+	first, err := s.AuditKey(ctx, oldKP)
+	require.NoError(t, err)
+	log, err := s.OpenAuditLog(ctx, first, 1)
+	require.NoError(t, err)
+	require.NoError(t, log.Record(ctx, []byte(`{"resourceType":"AuditEvent","id":"before"}`)))
+	log.Close()
+	newKP, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "new"))
+	require.NoError(t, err)
+	require.NoError(t, s.RewrapAuditKey(ctx, oldKP, newKP))
+	got, err := s.AuditKey(ctx, newKP)
+	require.NoError(t, err)
+	assert.Equal(t, first, got, "the same audit key, wrapped anew")
+	_, err = s.AuditKey(ctx, oldKP)
+	assert.Error(t, err, "the retired key-encryption key no longer opens it")
+	n, broken, err := s.VerifyAudit(ctx, got)
+	require.NoError(t, err)
+	assert.Nil(t, broken)
+	assert.EqualValues(t, 1, n)
+}

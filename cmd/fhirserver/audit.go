@@ -15,7 +15,7 @@ const auditStripes = 4
 
 // openAudit opens the audit log under the key the key provider guards.
 func openAudit(ctx context.Context, d dbFlags, db *database) (*storage.AuditLog, error) {
-	kp, err := d.keys()
+	kp, err := d.keys(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +39,7 @@ func auditVerify(ctx context.Context, args []string, out io.Writer, log *slog.Lo
 		return err
 	}
 	defer db.close()
-	kp, err := d.keys()
+	kp, err := d.keys(ctx)
 	if err != nil {
 		return err
 	}
@@ -56,5 +56,41 @@ func auditVerify(ctx context.Context, args []string, out io.Writer, log *slog.Lo
 		return fmt.Errorf("audit verify: %w", broken)
 	}
 	fmt.Fprintf(out, "audit: %d rows verified, every chain intact\n", rows)
+	return nil
+}
+
+// keysRewrap moves the audit key to another key-encryption key: a new key
+// file or an AWS KMS key. Configure the server with the new one after.
+func keysRewrap(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("keys rewrap", flag.ContinueOnError)
+	var d dbFlags
+	d.register(fs)
+	var toFile, toKMS, toEndpoint string
+	fs.StringVar(&toFile, "to-key-file", "", "the new key file (created if missing)")
+	fs.StringVar(&toKMS, "to-kms-key-id", "", "the new AWS KMS key")
+	fs.StringVar(&toEndpoint, "to-kms-endpoint", "", "its KMS endpoint, if not AWS's")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if (toFile == "") == (toKMS == "") {
+		return usageError("keys rewrap: give one of --to-key-file and --to-kms-key-id")
+	}
+	from, err := d.keys(ctx)
+	if err != nil {
+		return err
+	}
+	to, err := openKeys(ctx, toKMS, toEndpoint, toFile, d.dataDir)
+	if err != nil {
+		return err
+	}
+	db, err := openDatabase(ctx, d, log)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	if err := db.store.RewrapAuditKey(ctx, from, to); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "the audit key is now wrapped by %s; run the server with that key from now on\n", to.ID())
 	return nil
 }

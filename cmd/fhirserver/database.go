@@ -16,24 +16,35 @@ import (
 
 // dbFlags are the storage flags every command takes.
 type dbFlags struct {
-	url     string
-	dataDir string
-	keyFile string
+	url         string
+	dataDir     string
+	keyFile     string
+	kmsKeyID    string
+	kmsEndpoint string
 }
 
 func (d *dbFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.url, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL connection string (env DATABASE_URL)")
 	fs.StringVar(&d.dataDir, "data-dir", envOr("FHIR_DATA_DIR", "./.data"), "embedded cluster directory, used without a database URL (env FHIR_DATA_DIR)")
 	fs.StringVar(&d.keyFile, "key-file", os.Getenv("FHIR_KEY_FILE"), "the key-encryption key, outside the database; created on first use (default DATA_DIR/keys/kek; env FHIR_KEY_FILE)")
+	fs.StringVar(&d.kmsKeyID, "kms-key-id", os.Getenv("FHIR_KMS_KEY_ID"), "an AWS KMS key to use instead of the key file (env FHIR_KMS_KEY_ID; AWS credentials as the SDK finds them)")
+	fs.StringVar(&d.kmsEndpoint, "kms-endpoint", os.Getenv("FHIR_KMS_ENDPOINT"), "a KMS endpoint other than AWS's (env FHIR_KMS_ENDPOINT)")
 }
 
-// keys opens the key provider: the local key file.
-func (d *dbFlags) keys() (keyring.Provider, error) {
-	path := d.keyFile
-	if path == "" {
-		path = filepath.Join(d.dataDir, "keys", "kek")
+// keys opens the key provider: AWS KMS when a key id is given, else the
+// local key file.
+func (d *dbFlags) keys(ctx context.Context) (keyring.Provider, error) {
+	return openKeys(ctx, d.kmsKeyID, d.kmsEndpoint, d.keyFile, d.dataDir)
+}
+
+func openKeys(ctx context.Context, kmsKeyID, kmsEndpoint, keyFile, dataDir string) (keyring.Provider, error) {
+	if kmsKeyID != "" {
+		return keyring.OpenAWSKMS(ctx, kmsKeyID, kmsEndpoint)
 	}
-	return keyring.OpenLocalFile(path)
+	if keyFile == "" {
+		keyFile = filepath.Join(dataDir, "keys", "kek")
+	}
+	return keyring.OpenLocalFile(keyFile)
 }
 
 func envOr(name, def string) string {

@@ -257,6 +257,16 @@ func TestCommandsWithoutServer(t *testing.T) {
 	assert.Regexp(t, `(?m)^[A-Za-z0-9_-]{40,}$`, out, "an opaque launch value")
 	out, err = fhirserver(t, "keys", "rotate", "--data-dir", dir)
 	require.NoError(t, err, out)
+	out, err = fhirserver(t, "audit", "verify", "--data-dir", dir)
+	require.NoError(t, err, out)
+	// The audit key moves to a new key file; the old one no longer opens it.
+	newKey := filepath.Join(t.TempDir(), "kek")
+	out, err = fhirserver(t, "keys", "rewrap", "--data-dir", dir, "--to-key-file", newKey)
+	require.NoError(t, err, out)
+	out, err = fhirserver(t, "audit", "verify", "--data-dir", dir, "--key-file", newKey)
+	require.NoError(t, err, out)
+	_, err = fhirserver(t, "audit", "verify", "--data-dir", dir)
+	assert.Error(t, err, "the retired key file")
 	out, err = fhirserver(t, "clients", "add", "--data-dir", dir, "--id", "web", "--public", "--redirect-uri", "https://app.example/cb",
 		"--launch-url", "https://app.example/launch", "--scope", "launch openid fhirUser patient/*.rs")
 	require.NoError(t, err, out)

@@ -27,6 +27,9 @@ type Provider interface {
 	// Unwrap returns the plaintext of a data key wrapped for purpose; a key
 	// wrapped for another purpose, or by another key, does not unwrap.
 	Unwrap(ctx context.Context, wrapped []byte, purpose string) ([]byte, error)
+	// Wrap wraps an existing data key: what a rotation to a new
+	// key-encryption key does with the keys the old one wrapped.
+	Wrap(ctx context.Context, plain []byte, purpose string) ([]byte, error)
 	// ID names the key-encryption key, stored beside what it wraps.
 	ID() string
 }
@@ -95,6 +98,20 @@ func (l *LocalFile) NewDataKey(_ context.Context, purpose string) ([]byte, []byt
 	}
 	wrapped, err := Seal(l.kek, plain, []byte("data key:"+purpose))
 	return plain, wrapped, err
+}
+
+func (l *LocalFile) Wrap(_ context.Context, plain []byte, purpose string) ([]byte, error) {
+	return Seal(l.kek, plain, []byte("data key:"+purpose))
+}
+
+// Rewrap moves a data key from one key-encryption key to another: the data
+// it protects is not touched.
+func Rewrap(ctx context.Context, from, to Provider, wrapped []byte, purpose string) ([]byte, error) {
+	plain, err := from.Unwrap(ctx, wrapped, purpose)
+	if err != nil {
+		return nil, err
+	}
+	return to.Wrap(ctx, plain, purpose)
 }
 
 func (l *LocalFile) Unwrap(_ context.Context, wrapped []byte, purpose string) ([]byte, error) {
