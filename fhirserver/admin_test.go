@@ -42,7 +42,7 @@ func TestRolePermissionsAsData(t *testing.T) {
 	_, err := ts.smart.RegisterClient(ctx, smart.Client{ID: "staff-app", Public: true, RedirectURIs: []string{appRedirect},
 		Scopes: []string{"user/*.rs", "admin"}})
 	require.NoError(t, err)
-	require.NoError(t, ts.smart.AddUser(ctx, smart.User{Username: "nurse", Password: password, Role: "nurse"}))
+	require.NoError(t, ts.smart.AddUser(ctx, smart.User{Username: "nurse", Password: password, Role: "nurse", FHIRUser: "Practitioner/dr1"}))
 	require.NoError(t, ts.smart.AddUser(ctx, smart.User{Username: "root", Password: password, Role: "admin"}))
 	nurse := userTokenFor(t, ts, "staff-app", "nurse", "user/*.rs")
 	admin := userTokenFor(t, ts, "staff-app", "root", "user/*.rs admin")

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/storage"
 )
 
 // Authenticator turns a request's bearer token into a Caller, or an
@@ -143,6 +144,9 @@ func (a *app) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(callerKey, caller)
+		if caller.Care != nil {
+			c.SetRequest(c.Request().WithContext(storage.WithCare(c.Request().Context(), *caller.Care)))
+		}
 		return next(c)
 	}
 }

@@ -102,7 +102,7 @@ func TestEveryInteractionIsAudited(t *testing.T) {
 	require.Equal(t, 200, ts.do("GET", "/Observation?patient=p1&_include=Observation:performer", "", "").Status)
 	created := ts.create("Observation", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`)
 	require.Equal(t, 200, fhirGet(ts, user, "/Patient/p1").Status)
-	require.Equal(t, 403, fhirGet(ts, user, "/Patient/p2").Status)
+	require.Equal(t, 404, fhirGet(ts, user, "/Patient/p2").Status, "another patient's: not even seen")
 	require.Equal(t, 401, fhirGet(ts, "", "/Patient/p1").Status)
 
 	events := auditEvents(t, ts)[before:]
@@ -125,7 +125,7 @@ func TestEveryInteractionIsAudited(t *testing.T) {
 	assert.Equal(t, "Practitioner/dr1", got[3].FHIRUser)
 	assert.Equal(t, "app", got[3].Client)
 	assert.Equal(t, summary{Interaction: "read", Action: "R", Outcome: "4", Entities: []string{"Patient/p2"},
-		Client: "app", User: "doc", FHIRUser: "Practitioner/dr1", Address: "127.0.0.1", UserAgent: "Go-http-client/1.1"}, got[4], "a refusal")
+		Client: "app", User: "doc", FHIRUser: "Practitioner/dr1", Address: "127.0.0.1", UserAgent: "Go-http-client/1.1"}, got[4], "a refusal is audited")
 	assert.Equal(t, "unauthenticated", got[5].Client)
 	assert.Equal(t, "4", got[5].Outcome)
 

@@ -7,6 +7,7 @@ import (
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/smart"
+	"github.com/fhirserver/fhirserver/storage"
 )
 
 // permissions maps each interaction to the SMART v2 permission it needs.
@@ -33,13 +34,17 @@ func (s smartAuth) Authenticate(r *http.Request) (resources.Caller, error) {
 		return resources.Caller{}, err
 	}
 	var role map[string]string
+	var care *storage.Care
 	if access.User != "" {
+		// Minimum necessary: a user's queries see only their patients.
+		c := storage.CareOf(access.UserResource)
+		care = &c
 		if role, err = s.roles.For(r.Context(), access.Role); err != nil {
 			return resources.Caller{}, outcome.E(outcome.Internal, "role permissions cannot be read").Wrap("authenticate", err)
 		}
 	}
 	caller := resources.Caller{ID: access.ClientID, User: access.User, FHIRUser: access.FHIRUser, Role: access.Role,
-		Authorize: authorizer(access, role), Patient: patientLimit(access), Filters: scopeFilters(access)}
+		Authorize: authorizer(access, role), Patient: patientLimit(access), Filters: scopeFilters(access), Care: care}
 	if slices.Contains(access.Scopes, "fhirUser") {
 		caller.Self = access.FHIRUser
 	}

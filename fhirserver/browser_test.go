@@ -71,7 +71,8 @@ func TestSMARTAppInChromium(t *testing.T) {
 	ts.put("Practitioner", "dr1", `{"resourceType":"Practitioner","name":[{"family":"Welby"}]}`)
 	ts.put("Patient", "p1", `{"resourceType":"Patient","name":[{"family":"Chalmers","given":["Peter"]}]}`)
 	ts.put("Patient", "p2", `{"resourceType":"Patient","name":[{"family":"Other"}]}`)
-	ts.put("Encounter", "e1", `{"resourceType":"Encounter","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/p1"}}`)
+	ts.put("Encounter", "e1", `{"resourceType":"Encounter","status":"in-progress","class":{"code":"AMB"},"subject":{"reference":"Patient/p1"},
+		"participant":[{"individual":{"reference":"Practitioner/dr1"}}]}`)
 	ts.put("Observation", "o1", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}}`)
 	ts.put("Observation", "o2", `{"resourceType":"Observation","status":"final","code":{"text":"y"},"subject":{"reference":"Patient/p1"}}`)
 	ts.put("Observation", "o3", `{"resourceType":"Observation","status":"final","code":{"text":"z"},"subject":{"reference":"Patient/p2"}}`)

@@ -37,7 +37,10 @@ type Caller struct {
 	User, FHIRUser string
 	Role           string // the user's role; empty for a backend service
 	Admin          bool   // an admin user's token with the admin scope: may use the admin API
-	Authorize      func(resourceType string, i Interaction) error
+	// Care, for a user's request, holds what the database returns to the
+	// patients the user may see (row-level security); nil: no such limit.
+	Care      *storage.Care
+	Authorize func(resourceType string, i Interaction) error
 	// Patient, when it returns an id, holds an authorized interaction to
 	// that patient's reach: the patient, its compartment, and what they
 	// point at (a SMART patient/ scope). Nil or empty: no such limit.

@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"regexp"
 
@@ -58,6 +59,13 @@ func (s *Service) update(ctx context.Context, w *work, k storage.Key, res *profi
 	}
 	if ifMatch != 0 && h.Version != ifMatch {
 		return Result{}, preconditionFailed("If-Match %d is not the current version of %s", ifMatch, k)
+	}
+	if h.Version == 0 && w.caller.Care != nil {
+		// Under row-level security a resource of another patient looks
+		// absent; creating it anew would collide with what is there.
+		if _, err := s.store.Read(storage.Unrestricted(ctx), k); !errors.Is(err, storage.ErrNotFound) {
+			return Result{}, outcome.E(outcome.NotFound, "%s is not known", k)
+		}
 	}
 	if h.Version == 0 || h.Deleted {
 		// Update as create makes a resource: the token must allow creating.

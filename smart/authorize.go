@@ -235,7 +235,8 @@ func (p *Provider) signedIn(ctx context.Context, s *signin, step *string, f url.
 // false when a page was written instead.
 func (p *Provider) chooseContext(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, lc *LaunchContext,
 	user storage.User, pg *page, render func(string)) (Launch, Choice, bool) {
-	ctx := r.Context()
+	// The pickers show only the patients the user may see.
+	ctx := storage.WithCare(r.Context(), storage.CareOf(user.FHIRUser))
 	scopes := ar.GetRequestedScopes()
 	var l Launch
 	if lc != nil {
@@ -320,6 +321,7 @@ func (p *Provider) finishAuthorize(w http.ResponseWriter, r *http.Request, ar fo
 	}
 	session := newSession()
 	session.Subject, session.User, session.Role, session.Launch = user.Username, user.Username, user.Role, l
+	session.UserResource = user.FHIRUser
 	if id, ok := strings.CutPrefix(user.FHIRUser, "Patient/"); ok {
 		session.FHIRUser = user.FHIRUser // holds the token to the user's own record, fhirUser scope or not
 		session.Launch.Patient = id

@@ -58,6 +58,9 @@ func (p *Provider) LauncherHandler() http.Handler {
 
 func (p *Provider) launcherStep(w http.ResponseWriter, r *http.Request, user storage.User, step string, pg *page, render func(string)) error {
 	ctx, f := r.Context(), r.Form
+	// The lists and checks of FHIR data show only the patients the user
+	// may see; the server's own tables are read as usual.
+	care := storage.WithCare(ctx, storage.CareOf(user.FHIRUser))
 	if f.Get("_search") != "" {
 		step = ""
 	}
@@ -79,13 +82,13 @@ func (p *Provider) launcherStep(w http.ResponseWriter, r *http.Request, user sto
 	client := slices.IndexFunc(clients, func(c storage.OAuthClient) bool { return c.ID == f.Get("client") })
 	var patient Choice
 	if step != "" {
-		if patient, err = p.dir.Patient(ctx, f.Get("patient")); err != nil || client < 0 {
+		if patient, err = p.dir.Patient(care, f.Get("patient")); err != nil || client < 0 {
 			pg.Error, step = "Choose an app and a patient.", ""
 		}
 	}
 	switch step {
 	case "encounter":
-		encounters, err := p.dir.Encounters(ctx, patient.ID, 100)
+		encounters, err := p.dir.Encounters(care, patient.ID, 100)
 		if err != nil {
 			return err
 		}
@@ -97,7 +100,7 @@ func (p *Provider) launcherStep(w http.ResponseWriter, r *http.Request, user sto
 	case "launch":
 		encounter := f.Get("encounter")
 		if encounter != "" {
-			encounters, err := p.dir.Encounters(ctx, patient.ID, 100)
+			encounters, err := p.dir.Encounters(care, patient.ID, 100)
 			if err != nil {
 				return err
 			}
@@ -124,12 +127,12 @@ func (p *Provider) launcherStep(w http.ResponseWriter, r *http.Request, user sto
 	}
 	pg.Query = strings.TrimSpace(f.Get("q"))
 	if own, ok := strings.CutPrefix(user.FHIRUser, "Patient/"); ok {
-		c, err := p.dir.Patient(ctx, own)
+		c, err := p.dir.Patient(care, own)
 		if err != nil {
 			return err
 		}
 		pg.Choices = []Choice{c}
-	} else if pg.Choices, err = p.dir.Patients(ctx, pg.Query, 50); err != nil {
+	} else if pg.Choices, err = p.dir.Patients(care, pg.Query, 50); err != nil {
 		return err
 	}
 	pg.Title = "Launch an app"

@@ -428,6 +428,7 @@ func (p *Provider) Authenticate(r *http.Request) (*Access, error) {
 	a := newAccess(ar.GetClient().GetID(), ar.GetGrantedScopes())
 	if s, ok := ar.GetSession().(*Session); ok {
 		a.User, a.Role, a.FHIRUser, a.Patient, a.Encounter = s.User, s.Role, s.FHIRUser, s.Launch.Patient, s.Launch.Encounter
+		a.UserResource = s.UserResource
 	}
 	p.cache.put(key, a, ar.GetSession().GetExpiresAt(fosite.AccessToken))
 	return a, nil

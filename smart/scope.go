@@ -123,7 +123,9 @@ type Access struct {
 	// service's client credentials.
 	User     string
 	Role     string // the user's role
-	FHIRUser string // the user's own resource (Practitioner/ID, Patient/ID)
+	FHIRUser string // the user's own resource (Practitioner/ID, Patient/ID), with the fhirUser scope
+	// UserResource is the user's own resource whatever the scopes.
+	UserResource string
 	// Patient is the patient in context: patient/ scopes reach only the
 	// compartment of this patient (and what it references).
 	Patient   string

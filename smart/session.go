@@ -28,6 +28,9 @@ type Session struct {
 	User     string `json:"user,omitempty"`
 	Role     string `json:"role,omitempty"`
 	FHIRUser string `json:"fhir_user,omitempty"`
+	// UserResource is the user's own resource whatever the scopes granted:
+	// what the database holds the user's queries to (storage.CareOf).
+	UserResource string `json:"user_resource,omitempty"`
 	// OnlineOnly: the user granted online_access without offline_access
 	// (the code's granted scopes are not yet known when the token endpoint
 	// sets lifespans, so the authorization records it here).

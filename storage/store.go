@@ -41,8 +41,10 @@ func Open(ctx context.Context, url string, opt Options, log *slog.Logger) (*Stor
 	cfg.ConnConfig.RuntimeParams["max_parallel_workers_per_gather"] = "0"
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		_, err := c.Exec(ctx, "SET ROLE fhir_app")
+		c.PgConn().CustomData()[identityKey] = ""
 		return err
 	}
+	cfg.PrepareConn = prepareConn
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("storage: pool: %w", err)

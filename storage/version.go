@@ -138,7 +138,7 @@ func (t *Tx) Append(ctx context.Context, rows []Row) error {
 		return nil
 	}
 	var err error
-	if len(rows) >= copyThreshold {
+	if _, care := identity(ctx); len(rows) >= copyThreshold && care == nil { // no COPY under row-level security
 		err = t.appendCopy(ctx, rows)
 	} else {
 		err = t.appendInsert(ctx, rows)
@@ -158,23 +158,28 @@ func (t *Tx) appendInsert(ctx context.Context, rows []Row) error {
 	types, ids, methods := make([]string, n), make([]string, n), make([]string, n)
 	versions, deleted := make([]int64, n), make([]bool, n)
 	resources := make([]*string, n)
+	patients := make([]*string, n) // each a text[] literal, or NULL
 	for i, r := range rows {
 		types[i], ids[i], versions[i], methods[i], deleted[i] = r.Type, r.ID, r.Version, r.Method, r.Deleted
 		if !r.Deleted {
 			s := string(r.Resource)
 			resources[i] = &s
 		}
+		if ps := patientsOf(r); len(ps) > 0 {
+			lit := arrayLiteral(ps)
+			patients[i] = &lit
+		}
 	}
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO resource_version (type, id, version, last_updated, method, deleted, resource)
-		SELECT t, i, v, $4, m, d, r::jsonb
-		FROM unnest($1::text[], $2::text[], $3::bigint[], $5::text[], $6::bool[], $7::text[]) AS x(t, i, v, m, d, r)`,
-		types, ids, versions, t.now, methods, deleted, resources)
+	b.Queue(`INSERT INTO resource_version (type, id, version, last_updated, method, deleted, resource, patients)
+		SELECT t, i, v, $4, m, d, r::jsonb, p::text[]
+		FROM unnest($1::text[], $2::text[], $3::bigint[], $5::text[], $6::bool[], $7::text[], $8::text[]) AS x(t, i, v, m, d, r, p)`,
+		types, ids, versions, t.now, methods, deleted, resources, patients)
 	queueIndex(b, rows)
 	return t.tx.SendBatch(ctx, b).Close()
 }
 
-var copyVersionCols = []string{"type", "id", "version", "last_updated", "method", "deleted", "resource"}
+var copyVersionCols = []string{"type", "id", "version", "last_updated", "method", "deleted", "resource", "patients"}
 
 func (t *Tx) appendCopy(ctx context.Context, rows []Row) error {
 	versions := make([][]any, len(rows))
@@ -183,7 +188,11 @@ func (t *Tx) appendCopy(ctx context.Context, rows []Row) error {
 		if !r.Deleted {
 			resource = r.Resource // []byte goes to jsonb as JSON text, uncopied
 		}
-		versions[i] = []any{r.Type, r.ID, r.Version, t.now, r.Method, r.Deleted, resource}
+		var patients any // NULL: no patient
+		if ps := patientsOf(r); len(ps) > 0 {
+			patients = ps
+		}
+		versions[i] = []any{r.Type, r.ID, r.Version, t.now, r.Method, r.Deleted, resource, patients}
 	}
 	if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"resource_version"}, copyVersionCols, pgx.CopyFromRows(versions)); err != nil {
 		return err
