@@ -41,6 +41,8 @@ type Deps struct {
 	// RoleAdmin and Roles serve the admin API's role permissions.
 	RoleAdmin RoleAdmin
 	Roles     *Roles
+	// BreakGlass runs Patient/[id]/$break-glass.
+	BreakGlass BreakGlass
 	// Ready reports whether the database answers and is migrated.
 	Ready func(ctx context.Context) error
 	// Discovery is the SMART configuration document.

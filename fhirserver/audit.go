@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -142,7 +143,7 @@ func (a *app) auditRecord(c echo.Context, status int, touched []storage.Key) err
 		Subtype: []coding{{System: restInteraction, Code: code}},
 		Action:  action, Recorded: time.Now().UTC().Format(time.RFC3339Nano),
 		Outcome:        auditOutcome(status),
-		PurposeOfEvent: []codeable{{Coding: []coding{{System: actReason, Code: "TREAT"}}}},
+		PurposeOfEvent: purposeOf(caller),
 		Source:         auditSource{Observer: reference{Display: a.cfg.BaseURL}, Type: []coding{{System: "http://terminology.hl7.org/CodeSystem/security-source-type", Code: "4", Display: "Application Server"}}},
 	}
 	if status >= 400 {
@@ -219,4 +220,13 @@ func keyOfPath(c echo.Context) []storage.Key {
 		return []storage.Key{{Type: t, ID: id}}
 	}
 	return nil
+}
+
+// purposeOf is the purpose of use: treatment, or break-the-glass while the
+// user's emergency access is in force.
+func purposeOf(c resources.Caller) []codeable {
+	if c.BreakGlass {
+		return []codeable{{Coding: []coding{{System: actReason, Code: "BTG", Display: "break the glass"}}}}
+	}
+	return []codeable{{Coding: []coding{{System: actReason, Code: "TREAT"}}}}
 }

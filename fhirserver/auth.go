@@ -1,6 +1,7 @@
 package fhirserver
 
 import (
+	"context"
 	"net/http"
 	"slices"
 
@@ -20,12 +21,21 @@ var permissions = map[resources.Interaction]rune{
 }
 
 // SMART authenticates FHIR requests with the SMART provider's tokens; a
-// user's token is further held to what the user's role may do.
-func SMART(p *smart.Provider, roles *Roles) Authenticator { return smartAuth{p, roles} }
+// user's token is further held to what the user's role may do and to the
+// patients the user may see (with any break-glass access in force).
+func SMART(p *smart.Provider, roles *Roles, glass Glass) Authenticator {
+	return smartAuth{p, roles, glass}
+}
+
+// Glass says which patients a user has emergency access to now.
+type Glass interface {
+	BrokenGlass(ctx context.Context, username string) ([]string, error)
+}
 
 type smartAuth struct {
 	p     *smart.Provider
 	roles *Roles
+	glass Glass
 }
 
 func (s smartAuth) Authenticate(r *http.Request) (resources.Caller, error) {
@@ -34,17 +44,28 @@ func (s smartAuth) Authenticate(r *http.Request) (resources.Caller, error) {
 		return resources.Caller{}, err
 	}
 	var role map[string]string
-	var care *storage.Care
 	if access.User != "" {
-		// Minimum necessary: a user's queries see only their patients.
-		c := storage.CareOf(access.UserResource)
-		care = &c
 		if role, err = s.roles.For(r.Context(), access.Role); err != nil {
 			return resources.Caller{}, outcome.E(outcome.Internal, "role permissions cannot be read").Wrap("authenticate", err)
 		}
 	}
+	var care *storage.Care
+	breakGlass := false
+	if access.User != "" && access.Role != resources.PrivacyOfficerRole {
+		// Minimum necessary: a user's queries see only their patients. The
+		// privacy officer's reviews span patients; their role permits
+		// Tasks alone.
+		c := storage.CareOf(access.UserResource)
+		broken, err := s.glass.BrokenGlass(r.Context(), access.User)
+		if err != nil {
+			return resources.Caller{}, outcome.E(outcome.Internal, "break-glass access cannot be read").Wrap("authenticate", err)
+		}
+		c.Patients = append(c.Patients, broken...)
+		care = &c
+		breakGlass = len(broken) > 0
+	}
 	caller := resources.Caller{ID: access.ClientID, User: access.User, FHIRUser: access.FHIRUser, Role: access.Role,
-		Authorize: authorizer(access, role), Patient: patientLimit(access), Filters: scopeFilters(access), Care: care}
+		Authorize: authorizer(access, role), Patient: patientLimit(access), Filters: scopeFilters(access), Care: care, BreakGlass: breakGlass}
 	if slices.Contains(access.Scopes, "fhirUser") {
 		caller.Self = access.FHIRUser
 	}

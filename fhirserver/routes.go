@@ -1,6 +1,7 @@
 package fhirserver
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/url"
@@ -22,6 +23,7 @@ func (a *app) fhirRoutes(add func(method, path string, h echo.HandlerFunc)) {
 	add(http.MethodGet, "/:type", a.typed(a.search))
 	add(http.MethodGet, "/Patient/$everything", a.everything)
 	add(http.MethodGet, "/Patient/:id/$everything", a.everything)
+	add(http.MethodPost, "/Patient/:id/$break-glass", a.breakGlass)
 	add(http.MethodPost, "/:type/_search", a.typed(a.searchPost))
 	add(http.MethodPost, "/:type", a.typed(a.create))
 	add(http.MethodPut, "/:type", a.typed(a.conditionalUpdate))
@@ -247,4 +249,26 @@ func (a *app) everything(c echo.Context) error {
 		return err
 	}
 	return a.respond(c, r, o, false)
+}
+
+// BreakGlass runs Patient/[id]/$break-glass.
+type BreakGlass interface {
+	Run(ctx context.Context, caller resources.Caller, patient string, body []byte, base string) ([]byte, error)
+}
+
+// breakGlass is POST Patient/[id]/$break-glass.
+func (a *app) breakGlass(c echo.Context) error {
+	if a.d.BreakGlass == nil {
+		return outcome.E(outcome.NotSupported, "$break-glass is not enabled")
+	}
+	b, err := body(c)
+	if err != nil {
+		return err
+	}
+	out, err := a.d.BreakGlass.Run(c.Request().Context(), callerOf(c), c.Param("id"), b, a.fhirBase())
+	if err != nil {
+		return err
+	}
+	r := resources.Result{Status: http.StatusOK, Body: out, Keys: []storage.Key{{Type: "Patient", ID: c.Param("id")}}}
+	return a.respond(c, r, a.options(c), false)
 }

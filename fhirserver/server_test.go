@@ -21,6 +21,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/fhirserver"
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/operations/breakglass"
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/smart"
 	"github.com/fhirserver/fhirserver/storage"
@@ -77,15 +78,16 @@ func newServerLifespan(t *testing.T, lifespan time.Duration, opts ...func(*fhirs
 	t.Cleanup(audit.Close)
 	ts.auditKey = auditKey
 	srv.Config.Handler = fhirserver.New(cfg, fhirserver.Deps{
-		Resources: res,
-		Auth:      fhirserver.SMART(provider, roles),
-		RoleAdmin: store,
-		Roles:     roles,
-		Audit:     testAuditor{audit, &ts.failAudit},
-		Ready:     store.Ready,
-		Discovery: provider.Discovery,
-		OAuth:     provider.Handlers(),
-		Security:  provider.Security(),
+		Resources:  res,
+		Auth:       fhirserver.SMART(provider, roles, store),
+		RoleAdmin:  store,
+		Roles:      roles,
+		BreakGlass: breakglass.New(store, res, time.Hour, 72*time.Hour),
+		Audit:      testAuditor{audit, &ts.failAudit},
+		Ready:      store.Ready,
+		Discovery:  provider.Discovery,
+		OAuth:      provider.Handlers(),
+		Security:   provider.Security(),
 	})
 	srv.Start()
 	t.Cleanup(srv.Close)

@@ -39,8 +39,11 @@ type Caller struct {
 	Admin          bool   // an admin user's token with the admin scope: may use the admin API
 	// Care, for a user's request, holds what the database returns to the
 	// patients the user may see (row-level security); nil: no such limit.
-	Care      *storage.Care
-	Authorize func(resourceType string, i Interaction) error
+	Care *storage.Care
+	// BreakGlass: the user has emergency access in force; every access is
+	// audited with purpose of use BTG.
+	BreakGlass bool
+	Authorize  func(resourceType string, i Interaction) error
 	// Patient, when it returns an id, holds an authorized interaction to
 	// that patient's reach: the patient, its compartment, and what they
 	// point at (a SMART patient/ scope). Nil or empty: no such limit.

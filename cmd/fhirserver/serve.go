@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fhirserver/fhirserver/fhirserver"
+	"github.com/fhirserver/fhirserver/operations/breakglass"
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/smart"
@@ -24,6 +25,7 @@ type serveFlags struct {
 	baseURL       string
 	maxBody       int64
 	tokenLifespan time.Duration
+	breakGlassFor time.Duration
 }
 
 func serve(ctx context.Context, args []string, log *slog.Logger) error {
@@ -53,15 +55,16 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	res := resources.New(db.store, log)
 	provider.SetDirectory(fhirserver.Directory(res))
 	app := fhirserver.New(fhirserver.Config{BaseURL: f.baseURL, MaxBodyBytes: f.maxBody, Log: log}, fhirserver.Deps{
-		Resources: res,
-		Auth:      fhirserver.SMART(provider, roles),
-		RoleAdmin: db.store,
-		Roles:     roles,
-		Audit:     audit,
-		Ready:     db.store.Ready,
-		Discovery: provider.Discovery,
-		OAuth:     provider.Handlers(),
-		Security:  provider.Security(),
+		Resources:  res,
+		Auth:       fhirserver.SMART(provider, roles, db.store),
+		RoleAdmin:  db.store,
+		Roles:      roles,
+		BreakGlass: breakglass.New(db.store, res, f.breakGlassFor, 72*time.Hour),
+		Audit:      audit,
+		Ready:      db.store.Ready,
+		Discovery:  provider.Discovery,
+		OAuth:      provider.Handlers(),
+		Security:   provider.Security(),
 	})
 	return listen(ctx, f.addr, app, log)
 }
@@ -88,6 +91,7 @@ func parseServe(args []string) (serveFlags, error) {
 	fs.StringVar(&f.baseURL, "base-url", envOr("FHIR_BASE_URL", ""), "public root URL of the server (default http://ADDR)")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", 64<<20, "largest request body accepted; larger ones get 413")
 	fs.DurationVar(&f.tokenLifespan, "token-lifespan", 15*time.Minute, "lifetime of access tokens")
+	fs.DurationVar(&f.breakGlassFor, "break-glass-for", time.Hour, "how long a break-glass access lasts")
 	if err := fs.Parse(args); err != nil {
 		return f, usageError(err.Error())
 	}
