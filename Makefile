@@ -4,7 +4,7 @@ BIN      := bin
 DATA_DIR ?= ./.data
 ADDR     ?= 127.0.0.1:8080
 
-.PHONY: build run test bench bench-search postgres browser vet
+.PHONY: build run test bench bench-search bench-audit postgres browser vet
 
 build:
 	$(GO) build -o $(BIN)/fhirserver ./cmd/fhirserver
@@ -34,6 +34,15 @@ bench-search: postgres build
 # Chromium, Node.js and the test app's npm packages, for the browser test.
 browser:
 	@scripts/ensure-browser.sh
+
+# What auditing costs reads and searches (a real audit log against a no-op
+# sink, same run), and audit verify's speed; on the embedded default unless
+# DATABASE_URL is set. AUDIT_VERIFY_ROWS sets the log's size (10000000 for
+# the issue's measure).
+bench-audit: postgres
+	@dir=$$(mktemp -d /tmp/fhirtest-XXXXXX) && chmod 755 "$$dir" && \
+	  FHIR_TEST_DATA_DIR="$$dir" $(GO) test -run '^$$' -bench BenchmarkAuditOverhead -benchtime 1x -timeout 30m ./fhirserver; \
+	  rc=$$?; rm -rf "$$dir"; exit $$rc
 
 # PostgreSQL binaries (initdb, pg_ctl, postgres) are needed for the embedded
 # default; install Debian's package when they are missing.

@@ -55,7 +55,7 @@ func launchServer(t *testing.T) *testServer {
 // browser follows the authorization pages as a user agent would, keeping
 // the sign-in cookie (which is Secure: a test over http keeps it by hand).
 type browser struct {
-	t       *testing.T
+	t       testing.TB
 	root    string
 	cookies map[string]string
 	client  *http.Client

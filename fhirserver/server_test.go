@@ -33,7 +33,7 @@ func TestMain(m *testing.M) { storagetest.Main(m) }
 
 // testServer is a FHIR server on a fresh database.
 type testServer struct {
-	t         *testing.T
+	t         testing.TB
 	URL       string // the FHIR base
 	token     string // a token for system/*.cruds
 	clientID  string // the client token belongs to
@@ -51,6 +51,13 @@ func newServer(t *testing.T, opts ...func(*fhirserver.Config)) *testServer {
 
 // newServerLifespan is newServer with access tokens of the given lifespan.
 func newServerLifespan(t *testing.T, lifespan time.Duration, opts ...func(*fhirserver.Config)) *testServer {
+	t.Helper()
+	return newServerWith(t, lifespan, nil, opts...)
+}
+
+// newServerWith is newServerLifespan whose audit log wrap may replace: a
+// benchmark's no-op sink (there is no runtime switch for it).
+func newServerWith(t testing.TB, lifespan time.Duration, wrap func(fhirserver.Auditor) fhirserver.Auditor, opts ...func(*fhirserver.Config)) *testServer {
 	t.Helper()
 	store, owner := storagetest.Open(t)
 	ts := &testServer{t: t, store: store, owner: owner}
@@ -77,13 +84,17 @@ func newServerLifespan(t *testing.T, lifespan time.Duration, opts ...func(*fhirs
 	require.NoError(t, err)
 	t.Cleanup(audit.Close)
 	ts.auditKey = auditKey
+	var auditor fhirserver.Auditor = testAuditor{audit, &ts.failAudit}
+	if wrap != nil {
+		auditor = wrap(auditor)
+	}
 	srv.Config.Handler = fhirserver.New(cfg, fhirserver.Deps{
 		Resources:  res,
 		Auth:       fhirserver.SMART(provider, roles, store),
 		RoleAdmin:  store,
 		Roles:      roles,
 		BreakGlass: breakglass.New(store, res, time.Hour, 72*time.Hour),
-		Audit:      testAuditor{audit, &ts.failAudit},
+		Audit:      auditor,
 		Ready:      store.Ready,
 		Discovery:  provider.Discovery,
 		OAuth:      provider.Handlers(),
@@ -102,7 +113,7 @@ type response struct {
 	Body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(r.Body, &m), "body: %s", r.Body)

@@ -214,17 +214,14 @@ func (a *AuditLog) insert(ctx context.Context, stripe int16, link int64, prev, m
 	for i, r := range batch {
 		positions[i], times[i], events[i] = int32(i), r.at, string(r.event)
 	}
-	return pgx.BeginFunc(ctx, a.s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO audit_link (stripe, link, count, prev, mac) VALUES ($1, $2, $3, $4, $5)`,
-			stripe, link, len(batch), prev, mac); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `
-			INSERT INTO audit_event (stripe, link, position, recorded, event)
-			SELECT $1, $2, p, r, e::json FROM unnest($3::int[], $4::timestamptz[], $5::text[]) AS x(p, r, e)`,
-			stripe, link, positions, times, events)
-		return err
-	})
+	// One statement, so one round trip and one commit: the request waits
+	// for exactly this.
+	_, err := a.s.pool.Exec(Unrestricted(ctx), `
+		WITH l AS (INSERT INTO audit_link (stripe, link, count, prev, mac) VALUES ($1, $2, $6, $7, $8))
+		INSERT INTO audit_event (stripe, link, position, recorded, event)
+		SELECT $1, $2, p, r, e::json FROM unnest($3::int[], $4::timestamptz[], $5::text[]) AS x(p, r, e)`,
+		stripe, link, positions, times, events, len(batch), prev, mac)
+	return err
 }
 
 // linkMAC is the HMAC of a link: its place in the chain, the link before
