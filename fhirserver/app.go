@@ -43,6 +43,9 @@ type Deps struct {
 	Roles     *Roles
 	// BreakGlass runs Patient/[id]/$break-glass.
 	BreakGlass BreakGlass
+	// Blind is the blind index of identifiers encrypted at rest, which the
+	// audit log records searches by.
+	Blind func(system, code string) string
 	// Ready reports whether the database answers and is migrated.
 	Ready func(ctx context.Context) error
 	// Discovery is the SMART configuration document.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -177,7 +178,7 @@ func (a *app) auditRecord(c echo.Context, status int, touched []storage.Key) err
 	}
 	if code == "search-type" {
 		ev.Entity = append(ev.Entity, auditEntity{What: reference{Display: "query"}, Type: coding{System: entityType, Code: "2", Display: "System Object"},
-			Query: encodeQuery(r.URL.RawQuery)})
+			Query: a.encodeQuery(r.URL.RawQuery)})
 	}
 	body, err := json.Marshal(ev)
 	if err != nil {
@@ -198,8 +199,27 @@ func auditOutcome(status int) string {
 	return "8"
 }
 
-// encodeQuery keeps a search's parameters as the AuditEvent's base64 query.
-func encodeQuery(q string) string { return base64.StdEncoding.EncodeToString([]byte(q)) }
+// encodeQuery keeps a search's parameters as the AuditEvent's base64
+// query, an identifier encrypted at rest by its blind index value: the
+// audit log must not hold what the database keeps only encrypted.
+func (a *app) encodeQuery(q string) string {
+	if a.d.Blind != nil && strings.Contains(q, "us-ssn") {
+		values, err := url.ParseQuery(q)
+		if err == nil {
+			for _, vs := range values {
+				for i, v := range vs {
+					if code, ok := strings.CutPrefix(v, storage.SSNSystem+"|"); ok {
+						vs[i] = storage.SSNSystem + "|" + a.d.Blind(storage.SSNSystem, code)
+					}
+				}
+			}
+			q = values.Encode()
+		} else {
+			q = "(unparsable query withheld)"
+		}
+	}
+	return base64.StdEncoding.EncodeToString([]byte(q))
+}
 
 func newAuditID() string {
 	b := make([]byte, 16)

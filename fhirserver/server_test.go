@@ -80,6 +80,9 @@ func newServerWith(t testing.TB, lifespan time.Duration, wrap func(fhirserver.Au
 	require.NoError(t, err)
 	auditKey, err := store.AuditKey(context.Background(), kp)
 	require.NoError(t, err)
+	cipher, err := store.FieldKeys(context.Background(), kp)
+	require.NoError(t, err)
+	store.SetFieldCipher(cipher)
 	audit, err := store.OpenAuditLog(context.Background(), auditKey, 2)
 	require.NoError(t, err)
 	t.Cleanup(audit.Close)
@@ -93,6 +96,7 @@ func newServerWith(t testing.TB, lifespan time.Duration, wrap func(fhirserver.Au
 		Auth:       fhirserver.SMART(provider, roles, store),
 		RoleAdmin:  store,
 		Roles:      roles,
+		Blind:      store.BlindToken,
 		BreakGlass: breakglass.New(store, res, time.Hour, 72*time.Hour),
 		Audit:      auditor,
 		Ready:      store.Ready,

@@ -27,10 +27,12 @@ type work struct {
 	// checked already).
 	reach   func(patient string) storage.Reach
 	guarded map[storage.Key]bool
+	blind   func(system, code string) string // search.Options.Blind
 }
 
 func (s *Service) newWork(tx *storage.Tx, c Caller) *work {
-	return &work{tx: tx, caller: c, index: s.search, heads: map[storage.Key]storage.Head{}, reach: s.reach, guarded: map[storage.Key]bool{}}
+	return &work{tx: tx, caller: c, index: s.search, heads: map[storage.Key]storage.Head{}, reach: s.reach, guarded: map[storage.Key]bool{},
+		blind: s.store.BlindToken}
 }
 
 // prefetch loads the current versions of many keys in one query.
@@ -161,7 +163,7 @@ func (w *work) lookup(ctx context.Context, typ, query string) ([]string, error) 
 }
 
 func (w *work) find(ctx context.Context, typ, query string) ([]string, error) {
-	crit, err := w.index.ParseConditional(typ, query, "")
+	crit, err := w.index.ParseConditional(typ, query, "", w.blind)
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,7 @@ func (r *Registry) leadFor(typ, name, value string, o Options) (int, *storage.Le
 		if err != nil || modifier != "" || t.code == nil || (t.system == nil && !t.noSystem) {
 			return noLead, nil
 		}
+		t = t.blinded(o)
 		rank := leadToken
 		if code == "identifier" {
 			rank = leadIdentifier

@@ -33,6 +33,9 @@ const (
 type Options struct {
 	Strict  bool   // Prefer: handling=strict: unknown parameters are errors
 	BaseURL string // this server's FHIR base, so that its absolute references are local
+	// Blind turns a token searched for into what the index holds for it:
+	// the blind index value of an identifier encrypted at rest.
+	Blind func(system, code string) string
 }
 
 // paging and format parameters are read by the caller or the HTTP layer.
@@ -149,7 +152,7 @@ func (r *Registry) Parse(typ string, q url.Values, o Options) (Query, error) {
 // ParseConditional reads the criteria of a conditional create, update or
 // delete, or of a conditional reference. Ignoring a parameter there could
 // make a write hit the wrong resource, so every unknown one is refused.
-func (r *Registry) ParseConditional(typ, rawQuery, base string) (storage.Criteria, error) {
+func (r *Registry) ParseConditional(typ, rawQuery, base string, blind func(system, code string) string) (storage.Criteria, error) {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return storage.Criteria{}, outcome.E(outcome.Invalid, "malformed conditional criteria")
@@ -162,7 +165,7 @@ func (r *Registry) ParseConditional(typ, rawQuery, base string) (storage.Criteri
 			return storage.Criteria{}, invalid(name, "%s is not a criterion", name)
 		}
 	}
-	parsed, err := r.Parse(typ, q, Options{Strict: true, BaseURL: base})
+	parsed, err := r.Parse(typ, q, Options{Strict: true, BaseURL: base, Blind: blind})
 	return parsed.Criteria, err
 }
 
@@ -232,7 +235,7 @@ func (r *Registry) condition(typ, name, value string, o Options, depth int) (bui
 	case "string":
 		return stringCondition(p, name, modifier, values)
 	case "token":
-		return tokenCondition(p, name, modifier, values)
+		return tokenCondition(p, name, modifier, values, o)
 	case "reference":
 		return referenceCondition(p, name, modifier, values, o)
 	case "date":
@@ -395,6 +398,15 @@ func parseToken(name, val string) (tokenValue, error) {
 	return t, nil
 }
 
+// blinded is the token as the index holds it (Options.Blind).
+func (t tokenValue) blinded(o Options) tokenValue {
+	if o.Blind != nil && t.system != nil && t.code != nil {
+		b := o.Blind(*t.system, *t.code)
+		t.code = &b
+	}
+	return t
+}
+
 func (t tokenValue) sql(arg func(any) string) string { return t.sqlOn(arg, "x.system", "x.code") }
 
 // sqlOn matches the token against the given system and code columns.
@@ -412,7 +424,7 @@ func (t tokenValue) sqlOn(arg func(any) string, system, code string) string {
 	return strings.Join(conds, " AND ")
 }
 
-func tokenCondition(p *Param, name, modifier string, values []string) (builder, error) {
+func tokenCondition(p *Param, name, modifier string, values []string, o Options) (builder, error) {
 	if modifier == "text" {
 		cond := anyOf(values, func(arg func(any) string, val string) string { return "x.text LIKE " + arg(likePrefix(Normalize(val))) })
 		return func(arg func(any) string, v string) string { return index("search_token", p, v, cond(arg), arg) }, nil
@@ -429,7 +441,7 @@ func tokenCondition(p *Param, name, modifier string, values []string) (builder, 
 		if err != nil {
 			return nil, err
 		}
-		toks[i] = t
+		toks[i] = t.blinded(o)
 	}
 	return func(arg func(any) string, v string) string {
 		ors := make([]string, len(toks))

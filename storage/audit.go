@@ -65,6 +65,33 @@ func (s *Store) RewrapAuditKey(ctx context.Context, from, to keyring.Provider) e
 	if err != nil {
 		return fmt.Errorf("storage: rewrap audit key: %w", err)
 	}
+	return s.rewrapDataKeys(ctx, from, to)
+}
+
+// rewrapDataKeys moves the newest data key of each purpose (field
+// encryption, the blind index) to the new key-encryption key.
+func (s *Store) rewrapDataKeys(ctx context.Context, from, to keyring.Provider) error {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (purpose) purpose, wrapped FROM data_key ORDER BY purpose, id DESC`)
+	if err != nil {
+		return fmt.Errorf("storage: rewrap data keys: %w", err)
+	}
+	type key struct {
+		Purpose string
+		Wrapped []byte
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[key])
+	if err != nil {
+		return fmt.Errorf("storage: rewrap data keys: %w", err)
+	}
+	for _, k := range keys {
+		next, err := keyring.Rewrap(ctx, from, to, k.Wrapped, k.Purpose)
+		if err != nil {
+			return err
+		}
+		if _, err := s.pool.Exec(ctx, `INSERT INTO data_key (purpose, kek, wrapped) VALUES ($1, $2, $3)`, k.Purpose, to.ID(), next); err != nil {
+			return fmt.Errorf("storage: rewrap data keys: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -113,6 +113,9 @@ func (s *Store) search(ctx context.Context, c Criteria, newest bool) ([]Version,
 		extra = []any{&snap}
 	}
 	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Version, error) { return scanVersion(r, extra...) })
+	if err == nil {
+		vs, err = s.cipher.opened(vs)
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("storage: search: %w", err)
 	}

@@ -47,6 +47,9 @@ func (s *Store) History(ctx context.Context, h HistoryQuery) ([]Version, error) 
 		return nil, fmt.Errorf("storage: history: %w", err)
 	}
 	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Version, error) { return scanVersion(r) })
+	if err == nil {
+		vs, err = s.cipher.opened(vs)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: history: %w", err)
 	}

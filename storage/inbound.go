@@ -11,7 +11,11 @@ import (
 func (s *Store) LogInbound(ctx context.Context, kind, sender string, body []byte) (int64, error) {
 	ctx = Unrestricted(ctx) // the server's own record, whoever the request is held to
 	var id int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO inbound_log (kind, sender, body) VALUES ($1, $2, $3) RETURNING id`,
+	body, err := s.cipher.sealBody(body)
+	if err != nil {
+		return 0, err
+	}
+	err = s.pool.QueryRow(ctx, `INSERT INTO inbound_log (kind, sender, body) VALUES ($1, $2, $3) RETURNING id`,
 		kind, sender, body).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("storage: log inbound: %w", err)
@@ -53,6 +57,9 @@ func (s *Store) Inbound(ctx context.Context) ([]InboundEntry, error) {
 	for rows.Next() {
 		var e InboundEntry
 		if err := rows.Scan(&e.ID, &e.Kind, &e.Sender, &e.Body, &e.Status, &e.Outcome); err != nil {
+			return nil, err
+		}
+		if e.Body, err = s.cipher.openBody(e.Body); err != nil {
 			return nil, err
 		}
 		out = append(out, e)

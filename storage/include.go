@@ -68,6 +68,9 @@ func (s *Store) versions(ctx context.Context, what, sql string, args ...any) ([]
 		return nil, fmt.Errorf("storage: %s: %w", what, err)
 	}
 	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Version, error) { return scanVersion(r) })
+	if err == nil {
+		vs, err = s.cipher.opened(vs)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: %s: %w", what, err)
 	}

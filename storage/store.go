@@ -17,6 +17,8 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+	// cipher encrypts high-risk fields at rest; nil: none is encrypted.
+	cipher *FieldCipher
 }
 
 // Options tune the pool.
@@ -96,7 +98,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 
 func (s *Store) inTxOnce(ctx context.Context, fn func(tx *Tx) error) error {
 	return pgx.BeginFunc(ctx, s.pool, func(ptx pgx.Tx) error {
-		return fn(&Tx{tx: ptx, now: now()})
+		return fn(&Tx{tx: ptx, now: now(), cipher: s.cipher})
 	})
 }
 
@@ -108,7 +110,7 @@ func (t *Tx) Savepoint(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("storage: savepoint: %w", err)
 	}
-	if err := fn(&Tx{tx: sp, now: t.now}); err != nil {
+	if err := fn(&Tx{tx: sp, now: t.now, cipher: t.cipher}); err != nil {
 		if rerr := sp.Rollback(ctx); rerr != nil {
 			return fmt.Errorf("storage: rollback to savepoint: %w (after %w)", rerr, err)
 		}
@@ -144,8 +146,9 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // Tx is one open write transaction.
 type Tx struct {
-	tx  pgx.Tx
-	now time.Time
+	tx     pgx.Tx
+	now    time.Time
+	cipher *FieldCipher
 }
 
 // Now is the lastUpdated of everything the transaction writes.

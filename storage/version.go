@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -54,12 +55,12 @@ func scanVersion(row pgx.Row, extra ...any) (Version, error) {
 // Read returns the current version of a resource: ErrNotFound if it never
 // existed, and the tombstone together with ErrGone if it is deleted.
 func (s *Store) Read(ctx context.Context, k Key) (Version, error) {
-	return read(ctx, s.pool, k)
+	return read(ctx, s.pool, s.cipher, k)
 }
 
 // Read is Store.Read inside the transaction.
 func (t *Tx) Read(ctx context.Context, k Key) (Version, error) {
-	return read(ctx, t.tx, k)
+	return read(ctx, t.tx, t.cipher, k)
 }
 
 // readCurrentSQL finds the current version by walking the primary key
@@ -67,25 +68,31 @@ func (t *Tx) Read(ctx context.Context, k Key) (Version, error) {
 const readCurrentSQL = `SELECT ` + versionColumns + ` FROM resource_version
 	WHERE type = $1 AND id = $2 ORDER BY version DESC LIMIT 1`
 
-func read(ctx context.Context, q querier, k Key) (Version, error) {
+func read(ctx context.Context, q querier, c *FieldCipher, k Key) (Version, error) {
 	v, err := scanVersion(q.QueryRow(ctx, readCurrentSQL, k.Type, k.ID))
+	if err == nil && len(v.Resource) > 0 {
+		v.Resource, err = c.open(v.Resource)
+	}
 	return found(v, err)
 }
 
 // VRead returns one version: ErrNotFound if it does not exist, the
 // tombstone with ErrGone if that version is a deletion.
 func (s *Store) VRead(ctx context.Context, k Key, version int64) (Version, error) {
-	return vread(ctx, s.pool, k, version)
+	return vread(ctx, s.pool, s.cipher, k, version)
 }
 
 // VRead is Store.VRead inside the transaction.
 func (t *Tx) VRead(ctx context.Context, k Key, version int64) (Version, error) {
-	return vread(ctx, t.tx, k, version)
+	return vread(ctx, t.tx, t.cipher, k, version)
 }
 
-func vread(ctx context.Context, q querier, k Key, version int64) (Version, error) {
+func vread(ctx context.Context, q querier, c *FieldCipher, k Key, version int64) (Version, error) {
 	v, err := scanVersion(q.QueryRow(ctx, `SELECT `+versionColumns+` FROM resource_version
 		WHERE type = $1 AND id = $2 AND version = $3`, k.Type, k.ID, version))
+	if err == nil && len(v.Resource) > 0 {
+		v.Resource, err = c.open(v.Resource)
+	}
 	return found(v, err)
 }
 
@@ -136,6 +143,19 @@ func (t *Tx) Heads(ctx context.Context, keys []Key) (map[Key]Head, error) {
 func (t *Tx) Append(ctx context.Context, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
+	}
+	if t.cipher != nil {
+		sealed := make([]Row, len(rows))
+		for i, r := range rows {
+			var err error
+			if r.Resource, err = t.cipher.seal(r.Resource); err != nil {
+				return fmt.Errorf("storage: append: %w", err)
+			}
+			r.Index.Tokens = slices.Clone(r.Index.Tokens)
+			t.cipher.blindIndex(&r.Index)
+			sealed[i] = r
+		}
+		rows = sealed
 	}
 	var err error
 	if _, care := identity(ctx); len(rows) >= copyThreshold && care == nil { // no COPY under row-level security

@@ -87,6 +87,19 @@ func openDatabase(ctx context.Context, d dbFlags, log *slog.Logger) (*database, 
 		return nil, err
 	}
 	db.store = store
+	// Every command that writes resources encrypts what must be encrypted
+	// at rest: the field keys come with the store.
+	kp, err := d.keys(ctx)
+	if err != nil {
+		db.close()
+		return nil, err
+	}
+	cipher, err := store.FieldKeys(ctx, kp)
+	if err != nil {
+		db.close()
+		return nil, err
+	}
+	store.SetFieldCipher(cipher)
 	return db, nil
 }
 

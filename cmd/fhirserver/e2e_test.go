@@ -267,7 +267,8 @@ func TestCommandsWithoutServer(t *testing.T) {
 	require.NoError(t, err, out)
 	_, err = fhirserver(t, "audit", "verify", "--data-dir", dir)
 	assert.Error(t, err, "the retired key file")
-	out, err = fhirserver(t, "clients", "add", "--data-dir", dir, "--id", "web", "--public", "--redirect-uri", "https://app.example/cb",
+	// Every command now takes the new key file, which opens all the keys.
+	out, err = fhirserver(t, "clients", "add", "--data-dir", dir, "--key-file", newKey, "--id", "web", "--public", "--redirect-uri", "https://app.example/cb",
 		"--launch-url", "https://app.example/launch", "--scope", "launch openid fhirUser patient/*.rs")
 	require.NoError(t, err, out)
 

@@ -59,6 +59,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		Auth:       fhirserver.SMART(provider, roles, db.store),
 		RoleAdmin:  db.store,
 		Roles:      roles,
+		Blind:      db.store.BlindToken,
 		BreakGlass: breakglass.New(db.store, res, f.breakGlassFor, 72*time.Hour),
 		Audit:      audit,
 		Ready:      db.store.Ready,

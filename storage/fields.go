@@ -1,0 +1,223 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fhirserver/fhirserver/storage/keyring"
+)
+
+// Field encryption of high-risk PHI: government identifiers (US SSN) are
+// stored encrypted with AES-256-GCM under a data key the key provider
+// wraps, and indexed by a keyed HMAC (a blind index) so that an exact
+// search still finds them. What a client reads is the plaintext.
+const (
+	// SSNSystem is the identifier system encrypted at rest.
+	SSNSystem    = "http://hl7.org/fhir/sid/us-ssn"
+	encryptedURL = "http://fhirserver.dev/fhir/StructureDefinition/encrypted-value"
+	blindPrefix  = "blind:"
+)
+
+// FieldCipher seals and opens encrypted elements and computes blind
+// index values.
+type FieldCipher struct {
+	key, blind []byte
+}
+
+// FieldKeys returns the cipher of the field encryption and blind index
+// keys, made by the key provider on first use and stored wrapped.
+func (s *Store) FieldKeys(ctx context.Context, kp keyring.Provider) (*FieldCipher, error) {
+	key, err := s.dataKey(ctx, kp, "field encryption")
+	if err != nil {
+		return nil, err
+	}
+	blind, err := s.dataKey(ctx, kp, "blind index")
+	if err != nil {
+		return nil, err
+	}
+	return &FieldCipher{key: key, blind: blind}, nil
+}
+
+// dataKey reads (or makes) the wrapped data key of a purpose.
+func (s *Store) dataKey(ctx context.Context, kp keyring.Provider, purpose string) ([]byte, error) {
+	var wrapped []byte
+	// Servers starting together agree on one key: the first to take the
+	// lock makes it.
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('data_key:' || $1))`, purpose); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, `SELECT wrapped FROM data_key WHERE purpose = $1 ORDER BY id DESC LIMIT 1`, purpose).Scan(&wrapped)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if _, wrapped, err = kp.NewDataKey(ctx, purpose); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO data_key (purpose, kek, wrapped) VALUES ($1, $2, $3)`, purpose, kp.ID(), wrapped)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: data key %q: %w", purpose, err)
+	}
+	return kp.Unwrap(ctx, wrapped, purpose)
+}
+
+// SetFieldCipher makes the store encrypt and decrypt fields; without it
+// nothing is encrypted.
+func (s *Store) SetFieldCipher(c *FieldCipher) { s.cipher = c }
+
+// Blind is the blind index value of an identifier.
+func (c *FieldCipher) Blind(value string) string {
+	m := hmac.New(sha256.New, c.blind)
+	m.Write([]byte(value))
+	return blindPrefix + hex.EncodeToString(m.Sum(nil))
+}
+
+// seal encrypts the SSN identifiers of a resource; others pass untouched.
+func (c *FieldCipher) seal(resource []byte) ([]byte, error) {
+	if c == nil || !bytes.Contains(resource, []byte(SSNSystem)) {
+		return resource, nil
+	}
+	obj, err := decodeExact(resource)
+	if err != nil {
+		return nil, err
+	}
+	ids, _ := obj["identifier"].([]any)
+	for _, x := range ids {
+		id, _ := x.(map[string]any)
+		value, ok := id["value"].(string)
+		if !ok || id["system"] != SSNSystem {
+			continue
+		}
+		sealed, err := keyring.Seal(c.key, []byte(value), []byte(SSNSystem))
+		if err != nil {
+			return nil, err
+		}
+		delete(id, "value")
+		id["_value"] = map[string]any{"extension": []any{map[string]any{"url": encryptedURL, "valueBase64Binary": base64.StdEncoding.EncodeToString(sealed)}}}
+	}
+	return json.Marshal(obj)
+}
+
+// open restores the encrypted identifiers of a stored resource.
+func (c *FieldCipher) open(resource []byte) ([]byte, error) {
+	if !bytes.Contains(resource, []byte(encryptedURL)) {
+		return resource, nil
+	}
+	if c == nil {
+		return nil, errors.New("storage: an encrypted field but no field key")
+	}
+	obj, err := decodeExact(resource)
+	if err != nil {
+		return nil, err
+	}
+	ids, _ := obj["identifier"].([]any)
+	for _, x := range ids {
+		id, _ := x.(map[string]any)
+		ext, _ := id["_value"].(map[string]any)
+		list, _ := ext["extension"].([]any)
+		if len(list) != 1 {
+			continue
+		}
+		e, _ := list[0].(map[string]any)
+		if e["url"] != encryptedURL {
+			continue
+		}
+		sealed, err := base64.StdEncoding.DecodeString(fmt.Sprint(e["valueBase64Binary"]))
+		if err != nil {
+			return nil, err
+		}
+		plain, err := keyring.Open(c.key, sealed, []byte(SSNSystem))
+		if err != nil {
+			return nil, fmt.Errorf("storage: an encrypted identifier does not open: %w", err)
+		}
+		delete(id, "_value")
+		id["value"] = string(plain)
+	}
+	return json.Marshal(obj)
+}
+
+// blindIndex replaces the SSN values of index rows by their blind index.
+func (c *FieldCipher) blindIndex(idx *Index) {
+	if c == nil {
+		return
+	}
+	for i, t := range idx.Tokens {
+		if t.System != nil && *t.System == SSNSystem && t.Code != nil {
+			b := c.Blind(*t.Code)
+			idx.Tokens[i].Code = &b
+		}
+	}
+}
+
+// opened decrypts the versions read.
+func (c *FieldCipher) opened(vs []Version) ([]Version, error) {
+	for i := range vs {
+		if len(vs[i].Resource) == 0 {
+			continue
+		}
+		r, err := c.open(vs[i].Resource)
+		if err != nil {
+			return nil, err
+		}
+		vs[i].Resource = r
+	}
+	return vs, nil
+}
+
+// BlindToken is what the index holds for a token searched for: the blind
+// index value of an identifier encrypted at rest, else the code itself.
+func (s *Store) BlindToken(system, code string) string {
+	if s.cipher == nil || system != SSNSystem {
+		return code
+	}
+	return s.cipher.Blind(code)
+}
+
+// sealedPrefix marks an inbound body kept encrypted whole: a raw body with
+// an encrypted identifier in it is no less sensitive than the resource.
+var sealedPrefix = []byte("sealed:")
+
+func (c *FieldCipher) sealBody(body []byte) ([]byte, error) {
+	if c == nil || !bytes.Contains(body, []byte(SSNSystem)) {
+		return body, nil
+	}
+	sealed, err := keyring.Seal(c.key, body, []byte("inbound body"))
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]byte{}, sealedPrefix...), base64.StdEncoding.EncodeToString(sealed)...), nil
+}
+
+func (c *FieldCipher) openBody(body []byte) ([]byte, error) {
+	rest, ok := bytes.CutPrefix(body, sealedPrefix)
+	if !ok {
+		return body, nil
+	}
+	if c == nil {
+		return nil, errors.New("storage: a sealed inbound body but no field key")
+	}
+	sealed, err := base64.StdEncoding.DecodeString(string(rest))
+	if err != nil {
+		return nil, err
+	}
+	return keyring.Open(c.key, sealed, []byte("inbound body"))
+}
+
+// decodeExact decodes JSON keeping numbers as written (0.0 stays 0.0).
+func decodeExact(b []byte) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var obj map[string]any
+	return obj, d.Decode(&obj)
+}
