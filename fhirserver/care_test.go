@@ -11,26 +11,10 @@ import (
 	"github.com/fhirserver/fhirserver/smart"
 )
 
-// rawQuery runs a query as the restricted role and returns its error.
-func rawQuery(t *testing.T, ts *testServer, query string) error {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, ts.owner)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	require.NoError(t, err)
-	defer tx.Rollback(ctx)
-	_, err = tx.Exec(ctx, `SET LOCAL ROLE fhir_care`)
-	require.NoError(t, err)
-	_, err = tx.Exec(ctx, query)
-	return err
-}
-
-// rawKeys runs a query as the application's restricted role, with the
-// identity a clinician's request would set, and returns "Type/id" of what
-// it sees: no application code between the query and the rows.
-func rawKeys(t *testing.T, ts *testServer, practitioner, patients, query string) []string {
+// asCare runs fn in a transaction of the application's restricted role
+// with the identity a clinician's request would set: no application code
+// between the queries and the rows.
+func asCare(t *testing.T, ts *testServer, practitioner, patients string, fn func(tx pgx.Tx) error) error {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, ts.owner)
@@ -42,10 +26,29 @@ func rawKeys(t *testing.T, ts *testServer, practitioner, patients, query string)
 	_, err = tx.Exec(ctx, `SELECT set_config('role', 'fhir_care', true), set_config('fhir.practitioner', $1, true), set_config('fhir.patients', $2, true)`,
 		practitioner, patients)
 	require.NoError(t, err)
-	rows, err := tx.Query(ctx, query)
-	require.NoError(t, err)
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	require.NoError(t, err)
+	return fn(tx)
+}
+
+// rawQuery runs a query as the restricted role and returns its error.
+func rawQuery(t *testing.T, ts *testServer, query string) error {
+	return asCare(t, ts, "", "", func(tx pgx.Tx) error {
+		_, err := tx.Exec(context.Background(), query)
+		return err
+	})
+}
+
+// rawKeys returns what a query as the restricted role sees.
+func rawKeys(t *testing.T, ts *testServer, practitioner, patients, query string) []string {
+	t.Helper()
+	var keys []string
+	require.NoError(t, asCare(t, ts, practitioner, patients, func(tx pgx.Tx) error {
+		rows, err := tx.Query(context.Background(), query)
+		if err != nil {
+			return err
+		}
+		keys, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	}))
 	return keys
 }
 

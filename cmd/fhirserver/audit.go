@@ -28,13 +28,7 @@ func openAudit(ctx context.Context, d dbFlags, db *database) (*storage.AuditLog,
 
 // auditVerify recomputes every audit chain; a break exits non-zero.
 func auditVerify(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-	var d dbFlags
-	d.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
-	}
-	db, err := openDatabase(ctx, d, log)
+	db, d, err := openCommand(ctx, "audit verify", args, log, nil)
 	if err != nil {
 		return err
 	}

@@ -108,14 +108,24 @@ func (db *database) close() {
 	db.stop()
 }
 
-func migrate(ctx context.Context, args []string, out interface{ Write([]byte) (int, error) }, log *slog.Logger) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+// openCommand parses an admin command's flags, the storage flags and
+// those extra registers, and opens the database.
+func openCommand(ctx context.Context, name string, args []string, log *slog.Logger, extra func(*flag.FlagSet)) (*database, dbFlags, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var d dbFlags
 	d.register(fs)
+	if extra != nil {
+		extra(fs)
+	}
 	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
+		return nil, d, usageError(err.Error())
 	}
 	db, err := openDatabase(ctx, d, log)
+	return db, d, err
+}
+
+func migrate(ctx context.Context, args []string, out interface{ Write([]byte) (int, error) }, log *slog.Logger) error {
+	db, _, err := openCommand(ctx, "migrate", args, log, nil)
 	if err != nil {
 		return err
 	}
