@@ -45,7 +45,8 @@ type Deps struct {
 	BreakGlass BreakGlass
 	// Blind is the blind index of identifiers encrypted at rest, which the
 	// audit log records searches by.
-	Blind func(system, code string) string
+	Blind       func(typ, param, system, code string) string
+	BlindString func(typ, param, value string, exact bool) (string, bool)
 	// Ready reports whether the database answers and is migrated.
 	Ready func(ctx context.Context) error
 	// Discovery is the SMART configuration document.

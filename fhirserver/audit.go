@@ -178,7 +178,7 @@ func (a *app) auditRecord(c echo.Context, status int, touched []storage.Key) err
 	}
 	if code == "search-type" {
 		ev.Entity = append(ev.Entity, auditEntity{What: reference{Display: "query"}, Type: coding{System: entityType, Code: "2", Display: "System Object"},
-			Query: a.encodeQuery(r.URL.RawQuery)})
+			Query: a.encodeQuery(c.Param("type"), r.URL.RawQuery)})
 	}
 	body, err := json.Marshal(ev)
 	if err != nil {
@@ -200,25 +200,50 @@ func auditOutcome(status int) string {
 }
 
 // encodeQuery keeps a search's parameters as the AuditEvent's base64
-// query, an identifier encrypted at rest by its blind index value: the
-// audit log must not hold what the database keeps only encrypted.
-func (a *app) encodeQuery(q string) string {
-	if a.d.Blind != nil && strings.Contains(q, "us-ssn") {
-		values, err := url.ParseQuery(q)
-		if err == nil {
-			for _, vs := range values {
-				for i, v := range vs {
-					if code, ok := strings.CutPrefix(v, storage.SSNSystem+"|"); ok {
-						vs[i] = storage.SSNSystem + "|" + a.d.Blind(storage.SSNSystem, code)
-					}
-				}
+// query, each value the database keeps only encrypted (an SSN, an
+// address, a sensitive code) by its blind index value: the audit log must
+// not hold what the database does not.
+func (a *app) encodeQuery(typ, q string) string {
+	values, err := url.ParseQuery(q)
+	if err != nil {
+		return base64.StdEncoding.EncodeToString([]byte("(unparsable query withheld)"))
+	}
+	changed := false
+	for name, vs := range values {
+		param, _, _ := strings.Cut(name, ":")
+		for i, v := range vs {
+			if b := a.blindValue(typ, param, v); b != v {
+				vs[i], changed = b, true
 			}
-			q = values.Encode()
-		} else {
-			q = "(unparsable query withheld)"
 		}
 	}
+	if changed {
+		q = values.Encode()
+	}
 	return base64.StdEncoding.EncodeToString([]byte(q))
+}
+
+// blindValue is a search value as the audit log may keep it.
+func (a *app) blindValue(typ, param, v string) string {
+	if a.d.BlindString != nil {
+		if b, ok := a.d.BlindString(typ, param, v, false); ok {
+			return b
+		}
+	}
+	if a.d.Blind == nil {
+		return v
+	}
+	system, code, hasSystem := strings.Cut(v, "|")
+	if !hasSystem {
+		system, code = "", v
+	}
+	if b := a.d.Blind(typ, param, system, code); b != code {
+		if hasSystem {
+			return system + "|" + b
+		}
+		return b
+	}
+	return v
 }
 
 func newAuditID() string {

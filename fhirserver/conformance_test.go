@@ -242,6 +242,9 @@ func TestGeneratedSearchesEqualBruteForce(t *testing.T) {
 	for _, typ := range sortedTypes(all) {
 		for _, code := range sortedCodes(reg, typ) {
 			p := reg.Param(typ, code)
+			if _, blind := ts.store.BlindString(typ, code, "", false); blind {
+				continue // encrypted at rest: matched whole, not by prefix (encryption_test.go)
+			}
 			for _, v := range o.sampleValues(all[typ], typ, code, p.Type) {
 				q := url.Values{code: {v}}
 				want := o.expect(all, typ, q)

@@ -38,6 +38,22 @@ func TestSSNIsEncryptedAtRest(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(inbound[len(inbound)-1].Body), "123-45-6780", "the log reads back whole")
 
+	// Addresses, notes and a sensitive condition are encrypted whole.
+	home := ts.create("Patient", `{"resourceType":"Patient","name":[{"family":"Homer"}],"address":[{"line":["742 Evergreen Terrace"],"city":"Springfield","postalCode":"49007"}],
+		"note":[{"text":"a confidential remark"}]}`)
+	hid := home["id"].(string)
+	cond := ts.create("Condition", `{"resourceType":"Condition","subject":{"reference":"Patient/`+hid+`"},
+		"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"B20","display":"HIV disease"}]},"note":[{"text":"disclosed in confidence"}]}`)
+	read := string(ts.do("GET", "/Patient/"+hid, "", "").Body)
+	assert.Contains(t, read, "742 Evergreen Terrace")
+	assert.Contains(t, read, "a confidential remark")
+	assert.Contains(t, string(ts.do("GET", "/Condition/"+cond["id"].(string), "", "").Body), "HIV disease")
+	assert.Equal(t, []string{"Patient/" + hid}, entryKeys(t, ts.do("GET", "/Patient?address-city=springfield", "", "")), "a whole address value, any case")
+	assert.Empty(t, entryKeys(t, ts.do("GET", "/Patient?address-city=spring", "", "")), "not by prefix: the index holds no letters")
+	assert.Equal(t, []string{"Patient/" + hid}, entryKeys(t, ts.do("GET", "/Patient?address-postalcode:exact=49007", "", "")))
+	assert.Len(t, entryKeys(t, ts.do("GET", "/Condition?code=B20", "", "")), 1)
+	assert.Len(t, entryKeys(t, ts.do("GET", "/Condition?code=http://hl7.org/fhir/sid/icd-10-cm|B20&patient="+hid, "", "")), 1)
+
 	// Every byte the database holds, as pg_dump writes it.
 	dump, err := exec.Command("pg_dump", "--data-only", ts.owner).Output()
 	if err != nil {
@@ -46,9 +62,14 @@ func TestSSNIsEncryptedAtRest(t *testing.T) {
 	}
 	assert.NotContains(t, string(dump), ssn)
 	assert.NotContains(t, string(dump), "123-45-6780")
+	for _, secret := range []string{"Evergreen", "Springfield", "springfield", "49007", "confidential", "HIV disease", `"B20"`, "disclosed"} {
+		assert.NotContains(t, string(dump), secret)
+	}
 	for _, ev := range auditEvents(t, ts) {
 		s := summarize(ev)
 		assert.NotContains(t, s.Query, ssn, "nor the audit log, even decoded")
+		assert.NotContains(t, s.Query, "springfield")
+		assert.NotContains(t, s.Query, "B20")
 	}
 	assert.NotContains(t, string(dump), strings.ReplaceAll(ssn, "-", ""))
 	assert.Contains(t, string(dump), "MRN-77", "the dump is real")

@@ -92,17 +92,18 @@ func newServerWith(t testing.TB, lifespan time.Duration, wrap func(fhirserver.Au
 		auditor = wrap(auditor)
 	}
 	srv.Config.Handler = fhirserver.New(cfg, fhirserver.Deps{
-		Resources:  res,
-		Auth:       fhirserver.SMART(provider, roles, store),
-		RoleAdmin:  store,
-		Roles:      roles,
-		Blind:      store.BlindToken,
-		BreakGlass: breakglass.New(store, res, time.Hour, 72*time.Hour),
-		Audit:      auditor,
-		Ready:      store.Ready,
-		Discovery:  provider.Discovery,
-		OAuth:      provider.Handlers(),
-		Security:   provider.Security(),
+		Resources:   res,
+		Auth:        fhirserver.SMART(provider, roles, store),
+		RoleAdmin:   store,
+		Roles:       roles,
+		Blind:       store.BlindToken,
+		BlindString: store.BlindString,
+		BreakGlass:  breakglass.New(store, res, time.Hour, 72*time.Hour),
+		Audit:       auditor,
+		Ready:       store.Ready,
+		Discovery:   provider.Discovery,
+		OAuth:       provider.Handlers(),
+		Security:    provider.Security(),
 	})
 	srv.Start()
 	t.Cleanup(srv.Close)

@@ -26,7 +26,7 @@ func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values
 	if err := c.allow(typ, Search); err != nil {
 		return Result{}, err
 	}
-	parsed, err := s.search.Parse(typ, q, search.Options{Strict: o.Strict, BaseURL: o.BaseURL, Blind: s.store.BlindToken})
+	parsed, err := s.search.Parse(typ, q, search.Options{Strict: o.Strict, BaseURL: o.BaseURL, Blind: s.store.BlindToken, BlindString: s.store.BlindString})
 	if err != nil {
 		return Result{}, err
 	}

@@ -27,7 +27,7 @@ type work struct {
 	// checked already).
 	reach   func(patient string) storage.Reach
 	guarded map[storage.Key]bool
-	blind   func(system, code string) string // search.Options.Blind
+	blind   func(typ, param, system, code string) string // search.Options.Blind
 }
 
 func (s *Service) newWork(tx *storage.Tx, c Caller) *work {

@@ -226,7 +226,7 @@ func referenceCondition(p *Param, name, modifier string, values []string, o Opti
 		for _, c := range p.codes() {
 			idParam.indexAs = append(idParam.indexAs, c+":identifier")
 		}
-		return tokenCondition(idParam, name, "", values, Options{})
+		return tokenCondition("", idParam, name, "", values, Options{})
 	}
 	typed := ""
 	if modifier != "" {

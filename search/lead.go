@@ -45,7 +45,7 @@ func (r *Registry) leadFor(typ, name, value string, o Options) (int, *storage.Le
 		if err != nil || modifier != "" || t.code == nil || (t.system == nil && !t.noSystem) {
 			return noLead, nil
 		}
-		t = t.blinded(o)
+		t = t.blinded(typ, p, o)
 		rank := leadToken
 		if code == "identifier" {
 			rank = leadIdentifier

@@ -34,8 +34,11 @@ type Options struct {
 	Strict  bool   // Prefer: handling=strict: unknown parameters are errors
 	BaseURL string // this server's FHIR base, so that its absolute references are local
 	// Blind turns a token searched for into what the index holds for it:
-	// the blind index value of an identifier encrypted at rest.
-	Blind func(system, code string) string
+	// the blind index value of an identifier or code encrypted at rest.
+	Blind func(typ, param, system, code string) string
+	// BlindString does so for a string parameter indexed blind (ok false
+	// for others): such a value matches whole, not by prefix.
+	BlindString func(typ, param, value string, exact bool) (string, bool)
 }
 
 // paging and format parameters are read by the caller or the HTTP layer.
@@ -152,7 +155,7 @@ func (r *Registry) Parse(typ string, q url.Values, o Options) (Query, error) {
 // ParseConditional reads the criteria of a conditional create, update or
 // delete, or of a conditional reference. Ignoring a parameter there could
 // make a write hit the wrong resource, so every unknown one is refused.
-func (r *Registry) ParseConditional(typ, rawQuery, base string, blind func(system, code string) string) (storage.Criteria, error) {
+func (r *Registry) ParseConditional(typ, rawQuery, base string, blind func(typ, param, system, code string) string) (storage.Criteria, error) {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return storage.Criteria{}, outcome.E(outcome.Invalid, "malformed conditional criteria")
@@ -233,9 +236,9 @@ func (r *Registry) condition(typ, name, value string, o Options, depth int) (bui
 	values := splitOr(value)
 	switch p.Type {
 	case "string":
-		return stringCondition(p, name, modifier, values)
+		return stringCondition(typ, p, name, modifier, values, o)
 	case "token":
-		return tokenCondition(p, name, modifier, values, o)
+		return tokenCondition(typ, p, name, modifier, values, o)
 	case "reference":
 		return referenceCondition(p, name, modifier, values, o)
 	case "date":
@@ -347,8 +350,24 @@ func likeEscape(s string) string {
 	return r.Replace(s)
 }
 
-func stringCondition(p *Param, name, modifier string, values []string) (builder, error) {
+func stringCondition(typ string, p *Param, name, modifier string, values []string, o Options) (builder, error) {
 	var one func(arg func(any) string, val string) string
+	if codes := p.codes(); o.BlindString != nil && len(codes) == 1 && (modifier == "" || modifier == "exact") {
+		if _, blind := o.BlindString(typ, codes[0], "", false); blind {
+			exact := modifier == "exact"
+			cond := anyOf(values, func(arg func(any) string, val string) string {
+				if !exact {
+					val = Normalize(val)
+				}
+				b, _ := o.BlindString(typ, codes[0], val, exact)
+				if exact {
+					return "x.exact = " + arg(b)
+				}
+				return "x.value = " + arg(b)
+			})
+			return func(arg func(any) string, v string) string { return index("search_string", p, v, cond(arg), arg) }, nil
+		}
+	}
 	switch modifier {
 	case "":
 		one = func(arg func(any) string, val string) string {
@@ -399,11 +418,16 @@ func parseToken(name, val string) (tokenValue, error) {
 }
 
 // blinded is the token as the index holds it (Options.Blind).
-func (t tokenValue) blinded(o Options) tokenValue {
-	if o.Blind != nil && t.system != nil && t.code != nil {
-		b := o.Blind(*t.system, *t.code)
-		t.code = &b
+func (t tokenValue) blinded(typ string, p *Param, o Options) tokenValue {
+	if o.Blind == nil || t.code == nil || len(p.codes()) != 1 {
+		return t
 	}
+	system := ""
+	if t.system != nil {
+		system = *t.system
+	}
+	b := o.Blind(typ, p.codes()[0], system, *t.code)
+	t.code = &b
 	return t
 }
 
@@ -424,7 +448,7 @@ func (t tokenValue) sqlOn(arg func(any) string, system, code string) string {
 	return strings.Join(conds, " AND ")
 }
 
-func tokenCondition(p *Param, name, modifier string, values []string, o Options) (builder, error) {
+func tokenCondition(typ string, p *Param, name, modifier string, values []string, o Options) (builder, error) {
 	if modifier == "text" {
 		cond := anyOf(values, func(arg func(any) string, val string) string { return "x.text LIKE " + arg(likePrefix(Normalize(val))) })
 		return func(arg func(any) string, v string) string { return index("search_token", p, v, cond(arg), arg) }, nil
@@ -441,7 +465,7 @@ func tokenCondition(p *Param, name, modifier string, values []string, o Options)
 		if err != nil {
 			return nil, err
 		}
-		toks[i] = t.blinded(o)
+		toks[i] = t.blinded(typ, p, o)
 	}
 	return func(arg func(any) string, v string) string {
 		ors := make([]string, len(toks))

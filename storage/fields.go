@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 
+	"slices"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fhirserver/fhirserver/storage/keyring"
@@ -83,14 +85,86 @@ func (c *FieldCipher) Blind(value string) string {
 	return blindPrefix + hex.EncodeToString(m.Sum(nil))
 }
 
-// seal encrypts the SSN identifiers of a resource; others pass untouched.
-func (c *FieldCipher) seal(resource []byte) ([]byte, error) {
-	if c == nil || !bytes.Contains(resource, []byte(SSNSystem)) {
+// The elements encrypted whole ("*": of every type): addresses of people,
+// the text of notes, and the code of a condition with a sensitive code;
+// and the parameters whose index rows they yield, blinded.
+var (
+	sealedElements = map[string][]string{
+		"Patient": {"address"}, "Person": {"address"}, "RelatedPerson": {"address"}, "Practitioner": {"address"}, "*": {"note"},
+	}
+	addressParams = []string{"address", "address-city", "address-country", "address-postalcode", "address-state"}
+	blindStrings  = map[string][]string{"Patient": addressParams, "Person": addressParams, "RelatedPerson": addressParams, "Practitioner": addressParams}
+	// SensitiveCodes are condition codes (ICD-10-CM, SNOMED CT) whose
+	// conditions are encrypted: HIV, substance use, mental health.
+	SensitiveCodes = map[string]bool{
+		"B20": true, "Z21": true, "86406008": true, "165816005": true, // HIV
+		"F10.20": true, "F11.20": true, "F14.20": true, "66590003": true, "5602001": true, "7200002": true, // substance use
+		"F20.9": true, "F31.9": true, "F32.9": true, "F33.9": true, "58214004": true, "13746004": true, "35489007": true, // mental health
+	}
+)
+
+const encryptedElementURL = "http://fhirserver.dev/fhir/StructureDefinition/encrypted-element"
+
+// sensitive reports whether a Condition's index carries a sensitive code.
+func sensitive(typ string, idx Index) bool {
+	if typ != "Condition" {
+		return false
+	}
+	for _, t := range idx.Tokens {
+		if t.Param == "code" && t.Code != nil && SensitiveCodes[*t.Code] {
+			return true
+		}
+	}
+	return false
+}
+
+// elementsOf are the elements of a resource encrypted whole.
+func elementsOf(typ string, isSensitive bool) []string {
+	out := append(append([]string{}, sealedElements["*"]...), sealedElements[typ]...)
+	if isSensitive {
+		out = append(out, "code")
+	}
+	return out
+}
+
+// seal encrypts what must be encrypted in a resource: its SSN identifiers'
+// values and its high-risk elements whole; others pass untouched.
+func (c *FieldCipher) seal(typ string, idx Index, resource []byte) ([]byte, error) {
+	if c == nil {
+		return resource, nil
+	}
+	isSensitive := sensitive(typ, idx)
+	elements := elementsOf(typ, isSensitive)
+	present := bytes.Contains(resource, []byte(SSNSystem))
+	for _, e := range elements {
+		present = present || bytes.Contains(resource, []byte(`"`+e+`"`))
+	}
+	if !present {
 		return resource, nil
 	}
 	obj, err := decodeExact(resource)
 	if err != nil {
 		return nil, err
+	}
+	for _, e := range elements {
+		v, ok := obj[e]
+		if !ok {
+			continue
+		}
+		plain, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		sealed, err := keyring.Seal(c.key, plain, []byte(typ+"."+e))
+		if err != nil {
+			return nil, err
+		}
+		env := map[string]any{"extension": []any{map[string]any{"url": encryptedElementURL, "valueBase64Binary": base64.StdEncoding.EncodeToString(sealed)}}}
+		if _, isList := v.([]any); isList {
+			obj[e] = []any{env}
+		} else {
+			obj[e] = env
+		}
 	}
 	ids, _ := obj["identifier"].([]any)
 	for _, x := range ids {
@@ -109,9 +183,10 @@ func (c *FieldCipher) seal(resource []byte) ([]byte, error) {
 	return json.Marshal(obj)
 }
 
-// open restores the encrypted identifiers of a stored resource.
+// open restores the encrypted identifiers and elements of a stored
+// resource.
 func (c *FieldCipher) open(resource []byte) ([]byte, error) {
-	if !bytes.Contains(resource, []byte(encryptedURL)) {
+	if !bytes.Contains(resource, []byte(encryptedURL)) && !bytes.Contains(resource, []byte(encryptedElementURL)) {
 		return resource, nil
 	}
 	if c == nil {
@@ -120,6 +195,37 @@ func (c *FieldCipher) open(resource []byte) ([]byte, error) {
 	obj, err := decodeExact(resource)
 	if err != nil {
 		return nil, err
+	}
+	typ, _ := obj["resourceType"].(string)
+	for e, v := range obj {
+		env := v
+		if list, ok := v.([]any); ok && len(list) == 1 {
+			env = list[0]
+		}
+		m, _ := env.(map[string]any)
+		exts, _ := m["extension"].([]any)
+		if len(m) != 1 || len(exts) != 1 {
+			continue
+		}
+		x, _ := exts[0].(map[string]any)
+		if x["url"] != encryptedElementURL {
+			continue
+		}
+		sealed, err := base64.StdEncoding.DecodeString(fmt.Sprint(x["valueBase64Binary"]))
+		if err != nil {
+			return nil, err
+		}
+		plain, err := keyring.Open(c.key, sealed, []byte(typ+"."+e))
+		if err != nil {
+			return nil, fmt.Errorf("storage: an encrypted element does not open: %w", err)
+		}
+		d := json.NewDecoder(bytes.NewReader(plain))
+		d.UseNumber()
+		var restored any
+		if err := d.Decode(&restored); err != nil {
+			return nil, err
+		}
+		obj[e] = restored
 	}
 	ids, _ := obj["identifier"].([]any)
 	for _, x := range ids {
@@ -147,15 +253,26 @@ func (c *FieldCipher) open(resource []byte) ([]byte, error) {
 	return json.Marshal(obj)
 }
 
-// blindIndex replaces the SSN values of index rows by their blind index.
-func (c *FieldCipher) blindIndex(idx *Index) {
+// blindIndex replaces the index values that come from encrypted data by
+// their blind index: SSNs, addresses, a sensitive condition's codes.
+func (c *FieldCipher) blindIndex(typ string, idx *Index) {
 	if c == nil {
 		return
 	}
+	isSensitive := sensitive(typ, *idx)
 	for i, t := range idx.Tokens {
-		if t.System != nil && *t.System == SSNSystem && t.Code != nil {
+		switch {
+		case t.System != nil && *t.System == SSNSystem && t.Code != nil:
 			b := c.Blind(*t.Code)
 			idx.Tokens[i].Code = &b
+		case isSensitive && t.Param == "code" && t.Code != nil:
+			b := c.Blind("code:" + *t.Code)
+			idx.Tokens[i].Code, idx.Tokens[i].Text = &b, nil
+		}
+	}
+	for i, st := range idx.Strings {
+		if slices.Contains(blindStrings[typ], st.Param) {
+			idx.Strings[i].Value, idx.Strings[i].Exact = c.Blind("value:"+st.Value), c.Blind("exact:"+st.Exact)
 		}
 	}
 }
@@ -176,12 +293,32 @@ func (c *FieldCipher) opened(vs []Version) ([]Version, error) {
 }
 
 // BlindToken is what the index holds for a token searched for: the blind
-// index value of an identifier encrypted at rest, else the code itself.
-func (s *Store) BlindToken(system, code string) string {
-	if s.cipher == nil || system != SSNSystem {
+// index value of an identifier or a sensitive code encrypted at rest,
+// else the code itself.
+func (s *Store) BlindToken(typ, param, system, code string) string {
+	switch {
+	case s.cipher == nil:
 		return code
+	case system == SSNSystem:
+		return s.cipher.Blind(code)
+	case typ == "Condition" && param == "code" && SensitiveCodes[code]:
+		return s.cipher.Blind("code:" + code)
 	}
-	return s.cipher.Blind(code)
+	return code
+}
+
+// BlindString is what the index holds for a string searched for when the
+// parameter is indexed blind (addresses): value normalised, or exact;
+// ok false for other parameters. A blind value matches whole, not by
+// prefix.
+func (s *Store) BlindString(typ, param, value string, exact bool) (string, bool) {
+	if s.cipher == nil || !slices.Contains(blindStrings[typ], param) {
+		return "", false
+	}
+	if exact {
+		return s.cipher.Blind("exact:" + value), true
+	}
+	return s.cipher.Blind("value:" + value), true
 }
 
 // sealedPrefix marks an inbound body kept encrypted whole: a raw body with

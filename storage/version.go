@@ -148,11 +148,11 @@ func (t *Tx) Append(ctx context.Context, rows []Row) error {
 		sealed := make([]Row, len(rows))
 		for i, r := range rows {
 			var err error
-			if r.Resource, err = t.cipher.seal(r.Resource); err != nil {
+			if r.Resource, err = t.cipher.seal(r.Type, r.Index, r.Resource); err != nil {
 				return fmt.Errorf("storage: append: %w", err)
 			}
-			r.Index.Tokens = slices.Clone(r.Index.Tokens)
-			t.cipher.blindIndex(&r.Index)
+			r.Index.Tokens, r.Index.Strings = slices.Clone(r.Index.Tokens), slices.Clone(r.Index.Strings)
+			t.cipher.blindIndex(r.Type, &r.Index)
 			sealed[i] = r
 		}
 		rows = sealed

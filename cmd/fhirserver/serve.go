@@ -55,17 +55,18 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	res := resources.New(db.store, log)
 	provider.SetDirectory(fhirserver.Directory(res))
 	app := fhirserver.New(fhirserver.Config{BaseURL: f.baseURL, MaxBodyBytes: f.maxBody, Log: log}, fhirserver.Deps{
-		Resources:  res,
-		Auth:       fhirserver.SMART(provider, roles, db.store),
-		RoleAdmin:  db.store,
-		Roles:      roles,
-		Blind:      db.store.BlindToken,
-		BreakGlass: breakglass.New(db.store, res, f.breakGlassFor, 72*time.Hour),
-		Audit:      audit,
-		Ready:      db.store.Ready,
-		Discovery:  provider.Discovery,
-		OAuth:      provider.Handlers(),
-		Security:   provider.Security(),
+		Resources:   res,
+		Auth:        fhirserver.SMART(provider, roles, db.store),
+		RoleAdmin:   db.store,
+		Roles:       roles,
+		Blind:       db.store.BlindToken,
+		BlindString: db.store.BlindString,
+		BreakGlass:  breakglass.New(db.store, res, f.breakGlassFor, 72*time.Hour),
+		Audit:       audit,
+		Ready:       db.store.Ready,
+		Discovery:   provider.Discovery,
+		OAuth:       provider.Handlers(),
+		Security:    provider.Security(),
 	})
 	return listen(ctx, f.addr, app, log)
 }
