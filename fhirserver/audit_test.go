@@ -202,6 +202,20 @@ func TestAuditorsReadTheAuditLog(t *testing.T) {
 	assert.Equal(t, 405, ts.doWith(admin, "DELETE", "/AuditEvent/"+first, "", "").Status)
 	assert.Equal(t, 200, fhirGet(ts, admin, "/AuditEvent?patient=p2").Status, "an auditing system with the scope")
 
+	// AuditEvent/$verify recomputes the chains, for auditors only.
+	v := fhirGet(ts, auditor, "/AuditEvent/$verify")
+	require.Equal(t, 200, v.Status, "%s", v.Body)
+	assert.Contains(t, string(v.Body), `{"name":"intact","valueBoolean":true}`)
+	assert.Equal(t, 403, fhirGet(ts, userToken("doc"), "/AuditEvent/$verify").Status)
+	conn, err := pgx.Connect(ctx, ts.owner)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `SET session_replication_role = replica; UPDATE audit_event SET event = '{"resourceType":"AuditEvent","id":"forged"}' WHERE stripe = 0 AND link = 1 AND position = 0`)
+	require.NoError(t, err)
+	v = fhirGet(ts, auditor, "/AuditEvent/$verify")
+	assert.Contains(t, string(v.Body), `{"name":"intact","valueBoolean":false}`)
+	assert.Contains(t, string(v.Body), `{"name":"link","valueInteger":1}`, "the first broken link")
+
 	// The auditor's own reads are in the log.
 	mine := searchEntries(t, fhirGet(ts, auditor, "/AuditEvent?altid=auditor"))
 	require.NotEmpty(t, mine)

@@ -2,6 +2,7 @@ package fhirserver
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -24,6 +25,8 @@ func (a *app) fhirRoutes(add func(method, path string, h echo.HandlerFunc)) {
 	add(http.MethodGet, "/Patient/$everything", a.everything)
 	add(http.MethodGet, "/Patient/:id/$everything", a.everything)
 	add(http.MethodPost, "/Patient/:id/$break-glass", a.breakGlass)
+	add(http.MethodGet, "/AuditEvent/$verify", a.verifyAudit)
+	add(http.MethodPost, "/AuditEvent/$verify", a.verifyAudit)
 	add(http.MethodPost, "/:type/_search", a.typed(a.searchPost))
 	add(http.MethodPost, "/:type", a.typed(a.create))
 	add(http.MethodPut, "/:type", a.typed(a.conditionalUpdate))
@@ -271,4 +274,32 @@ func (a *app) breakGlass(c echo.Context) error {
 	}
 	r := resources.Result{Status: http.StatusOK, Body: out, Keys: []storage.Key{{Type: "Patient", ID: c.Param("id")}}}
 	return a.respond(c, r, a.options(c), false)
+}
+
+// verifyAudit is AuditEvent/$verify: auditors recompute every audit chain;
+// the answer names the first broken link, if any.
+func (a *app) verifyAudit(c echo.Context) error {
+	if a.d.VerifyAudit == nil {
+		return outcome.E(outcome.NotSupported, "AuditEvent/$verify is not enabled")
+	}
+	if err := callerOf(c).AllowAudit(); err != nil {
+		return err
+	}
+	// The chains span every patient; who may check them was decided above.
+	rows, broken, err := a.d.VerifyAudit(storage.Unrestricted(c.Request().Context()))
+	if err != nil {
+		return err
+	}
+	params := []map[string]any{{"name": "rows", "valueInteger": rows}, {"name": "intact", "valueBoolean": broken == nil}}
+	if broken != nil {
+		params = append(params,
+			map[string]any{"name": "stripe", "valueInteger": broken.Stripe},
+			map[string]any{"name": "link", "valueInteger": broken.Link},
+			map[string]any{"name": "reason", "valueString": broken.Reason})
+	}
+	body, err := json.Marshal(map[string]any{"resourceType": "Parameters", "parameter": params})
+	if err != nil {
+		return err
+	}
+	return a.respond(c, resources.Result{Status: http.StatusOK, Body: body}, a.options(c), false)
 }

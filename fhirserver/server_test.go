@@ -98,6 +98,7 @@ func newServerWith(t testing.TB, lifespan time.Duration, wrap func(fhirserver.Au
 		Roles:       roles,
 		Blind:       store.BlindToken,
 		BlindString: store.BlindString,
+		VerifyAudit: func(ctx context.Context) (int64, *storage.AuditBreak, error) { return store.VerifyAudit(ctx, auditKey) },
 		BreakGlass:  breakglass.New(store, res, time.Hour, 72*time.Hour),
 		Audit:       auditor,
 		Ready:       store.Ready,

@@ -21,6 +21,9 @@ const auditEventType = "AuditEvent"
 // AuditorRole is the role of the users who may read the audit log.
 const AuditorRole = "auditor"
 
+// AllowAudit refuses whoever may not read the audit log.
+func (c Caller) AllowAudit() error { return c.allowAudit(Search) }
+
 func (c Caller) allowAudit(i Interaction) error {
 	if err := c.allowUnlimited(auditEventType, i); err != nil {
 		return err

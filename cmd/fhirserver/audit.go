@@ -14,16 +14,17 @@ import (
 const auditStripes = 4
 
 // openAudit opens the audit log under the key the key provider guards.
-func openAudit(ctx context.Context, d dbFlags, db *database) (*storage.AuditLog, error) {
+func openAudit(ctx context.Context, d dbFlags, db *database) (*storage.AuditLog, []byte, error) {
 	kp, err := d.keys(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	key, err := db.store.AuditKey(ctx, kp)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return db.store.OpenAuditLog(ctx, key, auditStripes)
+	log, err := db.store.OpenAuditLog(ctx, key, auditStripes)
+	return log, key, err
 }
 
 // auditVerify recomputes every audit chain; a break exits non-zero.

@@ -17,6 +17,7 @@ import (
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/smart"
+	"github.com/fhirserver/fhirserver/storage"
 )
 
 type serveFlags struct {
@@ -46,7 +47,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	audit, err := openAudit(ctx, f.db, db)
+	audit, auditKey, err := openAudit(ctx, f.db, db)
 	if err != nil {
 		return err
 	}
@@ -61,12 +62,15 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		Roles:       roles,
 		Blind:       db.store.BlindToken,
 		BlindString: db.store.BlindString,
-		BreakGlass:  breakglass.New(db.store, res, f.breakGlassFor, 72*time.Hour),
-		Audit:       audit,
-		Ready:       db.store.Ready,
-		Discovery:   provider.Discovery,
-		OAuth:       provider.Handlers(),
-		Security:    provider.Security(),
+		VerifyAudit: func(ctx context.Context) (int64, *storage.AuditBreak, error) {
+			return db.store.VerifyAudit(ctx, auditKey)
+		},
+		BreakGlass: breakglass.New(db.store, res, f.breakGlassFor, 72*time.Hour),
+		Audit:      audit,
+		Ready:      db.store.Ready,
+		Discovery:  provider.Discovery,
+		OAuth:      provider.Handlers(),
+		Security:   provider.Security(),
 	})
 	return listen(ctx, f.addr, app, log)
 }
