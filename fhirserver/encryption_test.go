@@ -52,6 +52,12 @@ func TestSSNIsEncryptedAtRest(t *testing.T) {
 	assert.Empty(t, entryKeys(t, ts.do("GET", "/Patient?address-city=spring", "", "")), "not by prefix: the index holds no letters")
 	assert.Equal(t, []string{"Patient/" + hid}, entryKeys(t, ts.do("GET", "/Patient?address-postalcode:exact=49007", "", "")))
 	assert.Len(t, entryKeys(t, ts.do("GET", "/Condition?code=B20", "", "")), 1)
+	// The patient moves: new index rows, the old version as it was.
+	moved := ts.do("PUT", "/Patient/"+hid, fhirJSON, `{"resourceType":"Patient","id":"`+hid+`","name":[{"family":"Homer"}],"address":[{"city":"Shelbyville"}]}`)
+	require.Equal(t, 200, moved.Status, "%s", moved.Body)
+	assert.Empty(t, entryKeys(t, ts.do("GET", "/Patient?address-city=springfield", "", "")))
+	assert.Equal(t, []string{"Patient/" + hid}, entryKeys(t, ts.do("GET", "/Patient?address-city=shelbyville", "", "")))
+	assert.Contains(t, string(ts.do("GET", "/Patient/"+hid+"/_history/1", "", "").Body), "Springfield")
 	assert.Len(t, entryKeys(t, ts.do("GET", "/Condition?code=http://hl7.org/fhir/sid/icd-10-cm|B20&patient="+hid, "", "")), 1)
 
 	// Every byte the database holds, as pg_dump writes it.
@@ -62,7 +68,7 @@ func TestSSNIsEncryptedAtRest(t *testing.T) {
 	}
 	assert.NotContains(t, string(dump), ssn)
 	assert.NotContains(t, string(dump), "123-45-6780")
-	for _, secret := range []string{"Evergreen", "Springfield", "springfield", "49007", "confidential", "HIV disease", `"B20"`, "disclosed"} {
+	for _, secret := range []string{"Evergreen", "Springfield", "springfield", "Shelbyville", "49007", "confidential", "HIV disease", `"B20"`, "disclosed"} {
 		assert.NotContains(t, string(dump), secret)
 	}
 	for _, ev := range auditEvents(t, ts) {
