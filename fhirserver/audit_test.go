@@ -92,9 +92,7 @@ func asList(v any) []map[string]any {
 func TestEveryInteractionIsAudited(t *testing.T) {
 	t.Parallel()
 	ts := launchServer(t)
-	back := newBrowser(ts).launch(authorizeURL(ts, "launch/patient openid fhirUser patient/*.rs", nil), nil)
-	status, tok, _ := exchange(ts, back.Query().Get("code"), appVerifier)
-	require.Equal(t, 200, status, "%v", tok)
+	tok := launchToken(t, ts, "launch/patient openid fhirUser patient/*.rs", nil, nil)
 	user := tok["access_token"].(string)
 	before := len(auditEvents(t, ts)) // the fixture's own writes
 

@@ -174,6 +174,16 @@ func (b *browser) launch(start string, consent url.Values) *url.URL {
 	return u
 }
 
+// launchToken launches the app for scope (set overriding the authorize
+// parameters, consent the consent form) and exchanges the code.
+func launchToken(t *testing.T, ts *testServer, scope string, set map[string]string, consent url.Values) map[string]any {
+	t.Helper()
+	back := newBrowser(ts).launch(authorizeURL(ts, scope, set), consent)
+	status, tok, _ := exchange(ts, back.Query().Get("code"), appVerifier)
+	require.Equal(t, 200, status, "%v", tok)
+	return tok
+}
+
 // exchange posts the code to the token endpoint as the public app.
 func exchange(ts *testServer, code, verifier string) (int, map[string]any, http.Header) {
 	ts.t.Helper()
@@ -443,9 +453,7 @@ func TestEHRLaunch(t *testing.T) {
 	require.Equal(t, 200, status, "%v", got)
 	launch := got["launch"].(string)
 
-	back := newBrowser(ts).launch(authorizeURL(ts, "launch openid fhirUser patient/*.rs", map[string]string{"launch": launch}), nil)
-	status, tok, _ := exchange(ts, back.Query().Get("code"), appVerifier)
-	require.Equal(t, 200, status, "%v", tok)
+	tok := launchToken(t, ts, "launch openid fhirUser patient/*.rs", map[string]string{"launch": launch}, nil)
 	assert.Equal(t, "p1", tok["patient"])
 	assert.Equal(t, "e1", tok["encounter"])
 	assert.Equal(t, false, tok["need_patient_banner"])
@@ -554,9 +562,7 @@ func TestKeyRotationAndV1Scopes(t *testing.T) {
 	t.Parallel()
 	ts := launchServer(t)
 	idToken := func() (string, map[string]any) {
-		back := newBrowser(ts).launch(authorizeURL(ts, "launch/patient openid fhirUser patient/Observation.read offline_access", nil), nil)
-		status, tok, _ := exchange(ts, back.Query().Get("code"), appVerifier)
-		require.Equal(t, 200, status, "%v", tok)
+		tok := launchToken(t, ts, "launch/patient openid fhirUser patient/Observation.read offline_access", nil, nil)
 		return tok["id_token"].(string), tok
 	}
 	before, tok := idToken()
@@ -632,9 +638,7 @@ func TestEHRLauncher(t *testing.T) {
 func TestPatientScopedWrites(t *testing.T) {
 	t.Parallel()
 	ts := launchServer(t)
-	back := newBrowser(ts).launch(authorizeURL(ts, "launch/patient patient/Observation.cruds patient/Practitioner.c", nil), nil)
-	status, tok, _ := exchange(ts, back.Query().Get("code"), appVerifier)
-	require.Equal(t, 200, status, "%v", tok)
+	tok := launchToken(t, ts, "launch/patient patient/Observation.cruds patient/Practitioner.c", nil, nil)
 	access := tok["access_token"].(string)
 	obs := func(id, patient, status string) string {
 		body := `{"resourceType":"Observation","status":"` + status + `","code":{"text":"x"},"subject":{"reference":"Patient/` + patient + `"}}`

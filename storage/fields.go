@@ -192,6 +192,9 @@ func (c *FieldCipher) open(resource []byte) ([]byte, error) {
 	if c == nil {
 		return nil, errors.New("storage: an encrypted field but no field key")
 	}
+	if out, ok := c.openFast(resource); ok {
+		return out, nil
+	}
 	obj, err := decodeExact(resource)
 	if err != nil {
 		return nil, err
@@ -357,4 +360,90 @@ func decodeExact(b []byte) (map[string]any, error) {
 	d.UseNumber()
 	var obj map[string]any
 	return obj, d.Decode(&obj)
+}
+
+// openFast restores the encrypted elements and identifier values of a
+// resource as PostgreSQL prints jsonb ("key": value, keys in its order) by
+// splicing each plaintext in where its envelope was: no decoding and
+// re-encoding of the whole resource, which cost a search page of fifty
+// patients several milliseconds. ok is false when the text is not in that
+// form; open then does it the slow way.
+func (c *FieldCipher) openFast(resource []byte) ([]byte, bool) {
+	typ := resourceTypeOf(resource)
+	if typ == "" {
+		return nil, false
+	}
+	out := resource
+	for _, env := range []struct {
+		url   string
+		value bool // an identifier's value, rather than a whole element
+	}{{encryptedElementURL, false}, {encryptedURL, true}} {
+		head := []byte(`{"extension": [{"url": "` + env.url + `", "valueBase64Binary": "`)
+		for {
+			i := bytes.Index(out, head)
+			if i < 0 {
+				break
+			}
+			j := bytes.Index(out[i+len(head):], []byte(`"}]}`))
+			if j < 0 {
+				return nil, false
+			}
+			b64 := out[i+len(head) : i+len(head)+j]
+			end := i + len(head) + j + len(`"}]}`)
+			start := i
+			// the key before it: "key": or "key": [
+			k := bytes.LastIndex(out[:start], []byte(`": `))
+			if k < 0 {
+				return nil, false
+			}
+			q := bytes.LastIndexByte(out[:k], '"')
+			key := string(out[q+1 : k])
+			if out[start-1] == '[' && !env.value {
+				if end >= len(out) || out[end] != ']' {
+					return nil, false
+				}
+				start, end = start-1, end+1
+			}
+			sealed := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
+			n, err := base64.StdEncoding.Decode(sealed, b64)
+			if err != nil {
+				return nil, false
+			}
+			var plain []byte
+			if env.value {
+				p, err := keyring.Open(c.key, sealed[:n], []byte(SSNSystem))
+				if err != nil || key != "_value" {
+					return nil, false
+				}
+				quoted, _ := json.Marshal(string(p))
+				// "_value": {...} becomes "value": "..."
+				next := append(append(append([]byte{}, out[:q]...), `"value": `...), quoted...)
+				out = append(next, out[end:]...)
+				continue
+			}
+			p, err := keyring.Open(c.key, sealed[:n], []byte(typ+"."+key))
+			if err != nil {
+				return nil, false
+			}
+			plain = p
+			next := append(append([]byte{}, out[:start]...), plain...)
+			out = append(next, out[end:]...)
+		}
+	}
+	return out, true
+}
+
+// resourceTypeOf reads "resourceType" from jsonb text without decoding.
+func resourceTypeOf(b []byte) string {
+	const key = `"resourceType": "`
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return ""
+	}
+	rest := b[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return ""
+	}
+	return string(rest[:j])
 }
