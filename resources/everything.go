@@ -111,7 +111,7 @@ func (s *Service) everythingQuery(ctx context.Context, c Caller, patientID strin
 			e.Types = append(e.Types, t)
 		}
 	}
-	e.LinkTypes, e.LinkParams = s.patientLinks()
+	e.LinkTypes, e.LinkParams = s.linkTypes, s.linkParams
 	if err := s.everythingPage(ctx, &e, q, o); err != nil {
 		return e, 0, err
 	}

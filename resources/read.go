@@ -144,23 +144,5 @@ func (s *Service) limit(c Caller, typ string, i Interaction) (storage.KeyClause,
 
 // reach is what a token held to patient may see.
 func (s *Service) reach(patient string) storage.Reach {
-	types, params := s.patientLinks()
-	links := make([]string, len(types))
-	for i := range types {
-		links[i] = types[i] + " " + params[i]
-	}
-	return storage.Reach{Patient: patient, Links: links}
-}
-
-// patientLinks are the (type, index code) pairs that put a resource in a
-// patient's compartment.
-func (s *Service) patientLinks() (types, params []string) {
-	for _, t := range s.search.Types() {
-		for _, code := range s.search.CompartmentParams(t) {
-			for _, ic := range s.search.IndexCodes(t, code) {
-				types, params = append(types, t), append(params, ic)
-			}
-		}
-	}
-	return types, params
+	return storage.Reach{Patient: patient, Links: s.linkPairs}
 }

@@ -173,6 +173,10 @@ type Service struct {
 	store  *storage.Store
 	search *search.Registry
 	log    *slog.Logger
+	// The (type, index code) pairs that put a resource in a patient's
+	// compartment, worked out once: as lists for queries, as a set.
+	linkTypes, linkParams, linkPairs []string
+	links                            map[string]bool
 }
 
 // New returns a Service. The search definitions are compiled into the
@@ -186,7 +190,17 @@ func New(store *storage.Store, log *slog.Logger) *Service {
 	if err != nil {
 		panic(err)
 	}
-	return &Service{store: store, search: reg, log: log}
+	s := &Service{store: store, search: reg, log: log, links: map[string]bool{}}
+	for _, t := range reg.Types() {
+		for _, code := range reg.CompartmentParams(t) {
+			for _, ic := range reg.IndexCodes(t, code) {
+				s.linkTypes, s.linkParams = append(s.linkTypes, t), append(s.linkParams, ic)
+				s.linkPairs = append(s.linkPairs, t+" "+ic)
+				s.links[t+" "+ic] = true
+			}
+		}
+	}
+	return s
 }
 
 func ok(body []byte, v *storage.Version) Result {

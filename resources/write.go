@@ -28,11 +28,12 @@ type work struct {
 	reach   func(patient string) storage.Reach
 	guarded map[storage.Key]bool
 	blind   func(typ, param, system, code string) string // search.Options.Blind
+	links   map[string]bool                              // Service.links
 }
 
 func (s *Service) newWork(tx *storage.Tx, c Caller) *work {
 	return &work{tx: tx, caller: c, index: s.search, heads: map[storage.Key]storage.Head{}, reach: s.reach, guarded: map[storage.Key]bool{},
-		blind: s.store.BlindToken}
+		blind: s.store.BlindToken, links: s.links}
 }
 
 // prefetch loads the current versions of many keys in one query.
@@ -118,14 +119,8 @@ func (w *work) inCompartment(k storage.Key, idx storage.Index, patient string) b
 	if k.Type == "Patient" {
 		return k.ID == patient
 	}
-	links := map[string]bool{}
-	for _, code := range w.index.CompartmentParams(k.Type) {
-		for _, ic := range w.index.IndexCodes(k.Type, code) {
-			links[ic] = true
-		}
-	}
 	for _, r := range idx.References {
-		if links[r.Param] && r.TargetType != nil && *r.TargetType == "Patient" && r.TargetID != nil && *r.TargetID == patient {
+		if w.links[k.Type+" "+r.Param] && r.TargetType != nil && *r.TargetType == "Patient" && r.TargetID != nil && *r.TargetID == patient {
 			return true
 		}
 	}

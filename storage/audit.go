@@ -23,19 +23,17 @@ func (s *Store) AuditKey(ctx context.Context, kp keyring.Provider) ([]byte, erro
 	const purpose = "audit chain"
 	var kek string
 	var wrapped []byte
-	err := s.pool.QueryRow(ctx, `SELECT kek, wrapped FROM audit_key ORDER BY id DESC LIMIT 1`).Scan(&kek, &wrapped)
+	latest := func() error {
+		return s.pool.QueryRow(ctx, `SELECT kek, wrapped FROM audit_key ORDER BY id DESC LIMIT 1`).Scan(&kek, &wrapped)
+	}
+	err := latest()
 	if errors.Is(err, pgx.ErrNoRows) {
-		var plain []byte
-		if plain, wrapped, err = kp.NewDataKey(ctx, purpose); err != nil {
+		// The first start makes it; of servers starting together, one wins.
+		if _, wrapped, err = kp.NewDataKey(ctx, purpose); err != nil {
 			return nil, err
 		}
-		err = s.pool.QueryRow(ctx, `
-			WITH ins AS (INSERT INTO audit_key (id, kek, wrapped) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING RETURNING kek, wrapped)
-			SELECT kek, wrapped FROM ins UNION ALL (SELECT kek, wrapped FROM audit_key ORDER BY id DESC LIMIT 1) LIMIT 1`, kp.ID(), wrapped).Scan(&kek, &wrapped)
-		if err == nil && kek == kp.ID() {
-			if got, uerr := kp.Unwrap(ctx, wrapped, purpose); uerr == nil && hmac.Equal(got, plain) {
-				return plain, nil
-			}
+		if _, err = s.pool.Exec(ctx, `INSERT INTO audit_key (id, kek, wrapped) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING`, kp.ID(), wrapped); err == nil {
+			err = latest()
 		}
 	}
 	if err != nil {

@@ -57,16 +57,16 @@ func auditVerify(ctx context.Context, args []string, out io.Writer, log *slog.Lo
 // keysRewrap moves the audit key to another key-encryption key: a new key
 // file or an AWS KMS key. Configure the server with the new one after.
 func keysRewrap(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
-	fs := flag.NewFlagSet("keys rewrap", flag.ContinueOnError)
-	var d dbFlags
-	d.register(fs)
 	var toFile, toKMS, toEndpoint string
-	fs.StringVar(&toFile, "to-key-file", "", "the new key file (created if missing)")
-	fs.StringVar(&toKMS, "to-kms-key-id", "", "the new AWS KMS key")
-	fs.StringVar(&toEndpoint, "to-kms-endpoint", "", "its KMS endpoint, if not AWS's")
-	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
+	db, d, err := openCommand(ctx, "keys rewrap", args, log, func(fs *flag.FlagSet) {
+		fs.StringVar(&toFile, "to-key-file", "", "the new key file (created if missing)")
+		fs.StringVar(&toKMS, "to-kms-key-id", "", "the new AWS KMS key")
+		fs.StringVar(&toEndpoint, "to-kms-endpoint", "", "its KMS endpoint, if not AWS's")
+	})
+	if err != nil {
+		return err
 	}
+	defer db.close()
 	if (toFile == "") == (toKMS == "") {
 		return usageError("keys rewrap: give one of --to-key-file and --to-kms-key-id")
 	}
@@ -78,11 +78,6 @@ func keysRewrap(ctx context.Context, args []string, out io.Writer, log *slog.Log
 	if err != nil {
 		return err
 	}
-	db, err := openDatabase(ctx, d, log)
-	if err != nil {
-		return err
-	}
-	defer db.close()
 	if err := db.store.RewrapAuditKey(ctx, from, to); err != nil {
 		return err
 	}
