@@ -83,7 +83,7 @@ func newServerWith(t testing.TB, lifespan time.Duration, wrap func(fhirserver.Au
 	cipher, err := store.FieldKeys(context.Background(), kp)
 	require.NoError(t, err)
 	store.SetFieldCipher(cipher)
-	audit, err := store.OpenAuditLog(context.Background(), auditKey, 2)
+	audit, err := store.OpenAuditLog(context.Background(), auditKey, storage.AuditStripes)
 	require.NoError(t, err)
 	t.Cleanup(audit.Close)
 	ts.auditKey = auditKey

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/fhirserver/fhirserver/storage/keyring"
 )
@@ -111,6 +112,9 @@ type auditStripe struct {
 	link int64
 	mac  []byte
 	done chan struct{}
+	// conn is the stripe's own connection: a commit never waits for one
+	// behind the requests it audits.
+	conn *pgx.Conn
 }
 
 type auditRecord struct {
@@ -121,6 +125,14 @@ type auditRecord struct {
 
 const maxAuditBatch = 512
 
+// AuditApplicationName names the audit writers' sessions in
+// pg_stat_activity.
+const AuditApplicationName = "fhirserver audit"
+
+// AuditStripes is how many chains the server's audit log writes in
+// parallel.
+const AuditStripes = 4
+
 // OpenAuditLog starts the writers of n stripes from the heads of their
 // chains.
 func (s *Store) OpenAuditLog(ctx context.Context, key []byte, n int) (*AuditLog, error) {
@@ -128,12 +140,47 @@ func (s *Store) OpenAuditLog(ctx context.Context, key []byte, n int) (*AuditLog,
 	for i := range n {
 		st := &auditStripe{n: int16(i), in: make(chan *auditRecord, maxAuditBatch), done: make(chan struct{})}
 		if err := a.loadHead(ctx, st); err != nil {
+			a.closeConns()
+			return nil, err
+		}
+		if err := a.connect(ctx, st); err != nil {
+			a.closeConns()
 			return nil, err
 		}
 		a.stripes = append(a.stripes, st)
+	}
+	for _, st := range a.stripes {
 		go a.write(st)
 	}
 	return a, nil
+}
+
+// connect gives a stripe a connection of its own, outside the pool and
+// set up as the pool's are (the fhir_app role) and named in
+// pg_stat_activity.
+func (a *AuditLog) connect(ctx context.Context, st *auditStripe) error {
+	cfg := a.s.pool.Config()
+	cc := cfg.ConnConfig.Copy()
+	cc.RuntimeParams["application_name"] = AuditApplicationName
+	c, err := pgx.ConnectConfig(ctx, cc)
+	if err == nil && cfg.AfterConnect != nil {
+		if err = cfg.AfterConnect(ctx, c); err != nil {
+			_ = c.Close(ctx)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("storage: audit connection: %w", err)
+	}
+	st.conn = c
+	return nil
+}
+
+func (a *AuditLog) closeConns() {
+	for _, st := range a.stripes {
+		if st.conn != nil {
+			_ = st.conn.Close(context.Background())
+		}
+	}
 }
 
 func (a *AuditLog) loadHead(ctx context.Context, st *auditStripe) error {
@@ -189,6 +236,11 @@ func (a *AuditLog) Close() {
 
 func (a *AuditLog) write(st *auditStripe) {
 	defer close(st.done)
+	defer func() {
+		if st.conn != nil {
+			_ = st.conn.Close(context.Background())
+		}
+	}()
 	for first := range st.in {
 		batch := []*auditRecord{first}
 	drain:
@@ -218,11 +270,21 @@ func (a *AuditLog) commit(st *auditStripe, batch []*auditRecord) error {
 	defer cancel()
 	var err error
 	for range 5 {
+		if st.conn == nil || st.conn.IsClosed() {
+			if err = a.connect(ctx, st); err != nil {
+				break
+			}
+		}
 		link := st.link + 1
 		mac := linkMAC(a.key, st.n, link, st.mac, batch)
-		if err = a.insert(ctx, st.n, link, st.mac, mac, batch); err == nil {
+		if err = a.insert(ctx, st.conn, st.n, link, st.mac, mac, batch); err == nil {
 			st.link, st.mac = link, mac
 			return nil
+		}
+		if connectionLost(err) {
+			_ = st.conn.Close(ctx)
+			st.conn = nil
+			continue
 		}
 		if !isUniqueViolation(err) {
 			break
@@ -234,14 +296,25 @@ func (a *AuditLog) commit(st *auditStripe, batch []*auditRecord) error {
 	return fmt.Errorf("storage: audit: %w", err)
 }
 
-func (a *AuditLog) insert(ctx context.Context, stripe int16, link int64, prev, mac []byte, batch []*auditRecord) error {
+// connectionLost tells a failed session (network, a FATAL error) from a
+// statement the database refused: only the first is worth a new
+// connection and another try.
+func connectionLost(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Severity == "FATAL" || pgErr.Severity == "PANIC"
+	}
+	return !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
+}
+
+func (a *AuditLog) insert(ctx context.Context, conn *pgx.Conn, stripe int16, link int64, prev, mac []byte, batch []*auditRecord) error {
 	positions, times, events := make([]int32, len(batch)), make([]time.Time, len(batch)), make([]string, len(batch))
 	for i, r := range batch {
 		positions[i], times[i], events[i] = int32(i), r.at, string(r.event)
 	}
 	// One statement, so one round trip and one commit: the request waits
 	// for exactly this.
-	_, err := a.s.pool.Exec(Unrestricted(ctx), `
+	_, err := conn.Exec(ctx, `
 		WITH l AS (INSERT INTO audit_link (stripe, link, count, prev, mac) VALUES ($1, $2, $6, $7, $8))
 		INSERT INTO audit_event (stripe, link, position, recorded, event)
 		SELECT $1, $2, p, r, e::json FROM unnest($3::int[], $4::timestamptz[], $5::text[]) AS x(p, r, e)`,

@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -170,4 +172,58 @@ func TestAuditKeyRewrap(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, broken)
 	assert.EqualValues(t, 1, n)
+}
+
+// Each stripe writes on a connection of its own, outside the pool: a
+// commit never waits behind the requests it audits, and a connection the
+// database drops is replaced without losing the chain.
+func TestAuditLogOwnConnections(t *testing.T) {
+	t.Parallel()
+	s, owner := storagetest.Open(t)
+	ctx := context.Background()
+	kp, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "kek"))
+	require.NoError(t, err)
+	key, err := s.AuditKey(ctx, kp)
+	require.NoError(t, err)
+	log, err := s.OpenAuditLog(ctx, key, 2)
+	require.NoError(t, err)
+	defer log.Close()
+	record := func(id string) error {
+		return log.Record(ctx, []byte(fmt.Sprintf(`{"resourceType":"AuditEvent","id":"%s"}`, id)))
+	}
+
+	// Every pooled connection busy: records still commit.
+	var held []*pgxpool.Conn
+	for {
+		acquireCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		c, err := s.Pool().Acquire(acquireCtx)
+		cancel()
+		if err != nil {
+			break
+		}
+		held = append(held, c)
+	}
+	require.NotEmpty(t, held)
+	for i := range 4 {
+		require.NoError(t, record(fmt.Sprintf("busy%d", i)))
+	}
+	for _, c := range held {
+		c.Release()
+	}
+
+	// The database ends the stripes' sessions: the next records reconnect.
+	conn, err := pgx.Connect(ctx, owner)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var ended int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = $1`, storage.AuditApplicationName).Scan(&ended))
+	require.Equal(t, 2, ended)
+	for i := range 4 {
+		require.NoError(t, record(fmt.Sprintf("after%d", i)))
+	}
+	n, broken, err := s.VerifyAudit(ctx, key)
+	require.NoError(t, err)
+	assert.Nil(t, broken)
+	assert.EqualValues(t, 8, n)
 }

@@ -1,5 +1,7 @@
 package storage
 
+import "github.com/jackc/pgx/v5/pgxpool"
+
 // ReadCurrentSQL is exposed to the external tests, which check its plan.
 const ReadCurrentSQL = readCurrentSQL
 
@@ -7,3 +9,6 @@ const ReadCurrentSQL = readCurrentSQL
 func SearchSQL(c Criteria) (string, []any) {
 	return c.sql("v.type, v.id, v.version, v.seq, v.last_updated, v.method, v.deleted, v.resource", true)
 }
+
+// Pool is the store's connection pool, for tests that exhaust it.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }

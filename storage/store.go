@@ -26,6 +26,9 @@ type Options struct {
 	MaxConns int32
 }
 
+// ServerMaxConns is the pool size the server runs with.
+const ServerMaxConns = 64
+
 // Open connects a pool that works as the fhir_app role, so the application
 // holds no UPDATE or DELETE privilege on append-only tables.
 func Open(ctx context.Context, url string, opt Options, log *slog.Logger) (*Store, error) {

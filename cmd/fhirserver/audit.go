@@ -10,9 +10,6 @@ import (
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// auditStripes is how many chains the audit log writes in parallel.
-const auditStripes = 4
-
 // openAudit opens the audit log under the key the key provider guards.
 func openAudit(ctx context.Context, d dbFlags, db *database) (*storage.AuditLog, []byte, error) {
 	kp, err := d.keys(ctx)
@@ -23,7 +20,7 @@ func openAudit(ctx context.Context, d dbFlags, db *database) (*storage.AuditLog,
 	if err != nil {
 		return nil, nil, err
 	}
-	log, err := db.store.OpenAuditLog(ctx, key, auditStripes)
+	log, err := db.store.OpenAuditLog(ctx, key, storage.AuditStripes)
 	return log, key, err
 }
 

@@ -81,7 +81,7 @@ func openDatabase(ctx context.Context, d dbFlags, log *slog.Logger) (*database, 
 		db.stop()
 		return nil, err
 	}
-	store, err := storage.Open(ctx, db.url, storage.Options{MaxConns: 64}, log)
+	store, err := storage.Open(ctx, db.url, storage.Options{MaxConns: storage.ServerMaxConns}, log)
 	if err != nil {
 		db.stop()
 		return nil, err

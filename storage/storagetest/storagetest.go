@@ -85,11 +85,17 @@ func New(t testing.TB) string {
 	return WithDatabase(adminURL, name)
 }
 
-// Open returns a Store on a fresh database, closed when t ends.
+// Open returns a Store on a fresh database, closed when t ends. A
+// benchmark's store has the server's pool size, so that it measures what
+// the server would do; a test's stays small, since many run at once.
 func Open(t testing.TB) (*storage.Store, string) {
 	t.Helper()
 	u := New(t)
-	s, err := storage.Open(context.Background(), u, storage.Options{}, nil)
+	var opt storage.Options
+	if _, ok := t.(*testing.B); ok {
+		opt.MaxConns = storage.ServerMaxConns
+	}
+	s, err := storage.Open(context.Background(), u, opt, nil)
 	if err != nil {
 		t.Fatalf("storagetest: open: %v", err)
 	}
