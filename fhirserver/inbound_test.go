@@ -2,6 +2,7 @@ package fhirserver_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -38,16 +39,21 @@ func TestInboundLog(t *testing.T) {
 	}
 }
 
-// Every R4 resource type can be created, read and deleted, but
-// AuditEvent, which is the server's own audit log (audit_test.go).
+// Every R4 resource type can be created (its smallest valid instance),
+// read and deleted, but AuditEvent, which is the server's own audit log
+// (audit_test.go).
 func TestEveryResourceTypeIsAccepted(t *testing.T) {
 	t.Parallel()
 	ts := newServer(t)
+	defs, err := profiles.R4()
+	require.NoError(t, err)
 	for _, typ := range profiles.ResourceTypes() {
 		if typ == "AuditEvent" {
 			continue
 		}
-		r := ts.do("PUT", "/"+typ+"/x", fhirJSON, `{"resourceType":"`+typ+`","id":"x"}`)
+		body, err := json.Marshal(defs.Example(typ, "x"))
+		require.NoError(t, err)
+		r := ts.do("PUT", "/"+typ+"/x", fhirJSON, string(body))
 		require.Equal(t, 201, r.Status, "%s: %s", typ, r.Body)
 		assert.Equal(t, 200, ts.do("GET", "/"+typ+"/x", "", "").Status, typ)
 	}

@@ -27,10 +27,10 @@ func TestParseRejectsWithThePath(t *testing.T) {
 		{"string for array", `{"resourceType":"Patient","name":{"family":"x"}}`, "structure", "Patient.name"},
 		{"empty string", `{"resourceType":"Patient","birthDate":""}`, "value", "Patient.birthDate"},
 		{"empty array", `{"resourceType":"Patient","name":[]}`, "value", "Patient.name"},
-		{"number as string", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":"1.0"}}`, "value", "Observation.valueQuantity.value"},
+		{"number as string", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":"1.0"}}`, "value", "Observation.value.ofType(Quantity).value"},
 		{"bad contained", `{"resourceType":"Patient","contained":[{"resourceType":"Patient","gender":"nope"}]}`, "code-invalid", "Patient.contained[0].gender"},
 		{"bundle entry resource", `{"resourceType":"Bundle","type":"batch","entry":[{"resource":{"resourceType":"Patient","gender":"F"}}]}`, "code-invalid", "Bundle.entry[0].resource.gender"},
-		{"integer", `{"resourceType":"Patient","multipleBirthInteger":1.5}`, "value", "Patient.multipleBirthInteger"},
+		{"integer", `{"resourceType":"Patient","multipleBirthInteger":1.5}`, "value", "Patient.multipleBirth.ofType(integer)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,7 +70,7 @@ func TestUnknownElementsAreWarnings(t *testing.T) {
 		assert.Equal(t, "warning", w.Severity)
 		paths = append(paths, w.Expression...)
 	}
-	assert.ElementsMatch(t, []string{"Observation.effectivePeriod.stop", "Observation._colour"}, paths)
+	assert.ElementsMatch(t, []string{"Observation.effective.ofType(Period).stop", "Observation._colour"}, paths)
 }
 
 // Data written by others must pass: the fixtures are valid R4.

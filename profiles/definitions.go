@@ -1,0 +1,382 @@
+package profiles
+
+import (
+	"archive/zip"
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// The specification's and US Core's definitions, as published (see
+// data/SOURCES.md).
+//
+//go:embed data/definitions.zip
+var definitionsZip []byte
+
+// Definitions holds StructureDefinitions (base R4 resources and data types,
+// core extensions, US Core profiles and extensions) and the value sets and
+// code systems their bindings name. Each is read from the archive when
+// first asked for.
+type Definitions struct {
+	archive *zip.Reader
+	index   map[string]*indexEntry // canonical URL -> entry, one map per resource type
+	vsIndex map[string]*indexEntry
+	csIndex map[string]*indexEntry
+	byType  map[string]*indexEntry // base definitions by type name
+	terms   *terminology
+	prims   map[string]*primitive
+	mu      sync.Mutex
+}
+
+type indexEntry struct {
+	URL          string `json:"url"`
+	ResourceType string `json:"resourceType"`
+	Type         string `json:"type"`
+	Kind         string `json:"kind"`
+	Derivation   string `json:"derivation"`
+	File         string `json:"file"`
+
+	sd *StructureDefinition
+}
+
+// StructureDefinition is a definition as the validator uses it: its
+// snapshot, compiled into an element tree on first use.
+type StructureDefinition struct {
+	URL            string `json:"url"`
+	Version        string `json:"version"`
+	Name           string `json:"name"`
+	Type           string `json:"type"`
+	Kind           string `json:"kind"`
+	Abstract       bool   `json:"abstract"`
+	Derivation     string `json:"derivation"`
+	BaseDefinition string `json:"baseDefinition"`
+	Snapshot       struct {
+		Element []elementDefinition `json:"element"`
+	} `json:"snapshot"`
+
+	once   sync.Once
+	root   *elem
+	byPath map[string]*elem
+}
+
+type elementDefinition struct {
+	ID        string `json:"id"`
+	Path      string `json:"path"`
+	SliceName string `json:"sliceName"`
+	Min       int    `json:"min"`
+	Max       string `json:"max"`
+	Base      struct {
+		Max string `json:"max"`
+	} `json:"base"`
+	ContentReference string    `json:"contentReference"`
+	Type             []typeRef `json:"type"`
+	Binding          *struct {
+		Strength string `json:"strength"`
+		ValueSet string `json:"valueSet"`
+	} `json:"binding"`
+	Constraint []struct {
+		Key        string `json:"key"`
+		Severity   string `json:"severity"`
+		Human      string `json:"human"`
+		Expression string `json:"expression"`
+	} `json:"constraint"`
+	Slicing *struct {
+		Discriminator []struct {
+			Type string `json:"type"`
+			Path string `json:"path"`
+		} `json:"discriminator"`
+		Rules string `json:"rules"`
+	} `json:"slicing"`
+	// Fixed and Pattern are the fixed[x] and pattern[x] values, if any.
+	Fixed, Pattern any `json:"-"`
+}
+
+type typeRef struct {
+	Code          string   `json:"code"`
+	Profile       []string `json:"profile"`
+	TargetProfile []string `json:"targetProfile"`
+	Extension     []struct {
+		URL         string `json:"url"`
+		ValueString string `json:"valueString"`
+		ValueURL    string `json:"valueUrl"`
+	} `json:"extension"`
+}
+
+func (e *elementDefinition) UnmarshalJSON(b []byte) error {
+	type plain elementDefinition
+	if err := json.Unmarshal(b, (*plain)(e)); err != nil {
+		return err
+	}
+	if !bytes.Contains(b, []byte(`"fixed`)) && !bytes.Contains(b, []byte(`"pattern`)) {
+		return nil
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	for k, raw := range all {
+		var dst *any
+		switch {
+		case strings.HasPrefix(k, "fixed"):
+			dst = &e.Fixed
+		case strings.HasPrefix(k, "pattern"):
+			dst = &e.Pattern
+		default:
+			continue
+		}
+		v, err := decodeJSON(raw)
+		if err != nil {
+			return err
+		}
+		*dst = v
+	}
+	return nil
+}
+
+// R4 opens the definitions once per process.
+var R4 = sync.OnceValues(func() (*Definitions, error) { return openDefinitions(definitionsZip) })
+
+func openDefinitions(archive []byte) (*Definitions, error) {
+	zr, err := zip.NewReader(bytes.NewReader(archive), int64(len(archive)))
+	if err != nil {
+		return nil, fmt.Errorf("profiles: definitions: %w", err)
+	}
+	d := &Definitions{archive: zr, index: map[string]*indexEntry{}, vsIndex: map[string]*indexEntry{},
+		csIndex: map[string]*indexEntry{}, byType: map[string]*indexEntry{}}
+	var entries []*indexEntry
+	if err := d.readJSON("index.json", &entries); err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		switch e.ResourceType {
+		case "StructureDefinition":
+			d.index[e.URL] = e
+			if e.Derivation == "specialization" || e.Derivation == "" {
+				d.byType[e.Type] = e
+			}
+		case "ValueSet":
+			d.vsIndex[e.URL] = e
+		case "CodeSystem":
+			d.csIndex[e.URL] = e
+		}
+	}
+	d.terms = newTerminology(d)
+	if err := d.compilePrimitives(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Definitions) readJSON(name string, v any) error {
+	f, err := d.archive.Open(name)
+	if err != nil {
+		return fmt.Errorf("profiles: definitions: %w", err)
+	}
+	defer f.Close()
+	if err := json.NewDecoder(f).Decode(v); err != nil {
+		return fmt.Errorf("profiles: definitions: %s: %w", name, err)
+	}
+	return nil
+}
+
+// structure reads a StructureDefinition when first asked for.
+func (d *Definitions) structure(e *indexEntry) *StructureDefinition {
+	if e == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e.sd == nil {
+		sd := &StructureDefinition{}
+		if err := d.readJSON(e.File, sd); err != nil {
+			panic(err) // compiled-in data
+		}
+		e.sd = sd
+	}
+	return e.sd
+}
+
+// Profile returns the StructureDefinition with canonical url (a
+// "|version" suffix is ignored), or nil.
+func (d *Definitions) Profile(url string) *StructureDefinition {
+	url, _, _ = strings.Cut(url, "|")
+	return d.structure(d.index[url])
+}
+
+// Base returns the base definition of a resource or data type, or nil.
+func (d *Definitions) Base(typ string) *StructureDefinition { return d.structure(d.byType[typ]) }
+
+// Profiles lists the canonical URLs of the constraining profiles of a
+// resource type (US Core's, for instance), sorted.
+func (d *Definitions) Profiles(typ string) []string {
+	var out []string
+	for url, e := range d.index {
+		if e.Type == typ && e.Derivation == "constraint" && e.Kind == "resource" {
+			out = append(out, url)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// elem is one element of a compiled definition.
+type elem struct {
+	path    string // as in the definition: Patient.contact.name, Observation.value[x]
+	name    string // the JSON name, without [x]
+	choice  bool
+	min     int
+	max     int  // -1: unbounded
+	array   bool // repeats in the base definition, so JSON carries an array
+	types   []typeRef
+	kids    []*elem          // the children defined inline, in order
+	byKey   map[string]*elem // JSON member name -> child (a choice under each typed name)
+	keyType map[string]string
+	ref     string // contentReference, as "#Path"
+	binding *binding
+	rules   []*rule
+	fixed   any
+	pattern any
+	sd      *StructureDefinition
+	def     *elementDefinition
+}
+
+type binding struct {
+	strength string
+	valueSet string
+}
+
+// rule is an invariant of an element.
+type rule struct {
+	key, severity, human, expression string
+}
+
+// tree compiles a definition's snapshot (slices aside) on first use.
+func (sd *StructureDefinition) tree() *elem {
+	sd.once.Do(func() { sd.root, sd.byPath = compileSnapshot(sd) })
+	return sd.root
+}
+
+// find is the element at path (no slices), or nil.
+func (sd *StructureDefinition) find(path string) *elem {
+	sd.tree()
+	return sd.byPath[path]
+}
+
+func compileSnapshot(sd *StructureDefinition) (*elem, map[string]*elem) {
+	byPath := map[string]*elem{}
+	var root *elem
+	for i := range sd.Snapshot.Element {
+		ed := &sd.Snapshot.Element[i]
+		if ed.SliceName != "" || strings.Contains(ed.ID, ":") {
+			continue // slices are checked against their own elements
+		}
+		e := newElem(sd, ed)
+		byPath[ed.Path] = e
+		dot := strings.LastIndexByte(ed.Path, '.')
+		if dot < 0 {
+			root = e
+			continue
+		}
+		parent := byPath[ed.Path[:dot]]
+		if parent == nil {
+			continue
+		}
+		parent.addKid(e)
+	}
+	return root, byPath
+}
+
+func newElem(sd *StructureDefinition, ed *elementDefinition) *elem {
+	name := ed.Path[strings.LastIndexByte(ed.Path, '.')+1:]
+	e := &elem{path: ed.Path, min: ed.Min, max: parseMax(ed.Max), types: ed.Type, ref: ed.ContentReference,
+		fixed: ed.Fixed, pattern: ed.Pattern, sd: sd, def: ed}
+	e.name, e.choice = strings.CutSuffix(name, "[x]")
+	baseMax := ed.Base.Max
+	if baseMax == "" {
+		baseMax = ed.Max
+	}
+	e.array = baseMax != "1" && baseMax != "0"
+	if ed.Binding != nil && ed.Binding.ValueSet != "" {
+		vs, _, _ := strings.Cut(ed.Binding.ValueSet, "|")
+		e.binding = &binding{strength: ed.Binding.Strength, valueSet: vs}
+	}
+	for _, c := range ed.Constraint {
+		if c.Expression != "" {
+			e.rules = append(e.rules, &rule{key: c.Key, severity: c.Severity, human: c.Human, expression: c.Expression})
+		}
+	}
+	return e
+}
+
+func parseMax(s string) int {
+	if s == "*" || s == "" {
+		return -1
+	}
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+func (e *elem) addKid(k *elem) {
+	if e.byKey == nil {
+		e.byKey = map[string]*elem{}
+	}
+	e.kids = append(e.kids, k)
+	if !k.choice {
+		e.byKey[k.name] = k
+		return
+	}
+	if e.keyType == nil {
+		e.keyType = map[string]string{}
+	}
+	for _, t := range k.types {
+		key := k.name + strings.ToUpper(t.Code[:1]) + t.Code[1:]
+		e.byKey[key] = k
+		e.keyType[key] = t.Code
+	}
+}
+
+// primitive is what the validator knows of a primitive type: its JSON form
+// and the pattern its definition gives.
+type primitive struct {
+	json    string // "string", "number" or "boolean"
+	pattern *regexp.Regexp
+}
+
+var primitiveJSON = map[string]string{
+	"boolean": "boolean", "integer": "number", "decimal": "number", "positiveInt": "number", "unsignedInt": "number",
+}
+
+// compilePrimitives compiles the pattern of every primitive type.
+func (d *Definitions) compilePrimitives() error {
+	d.prims = map[string]*primitive{}
+	for name, e := range d.byType {
+		if e.Kind != "primitive-type" {
+			continue
+		}
+		sd := d.structure(e)
+		p := &primitive{json: "string"}
+		if j, ok := primitiveJSON[name]; ok {
+			p.json = j
+		}
+		for _, ed := range sd.Snapshot.Element {
+			if !strings.HasSuffix(ed.Path, ".value") || len(ed.Type) == 0 {
+				continue
+			}
+			for _, x := range ed.Type[0].Extension {
+				if x.URL == "http://hl7.org/fhir/StructureDefinition/regex" && x.ValueString != "" {
+					p.pattern = regexp.MustCompile(`^(?:` + x.ValueString + `)$`)
+				}
+			}
+		}
+		d.prims[name] = p
+	}
+	return nil
+}

@@ -1,0 +1,401 @@
+package profiles
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+)
+
+// Validate checks a decoded resource against the base definition of its
+// type: element names, cardinality, data types (choice types included),
+// primitive formats and bindings. It returns the errors and the warnings.
+func (d *Definitions) Validate(obj map[string]any) (errors, warnings []outcome.Issue) {
+	v := &validator{d: d}
+	v.resource(obj, nil)
+	return v.errors, v.warnings
+}
+
+// validator walks one resource against StructureDefinitions, collecting
+// every issue with the FHIRPath of the element it concerns.
+type validator struct {
+	d                *Definitions
+	errors, warnings []outcome.Issue
+}
+
+func (v *validator) issue(severity string, p *path, code, format string, args ...any) {
+	list := &v.errors
+	if severity != "error" {
+		list = &v.warnings
+	}
+	if len(*list) < maxIssues {
+		*list = append(*list, outcome.Issue{Severity: severity, Code: code, Diagnostics: fmt.Sprintf(format, args...), Expression: []string{p.String()}})
+	}
+}
+
+func (v *validator) fail(p *path, code, format string, args ...any) {
+	v.issue("error", p, code, format, args...)
+}
+
+func (v *validator) warn(p *path, code, format string, args ...any) {
+	v.issue("warning", p, code, format, args...)
+}
+
+// resource checks a resource object against the base definition of its
+// type; at is the path of the element that holds it, nil at the root.
+func (v *validator) resource(obj map[string]any, at *path) string {
+	rt, _ := obj["resourceType"].(string)
+	p := at
+	if p == nil {
+		p = &path{name: rt}
+	}
+	sd := v.d.Base(rt)
+	switch {
+	case rt == "":
+		if at == nil {
+			p.name = "Resource"
+		}
+		v.fail(p, "required", "resourceType is missing or not a string")
+		return ""
+	case sd == nil || sd.Kind != "resource" || sd.Abstract || !IsResourceType(rt):
+		if at == nil {
+			p.name = "Resource"
+		}
+		v.fail(&path{parent: p, name: "resourceType"}, "value", "unknown resource type %q", rt)
+		return rt
+	}
+	v.object(obj, sd.tree(), p, true)
+	return rt
+}
+
+// object checks the members of obj against the children of e, then the
+// cardinality of each child.
+func (v *validator) object(obj map[string]any, e *elem, p *path, isResource bool) {
+	if len(obj) == 0 {
+		v.fail(p, "value", "an element must not be empty")
+		return
+	}
+	for key, val := range obj {
+		if isResource && key == "resourceType" {
+			continue
+		}
+		name, isExt := strings.CutPrefix(key, "_")
+		k := e.byKey[name]
+		if k == nil {
+			// Real data carries elements of later versions (Period.stop,
+			// Attachment.link); JSON readers may ignore them, and the
+			// client's JSON is kept as sent.
+			v.warn(&path{parent: p, name: key}, "structure", "unknown element %q is kept but not understood", key)
+			continue
+		}
+		typ := e.typeOf(k, name)
+		at := path{parent: p, name: k.name}
+		if k.choice {
+			at.name = k.name + ".ofType(" + typ + ")"
+		}
+		if isExt {
+			v.primitiveExtension(k, typ, val, obj[name], &at)
+			continue
+		}
+		v.member(k, typ, val, obj["_"+name], &at)
+	}
+	for _, k := range e.kids {
+		if k.min == 0 && k.max != 0 {
+			continue
+		}
+		n := count(obj, k)
+		at := &path{parent: p, name: k.name}
+		switch {
+		case n < k.min:
+			v.fail(at, "required", "%s: at least %d required, %d present", k.path, k.min, n)
+		case k.max >= 0 && n > k.max:
+			v.fail(at, "structure", "%s: at most %d allowed, %d present", k.path, k.max, n)
+		}
+	}
+}
+
+// typeOf is the type of the child k as found under JSON name.
+func (e *elem) typeOf(k *elem, name string) string {
+	if k.choice {
+		return e.keyType[name]
+	}
+	if len(k.types) == 0 {
+		return "" // a contentReference: its element has the type
+	}
+	return k.types[0].Code
+}
+
+// count is how many values obj holds for k, a primitive's value and its
+// extension object counting once.
+func count(obj map[string]any, k *elem) int {
+	names := []string{k.name}
+	if k.choice {
+		names = names[:0]
+		for _, t := range k.types {
+			names = append(names, k.name+strings.ToUpper(t.Code[:1])+t.Code[1:])
+		}
+	}
+	n := 0
+	for _, name := range names {
+		a, b := length(obj[name]), length(obj["_"+name])
+		n += max(a, b)
+	}
+	return n
+}
+
+func length(v any) int {
+	switch x := v.(type) {
+	case nil:
+		return 0
+	case []any:
+		return len(x)
+	}
+	return 1
+}
+
+// member checks the value(s) of one child: an array when the element
+// repeats, a single value when it does not.
+func (v *validator) member(k *elem, typ string, val, ext any, p *path) {
+	if !k.array {
+		if _, isList := val.([]any); isList {
+			v.fail(p, "structure", "%s does not repeat: expected a single value, not an array", k.path)
+			return
+		}
+		v.value(k, typ, val, p)
+		return
+	}
+	list, ok := val.([]any)
+	if !ok {
+		v.fail(p, "structure", "%s repeats: expected an array", k.path)
+		return
+	}
+	if len(list) == 0 {
+		v.fail(p, "value", "an array must not be empty")
+		return
+	}
+	exts, _ := ext.([]any)
+	for i, item := range list {
+		at := path{parent: p, index: i}
+		if item == nil && i < len(exts) && exts[i] != nil && v.d.prims[typ] != nil {
+			continue // the value is absent, its extensions are in _name
+		}
+		v.value(k, typ, item, &at)
+	}
+}
+
+// value checks one value of element k, of type typ.
+func (v *validator) value(k *elem, typ string, val any, p *path) {
+	if val == nil {
+		v.fail(p, "structure", "null is not allowed here")
+		return
+	}
+	if prim := v.d.prims[typ]; prim != nil {
+		if v.primitive(typ, prim, val, p) {
+			v.bind(k, typ, val, p)
+		}
+		return
+	}
+	if sys, ok := strings.CutPrefix(typ, "http://hl7.org/fhirpath/System."); ok {
+		v.system(sys, val, p)
+		return
+	}
+	obj, ok := val.(map[string]any)
+	if !ok {
+		v.fail(p, "structure", "%s: expected an object", k.path)
+		return
+	}
+	if typ == "Resource" || typ == "DomainResource" {
+		v.resource(obj, p)
+		return
+	}
+	kids := k
+	if len(k.kids) == 0 {
+		kids = v.kidsOf(k, typ)
+		if kids == nil {
+			v.fail(p, "structure", "%s: no definition of type %q", k.path, typ)
+			return
+		}
+	}
+	v.object(obj, kids, p, false)
+	v.bind(k, typ, val, p)
+}
+
+// kidsOf finds the element whose children a value of k takes: the one a
+// contentReference names, or the root of its data type's definition.
+func (v *validator) kidsOf(k *elem, typ string) *elem {
+	if k.ref != "" {
+		return k.sd.find(k.ref[strings.IndexByte(k.ref, '#')+1:])
+	}
+	if sd := v.d.Base(typ); sd != nil {
+		return sd.tree()
+	}
+	return nil
+}
+
+// primitive checks a primitive value's JSON form and its type's pattern.
+func (v *validator) primitive(typ string, prim *primitive, val any, p *path) bool {
+	var text string
+	switch prim.json {
+	case "boolean":
+		if _, ok := val.(bool); !ok {
+			v.fail(p, "value", "expected true or false")
+			return false
+		}
+		return true
+	case "number":
+		n, ok := val.(json.Number)
+		if !ok {
+			v.fail(p, "value", "expected a number (%s)", typ)
+			return false
+		}
+		text = string(n)
+		if typ != "decimal" {
+			i, err := strconv.ParseInt(text, 10, 32)
+			switch {
+			case err != nil:
+				v.fail(p, "value", "expected an integer (%s), got %s", typ, text)
+				return false
+			case typ == "positiveInt" && i < 1, typ == "unsignedInt" && i < 0:
+				v.fail(p, "value", "%s is not a valid %s", text, typ)
+				return false
+			}
+			return true
+		}
+	default:
+		s, ok := val.(string)
+		if !ok {
+			v.fail(p, "value", "expected a string (%s)", typ)
+			return false
+		}
+		if s == "" {
+			v.fail(p, "value", "a %s must not be empty", typ)
+			return false
+		}
+		text = s
+	}
+	if prim.pattern != nil && !prim.pattern.MatchString(text) {
+		v.fail(p, "value", "%q is not a valid %s", clip(text), typ)
+		return false
+	}
+	return true
+}
+
+// clip keeps a bad value short in a message.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// system checks a value of one of FHIRPath's own types (Element.id,
+// Extension.url).
+func (v *validator) system(typ string, val any, p *path) {
+	switch typ {
+	case "Boolean":
+		if _, ok := val.(bool); !ok {
+			v.fail(p, "value", "expected true or false")
+		}
+	case "Integer", "Decimal":
+		if _, ok := val.(json.Number); !ok {
+			v.fail(p, "value", "expected a number")
+		}
+	default:
+		if s, ok := val.(string); !ok || s == "" {
+			v.fail(p, "value", "expected a non-empty string")
+		}
+	}
+}
+
+// primitiveExtension checks _name, the id and extensions of primitive
+// element name: an object, or an array aligned with name's values.
+func (v *validator) primitiveExtension(k *elem, typ string, val, values any, p *path) {
+	if v.d.prims[typ] == nil {
+		v.fail(p, "structure", "%s is not a primitive element and has no _%s", k.path, k.name)
+		return
+	}
+	element := v.d.Base("Element").tree()
+	check := func(x any, at *path) {
+		obj, ok := x.(map[string]any)
+		if !ok {
+			v.fail(at, "structure", "_%s must hold objects", k.name)
+			return
+		}
+		v.object(obj, element, at, false)
+	}
+	if !k.array {
+		check(val, p)
+		return
+	}
+	list, ok := val.([]any)
+	if !ok {
+		v.fail(p, "structure", "_%s must be an array, as %s repeats", k.name, k.path)
+		return
+	}
+	if vs, ok := values.([]any); ok && len(vs) != len(list) {
+		v.fail(p, "structure", "_%s must have as many items as %s", k.name, k.name)
+	}
+	for i, x := range list {
+		if x != nil {
+			check(x, &path{parent: p, index: i})
+		}
+	}
+}
+
+// bind checks a coded value against the element's binding: outside a
+// required value set is an error, outside an extensible or preferred one
+// a warning. Value sets that cannot be enumerated here are not checked.
+func (v *validator) bind(k *elem, typ string, val any, p *path) {
+	b := k.binding
+	if b == nil || b.strength == "example" {
+		return
+	}
+	in := v.membership(b.valueSet, typ, val)
+	if in != notMember {
+		return
+	}
+	if b.strength == "required" {
+		v.fail(p, "code-invalid", "the code is not in the value set %s, which is required here", b.valueSet)
+		return
+	}
+	v.warn(p, "code-invalid", "the code is not in the value set %s (%s binding)", b.valueSet, b.strength)
+}
+
+func (v *validator) membership(vs, typ string, val any) membership {
+	switch typ {
+	case "code", "string", "uri":
+		s, _ := val.(string)
+		return v.d.terms.contains(vs, "", s)
+	case "Coding":
+		return v.coding(vs, val)
+	case "CodeableConcept":
+		obj, _ := val.(map[string]any)
+		codings, _ := obj["coding"].([]any)
+		verdict := notMember
+		for _, c := range codings {
+			switch v.coding(vs, c) {
+			case member:
+				return member
+			case unknown:
+				verdict = unknown
+			}
+		}
+		if len(codings) == 0 && v.d.terms.expand(vs) == nil {
+			return unknown
+		}
+		return verdict
+	}
+	return unknown
+}
+
+func (v *validator) coding(vs string, val any) membership {
+	obj, _ := val.(map[string]any)
+	system, _ := obj["system"].(string)
+	code, _ := obj["code"].(string)
+	if code == "" {
+		return notMember
+	}
+	return v.d.terms.contains(vs, system, code)
+}
