@@ -12,8 +12,9 @@ const (
 	tIdent
 	tString
 	tNumber
-	tOp // . , ( ) [ ] | = != < > <= >= + - & *
+	tOp // . , ( ) [ ] | = != ~ !~ < > <= >= + - & * /
 	tVar
+	tDate // @2020-01-01, @2020-01-01T10:00:00Z, @T10:00; text without the @
 )
 
 type token struct {
@@ -31,6 +32,26 @@ func lex(src string) ([]token, error) {
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			i++
+		case c == '/' && i+1 < len(src) && src[i+1] == '/':
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(src) && src[i+1] == '*':
+			j := strings.Index(src[i+2:], "*/")
+			if j < 0 {
+				return nil, fmt.Errorf("unterminated comment at %d", i)
+			}
+			i += j + 4
+		case c == '@':
+			j := i + 1
+			for j < len(src) && isDatePart(src, j) {
+				j++
+			}
+			if j == i+1 {
+				return nil, fmt.Errorf("expected a date or time after @ at %d", i)
+			}
+			out = append(out, token{tDate, src[i+1 : j], i})
+			i = j
 		case isIdentStart(c):
 			j := i + 1
 			for j < len(src) && isIdentPart(src[j]) {
@@ -79,12 +100,25 @@ func lex(src string) ([]token, error) {
 }
 
 func matchOp(s string) string {
-	for _, op := range []string{"!=", "<=", ">=", ".", ",", "(", ")", "[", "]", "|", "=", "<", ">", "+", "-", "&", "*"} {
+	for _, op := range []string{"!=", "!~", "<=", ">=", ".", ",", "(", ")", "[", "]", "{", "}", "|", "=", "~", "<", ">", "+", "-", "&", "*", "/"} {
 		if strings.HasPrefix(s, op) {
 			return op
 		}
 	}
 	return ""
+}
+
+// isDatePart says whether src[j] continues a date/time literal: digits,
+// the separators, T, Z and a timezone sign; a dot only before a digit (the
+// fraction of a second), so that @2020-01-01.toString() still works.
+func isDatePart(src string, j int) bool {
+	switch c := src[j]; {
+	case c >= '0' && c <= '9', c == '-', c == ':', c == 'T', c == 'Z', c == '+':
+		return true
+	case c == '.':
+		return j+1 < len(src) && src[j+1] >= '0' && src[j+1] <= '9'
+	}
+	return false
 }
 
 func isIdentStart(c byte) bool { return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

@@ -6,7 +6,8 @@ import (
 )
 
 // expr is a compiled (sub)expression: it maps the focus collection to a
-// result collection.
+// result collection. Results are read-only: an expr may return its input,
+// a shared constant or a slice of the evaluation's arena.
 type expr interface {
 	eval(e *env, focus []Node) ([]Node, error)
 }
@@ -56,58 +57,62 @@ func (p *parser) expect(op string) error {
 	return nil
 }
 
-func (p *parser) expression() (expr, error) { return p.orExpr() }
-
-func (p *parser) orExpr() (expr, error) {
-	l, err := p.andExpr()
-	for err == nil && (p.isKeyword("or") || p.isKeyword("xor")) {
-		op := p.next().text
-		var r expr
-		if r, err = p.andExpr(); err == nil {
-			l = &logical{op: op, l: l, r: r}
-		}
-	}
-	return l, err
+// levels are the binary operators by precedence, loosest first; keywords
+// are identifiers, the rest operator tokens. The type operators is/as sit
+// between | and the additive operators and are parsed apart.
+var levels = [][]string{
+	{"implies"},
+	{"or", "xor"},
+	{"and"},
+	{"in", "contains"},
+	{"=", "!=", "~", "!~"},
+	{"<", ">", "<=", ">="},
+	{"|"},
+	nil, // is, as
+	{"+", "-", "&"},
+	{"*", "/", "div", "mod"},
 }
 
-func (p *parser) andExpr() (expr, error) {
-	l, err := p.equality()
-	for err == nil && p.isKeyword("and") {
+func (p *parser) expression() (expr, error) { return p.binary(0) }
+
+// binaryOp answers the operator at the current token if it belongs to level.
+func (p *parser) binaryOp(level int) (string, bool) {
+	t := p.peek()
+	if t.kind != tOp && t.kind != tIdent {
+		return "", false
+	}
+	for _, op := range levels[level] {
+		if t.text == op {
+			return op, true
+		}
+	}
+	return "", false
+}
+
+func (p *parser) binary(level int) (expr, error) {
+	if level == len(levels) {
+		return p.unary()
+	}
+	if levels[level] == nil {
+		return p.typeExpr(level)
+	}
+	l, err := p.binary(level + 1)
+	for err == nil {
+		op, ok := p.binaryOp(level)
+		if !ok {
+			break
+		}
 		p.i++
 		var r expr
-		if r, err = p.equality(); err == nil {
-			l = &logical{op: "and", l: l, r: r}
+		if r, err = p.binary(level + 1); err == nil {
+			l = newBinary(op, l, r)
 		}
 	}
 	return l, err
 }
 
-func (p *parser) equality() (expr, error) {
-	l, err := p.union()
-	for err == nil && (p.isOp("=") || p.isOp("!=")) {
-		op := p.next().text
-		var r expr
-		if r, err = p.union(); err == nil {
-			l = &equals{negate: op == "!=", l: l, r: r}
-		}
-	}
-	return l, err
-}
-
-func (p *parser) union() (expr, error) {
-	l, err := p.typeExpr()
-	for err == nil && p.isOp("|") {
-		p.i++
-		var r expr
-		if r, err = p.typeExpr(); err == nil {
-			l = &union{l: l, r: r}
-		}
-	}
-	return l, err
-}
-
-func (p *parser) typeExpr() (expr, error) {
-	l, err := p.invocation()
+func (p *parser) typeExpr(level int) (expr, error) {
+	l, err := p.binary(level + 1)
 	for err == nil && (p.isKeyword("is") || p.isKeyword("as")) {
 		op := p.next().text
 		var name string
@@ -118,7 +123,21 @@ func (p *parser) typeExpr() (expr, error) {
 	return l, err
 }
 
-// typeName reads a type specifier, possibly qualified (FHIR.Patient).
+func (p *parser) unary() (expr, error) {
+	if p.isOp("-") || p.isOp("+") {
+		op := p.next().text
+		x, err := p.unary()
+		if err != nil || op == "+" {
+			return x, err
+		}
+		return &negate{x: x}, nil
+	}
+	return p.invocation()
+}
+
+// typeName reads a type specifier, possibly qualified (FHIR.Patient,
+// System.String); the namespace is dropped, the spelling tells them apart
+// (System.String, FHIR.string).
 func (p *parser) typeName() (string, error) {
 	t := p.next()
 	if t.kind != tIdent {
@@ -127,7 +146,7 @@ func (p *parser) typeName() (string, error) {
 	name := t.text
 	for p.isOp(".") && p.toks[p.i+1].kind == tIdent {
 		p.i++
-		name = p.next().text // the namespace (FHIR, System) is dropped
+		name = p.next().text
 	}
 	return name, nil
 }
@@ -162,6 +181,7 @@ func (p *parser) invocation() (expr, error) {
 			if len(c.steps) == 0 {
 				return base, nil
 			}
+			c.fuse()
 			return c, nil
 		}
 	}
@@ -176,7 +196,7 @@ func (p *parser) member() (expr, error) {
 	if p.isOp("(") {
 		return p.call(t.text)
 	}
-	return &child{name: t.text}, nil
+	return newChild(t.text), nil
 }
 
 func (p *parser) term() (expr, error) {
@@ -184,27 +204,37 @@ func (p *parser) term() (expr, error) {
 	switch t.kind {
 	case tString:
 		p.i++
-		return literal{Node{Value: t.text, Type: "string"}}, nil
+		return newLiteral(Node{Value: t.text, Type: "string"}), nil
 	case tNumber:
 		p.i++
-		return literal{Node{Value: numberLiteral(t.text), Type: numberType(t.text)}}, nil
+		return newLiteral(Node{Value: numberLiteral(t.text), Type: numberType(t.text)}), nil
+	case tDate:
+		p.i++
+		n, err := dateLiteral(t.text)
+		if err != nil {
+			return nil, fmt.Errorf("at %d: %v", t.pos, err)
+		}
+		return newLiteral(n), nil
 	case tVar:
 		p.i++
 		switch t.text {
-		case "$this", "%resource", "%rootResource", "%context":
+		case "$this", "$index", "$total", "%resource", "%rootResource", "%context":
 			return variable(t.text), nil
+		}
+		if v, ok := constants[t.text]; ok {
+			return newLiteral(Node{Value: v, Type: "string"}), nil
 		}
 		return nil, fmt.Errorf("at %d: variable %s is not supported", t.pos, t.text)
 	case tIdent:
 		p.i++
 		switch t.text {
 		case "true", "false":
-			return literal{Node{Value: t.text == "true", Type: "boolean"}}, nil
+			return newLiteral(Node{Value: t.text == "true", Type: "boolean"}), nil
 		}
 		if p.isOp("(") {
 			return p.call(t.text)
 		}
-		return &first{name: t.text}, nil
+		return &first{name: t.text, child: newChild(t.text)}, nil
 	case tOp:
 		switch t.text {
 		case "(":
@@ -214,11 +244,19 @@ func (p *parser) term() (expr, error) {
 				err = p.expect(")")
 			}
 			return x, err
-		case "-", "+":
-			return nil, p.errorf("signed expressions are not supported")
+		case "{":
+			p.i++
+			return newLiteral(), p.expect("}")
 		}
 	}
 	return nil, p.errorf("unexpected %q", t.text)
+}
+
+// constants are the environment variables with fixed values.
+var constants = map[string]string{
+	"%ucum":  "http://unitsofmeasure.org",
+	"%sct":   "http://snomed.info/sct",
+	"%loinc": "http://loinc.org",
 }
 
 // call parses the argument list of name( and builds the function.
