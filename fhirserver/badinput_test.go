@@ -30,7 +30,7 @@ func TestBadInput(t *testing.T) {
 		{"type mismatch", "POST", "/Patient", fhirJSON, `{"resourceType":"Observation","status":"final","code":{"text":"x"}}`, nil, 400, "invalid", "Observation.resourceType"},
 		{"id mismatch", "PUT", "/Patient/p", fhirJSON, `{"resourceType":"Patient","id":"q"}`, nil, 400, "invalid", "Patient.id"},
 		{"id missing on update", "PUT", "/Patient/p", fhirJSON, `{"resourceType":"Patient"}`, nil, 400, "required", "Patient.id"},
-		{"invalid id", "PUT", "/Patient/a_b", fhirJSON, `{"resourceType":"Patient","id":"a_b"}`, nil, 400, "invalid", ""},
+		{"invalid id", "PUT", "/Patient/a_b", fhirJSON, `{"resourceType":"Patient","id":"a_b"}`, nil, 400, "value", "Patient.id"},
 		{"invalid code", "POST", "/Patient", fhirJSON, `{"resourceType":"Patient","gender":"F"}`, nil, 400, "code-invalid", "Patient.gender"},
 		{"invalid nested value", "POST", "/Patient", fhirJSON, `{"resourceType":"Patient","name":[{"given":[1]}]}`, nil, 400, "value", "Patient.name[0].given[0]"},
 		{"wrong content type", "POST", "/Patient", "application/xml", `<Patient/>`, nil, 415, "not-supported", ""},
@@ -48,7 +48,7 @@ func TestBadInput(t *testing.T) {
 		{"conditional update unknown criterion", "PUT", "/Patient?frobnicate=x", fhirJSON, `{"resourceType":"Patient"}`, nil, 400, "not-supported", "frobnicate"},
 		{"bundle of wrong type", "POST", "", fhirJSON, `{"resourceType":"Bundle","type":"collection"}`, nil, 400, "invalid", "Bundle.type"},
 		{"not a bundle", "POST", "", fhirJSON, `{"resourceType":"Patient"}`, nil, 400, "invalid", ""},
-		{"bundle entry without request", "POST", "", fhirJSON, `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient"}}]}`, nil, 400, "invalid", "Bundle.entry[0].request"},
+		{"bundle entry without request", "POST", "", fhirJSON, `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient"}}]}`, nil, 400, "invariant", "Bundle"}, // bdl-3
 		{"bundle entry bad resource", "POST", "", fhirJSON, `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient","gender":"F"},"request":{"method":"POST","url":"Patient"}}]}`, nil, 400, "code-invalid", "Bundle.entry[0].resource.gender"},
 		{"vread bad version", "GET", "/Patient/p/_history/x", "", "", nil, 404, "not-found", ""},
 	}

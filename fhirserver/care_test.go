@@ -89,7 +89,7 @@ func TestCareRelationshipsHoldInTheDatabase(t *testing.T) {
 	assert.Equal(t, []string{"Patient/p2"}, entryKeys(t, fhirGet(ts, kildare, "/Patient")))
 	assert.Equal(t, []string{"Observation/o2"}, entryKeys(t, fhirGet(ts, kildare, "/Observation")))
 	// An appointment booked with dr2 for p1 too.
-	ts.put("Appointment", "a1", `{"resourceType":"Appointment","status":"booked","participant":[
+	ts.put("Appointment", "a1", `{"resourceType":"Appointment","status":"booked","start":"2026-11-28T09:00:00Z","end":"2026-11-28T09:30:00Z","participant":[
 		{"actor":{"reference":"Patient/p1"},"status":"accepted"},{"actor":{"reference":"Practitioner/dr2"},"status":"accepted"}]}`)
 	assert.ElementsMatch(t, []string{"Patient/p1", "Patient/p2"}, entryKeys(t, fhirGet(ts, kildare, "/Patient")))
 	// The encounter ends: dr1's relationship with p1 ends with it.

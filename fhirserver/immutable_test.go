@@ -18,8 +18,9 @@ func TestClinicalRecordsAreCorrectedNotChanged(t *testing.T) {
 	ts := newServer(t)
 	ctx := context.Background()
 	records := map[string]string{
-		"AllergyIntolerance": `{"resourceType":"AllergyIntolerance","id":"x","patient":{"reference":"Patient/p1"},"code":{"text":"penicillin"}}`,
-		"Consent":            `{"resourceType":"Consent","id":"x","status":"active","scope":{"text":"treatment"},"category":[{"text":"consent"}]}`,
+		"AllergyIntolerance": `{"resourceType":"AllergyIntolerance","id":"x","patient":{"reference":"Patient/p1"},"code":{"text":"penicillin"},
+			"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]}}`,
+		"Consent":            `{"resourceType":"Consent","id":"x","status":"active","scope":{"text":"treatment"},"category":[{"text":"consent"}],"policyRule":{"text":"hipaa-auth"}}`,
 		"MedicationDispense": `{"resourceType":"MedicationDispense","id":"x","status":"completed","medicationCodeableConcept":{"text":"amoxicillin"}}`,
 	}
 	conn, err := pgx.Connect(ctx, ts.owner)

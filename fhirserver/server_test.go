@@ -39,6 +39,7 @@ type testServer struct {
 	clientID  string // the client token belongs to
 	store     *storage.Store
 	owner     string // a connection string of the database's owner
+	res       *resources.Service
 	auditKey  []byte
 	failAudit atomic.Bool // makes every audit record fail, as an outage would
 	smart     *smart.Provider
@@ -75,6 +76,7 @@ func newServerWith(t testing.TB, lifespan time.Duration, wrap func(fhirserver.Au
 	t.Cleanup(stopRoles)
 	roles := fhirserver.NewRoles(rolesCtx, store, nil)
 	res := resources.New(store, nil)
+	ts.res = res
 	provider.SetDirectory(fhirserver.Directory(res))
 	kp, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "kek"))
 	require.NoError(t, err)

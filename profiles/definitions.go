@@ -84,6 +84,11 @@ type elementDefinition struct {
 		Severity   string `json:"severity"`
 		Human      string `json:"human"`
 		Expression string `json:"expression"`
+		Source     string `json:"source"`
+		Extension  []struct {
+			URL          string `json:"url"`
+			ValueBoolean bool   `json:"valueBoolean"`
+		} `json:"extension"`
 	} `json:"constraint"`
 	Slicing *struct {
 		Discriminator []struct {
@@ -253,6 +258,7 @@ type binding struct {
 // rule is an invariant of an element.
 type rule struct {
 	key, severity, human, expression string
+	base                             bool // defined by the R4 specification, not by a profile
 }
 
 // tree compiles a definition's snapshot (slices aside) on first use.
@@ -296,6 +302,7 @@ func newElem(sd *StructureDefinition, ed *elementDefinition) *elem {
 	e := &elem{path: ed.Path, min: ed.Min, max: parseMax(ed.Max), types: ed.Type, ref: ed.ContentReference,
 		fixed: ed.Fixed, pattern: ed.Pattern, sd: sd, def: ed}
 	e.name, e.choice = strings.CutSuffix(name, "[x]")
+	e.types = fhirTypes(sd, ed)
 	baseMax := ed.Base.Max
 	if baseMax == "" {
 		baseMax = ed.Max
@@ -306,11 +313,50 @@ func newElem(sd *StructureDefinition, ed *elementDefinition) *elem {
 		e.binding = &binding{strength: ed.Binding.Strength, valueSet: vs}
 	}
 	for _, c := range ed.Constraint {
-		if c.Expression != "" {
-			e.rules = append(e.rules, &rule{key: c.Key, severity: c.Severity, human: c.Human, expression: c.Expression})
+		if c.Expression != "" && !bestPractice(c.Extension) {
+			e.rules = append(e.rules, &rule{key: c.Key, severity: c.Severity, human: c.Human, expression: c.Expression,
+				base: c.Source == "" || strings.HasPrefix(c.Source, "http://hl7.org/fhir/StructureDefinition/")})
 		}
 	}
 	return e
+}
+
+// fhirTypes are an element's types, with FHIRPath's own (System.String)
+// replaced by the FHIR type the definition names beside them (Element.id
+// is a string, Extension.url a uri). A resource's id is an id, as the
+// specification's table says; its 4.0.1 definition says string.
+func fhirTypes(sd *StructureDefinition, ed *elementDefinition) []typeRef {
+	types := ed.Type
+	for i, t := range types {
+		if !strings.HasPrefix(t.Code, "http://hl7.org/fhirpath/System.") {
+			continue
+		}
+		for _, x := range t.Extension {
+			if x.URL == "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type" && x.ValueURL != "" {
+				types = slices.Clone(types)
+				types[i].Code = x.ValueURL
+			}
+		}
+	}
+	if sd.Kind == "resource" && strings.Count(ed.Path, ".") == 1 && strings.HasSuffix(ed.Path, ".id") && len(types) == 1 {
+		types = []typeRef{{Code: "id"}}
+	}
+	return types
+}
+
+// bestPractice reports a guideline (dom-6: a resource should have a
+// narrative), which the validator does not report: it would answer every
+// write that follows the specification's other rules with a warning.
+func bestPractice(exts []struct {
+	URL          string `json:"url"`
+	ValueBoolean bool   `json:"valueBoolean"`
+}) bool {
+	for _, x := range exts {
+		if x.URL == "http://hl7.org/fhir/StructureDefinition/elementdefinition-bestpractice" && x.ValueBoolean {
+			return true
+		}
+	}
+	return false
 }
 
 func parseMax(s string) int {

@@ -16,9 +16,35 @@ func (d *Definitions) Example(typ, id string) map[string]any {
 		return nil
 	}
 	obj := d.fill(sd.tree(), false)
+	if extra, ok := exampleExtras[typ]; ok {
+		var members map[string]any
+		if err := json.Unmarshal([]byte(extra), &members); err != nil {
+			panic(err) // the table below
+		}
+		for k, v := range members {
+			obj[k] = v
+		}
+	}
 	obj["resourceType"] = typ
 	obj["id"] = id
 	return obj
+}
+
+// exampleExtras are what the types whose invariants ask for more than
+// their required elements need besides them (ait-1, app-1, org-1, ...).
+var exampleExtras = map[string]string{
+	"AllergyIntolerance":         `{"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]}}`,
+	"Appointment":                `{"status":"proposed","participant":[{"actor":{"display":"x"},"status":"accepted"}]}`,
+	"AppointmentResponse":        `{"actor":{"display":"x"}}`,
+	"CapabilityStatement":        `{"kind":"instance","implementation":{"description":"x"},"rest":[{"mode":"server"}]}`,
+	"Consent":                    `{"policyRule":{"text":"x"}}`,
+	"EventDefinition":            `{"trigger":[{"type":"named-event","name":"x"}]}`,
+	"ImmunizationRecommendation": `{"recommendation":[{"vaccineCode":[{"text":"x"}],"forecastStatus":{"text":"x"}}]}`,
+	"InsurancePlan":              `{"name":"x"}`,
+	"Linkage":                    `{"item":[{"type":"source","resource":{"display":"x"}},{"type":"alternate","resource":{"display":"y"}}]}`,
+	"Organization":               `{"name":"x"}`,
+	"StructureDefinition":        `{"kind":"logical","type":"x","differential":{"element":[{"id":"x","path":"x"}]}}`,
+	"TerminologyCapabilities":    `{"kind":"instance","implementation":{"description":"x"}}`,
 }
 
 // fill makes an object with the required children of e, or, when none is

@@ -67,7 +67,7 @@ func main() {
 		files[e.File] = raw
 		entries = append(entries, e)
 	}
-	for _, name := range []string{"profiles-types", "profiles-resources", "extension-definitions", "valuesets"} {
+	for _, name := range []string{"profiles-types", "profiles-resources", "profiles-others", "extension-definitions", "valuesets"} {
 		b, err := os.ReadFile(filepath.Join(*r4, name+".json"))
 		if err != nil {
 			log.Fatal(err)

@@ -31,7 +31,10 @@ func ResourceTypes() []string {
 // Unknown elements are warnings, not errors: the R4 JSON format lets a
 // reader ignore them for forward compatibility, and real data carries them
 // (Period.stop, Attachment.link); the client's JSON is kept as sent.
-func Parse(body []byte) (*Resource, error) {
+func Parse(body []byte) (*Resource, error) { return ParseWith(body, Options{}) }
+
+// ParseWith is Parse with validation options.
+func ParseWith(body []byte, opts Options) (*Resource, error) {
 	root, err := decodeJSON(body)
 	if errors.Is(err, errTrailing) {
 		return nil, outcome.E(outcome.Invalid, "the body holds more than one JSON value").WithCode("structure")
@@ -43,7 +46,7 @@ func Parse(body []byte) (*Resource, error) {
 	if !ok {
 		return nil, outcome.E(outcome.Invalid, "a resource must be a JSON object").WithCode("structure")
 	}
-	return Check(obj, "")
+	return Check(obj, "", opts)
 }
 
 // Resource is a decoded resource that passed the structural check.
@@ -56,21 +59,22 @@ type Resource struct {
 // Check validates a decoded resource against the base definition of its
 // type. at is the path of the resource inside an enclosing one ("" at the
 // root); paths in errors start with its type.
-func Check(obj map[string]any, at string) (*Resource, error) {
+func Check(obj map[string]any, at string, opts Options) (*Resource, error) {
 	d, err := R4()
 	if err != nil {
 		return nil, err
 	}
-	v := &validator{d: d}
+	v := &validator{d: d, opts: opts}
 	var root *path
 	if at != "" {
 		root = &path{name: at}
 	}
 	typ := v.resource(obj, root)
-	if len(v.errors) > 0 {
-		return nil, &outcome.Error{Kind: outcome.Invalid, Issues: v.errors}
+	r := v.report()
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
-	return &Resource{Type: typ, Object: obj, Warnings: v.warnings}, nil
+	return &Resource{Type: typ, Object: obj, Warnings: r.Warnings}, nil
 }
 
 const maxIssues = 50

@@ -3,6 +3,7 @@ package profiles
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,10 +41,13 @@ func TestParseRejectsWithThePath(t *testing.T) {
 			require.ErrorAs(t, err, &oe)
 			assert.Equal(t, outcome.Invalid, oe.Kind)
 			require.NotEmpty(t, oe.Issues)
-			assert.Equal(t, tc.code, oe.Issues[0].Code)
-			if tc.expression != "" {
-				assert.Equal(t, []string{tc.expression}, oe.Issues[0].Expression)
+			found := false
+			for _, is := range oe.Issues {
+				if is.Code == tc.code && (tc.expression == "" || slices.Equal([]string{tc.expression}, is.Expression)) {
+					found = true
+				}
 			}
+			assert.True(t, found, "no %s issue at %s among %v", tc.code, tc.expression, oe.Issues)
 		})
 	}
 }
@@ -79,7 +83,10 @@ func TestFixturesAreAccepted(t *testing.T) {
 	for _, f := range files {
 		body, err := os.ReadFile(f)
 		require.NoError(t, err)
-		_, err = Parse(body)
+		// Valid R4 all: the Synthea patients claim US Core 3.1-era
+		// profiles, which 6.1.0 no longer agrees with (usCoreFixtures tests
+		// the reference patients against theirs).
+		_, err = ParseWith(body, Options{Lenient: true})
 		if err != nil {
 			var oe *outcome.Error
 			if assert.ErrorAs(t, err, &oe) {

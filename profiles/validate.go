@@ -3,26 +3,89 @@ package profiles
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/search/fhirpath"
 )
 
+// Options tune a validation.
+type Options struct {
+	// Profiles are checked besides those the resource claims ($validate's
+	// profile parameter).
+	Profiles []string
+	// Strict makes a claimed profile that is not known here an error.
+	Strict bool
+	// Lenient makes a claimed profile's complaints warnings: for data
+	// written to older versions of a profile than the one held here.
+	Lenient bool
+}
+
+// Report is what a validation found.
+type Report struct {
+	Invalid       []outcome.Issue // not valid R4: the request is bad (400)
+	Unprocessable []outcome.Issue // valid R4 that breaks a profile it claims (422)
+	Warnings      []outcome.Issue
+}
+
+// Err is nil when the report holds no error; otherwise one *outcome.Error
+// listing every issue, errors first, of kind Invalid when the resource is
+// not valid R4 and Unprocessable when only a profile refuses it.
+func (r Report) Err() error {
+	if len(r.Invalid) == 0 && len(r.Unprocessable) == 0 {
+		return nil
+	}
+	kind := outcome.Unprocessable
+	if len(r.Invalid) > 0 {
+		kind = outcome.Invalid
+	}
+	issues := append(append(append([]outcome.Issue{}, r.Invalid...), r.Unprocessable...), r.Warnings...)
+	return &outcome.Error{Kind: kind, Issues: issues}
+}
+
+// Issues lists every issue, errors first.
+func (r Report) Issues() []outcome.Issue {
+	return append(append(append([]outcome.Issue{}, r.Invalid...), r.Unprocessable...), r.Warnings...)
+}
+
 // Validate checks a decoded resource against the base definition of its
-// type: element names, cardinality, data types (choice types included),
-// primitive formats and bindings. It returns the errors and the warnings.
-func (d *Definitions) Validate(obj map[string]any) (errors, warnings []outcome.Issue) {
-	v := &validator{d: d}
-	v.resource(obj, nil)
-	return v.errors, v.warnings
+// type (element names, cardinality, data types, choice types included,
+// primitive formats, bindings) and against the profiles it claims in
+// meta.profile or opts names (cardinality, fixed and pattern values,
+// slices, bindings, type profiles).
+func (d *Definitions) Validate(obj map[string]any, opts Options) Report {
+	v := &validator{d: d, opts: opts}
+	typ := v.resource(obj, nil)
+	if len(opts.Profiles) > 0 && typ != "" {
+		v.claimed(obj, typ, &path{name: typ}, opts.Profiles)
+	}
+	return v.report()
+}
+
+// report is what v found, each list in the order of the elements' paths
+// (the walk visits an object's members in map order).
+func (v *validator) report() Report {
+	for _, list := range [][]outcome.Issue{v.errors, v.unprocessable, v.warnings} {
+		slices.SortStableFunc(list, func(a, b outcome.Issue) int {
+			if c := strings.Compare(a.Expression[0], b.Expression[0]); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Diagnostics, b.Diagnostics)
+		})
+	}
+	return Report{Invalid: v.errors, Unprocessable: v.unprocessable, Warnings: v.warnings}
 }
 
 // validator walks one resource against StructureDefinitions, collecting
 // every issue with the FHIRPath of the element it concerns.
 type validator struct {
-	d                *Definitions
-	errors, warnings []outcome.Issue
+	d                               *Definitions
+	opts                            Options
+	errors, unprocessable, warnings []outcome.Issue
+	resources, roots                []map[string]any // the resources being walked and their %rootResource, outermost first
+	containing                      bool             // the next resource is a contained one
 }
 
 func (v *validator) issue(severity string, p *path, code, format string, args ...any) {
@@ -30,9 +93,22 @@ func (v *validator) issue(severity string, p *path, code, format string, args ..
 	if severity != "error" {
 		list = &v.warnings
 	}
+	v.add(list, severity, p, code, format, args...)
+}
+
+func (v *validator) add(list *[]outcome.Issue, severity string, p *path, code, format string, args ...any) {
 	if len(*list) < maxIssues {
 		*list = append(*list, outcome.Issue{Severity: severity, Code: code, Diagnostics: fmt.Sprintf(format, args...), Expression: []string{p.String()}})
 	}
+}
+
+// conformance records a resource's departure from a profile.
+func (v *validator) conformance(p *path, code, format string, args ...any) {
+	if v.opts.Lenient {
+		v.add(&v.warnings, "warning", p, code, format, args...)
+		return
+	}
+	v.add(&v.unprocessable, "error", p, code, format, args...)
 }
 
 func (v *validator) fail(p *path, code, format string, args ...any) {
@@ -66,7 +142,21 @@ func (v *validator) resource(obj map[string]any, at *path) string {
 		v.fail(&path{parent: p, name: "resourceType"}, "value", "unknown resource type %q", rt)
 		return rt
 	}
+	// A contained resource shares its container's %rootResource; any other
+	// (a Bundle entry's, a Parameters part's) is a root of its own.
+	root := obj
+	if v.containing {
+		root = v.root()
+	}
+	v.containing = false
+	v.resources = append(v.resources, obj)
+	v.roots = append(v.roots, root)
+	defer func() {
+		v.resources, v.roots = v.resources[:len(v.resources)-1], v.roots[:len(v.roots)-1]
+	}()
 	v.object(obj, sd.tree(), p, true)
+	v.invariants(sd.tree(), obj, p, false)
+	v.profiles(obj, rt, p)
 	return rt
 }
 
@@ -83,6 +173,11 @@ func (v *validator) object(obj map[string]any, e *elem, p *path, isResource bool
 		}
 		name, isExt := strings.CutPrefix(key, "_")
 		k := e.byKey[name]
+		if k == nil && e.choiceOf(name) != nil {
+			c := e.choiceOf(name)
+			v.fail(&path{parent: p, name: key}, "structure", "%s: %s is not one of the types this choice allows", c.path, strings.TrimPrefix(name, c.name))
+			continue
+		}
 		if k == nil {
 			// Real data carries elements of later versions (Period.stop,
 			// Attachment.link); JSON readers may ignore them, and the
@@ -114,6 +209,17 @@ func (v *validator) object(obj map[string]any, e *elem, p *path, isResource bool
 			v.fail(at, "structure", "%s: at most %d allowed, %d present", k.path, k.max, n)
 		}
 	}
+}
+
+// choiceOf is the choice child whose name prefixes name with a type
+// suffix (effectiveBoolean under effective[x]), or nil.
+func (e *elem) choiceOf(name string) *elem {
+	for _, k := range e.kids {
+		if rest, ok := strings.CutPrefix(name, k.name); k.choice && ok && rest != "" && rest[0] >= 'A' && rest[0] <= 'Z' {
+			return k
+		}
+	}
+	return nil
 }
 
 // typeOf is the type of the child k as found under JSON name.
@@ -194,6 +300,9 @@ func (v *validator) value(k *elem, typ string, val any, p *path) {
 	if prim := v.d.prims[typ]; prim != nil {
 		if v.primitive(typ, prim, val, p) {
 			v.bind(k, typ, val, p)
+			if k.evaluates() {
+				v.invariants(k, fhirpath.Node{Value: val, Type: typ}, p, false)
+			}
 		}
 		return
 	}
@@ -207,6 +316,7 @@ func (v *validator) value(k *elem, typ string, val any, p *path) {
 		return
 	}
 	if typ == "Resource" || typ == "DomainResource" {
+		v.containing = k.name == "contained"
 		v.resource(obj, p)
 		return
 	}
@@ -220,6 +330,10 @@ func (v *validator) value(k *elem, typ string, val any, p *path) {
 	}
 	v.object(obj, kids, p, false)
 	v.bind(k, typ, val, p)
+	v.invariants(k, obj, p, false)
+	if kids != k && k.ref == "" {
+		v.typeRules(typ, obj, p)
+	}
 }
 
 // kidsOf finds the element whose children a value of k takes: the one a
@@ -355,6 +469,9 @@ func (v *validator) bind(k *elem, typ string, val any, p *path) {
 	in := v.membership(b.valueSet, typ, val)
 	if in != notMember {
 		return
+	}
+	if obj, _ := val.(map[string]any); typ == "CodeableConcept" && obj["coding"] == nil && b.strength != "required" {
+		return // text alone is what an extensible binding allows when no code fits
 	}
 	if b.strength == "required" {
 		v.fail(p, "code-invalid", "the code is not in the value set %s, which is required here", b.valueSet)

@@ -1,11 +1,17 @@
 package profiles
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fhirserver/fhirserver/conformance/fixtures"
 )
 
 // The definitions know the same resource types as the rest of the server,
@@ -25,7 +31,47 @@ func TestEveryResourceTypeHasAValidExample(t *testing.T) {
 	slices.Sort(types)
 	assert.Equal(t, types, defined)
 	for _, typ := range types {
-		errs, _ := d.Validate(d.Example(typ, "x"))
-		assert.Empty(t, errs, typ)
+		r := d.Validate(d.Example(typ, "x"), Options{})
+		assert.Empty(t, append(r.Invalid, r.Unprocessable...), typ)
 	}
+}
+
+// The US Core reference patients conform to the US Core 6.1.0 profiles they
+// claim, every resource on its own, but for what testdata/us-core-908.golden
+// lists: patient 908 is derived from US Core 8.0.0's examples, where gender
+// is optional and us-core-sex takes a Coding (6.1.0: gender 1..1, a code).
+func TestUSCoreReferencePatientsConform(t *testing.T) {
+	d, err := R4()
+	require.NoError(t, err)
+	var got []string
+	checked := 0
+	for _, f := range fixtures.Need(t) {
+		if filepath.Base(filepath.Dir(f)) != "us-core" {
+			continue
+		}
+		body, err := os.ReadFile(f)
+		require.NoError(t, err)
+		root, err := decodeJSON(body)
+		require.NoError(t, err)
+		entries, _ := root.(map[string]any)["entry"].([]any)
+		for _, e := range entries {
+			obj, _ := e.(map[string]any)["resource"].(map[string]any)
+			if obj == nil {
+				continue
+			}
+			checked++
+			r := d.Validate(obj, Options{})
+			for _, is := range append(r.Invalid, r.Unprocessable...) {
+				got = append(got, fmt.Sprintf("%s %s/%s: %s at %s: %s", filepath.Base(f), obj["resourceType"], obj["id"], is.Code, is.Expression[0], is.Diagnostics))
+			}
+		}
+	}
+	assert.Greater(t, checked, 500)
+	golden := "testdata/us-core-908.golden"
+	if *update {
+		require.NoError(t, os.WriteFile(golden, []byte(strings.Join(got, "\n")+"\n"), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err)
+	assert.Equal(t, strings.TrimSpace(string(want)), strings.Join(got, "\n"))
 }

@@ -15,7 +15,7 @@ func (s *Service) Create(ctx context.Context, c Caller, typ string, body []byte,
 	if err := c.allowWrite(typ, Create); err != nil {
 		return Result{}, err
 	}
-	res, err := parseFor(typ, body)
+	res, err := s.parseFor(typ, body)
 	if err != nil {
 		return Result{}, err
 	}
@@ -50,8 +50,8 @@ func (s *Service) create(ctx context.Context, w *work, res *profiles.Resource, i
 }
 
 // parseFor checks a body and that it is a resource of the type in the URL.
-func parseFor(typ string, body []byte) (*profiles.Resource, error) {
-	res, err := profiles.Parse(body)
+func (s *Service) parseFor(typ string, body []byte) (*profiles.Resource, error) {
+	res, err := profiles.ParseWith(body, s.validation)
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func (s *Service) patch(ctx context.Context, w *work, k storage.Key, p jsonpatch
 	if err != nil {
 		return Result{}, outcome.E(outcome.Unprocessable, "the patch cannot be applied: %v", err)
 	}
-	res, err := profiles.Parse(patched)
+	res, err := profiles.ParseWith(patched, s.validation)
 	if err != nil {
 		return Result{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/profiles"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/storage"
 )
@@ -177,7 +178,14 @@ type Service struct {
 	// compartment, worked out once: as lists for queries, as a set.
 	linkTypes, linkParams, linkPairs []string
 	links                            map[string]bool
+	// validation is how writes are checked against the profiles they claim.
+	validation profiles.Options
 }
+
+// SetValidation sets how writes are checked against the profiles they
+// claim (strict about unknown ones, lenient with departures); set it before
+// serving.
+func (s *Service) SetValidation(o profiles.Options) { s.validation = o }
 
 // New returns a Service. The search definitions are compiled into the
 // binary and tested to compile, so failing to load them is a broken build:

@@ -26,7 +26,7 @@ func (s *Service) Update(ctx context.Context, c Caller, k storage.Key, body []by
 	if err != nil {
 		return Result{}, err
 	}
-	res, err := parseFor(k.Type, body)
+	res, err := s.parseFor(k.Type, body)
 	if err != nil {
 		return Result{}, err
 	}
@@ -92,7 +92,7 @@ func (s *Service) ConditionalUpdate(ctx context.Context, c Caller, typ string, b
 	if err != nil {
 		return Result{}, err
 	}
-	res, err := parseFor(typ, body)
+	res, err := s.parseFor(typ, body)
 	if err != nil {
 		return Result{}, err
 	}

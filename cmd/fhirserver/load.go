@@ -25,9 +25,15 @@ const ndjsonBatch = 500
 func load(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
 	fset := flag.NewFlagSet("load", flag.ContinueOnError)
 	var d dbFlags
+	var v validationFlags
 	d.register(fset)
+	v.register(fset)
 	if err := fset.Parse(args); err != nil {
 		return usageError(err.Error())
+	}
+	validation, err := v.options()
+	if err != nil {
+		return err
 	}
 	if fset.NArg() == 0 {
 		return usageError("load: name at least one file or directory")
@@ -42,6 +48,7 @@ func load(ctx context.Context, args []string, out io.Writer, log *slog.Logger) e
 	}
 	defer db.close()
 	l := &loader{svc: resources.New(db.store, log), out: out}
+	l.svc.SetValidation(validation)
 	for _, f := range files {
 		if err := l.file(ctx, f); err != nil {
 			return fmt.Errorf("%s: %w", f, describe(err))

@@ -22,6 +22,7 @@ import (
 
 type serveFlags struct {
 	db            dbFlags
+	validation    validationFlags
 	addr          string
 	baseURL       string
 	maxBody       int64
@@ -54,6 +55,8 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	defer audit.Close()
 	roles := fhirserver.NewRoles(ctx, db.store, log)
 	res := resources.New(db.store, log)
+	validation, _ := f.validation.options() // checked by parseServe
+	res.SetValidation(validation)
 	provider.SetDirectory(fhirserver.Directory(res))
 	app := fhirserver.New(fhirserver.Config{BaseURL: f.baseURL, MaxBodyBytes: f.maxBody, Log: log}, fhirserver.Deps{
 		Resources:   res,
@@ -93,6 +96,7 @@ func parseServe(args []string) (serveFlags, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var f serveFlags
 	f.db.register(fs)
+	f.validation.register(fs)
 	fs.StringVar(&f.addr, "addr", envOr("FHIR_ADDR", "127.0.0.1:8080"), "address to listen on")
 	fs.StringVar(&f.baseURL, "base-url", envOr("FHIR_BASE_URL", ""), "public root URL of the server (default http://ADDR)")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", 64<<20, "largest request body accepted; larger ones get 413")
@@ -100,6 +104,9 @@ func parseServe(args []string) (serveFlags, error) {
 	fs.DurationVar(&f.breakGlassFor, "break-glass-for", time.Hour, "how long a break-glass access lasts")
 	if err := fs.Parse(args); err != nil {
 		return f, usageError(err.Error())
+	}
+	if _, err := f.validation.options(); err != nil {
+		return f, err
 	}
 	if f.baseURL == "" {
 		f.baseURL = "http://" + f.addr

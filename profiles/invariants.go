@@ -1,0 +1,125 @@
+package profiles
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/fhirserver/fhirserver/search/fhirpath"
+)
+
+// nativeRules are invariants the structural walk enforces itself, so their
+// FHIRPath is not evaluated: ele-1 (an element holds a value or children)
+// is what refusing empty objects, empty strings, empty arrays and nulls
+// means, and it sits on every element.
+var nativeRules = map[string]bool{"ele-1": true}
+
+var compiled sync.Map // expression -> *compiledRule
+
+type compiledRule struct {
+	x   *fhirpath.Expression
+	err error
+}
+
+func compileRule(expression string) *compiledRule {
+	if c, ok := compiled.Load(expression); ok {
+		return c.(*compiledRule)
+	}
+	x, err := fhirpath.Compile(expression)
+	c, _ := compiled.LoadOrStore(expression, &compiledRule{x, err})
+	return c.(*compiledRule)
+}
+
+// NotEvaluated lists the invariants of the given definitions that the
+// FHIRPath engine cannot compile, as "key: expression: error". The
+// validator reports each as a warning where it applies, never skipping
+// one silently; the list is empty today (invariants_test.go).
+func (d *Definitions) NotEvaluated(urls ...string) []string {
+	var out []string
+	for _, url := range urls {
+		sd := d.Profile(url)
+		if sd == nil {
+			continue
+		}
+		for _, ed := range sd.Snapshot.Element {
+			for _, c := range ed.Constraint {
+				if c.Expression == "" {
+					continue
+				}
+				if r := compileRule(c.Expression); r.err != nil {
+					out = append(out, c.Key+": "+c.Expression+": "+r.err.Error())
+				}
+			}
+		}
+	}
+	return out
+}
+
+// invariants evaluates e's invariants on a value of it. In a profile's
+// walk only the profile's own are evaluated: the base walk has done the
+// specification's.
+func (v *validator) invariants(e *elem, focus any, p *path, fromProfile bool) {
+	for _, r := range e.rules {
+		if nativeRules[r.key] || (fromProfile && r.base) {
+			continue
+		}
+		v.invariant(r, focus, p, fromProfile)
+	}
+}
+
+func (v *validator) invariant(r *rule, focus any, p *path, fromProfile bool) {
+	c := compileRule(r.expression)
+	if c.err != nil {
+		v.warn(p, "informational", "invariant %s was not evaluated: %v", r.key, c.err)
+		return
+	}
+	ok, empty, err := c.x.Check(focus, fhirpath.Env{Resource: v.current(), RootResource: v.root()})
+	switch {
+	case err != nil:
+		v.warn(p, "informational", "invariant %s could not be evaluated here: %v", r.key, err)
+	case ok || empty:
+	case r.severity != "error":
+		v.warn(p, "invariant", "%s: %s", r.key, r.human)
+	case fromProfile:
+		v.conformance(p, "invariant", "%s: %s", r.key, r.human)
+	default:
+		v.fail(p, "invariant", "%s: %s", r.key, r.human)
+	}
+}
+
+// current and root are the innermost and outermost resources being
+// walked: %resource and %rootResource.
+func (v *validator) current() map[string]any {
+	if len(v.resources) == 0 {
+		return nil
+	}
+	return v.resources[len(v.resources)-1]
+}
+
+func (v *validator) root() map[string]any {
+	if len(v.roots) == 0 {
+		return nil
+	}
+	return v.roots[len(v.roots)-1]
+}
+
+// typeRules are the invariants of a data type's own definition, which a
+// value of that type meets wherever it appears (per-1 on every Period).
+func (v *validator) typeRules(typ string, focus any, p *path) {
+	if strings.HasPrefix(typ, "http://") {
+		return
+	}
+	if sd := v.d.Base(typ); sd != nil && sd.Kind == "complex-type" {
+		v.invariants(sd.tree(), focus, p, false)
+	}
+}
+
+// evaluates reports whether e has an invariant to evaluate, sparing a
+// primitive value the cost of asking.
+func (e *elem) evaluates() bool {
+	for _, r := range e.rules {
+		if !nativeRules[r.key] {
+			return true
+		}
+	}
+	return false
+}
