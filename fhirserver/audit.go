@@ -106,7 +106,7 @@ type auditSource struct {
 func interactionOf(method, route string) (code, action string) {
 	route = strings.TrimPrefix(route, "/fhir")
 	switch {
-	case strings.Contains(route, "$everything"):
+	case strings.Contains(route, "$"):
 		return "operation", "E"
 	case method == http.MethodPost && route == "":
 		return "transaction", "E"

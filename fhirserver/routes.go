@@ -27,6 +27,9 @@ func (a *app) fhirRoutes(add func(method, path string, h echo.HandlerFunc)) {
 	add(http.MethodPost, "/Patient/:id/$break-glass", a.breakGlass)
 	add(http.MethodGet, "/AuditEvent/$verify", a.verifyAudit)
 	add(http.MethodPost, "/AuditEvent/$verify", a.verifyAudit)
+	add(http.MethodPost, "/:type/$validate", a.typed(a.validate))
+	add(http.MethodPost, "/:type/:id/$validate", a.typed(a.validate))
+	add(http.MethodGet, "/:type/:id/$validate", a.typed(a.validate))
 	add(http.MethodPost, "/:type/_search", a.typed(a.searchPost))
 	add(http.MethodPost, "/:type", a.typed(a.create))
 	add(http.MethodPut, "/:type", a.typed(a.conditionalUpdate))
@@ -278,6 +281,26 @@ func (a *app) breakGlass(c echo.Context) error {
 
 // verifyAudit is AuditEvent/$verify: auditors recompute every audit chain;
 // the answer names the first broken link, if any.
+// validate is $validate at type and instance level: the body is the
+// resource or a Parameters (resource, mode, profile); mode and profile may
+// also come in the query.
+func (a *app) validate(c echo.Context) error {
+	var b []byte
+	if c.Request().Method == http.MethodPost {
+		var err error
+		if b, err = body(c); err != nil {
+			return err
+		}
+	}
+	r, err := a.res.Validate(c.Request().Context(), callerOf(c), resources.ValidateRequest{
+		Type: c.Param("type"), ID: c.Param("id"), Body: b, Query: c.QueryParams(),
+	})
+	if err != nil {
+		return err
+	}
+	return a.respond(c, r, a.options(c), false)
+}
+
 func (a *app) verifyAudit(c echo.Context) error {
 	if a.d.VerifyAudit == nil {
 		return outcome.E(outcome.NotSupported, "AuditEvent/$verify is not enabled")
