@@ -176,6 +176,15 @@ func TestAuditorsReadTheAuditLog(t *testing.T) {
 	require.Equal(t, 200, ts.do("GET", "/Patient/p1", "", "").Status)
 	require.Equal(t, 200, ts.do("GET", "/Patient/p2", "", "").Status)
 	auditor := userToken("auditor")
+	// Every search parameter the CapabilityStatement claims for AuditEvent
+	// answers, under handling=strict.
+	saved := ts.token
+	ts.token = auditor
+	for _, q := range []string{"date=ge2020-01-01", "entity=Patient/p1", "patient=p1", "altid=auditor", "action=R", "outcome=0"} {
+		assert.Equal(t, 200, ts.do("GET", "/AuditEvent?"+q, "", "", "Prefer", "handling=strict").Status, q)
+	}
+	assert.Equal(t, 400, ts.do("GET", "/AuditEvent?agent-name=x", "", "", "Prefer", "handling=strict").Status, "not claimed, not answered")
+	ts.token = saved
 
 	r := fhirGet(ts, auditor, "/AuditEvent?patient=p1")
 	keys := entryKeys(t, r)

@@ -14,6 +14,10 @@ var typeInteractions = []string{"read", "vread", "update", "patch", "delete", "h
 
 // capabilityStatement describes what fhirRoutes really serves.
 func (a *app) capabilityStatement() []byte {
+	defs, err := profiles.R4()
+	if err != nil {
+		panic(err) // compiled-in data, tested to load
+	}
 	var types []map[string]any
 	names := profiles.ResourceTypes()
 	sort.Strings(names)
@@ -37,8 +41,13 @@ func (a *app) capabilityStatement() []byte {
 			"searchInclude":     []string{"*"},
 			"searchRevInclude":  []string{"*"},
 		}
-		if t == "Patient" {
-			res["operation"] = []map[string]string{{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}}
+		res["profile"] = "http://hl7.org/fhir/StructureDefinition/" + t
+		if sp := defs.Profiles(t); len(sp) > 0 {
+			res["supportedProfile"] = sp
+		}
+		res["operation"] = operationsOf(t)
+		if t == "AuditEvent" {
+			res = auditEventCapability(res)
 		}
 		types = append(types, res)
 	}
@@ -46,21 +55,26 @@ func (a *app) capabilityStatement() []byte {
 		"mode":        "server",
 		"resource":    types,
 		"interaction": []map[string]string{{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}},
+		"compartment": []string{"http://hl7.org/fhir/CompartmentDefinition/patient"},
 	}
 	if a.d.Security != nil {
 		rest["security"] = a.d.Security
 	}
 	cs := map[string]any{
-		"resourceType":   "CapabilityStatement",
-		"status":         "active",
-		"date":           "2026-11-23",
-		"kind":           "instance",
-		"fhirVersion":    "4.0.1",
-		"format":         []string{"application/fhir+json", "json"},
-		"patchFormat":    []string{"application/json-patch+json"},
-		"software":       map[string]string{"name": "fhirserver"},
-		"implementation": map[string]string{"description": "SMART-on-FHIR R4 server", "url": a.fhirBase()},
-		"rest":           []any{rest},
+		"resourceType": "CapabilityStatement",
+		"status":       "active",
+		"date":         "2026-11-23",
+		"kind":         "instance",
+		// What a US Core 6.1.0 client may rely on; the conformance tests
+		// check each claim against what the server answers.
+		"instantiates":        []string{"http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server"},
+		"implementationGuide": []string{"http://hl7.org/fhir/us/core/ImplementationGuide/hl7.fhir.us.core|6.1.0"},
+		"fhirVersion":         "4.0.1",
+		"format":              []string{"application/fhir+json", "json"},
+		"patchFormat":         []string{"application/json-patch+json"},
+		"software":            map[string]string{"name": "fhirserver"},
+		"implementation":      map[string]string{"description": "SMART-on-FHIR R4 server", "url": a.fhirBase()},
+		"rest":                []any{rest},
 	}
 	b, err := json.Marshal(cs)
 	if err != nil {
@@ -69,8 +83,47 @@ func (a *app) capabilityStatement() []byte {
 	return b
 }
 
+// auditEventCapability is what the audit log answers: auditors read and
+// search it (resources/auditevent.go) and verify its chains; nobody writes
+// it.
+func auditEventCapability(res map[string]any) map[string]any {
+	var params []map[string]string
+	for _, p := range res["searchParam"].([]map[string]string) {
+		switch p["name"] {
+		case "date", "entity", "patient", "altid", "action", "outcome":
+			params = append(params, p)
+		}
+	}
+	return map[string]any{
+		"type":        "AuditEvent",
+		"profile":     res["profile"],
+		"interaction": []map[string]string{{"code": "read"}, {"code": "search-type"}},
+		"searchParam": params,
+		"operation":   []map[string]string{{"name": "verify", "definition": operationBase + "AuditEvent-verify"}},
+	}
+}
+
+// operationsOf lists the operations fhirRoutes serves on typ, each with
+// its OperationDefinition's canonical URL: the specification's for
+// $validate and $everything, this server's own for the others.
+func operationsOf(typ string) []map[string]string {
+	ops := []map[string]string{{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}}
+	switch typ {
+	case "Patient":
+		ops = append(ops,
+			map[string]string{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
+			map[string]string{"name": "break-glass", "definition": operationBase + "Patient-break-glass"})
+	case "AuditEvent":
+		ops = append(ops, map[string]string{"name": "verify", "definition": operationBase + "AuditEvent-verify"})
+	}
+	return ops
+}
+
+// operationBase is where this server's own OperationDefinitions are named.
+const operationBase = "http://fhirserver.dev/fhir/OperationDefinition/"
+
 // searchParams lists the parameters a search on typ applies: every R4
-// parameter of the type that has an expression.
+// parameter of the type that has an expression, but special ones.
 func searchParams(typ string) []map[string]string {
 	reg, err := search.R4()
 	if err != nil {
@@ -78,6 +131,9 @@ func searchParams(typ string) []map[string]string {
 	}
 	var out []map[string]string
 	for code, p := range reg.Params(typ) {
+		if p.Type == "special" {
+			continue // near and the like: refused by search (search/parse.go)
+		}
 		out = append(out, map[string]string{"name": code, "type": p.Type, "definition": p.URL})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i]["name"] < out[j]["name"] })

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/labstack/echo/v4"
 	"io"
 	"log/slog"
 	"net/http"
@@ -40,6 +41,7 @@ type testServer struct {
 	store     *storage.Store
 	owner     string // a connection string of the database's owner
 	res       *resources.Service
+	app       *echo.Echo
 	auditKey  []byte
 	failAudit atomic.Bool // makes every audit record fail, as an outage would
 	smart     *smart.Provider
@@ -93,7 +95,7 @@ func newServerWith(t testing.TB, lifespan time.Duration, wrap func(fhirserver.Au
 	if wrap != nil {
 		auditor = wrap(auditor)
 	}
-	srv.Config.Handler = fhirserver.New(cfg, fhirserver.Deps{
+	ts.app = fhirserver.New(cfg, fhirserver.Deps{
 		Resources:   res,
 		Auth:        fhirserver.SMART(provider, roles, store),
 		RoleAdmin:   store,
@@ -108,6 +110,7 @@ func newServerWith(t testing.TB, lifespan time.Duration, wrap func(fhirserver.Au
 		OAuth:       provider.Handlers(),
 		Security:    provider.Security(),
 	})
+	srv.Config.Handler = ts.app
 	srv.Start()
 	t.Cleanup(srv.Close)
 	ts.URL = cfg.BaseURL + "/fhir"
