@@ -156,6 +156,7 @@ func (v *validator) resource(obj map[string]any, at *path) string {
 	}()
 	v.object(obj, sd.tree(), p, true)
 	v.invariants(sd.tree(), obj, p, false)
+	v.containedReferred(obj, p)
 	v.profiles(obj, rt, p)
 	return rt
 }
@@ -388,6 +389,13 @@ func (v *validator) primitive(typ string, prim *primitive, val any, p *path) boo
 			return false
 		}
 		text = s
+	}
+	if fast, ok := fastChecks[typ]; ok {
+		if !fast(text) {
+			v.fail(p, "value", "%q is not a valid %s", clip(text), typ)
+			return false
+		}
+		return true
 	}
 	if prim.pattern != nil && !prim.pattern.MatchString(text) {
 		v.fail(p, "value", "%q is not a valid %s", clip(text), typ)
