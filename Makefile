@@ -4,7 +4,7 @@ BIN      := bin
 DATA_DIR ?= ./.data
 ADDR     ?= 127.0.0.1:8080
 
-.PHONY: build run test bench bench-search bench-audit postgres browser vet
+.PHONY: build run test bench bench-search bench-audit bench-validation postgres browser vet
 
 build:
 	$(GO) build -o $(BIN)/fhirserver ./cmd/fhirserver
@@ -39,6 +39,12 @@ browser:
 # sink, same run), and audit verify's speed; on the embedded default unless
 # DATABASE_URL is set. AUDIT_VERIFY_ROWS sets the log's size (10000000 for
 # the issue's measure).
+bench-validation: postgres
+	@dir=$$(mktemp -d /tmp/fhirtest-XXXXXX) && chmod 755 "$$dir" && \
+	  FHIR_TEST_DATA_DIR="$$dir" $(GO) test -run '^$$' -bench 'BenchmarkValidate$$' -benchtime 3x ./profiles && \
+	  FHIR_TEST_DATA_DIR="$$dir" $(GO) test -run '^$$' -bench BenchmarkValidationOverhead -benchtime 1x -timeout 30m ./fhirserver; \
+	  rc=$$?; rm -rf "$$dir"; exit $$rc
+
 bench-audit: postgres
 	@dir=$$(mktemp -d /tmp/fhirtest-XXXXXX) && chmod 755 "$$dir" && \
 	  FHIR_TEST_DATA_DIR="$$dir" $(GO) test -run '^$$' -bench BenchmarkAuditOverhead -benchtime 1x -timeout 30m ./fhirserver; \

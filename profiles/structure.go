@@ -33,6 +33,17 @@ func ResourceTypes() []string {
 // (Period.stop, Attachment.link); the client's JSON is kept as sent.
 func Parse(body []byte) (*Resource, error) { return ParseWith(body, Options{}) }
 
+// DecodeOnly decodes a request body without validating it: the no-op
+// validator benchmarks inject to measure what validation costs.
+func DecodeOnly(body []byte, _ Options) (*Resource, error) {
+	obj, err := Decode(body)
+	if err != nil {
+		return nil, outcome.E(outcome.Invalid, "the body is not a JSON resource: %s", err).WithCode("structure")
+	}
+	typ, _ := obj["resourceType"].(string)
+	return &Resource{Type: typ, Object: obj}, nil
+}
+
 // ParseWith is Parse with validation options.
 func ParseWith(body []byte, opts Options) (*Resource, error) {
 	root, err := decodeJSON(body)

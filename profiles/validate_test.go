@@ -75,3 +75,16 @@ func TestUSCoreReferencePatientsConform(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, strings.TrimSpace(string(want)), strings.Join(got, "\n"))
 }
+
+// Every invariant of every definition held here compiles: none is left
+// unevaluated (NotEvaluated would list it, and the validator warn of it).
+func TestEveryInvariantIsEvaluated(t *testing.T) {
+	d, err := R4()
+	require.NoError(t, err)
+	urls := make([]string, 0, len(d.index))
+	for url := range d.index {
+		urls = append(urls, url)
+	}
+	assert.Greater(t, len(urls), 600)
+	assert.Empty(t, d.NotEvaluated(urls...))
+}

@@ -51,7 +51,7 @@ func (s *Service) create(ctx context.Context, w *work, res *profiles.Resource, i
 
 // parseFor checks a body and that it is a resource of the type in the URL.
 func (s *Service) parseFor(typ string, body []byte) (*profiles.Resource, error) {
-	res, err := profiles.ParseWith(body, s.validation)
+	res, err := s.parse(body)
 	if err != nil {
 		return nil, err
 	}

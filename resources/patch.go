@@ -7,7 +7,6 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
-	"github.com/fhirserver/fhirserver/profiles"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -44,7 +43,7 @@ func (s *Service) patch(ctx context.Context, w *work, k storage.Key, p jsonpatch
 	if err != nil {
 		return Result{}, outcome.E(outcome.Unprocessable, "the patch cannot be applied: %v", err)
 	}
-	res, err := profiles.ParseWith(patched, s.validation)
+	res, err := s.parse(patched)
 	if err != nil {
 		return Result{}, err
 	}

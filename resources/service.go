@@ -180,6 +180,20 @@ type Service struct {
 	links                            map[string]bool
 	// validation is how writes are checked against the profiles they claim.
 	validation profiles.Options
+	validator  Validator
+}
+
+// Validator decodes a request body and checks it against the definitions
+// (profiles.ParseWith). Benchmarks inject one that only decodes, to measure
+// what validation costs; the server has no switch that turns it off.
+type Validator func(body []byte, o profiles.Options) (*profiles.Resource, error)
+
+// SetValidator replaces the validator; for benchmarks.
+func (s *Service) SetValidator(v Validator) { s.validator = v }
+
+// parse decodes and validates a body.
+func (s *Service) parse(body []byte) (*profiles.Resource, error) {
+	return s.validator(body, s.validation)
 }
 
 // SetValidation sets how writes are checked against the profiles they
@@ -198,7 +212,7 @@ func New(store *storage.Store, log *slog.Logger) *Service {
 	if err != nil {
 		panic(err)
 	}
-	s := &Service{store: store, search: reg, log: log, links: map[string]bool{}}
+	s := &Service{store: store, search: reg, log: log, links: map[string]bool{}, validator: profiles.ParseWith}
 	for _, t := range reg.Types() {
 		for _, code := range reg.CompartmentParams(t) {
 			for _, ic := range reg.IndexCodes(t, code) {

@@ -43,7 +43,7 @@ func (t target) key() storage.Key { return storage.Key{Type: t.Type, ID: t.ID} }
 // logged before any entry is processed, and its outcome after. The body is
 // decoded once, first: the log records its kind, and decoding writes nothing.
 func (s *Service) Bundle(ctx context.Context, c Caller, body []byte, o Options) (Result, error) {
-	res, err := profiles.ParseWith(body, s.validation)
+	res, err := s.parse(body)
 	return s.logged(ctx, c, kindOf(res, body), body, func() (Result, error) {
 		if err != nil {
 			return Result{}, err
@@ -54,7 +54,7 @@ func (s *Service) Bundle(ctx context.Context, c Caller, body []byte, o Options) 
 
 // Load runs a body through the transaction path on behalf of the loader.
 func (s *Service) Load(ctx context.Context, c Caller, body []byte, o Options) (Result, error) {
-	res, err := profiles.ParseWith(body, s.validation)
+	res, err := s.parse(body)
 	return s.logged(ctx, c, "load", body, func() (Result, error) {
 		if err != nil {
 			return Result{}, err
