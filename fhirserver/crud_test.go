@@ -134,6 +134,7 @@ func TestPatch(t *testing.T) {
 		{"bad path", `[{"op":"replace","path":"/nothing/here","value":1}]`, "processing", 422},
 		{"invalid result", `[{"op":"replace","path":"/gender","value":"F"}]`, "code-invalid", 400},
 		{"changes id", `[{"op":"replace","path":"/id","value":"other"}]`, "processing", 422},
+		{"result breaks the profile it claims", `[{"op":"add","path":"/meta","value":{"profile":["http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"]}}]`, "required", 422},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
