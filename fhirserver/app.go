@@ -43,6 +43,8 @@ type Deps struct {
 	Roles     *Roles
 	// BreakGlass runs Patient/[id]/$break-glass.
 	BreakGlass BreakGlass
+	// Scheduling runs availability, $find and $book.
+	Scheduling Scheduling
 	// VerifyAudit recomputes the audit chains for AuditEvent/$verify.
 	VerifyAudit func(ctx context.Context) (int64, *storage.AuditBreak, error)
 	// Blind is the blind index of identifiers encrypted at rest, which the

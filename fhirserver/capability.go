@@ -115,6 +115,14 @@ func operationsOf(typ string) []map[string]string {
 			map[string]string{"name": "break-glass", "definition": operationBase + "Patient-break-glass"})
 	case "AuditEvent":
 		ops = append(ops, map[string]string{"name": "verify", "definition": operationBase + "AuditEvent-verify"})
+	case "Practitioner":
+		ops = append(ops,
+			map[string]string{"name": "availability", "definition": operationBase + "Practitioner-availability"},
+			map[string]string{"name": "block", "definition": operationBase + "Practitioner-block"})
+	case "Appointment":
+		ops = append(ops,
+			map[string]string{"name": "find", "definition": operationBase + "Appointment-find"},
+			map[string]string{"name": "book", "definition": operationBase + "Appointment-book"})
 	}
 	return ops
 }

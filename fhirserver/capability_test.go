@@ -64,6 +64,11 @@ var routeClaims = map[string]string{
 	"POST /fhir/Patient/:id/$break-glass":       "op:Patient:break-glass",
 	"GET /fhir/AuditEvent/$verify":              "op:AuditEvent:verify",
 	"POST /fhir/AuditEvent/$verify":             "op:AuditEvent:verify",
+	"POST /fhir/Practitioner/:id/$availability": "op:Practitioner:availability",
+	"POST /fhir/Practitioner/:id/$block":        "op:Practitioner:block",
+	"GET /fhir/Appointment/$find":               "op:Appointment:find",
+	"POST /fhir/Appointment/$find":              "op:Appointment:find",
+	"POST /fhir/Appointment/$book":              "op:Appointment:book",
 	"POST /fhir/:type/$validate":                "op:*:validate",
 	"POST /fhir/:type/:id/$validate":            "op:*:validate",
 	"GET /fhir/:type/:id/$validate":             "op:*:validate",
@@ -181,6 +186,12 @@ func TestClaimedSearchParametersAndOperationsAnswer(t *testing.T) {
 				got = ts.do("POST", "/Patient/p1/$break-glass", fhirJSON, `{"resourceType":"Parameters"}`)
 			case "verify":
 				got = ts.do("GET", "/AuditEvent/$verify", "", "")
+			case "availability", "block":
+				got = ts.do("POST", "/Practitioner/dr1/$"+o.Name, fhirJSON, `{"resourceType":"Parameters"}`)
+			case "find":
+				got = ts.do("GET", "/Appointment/$find", "", "")
+			case "book":
+				got = ts.do("POST", "/Appointment/$book", fhirJSON, `{"resourceType":"Parameters"}`)
 			default:
 				t.Errorf("%s claims $%s, which this test does not know how to call", r.Type, o.Name)
 				continue

@@ -27,6 +27,11 @@ func (a *app) fhirRoutes(add func(method, path string, h echo.HandlerFunc)) {
 	add(http.MethodPost, "/Patient/:id/$break-glass", a.breakGlass)
 	add(http.MethodGet, "/AuditEvent/$verify", a.verifyAudit)
 	add(http.MethodPost, "/AuditEvent/$verify", a.verifyAudit)
+	add(http.MethodPost, "/Practitioner/:id/$availability", a.availability)
+	add(http.MethodPost, "/Practitioner/:id/$block", a.block)
+	add(http.MethodGet, "/Appointment/$find", a.find)
+	add(http.MethodPost, "/Appointment/$find", a.find)
+	add(http.MethodPost, "/Appointment/$book", a.book)
 	add(http.MethodPost, "/:type/$validate", a.typed(a.validate))
 	add(http.MethodPost, "/:type/:id/$validate", a.typed(a.validate))
 	add(http.MethodGet, "/:type/:id/$validate", a.typed(a.validate))
@@ -279,8 +284,6 @@ func (a *app) breakGlass(c echo.Context) error {
 	return a.respond(c, r, a.options(c), false)
 }
 
-// verifyAudit is AuditEvent/$verify: auditors recompute every audit chain;
-// the answer names the first broken link, if any.
 // validate is $validate at type and instance level: the body is the
 // resource or a Parameters (resource, mode, profile); mode and profile may
 // also come in the query.
@@ -301,6 +304,8 @@ func (a *app) validate(c echo.Context) error {
 	return a.respond(c, r, a.options(c), false)
 }
 
+// verifyAudit is AuditEvent/$verify: auditors recompute every audit chain;
+// the answer names the first broken link, if any.
 func (a *app) verifyAudit(c echo.Context) error {
 	if a.d.VerifyAudit == nil {
 		return outcome.E(outcome.NotSupported, "AuditEvent/$verify is not enabled")

@@ -23,6 +23,7 @@ import (
 	"github.com/fhirserver/fhirserver/fhirserver"
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/operations/breakglass"
+	"github.com/fhirserver/fhirserver/operations/scheduling"
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/smart"
 	"github.com/fhirserver/fhirserver/storage"
@@ -104,6 +105,7 @@ func newServerWith(t testing.TB, lifespan time.Duration, wrap func(fhirserver.Au
 		BlindString: store.BlindString,
 		VerifyAudit: func(ctx context.Context) (int64, *storage.AuditBreak, error) { return store.VerifyAudit(ctx, auditKey) },
 		BreakGlass:  breakglass.New(store, res, time.Hour, 72*time.Hour),
+		Scheduling:  scheduling.New(res, 14),
 		Audit:       auditor,
 		Ready:       store.Ready,
 		Discovery:   provider.Discovery,

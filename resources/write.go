@@ -81,6 +81,9 @@ func (w *work) write(ctx context.Context, k storage.Key, method string, obj map[
 	if err := w.guardReviewTask(ctx, k, obj); err != nil {
 		return nil, err
 	}
+	if err := w.guardAppointment(ctx, k, obj); err != nil {
+		return nil, err
+	}
 	w.rows = append(w.rows, row)
 	w.heads[k] = storage.Head{Version: v.Version, Deleted: v.Deleted}
 	return v, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -119,4 +120,99 @@ func (t *Tx) AddAppointmentEvent(ctx context.Context, e AppointmentEvent) error 
 		return fmt.Errorf("storage: appointment event: %w", err)
 	}
 	return nil
+}
+
+// AddAvailability records a practitioner's weekly pattern (rules as JSON);
+// the newest is in force.
+func (t *Tx) AddAvailability(ctx context.Context, practitioner, tz string, rules []byte, actor string) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO availability (practitioner, tz, rules, actor) VALUES ($1, $2, $3, $4)`, practitioner, tz, rules, actor)
+	if err != nil {
+		return fmt.Errorf("storage: availability: %w", err)
+	}
+	return nil
+}
+
+// Availability is the pattern in force for a practitioner; ErrNotFound
+// when none was ever set.
+func (t *Tx) Availability(ctx context.Context, practitioner string) (tz string, rules []byte, err error) {
+	err = t.tx.QueryRow(ctx, `SELECT tz, rules FROM availability WHERE practitioner = $1 ORDER BY id DESC LIMIT 1`, practitioner).Scan(&tz, &rules)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil, ErrNotFound
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("storage: availability: %w", err)
+	}
+	return tz, rules, nil
+}
+
+// Block is time a practitioner is not available.
+type Block struct {
+	Start, End time.Time
+	Reason     string
+}
+
+// AddBlock records time off.
+func (t *Tx) AddBlock(ctx context.Context, practitioner string, b Block, actor string) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO availability_override (practitioner, starts, ends, reason, actor) VALUES ($1, $2, $3, $4, $5)`,
+		practitioner, b.Start, b.End, b.Reason, actor)
+	if err != nil {
+		return fmt.Errorf("storage: availability block: %w", err)
+	}
+	return nil
+}
+
+// Blocks are the practitioner's time off that ends after from.
+func (t *Tx) Blocks(ctx context.Context, practitioner string, from time.Time) ([]Block, error) {
+	rows, err := t.tx.Query(ctx, `SELECT starts, ends, reason FROM availability_override WHERE practitioner = $1 AND ends > $2 ORDER BY starts`, practitioner, from)
+	if err != nil {
+		return nil, fmt.Errorf("storage: availability blocks: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Block])
+	if err != nil {
+		return nil, fmt.Errorf("storage: availability blocks: %w", err)
+	}
+	return out, nil
+}
+
+// SlotsWithPrefix lists the slots with capacity whose ids start with
+// prefix, with their free units.
+func (t *Tx) SlotsWithPrefix(ctx context.Context, prefix string) (map[string]SlotState, error) {
+	rows, err := t.tx.Query(ctx, `
+		SELECT u.slot, count(*)::int,
+		       count(*) FILTER (WHERE (SELECT max(r.gen) FROM slot_release r WHERE r.slot = u.slot AND r.unit = u.unit)
+		                             >= coalesce((SELECT max(b.gen) FROM slot_booking b WHERE b.slot = u.slot AND b.unit = u.unit), 0))::int
+		FROM slot_unit u WHERE u.slot LIKE $1 || '%' GROUP BY u.slot`, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("storage: slots: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]SlotState{}
+	for rows.Next() {
+		var id string
+		var st SlotState
+		if err := rows.Scan(&id, &st.Units, &st.Free); err != nil {
+			return nil, fmt.Errorf("storage: slots: %w", err)
+		}
+		out[id] = st
+	}
+	return out, rows.Err()
+}
+
+// SlotState is a slot's capacity and how much of it is free.
+type SlotState struct {
+	Units, Free int
+}
+
+// LockSlot locks a slot's units (SELECT ... FOR UPDATE) for the rest of
+// the transaction and returns its state: no booking can change it until
+// the transaction ends.
+func (t *Tx) LockSlot(ctx context.Context, slot string) (SlotState, error) {
+	if _, err := t.tx.Exec(ctx, `SELECT unit FROM slot_unit WHERE slot = $1 FOR UPDATE`, slot); err != nil {
+		return SlotState{}, fmt.Errorf("storage: lock slot: %w", err)
+	}
+	states, err := t.SlotsWithPrefix(ctx, slot)
+	if err != nil {
+		return SlotState{}, err
+	}
+	return states[slot], nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/fhirserver"
 	"github.com/fhirserver/fhirserver/operations/breakglass"
+	"github.com/fhirserver/fhirserver/operations/scheduling"
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/smart"
@@ -28,6 +29,7 @@ type serveFlags struct {
 	maxBody       int64
 	tokenLifespan time.Duration
 	breakGlassFor time.Duration
+	slotHorizon   int
 }
 
 func serve(ctx context.Context, args []string, log *slog.Logger) error {
@@ -69,6 +71,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 			return db.store.VerifyAudit(ctx, auditKey)
 		},
 		BreakGlass: breakglass.New(db.store, res, f.breakGlassFor, 72*time.Hour),
+		Scheduling: scheduling.New(res, f.slotHorizon),
 		Audit:      audit,
 		Ready:      db.store.Ready,
 		Discovery:  provider.Discovery,
@@ -102,6 +105,7 @@ func parseServe(args []string) (serveFlags, error) {
 	fs.Int64Var(&f.maxBody, "max-body-bytes", 64<<20, "largest request body accepted; larger ones get 413")
 	fs.DurationVar(&f.tokenLifespan, "token-lifespan", 15*time.Minute, "lifetime of access tokens")
 	fs.DurationVar(&f.breakGlassFor, "break-glass-for", time.Hour, "how long a break-glass access lasts")
+	fs.IntVar(&f.slotHorizon, "slot-horizon-days", 30, "how many days of Slots are kept ahead of availability")
 	if err := fs.Parse(args); err != nil {
 		return f, usageError(err.Error())
 	}

@@ -1,0 +1,178 @@
+package fhirserver_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// availabilityBody is a Parameters for $availability: one window on every
+// day of the week, so that the test does not depend on today's weekday.
+func availabilityBody(start, end string, minutes, capacity int, visitType string) string {
+	var rules []string
+	for day := range 7 {
+		rules = append(rules, fmt.Sprintf(`{"name":"rule","part":[{"name":"weekday","valueInteger":%d},{"name":"start","valueTime":"%s"},
+			{"name":"end","valueTime":"%s"},{"name":"slotMinutes","valueInteger":%d},{"name":"maxConcurrent","valueInteger":%d},
+			{"name":"visitType","valueCode":"%s"}]}`, day, start, end, minutes, capacity, visitType))
+	}
+	return `{"resourceType":"Parameters","parameter":[{"name":"timezone","valueString":"America/New_York"},` + strings.Join(rules, ",") + `]}`
+}
+
+// freeSlots is $find's answer as slot ids, earliest first.
+func freeSlots(t *testing.T, ts *testServer, query string) []string {
+	t.Helper()
+	r := ts.do("GET", "/Appointment/$find?"+query, "", "")
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	var ids []string
+	var last string
+	entries, _ := r.json(t)["entry"].([]any)
+	for _, e := range entries {
+		slot := e.(map[string]any)["resource"].(map[string]any)
+		assert.Equal(t, "free", slot["status"])
+		assert.GreaterOrEqual(t, slot["start"].(string), last, "sorted by start")
+		last = slot["start"].(string)
+		ids = append(ids, slot["id"].(string))
+	}
+	return ids
+}
+
+func bookBody(slot string) string {
+	return `{"resourceType":"Parameters","parameter":[{"name":"appointment","resource":{"resourceType":"Appointment",
+		"slot":[{"reference":"Slot/` + slot + `"}],"participant":[{"actor":{"reference":"Patient/p1"},"status":"accepted"},
+		{"actor":{"reference":"Practitioner/dr1"},"status":"accepted"}]}}]}`
+}
+
+// Availability becomes Slots; $find lists the free ones; $book books a
+// slot once per unit of its capacity, under its lock, and a lost race
+// answers 409; cancelling frees the slot; every status change is an event;
+// a block or a change of availability withdraws free slots and leaves
+// booked ones as they are.
+func TestSchedulingAndBooking(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	ctx := context.Background()
+	ts.put("Practitioner", "dr1", `{"resourceType":"Practitioner","id":"dr1"}`)
+	ts.put("Patient", "p1", `{"resourceType":"Patient","id":"p1"}`)
+
+	r := ts.do("POST", "/Practitioner/dr1/$availability", fhirJSON, availabilityBody("09:00", "10:00", 30, 1, "FOLLOWUP"))
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	slots := freeSlots(t, ts, "practitioner=dr1&_count=100")
+	require.GreaterOrEqual(t, len(slots), 2*13, "two a day over the horizon")
+	assert.Len(t, freeSlots(t, ts, "practitioner=dr1&visit-type=FOLLOWUP&_count=100"), len(slots))
+	assert.Empty(t, freeSlots(t, ts, "practitioner=dr1&visit-type=NEWPATIENT"))
+	assert.Empty(t, freeSlots(t, ts, "practitioner=nobody"))
+	assert.Equal(t, 400, ts.do("GET", "/Appointment/$find?colour=blue", "", "").Status)
+
+	// Book the first slot; it is full, so the next booking loses.
+	first := slots[0]
+	r = ts.do("POST", "/Appointment/$book", fhirJSON, bookBody(first))
+	require.Equal(t, 201, r.Status, "%s", r.Body)
+	appt := r.json(t)
+	assert.Equal(t, "booked", appt["status"])
+	assert.NotEmpty(t, appt["start"])
+	assert.Equal(t, "busy", ts.do("GET", "/Slot/"+first, "", "").json(t)["status"])
+	r = ts.do("POST", "/Appointment/$book", fhirJSON, bookBody(first))
+	assert.Equal(t, 409, r.Status, "%s", r.Body)
+	assert.NotContains(t, freeSlots(t, ts, "practitioner=dr1&_count=100"), first)
+
+	// A move the lifecycle does not allow is refused, naming the allowed ones.
+	id := appt["id"].(string)
+	appt["status"] = "fulfilled"
+	delete(appt, "meta")
+	r = ts.do("PUT", "/Appointment/"+id, fhirJSON, string(mustJSON(t, appt)))
+	require.Equal(t, 409, r.Status, "%s", r.Body)
+	assert.Contains(t, string(r.Body), "from booked it may go to arrived, checked-in, cancelled, noshow, entered-in-error")
+
+	// Cancelling frees the slot.
+	appt["status"] = "cancelled"
+	appt["cancelationReason"] = map[string]any{"text": "patient asked"}
+	r = ts.do("PUT", "/Appointment/"+id, fhirJSON, string(mustJSON(t, appt)))
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	assert.Equal(t, "free", ts.do("GET", "/Slot/"+first, "", "").json(t)["status"])
+	assert.Contains(t, freeSlots(t, ts, "practitioner=dr1&_count=100"), first)
+	h := ts.do("GET", "/Appointment/"+id+"/_history", "", "").json(t)
+	assert.Len(t, h["entry"], 2, "booked, then cancelled: versions, never changed in place")
+
+	conn, err := pgx.Connect(ctx, ts.owner)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT coalesce(from_status, ''), to_status, coalesce(reason, '') FROM appointment_event WHERE appointment = $1 ORDER BY id`, id)
+	require.NoError(t, err)
+	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var f, to, why string
+		err := r.Scan(&f, &to, &why)
+		return f + ">" + to + ":" + why, err
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{">booked:", "booked>cancelled:patient asked"}, events)
+
+	// Book the second slot, then block the morning of both it and the
+	// third: the booked one stays, the free one is withdrawn.
+	second, third := slots[1], slots[2]
+	require.Equal(t, 201, ts.do("POST", "/Appointment/$book", fhirJSON, bookBody(second)).Status)
+	secondStart := ts.do("GET", "/Slot/"+second, "", "").json(t)["start"].(string)
+	thirdEnd := ts.do("GET", "/Slot/"+third, "", "").json(t)["end"].(string)
+	r = ts.do("POST", "/Practitioner/dr1/$block", fhirJSON, `{"resourceType":"Parameters","parameter":[
+		{"name":"start","valueDateTime":"`+secondStart+`"},{"name":"end","valueDateTime":"`+thirdEnd+`"},{"name":"reason","valueString":"training"}]}`)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	assert.Equal(t, "busy", ts.do("GET", "/Slot/"+second, "", "").json(t)["status"], "booked: untouched")
+	assert.Equal(t, "busy-unavailable", ts.do("GET", "/Slot/"+third, "", "").json(t)["status"])
+
+	// New availability: the old free slots go, the booked one stays.
+	r = ts.do("POST", "/Practitioner/dr1/$availability", fhirJSON, availabilityBody("14:00", "14:30", 30, 1, "FOLLOWUP"))
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	assert.Equal(t, "busy", ts.do("GET", "/Slot/"+second, "", "").json(t)["status"])
+	assert.Equal(t, "busy-unavailable", ts.do("GET", "/Slot/"+first, "", "").json(t)["status"])
+	for _, s := range freeSlots(t, ts, "practitioner=dr1&_count=100") {
+		start := ts.do("GET", "/Slot/"+s, "", "").json(t)["start"].(string)
+		at, err := time.Parse(time.RFC3339, start)
+		require.NoError(t, err)
+		ny, _ := time.LoadLocation("America/New_York")
+		assert.Equal(t, 14, at.In(ny).Hour(), "only the new window's slots are free")
+	}
+}
+
+// Many clients booking few units: exactly one booking per unit, every
+// loser a 409, and the database agrees.
+func TestBookingContention(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	ctx := context.Background()
+	ts.put("Practitioner", "dr1", `{"resourceType":"Practitioner","id":"dr1"}`)
+	ts.put("Patient", "p1", `{"resourceType":"Patient","id":"p1"}`)
+	require.Equal(t, 200, ts.do("POST", "/Practitioner/dr1/$availability", fhirJSON, availabilityBody("09:00", "09:30", 30, 3, "FOLLOWUP")).Status)
+	slots := freeSlots(t, ts, "practitioner=dr1")
+	require.NotEmpty(t, slots)
+	slot := slots[0]
+	statuses := map[int]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 24 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := ts.do("POST", "/Appointment/$book", fhirJSON, bookBody(slot))
+			mu.Lock()
+			statuses[r.Status]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, map[int]int{201: 3, 409: 21}, statuses)
+	conn, err := pgx.Connect(ctx, ts.owner)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var bookings, appointments int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM slot_booking WHERE slot = $1`, slot).Scan(&bookings))
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(DISTINCT id) FROM resource_version WHERE type = 'Appointment'`).Scan(&appointments))
+	assert.Equal(t, 3, bookings)
+	assert.Equal(t, 3, appointments, "no Appointment of a lost race was stored")
+	assert.Equal(t, "busy", ts.do("GET", "/Slot/"+slot, "", "").json(t)["status"])
+}

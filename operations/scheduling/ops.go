@@ -1,0 +1,468 @@
+package scheduling
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// Canonical URLs this server defines for scheduling.
+const (
+	VisitTypeSystem = "http://fhirserver.dev/fhir/CodeSystem/visit-type"
+	CapacityURL     = "http://fhirserver.dev/fhir/StructureDefinition/slot-capacity"
+)
+
+// Op serves the scheduling operations.
+type Op struct {
+	res     *resources.Service
+	horizon int // days of slots kept ahead
+	now     func() time.Time
+}
+
+// New serves scheduling over res, keeping horizon days of slots ahead.
+func New(res *resources.Service, horizon int) *Op {
+	return &Op{res: res, horizon: horizon, now: time.Now}
+}
+
+// ScheduleID and SlotID name a practitioner's Schedule and the slot that
+// starts at start: the same slot whenever availability is materialized.
+func ScheduleID(practitioner string) string { return "sch-" + hash16(practitioner) }
+
+func SlotID(practitioner string, start time.Time) string {
+	return slotPrefix(practitioner) + strconv.FormatInt(start.Unix(), 10)
+}
+
+func slotPrefix(practitioner string) string { return "s-" + hash16(practitioner) + "-" }
+
+func hash16(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:8])
+}
+
+// SetAvailability is POST Practitioner/[id]/$availability: a Parameters
+// with timezone (valueString, IANA) and one rule part per weekly window
+// (parts weekday valueInteger 0-6, start and end valueTime, slotMinutes
+// valueInteger, visitType valueCode, repeated, maxConcurrent
+// valueInteger). It replaces the pattern in force and brings the slots of
+// the horizon in line with it, booked ones untouched.
+func (op *Op) SetAvailability(ctx context.Context, c resources.Caller, practitioner string, body []byte) ([]byte, error) {
+	tz, rules, err := availabilityParams(body)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Materialize(Availability{TZ: tz, Rules: rules}, nil, op.now(), 0); err != nil {
+		return nil, outcome.E(outcome.Invalid, "%s", strings.TrimPrefix(err.Error(), "scheduling: "))
+	}
+	encoded, err := json.Marshal(rules)
+	if err != nil {
+		return nil, err
+	}
+	return op.change(ctx, c, practitioner, func(t *resources.Txn) error {
+		return t.Tx().AddAvailability(ctx, practitioner, tz, encoded, actor(c))
+	})
+}
+
+// Block is POST Practitioner/[id]/$block: start and end (valueDateTime),
+// reason (valueString); the free slots it touches are withdrawn.
+func (op *Op) Block(ctx context.Context, c resources.Caller, practitioner string, body []byte) ([]byte, error) {
+	b, err := blockParams(body)
+	if err != nil {
+		return nil, err
+	}
+	return op.change(ctx, c, practitioner, func(t *resources.Txn) error {
+		return t.Tx().AddBlock(ctx, practitioner, b, actor(c))
+	})
+}
+
+// change records a change of availability and materializes the slots, in
+// one transaction, and answers with what it did.
+func (op *Op) change(ctx context.Context, c resources.Caller, practitioner string, record func(t *resources.Txn) error) ([]byte, error) {
+	if _, err := op.res.Read(ctx, c, storage.Key{Type: "Practitioner", ID: practitioner}); err != nil {
+		return nil, err
+	}
+	var s summary
+	err := op.res.Transact(ctx, c, func(t *resources.Txn) error {
+		if err := record(t); err != nil {
+			return err
+		}
+		var err error
+		s, err = op.sync(ctx, t, practitioner)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{"resourceType": "Parameters", "parameter": []map[string]any{
+		{"name": "schedule", "valueReference": map[string]string{"reference": "Schedule/" + ScheduleID(practitioner)}},
+		{"name": "opened", "valueInteger": s.opened},
+		{"name": "withdrawn", "valueInteger": s.withdrawn},
+		{"name": "kept", "valueInteger": s.kept},
+	}})
+}
+
+type summary struct{ opened, withdrawn, kept int }
+
+// sync makes the practitioner's Schedule and Slots of the horizon match the
+// availability in force: a slot it gives is free (made so if it was
+// withdrawn and nobody holds it), a free slot it no longer gives is
+// withdrawn (busy-unavailable); a slot with a booking is left as it is.
+func (op *Op) sync(ctx context.Context, t *resources.Txn, practitioner string) (summary, error) {
+	var s summary
+	from := op.now().UTC()
+	until := from.AddDate(0, 0, op.horizon+1)
+	tz, raw, err := t.Tx().Availability(ctx, practitioner)
+	if errors.Is(err, storage.ErrNotFound) {
+		tz, raw = "UTC", []byte("[]")
+	} else if err != nil {
+		return s, err
+	}
+	var rules []Rule
+	if err := json.Unmarshal(raw, &rules); err != nil {
+		return s, err
+	}
+	blocks, err := t.Tx().Blocks(ctx, practitioner, from)
+	if err != nil {
+		return s, err
+	}
+	var overrides []Override
+	for _, b := range blocks {
+		overrides = append(overrides, Override{Start: b.Start, End: b.End, Reason: b.Reason})
+	}
+	specs, err := Materialize(Availability{Practitioner: practitioner, TZ: tz, Rules: rules}, overrides, from, op.horizon)
+	if err != nil {
+		return s, err
+	}
+	schedule := map[string]any{"resourceType": "Schedule", "id": ScheduleID(practitioner), "active": true,
+		"actor":           []any{map[string]any{"reference": "Practitioner/" + practitioner}},
+		"planningHorizon": map[string]any{"start": from.Format(time.RFC3339), "end": until.Format(time.RFC3339)}}
+	if _, err := t.Put(ctx, schedule, false); err != nil {
+		return s, err
+	}
+	existing, err := t.Tx().SlotsWithPrefix(ctx, slotPrefix(practitioner))
+	if err != nil {
+		return s, err
+	}
+	wanted := map[string]bool{}
+	for _, spec := range specs {
+		id := SlotID(practitioner, spec.Start)
+		wanted[id] = true
+		if err := t.Tx().AddSlotUnits(ctx, id, spec.Capacity); err != nil {
+			return s, err
+		}
+		st, had := existing[id]
+		if had && st.Free < st.Units {
+			s.kept++
+			continue
+		}
+		changed, err := op.putSlot(ctx, t, practitioner, id, spec, "free")
+		if err != nil {
+			return s, err
+		}
+		if changed {
+			s.opened++
+		} else {
+			s.kept++
+		}
+	}
+	for id := range existing {
+		start, ok := slotStart(practitioner, id)
+		if wanted[id] || !ok || start.Before(from) || !start.Before(until) {
+			continue
+		}
+		st, err := t.Tx().LockSlot(ctx, id)
+		if err != nil {
+			return s, err
+		}
+		if st.Free < st.Units {
+			s.kept++ // booked: the appointment stands
+			continue
+		}
+		if changed, err := op.withdraw(ctx, t, id); err != nil {
+			return s, err
+		} else if changed {
+			s.withdrawn++
+		}
+	}
+	return s, nil
+}
+
+// putSlot writes a slot as spec says with status, unless it is so already.
+func (op *Op) putSlot(ctx context.Context, t *resources.Txn, practitioner, id string, spec SlotSpec, status string) (bool, error) {
+	slot := map[string]any{"resourceType": "Slot", "id": id, "status": status,
+		"schedule": map[string]any{"reference": "Schedule/" + ScheduleID(practitioner)},
+		"start":    spec.Start.Format(time.RFC3339), "end": spec.End.Format(time.RFC3339),
+		"extension": []any{map[string]any{"url": CapacityURL, "valueInteger": spec.Capacity}}}
+	if len(spec.VisitTypes) > 0 {
+		var codings []any
+		for _, vt := range spec.VisitTypes {
+			codings = append(codings, map[string]any{"system": VisitTypeSystem, "code": vt})
+		}
+		slot["serviceType"] = []any{map[string]any{"coding": codings}}
+	}
+	if cur, err := t.Read(ctx, storage.Key{Type: "Slot", ID: id}); err == nil && sameSlot(cur.Resource, slot) {
+		return false, nil
+	}
+	_, err := t.Put(ctx, slot, false)
+	return err == nil, err
+}
+
+// withdraw marks a free slot busy-unavailable.
+func (op *Op) withdraw(ctx context.Context, t *resources.Txn, id string) (bool, error) {
+	cur, err := t.Read(ctx, storage.Key{Type: "Slot", ID: id})
+	if err != nil {
+		return false, nil // capacity without a resource: nothing shows it
+	}
+	var slot map[string]any
+	if err := json.Unmarshal(cur.Resource, &slot); err != nil {
+		return false, err
+	}
+	if slot["status"] != "free" {
+		return false, nil
+	}
+	slot["status"] = "busy-unavailable"
+	delete(slot, "meta")
+	_, err = t.Put(ctx, slot, false)
+	return err == nil, err
+}
+
+// sameSlot reports whether the stored slot already says what slot does.
+func sameSlot(stored []byte, slot map[string]any) bool {
+	var cur map[string]any
+	if err := json.Unmarshal(stored, &cur); err != nil {
+		return false
+	}
+	delete(cur, "meta")
+	a, _ := json.Marshal(cur)
+	b, _ := json.Marshal(slot)
+	var x, y any
+	_ = json.Unmarshal(a, &x)
+	_ = json.Unmarshal(b, &y)
+	ja, _ := json.Marshal(x)
+	jb, _ := json.Marshal(y)
+	return string(ja) == string(jb)
+}
+
+// slotStart reads a slot's start back from its id.
+func slotStart(practitioner, id string) (time.Time, bool) {
+	n, err := strconv.ParseInt(strings.TrimPrefix(id, slotPrefix(practitioner)), 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(n, 0).UTC(), true
+}
+
+func actor(c resources.Caller) string {
+	if c.User != "" {
+		return "user:" + c.User
+	}
+	return "client:" + c.ID
+}
+
+// Find is Appointment/$find: the free slots, earliest first, of a
+// practitioner (practitioner), a visit type (visit-type, a code of
+// VisitTypeSystem or system|code), a specialty (specialty, token), from
+// start to end (dates or instants; default: the horizon). It answers the
+// Slot search it makes.
+func (op *Op) Find(ctx context.Context, c resources.Caller, q url.Values, o resources.Options) (resources.Result, error) {
+	search := url.Values{"status": {"free"}, "_sort": {"start"}}
+	from := op.now().UTC().Format(time.RFC3339)
+	if v := q.Get("start"); v != "" {
+		from = v
+	}
+	search.Add("start", "ge"+from)
+	if v := q.Get("end"); v != "" {
+		search.Add("start", "lt"+v)
+	}
+	if p := q.Get("practitioner"); p != "" {
+		search.Set("schedule", "Schedule/"+ScheduleID(strings.TrimPrefix(p, "Practitioner/")))
+	}
+	if v := q.Get("visit-type"); v != "" {
+		if !strings.Contains(v, "|") {
+			v = VisitTypeSystem + "|" + v
+		}
+		search.Set("service-type", v)
+	}
+	if v := q.Get("specialty"); v != "" {
+		search.Set("specialty", v)
+	}
+	if v := q.Get("_count"); v != "" {
+		search.Set("_count", v)
+	}
+	for name := range q {
+		switch name {
+		case "practitioner", "visit-type", "specialty", "start", "end", "_count":
+		default:
+			return resources.Result{}, outcome.E(outcome.Invalid, "$find takes practitioner, visit-type, specialty, start, end and _count, not %s", name).At(name)
+		}
+	}
+	return op.res.Search(ctx, c, "Slot", search, o, nil)
+}
+
+// Book is Appointment/$book: the Parameters' appointment part is the
+// Appointment, naming its slot(s) in Appointment.slot (Argonaut
+// Scheduling). It is created as any Appointment is (booked unless it says
+// otherwise), which books its slots under their locks: a slot that another
+// booking filled first answers 409.
+func (op *Op) Book(ctx context.Context, c resources.Caller, body []byte, o resources.Options) (resources.Result, error) {
+	var p struct {
+		ResourceType string `json:"resourceType"`
+		Parameter    []struct {
+			Name     string         `json:"name"`
+			Resource map[string]any `json:"resource"`
+		} `json:"parameter"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil || p.ResourceType != "Parameters" {
+		return resources.Result{}, outcome.E(outcome.Invalid, "$book takes a Parameters resource")
+	}
+	var appt map[string]any
+	for _, part := range p.Parameter {
+		if part.Name == "appointment" {
+			appt = part.Resource
+		}
+	}
+	if appt == nil || appt["resourceType"] != "Appointment" {
+		return resources.Result{}, outcome.E(outcome.Invalid, "$book needs an appointment part holding an Appointment").At("Parameters.parameter")
+	}
+	if s, _ := appt["slot"].([]any); len(s) == 0 {
+		return resources.Result{}, outcome.E(outcome.Invalid, "the Appointment names no slot").At("Appointment.slot")
+	}
+	if _, ok := appt["status"]; !ok {
+		appt["status"] = "booked"
+	}
+	if err := op.spanSlots(ctx, c, appt); err != nil {
+		return resources.Result{}, err
+	}
+	raw, err := json.Marshal(appt)
+	if err != nil {
+		return resources.Result{}, err
+	}
+	return op.res.Create(ctx, c, "Appointment", raw, o)
+}
+
+// spanSlots gives an appointment without start and end those of its
+// slots: a booked appointment has them (app-3).
+func (op *Op) spanSlots(ctx context.Context, c resources.Caller, appt map[string]any) error {
+	if appt["start"] != nil && appt["end"] != nil {
+		return nil
+	}
+	var start, end string
+	for i, s := range appt["slot"].([]any) {
+		ref, _ := s.(map[string]any)["reference"].(string)
+		id := ref[strings.LastIndex(ref, "/")+1:]
+		r, err := op.res.Read(ctx, c, storage.Key{Type: "Slot", ID: id})
+		if err != nil {
+			return outcome.E(outcome.Unprocessable, "%s is not a slot that can be read", ref).At(fmt.Sprintf("Appointment.slot[%d]", i))
+		}
+		var slot struct{ Start, End string }
+		if err := json.Unmarshal(r.Body, &slot); err != nil {
+			return err
+		}
+		if start == "" || slot.Start < start {
+			start = slot.Start
+		}
+		if slot.End > end {
+			end = slot.End
+		}
+	}
+	appt["start"], appt["end"] = start, end
+	return nil
+}
+
+// availabilityParams reads $availability's Parameters.
+func availabilityParams(body []byte) (string, []Rule, error) {
+	parts, err := parameters(body)
+	if err != nil {
+		return "", nil, err
+	}
+	tz := ""
+	var rules []Rule
+	for _, p := range parts {
+		switch p.Name {
+		case "timezone":
+			tz = p.ValueString + p.ValueCode
+		case "rule":
+			var r Rule
+			for _, q := range p.Part {
+				switch q.Name {
+				case "weekday":
+					r.Weekday = time.Weekday(q.ValueInteger)
+				case "start":
+					r.Start = q.ValueTime
+				case "end":
+					r.End = q.ValueTime
+				case "slotMinutes":
+					r.SlotMinutes = q.ValueInteger
+				case "visitType":
+					r.VisitTypes = append(r.VisitTypes, q.ValueCode)
+				case "maxConcurrent":
+					r.MaxConcurrent = q.ValueInteger
+				}
+			}
+			rules = append(rules, r)
+		}
+	}
+	if tz == "" {
+		return "", nil, outcome.E(outcome.Invalid, "$availability needs a timezone (IANA, such as America/New_York)").At("timezone")
+	}
+	return tz, rules, nil
+}
+
+func blockParams(body []byte) (storage.Block, error) {
+	parts, err := parameters(body)
+	if err != nil {
+		return storage.Block{}, err
+	}
+	var b storage.Block
+	for _, p := range parts {
+		switch p.Name {
+		case "start", "end":
+			t, err := time.Parse(time.RFC3339, p.ValueDateTime)
+			if err != nil {
+				return b, outcome.E(outcome.Invalid, "%s must be a dateTime with a time zone", p.Name).At(p.Name)
+			}
+			if p.Name == "start" {
+				b.Start = t
+			} else {
+				b.End = t
+			}
+		case "reason":
+			b.Reason = p.ValueString
+		}
+	}
+	if b.Start.IsZero() || b.End.IsZero() || !b.End.After(b.Start) || strings.TrimSpace(b.Reason) == "" {
+		return b, outcome.E(outcome.Invalid, "$block needs start, a later end, and a reason")
+	}
+	return b, nil
+}
+
+type part struct {
+	Name          string `json:"name"`
+	ValueString   string `json:"valueString"`
+	ValueCode     string `json:"valueCode"`
+	ValueTime     string `json:"valueTime"`
+	ValueDateTime string `json:"valueDateTime"`
+	ValueInteger  int    `json:"valueInteger"`
+	Part          []part `json:"part"`
+}
+
+func parameters(body []byte) ([]part, error) {
+	var p struct {
+		ResourceType string `json:"resourceType"`
+		Parameter    []part `json:"parameter"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil || p.ResourceType != "Parameters" {
+		return nil, outcome.E(outcome.Invalid, "the body must be a Parameters resource")
+	}
+	return p.Parameter, nil
+}

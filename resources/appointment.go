@@ -1,0 +1,191 @@
+package resources
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// The appointment lifecycle: from each status, where it may go. An
+// appointment is requested (proposed, pending, or waitlist), confirmed
+// (booked), checked in (arrived or checked-in) and completed (fulfilled),
+// or ends cancelled or as a no-show; entered-in-error corrects any.
+var appointmentMoves = map[string][]string{
+	"":           {"proposed", "pending", "waitlist", "booked"},
+	"proposed":   {"pending", "booked", "cancelled", "entered-in-error"},
+	"pending":    {"booked", "cancelled", "entered-in-error"},
+	"waitlist":   {"proposed", "pending", "booked", "cancelled", "entered-in-error"},
+	"booked":     {"arrived", "checked-in", "cancelled", "noshow", "entered-in-error"},
+	"arrived":    {"fulfilled", "entered-in-error"},
+	"checked-in": {"fulfilled", "entered-in-error"},
+	"fulfilled":  {"entered-in-error"},
+	"cancelled":  {"entered-in-error"},
+	"noshow":     {"entered-in-error"},
+}
+
+// holdsSlots are the statuses in which an appointment keeps its slots.
+var holdsSlots = map[string]bool{"proposed": true, "pending": true, "booked": true, "arrived": true, "checked-in": true, "fulfilled": true}
+
+// guardAppointment runs the lifecycle on every write of an Appointment: a
+// move its current status does not allow is refused (409, naming the
+// allowed ones); every move is an event (appointment_event); an
+// appointment that comes to hold its slots books them, a unit of capacity
+// each, under the slots' locks, and one that lets go of them (cancelled,
+// noshow, entered-in-error) releases them; a Slot whose last unit is taken
+// becomes busy, and free again when one is released.
+func (w *work) guardAppointment(ctx context.Context, k storage.Key, obj map[string]any) error {
+	if k.Type != "Appointment" {
+		return nil
+	}
+	from := ""
+	if h := w.heads[k]; h.Version > 0 && !h.Deleted {
+		prev, err := w.tx.Read(ctx, k)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		old, _ := decodeObject(prev.Resource)
+		from, _ = old["status"].(string)
+	}
+	if obj == nil {
+		if holdsSlots[from] {
+			return outcome.E(outcome.Conflict, "a %s appointment is not deleted: cancel it (status cancelled) or mark it entered-in-error", from)
+		}
+		return nil
+	}
+	to, _ := obj["status"].(string)
+	if to == from {
+		return nil
+	}
+	if !slices.Contains(appointmentMoves[from], to) {
+		return outcome.E(outcome.Conflict, "an appointment cannot go from %s to %s; from %s it may go to %s",
+			orNew(from), to, orNew(from), strings.Join(appointmentMoves[from], ", ")).At("Appointment.status")
+	}
+	if err := w.tx.AddAppointmentEvent(ctx, storage.AppointmentEvent{
+		Appointment: k.ID, Actor: w.caller.actor(), From: from, To: to, Reason: cancelReason(obj),
+	}); err != nil {
+		return err
+	}
+	switch {
+	case holdsSlots[to] && !holdsSlots[from]:
+		return w.bookSlots(ctx, k.ID, obj)
+	case !holdsSlots[to] && holdsSlots[from]:
+		return w.releaseSlots(ctx, k.ID, string(to))
+	}
+	return nil
+}
+
+func orNew(status string) string {
+	if status == "" {
+		return "(new)"
+	}
+	return status
+}
+
+// actor names who made a change: the user, else the client.
+func (c Caller) actor() string {
+	if c.User != "" {
+		return "user:" + c.User
+	}
+	return "client:" + c.ID
+}
+
+func cancelReason(obj map[string]any) string {
+	if cr, ok := obj["cancelationReason"].(map[string]any); ok {
+		if t, ok := cr["text"].(string); ok {
+			return t
+		}
+		b, _ := json.Marshal(cr)
+		return string(b)
+	}
+	return ""
+}
+
+// bookSlots takes a unit of each slot the appointment names.
+func (w *work) bookSlots(ctx context.Context, appointment string, obj map[string]any) error {
+	for i, ref := range slotRefs(obj) {
+		use, err := w.tx.BookSlot(ctx, ref, appointment)
+		switch {
+		case errors.Is(err, storage.ErrSlotFull):
+			return outcome.E(outcome.Conflict, "Slot/%s is fully booked", ref).At(pathIndex("Appointment.slot", i))
+		case errors.Is(err, storage.ErrNotFound):
+			return outcome.E(outcome.Unprocessable, "Slot/%s is not a slot this server schedules", ref).At(pathIndex("Appointment.slot", i))
+		case err != nil:
+			return err
+		}
+		if use.Full {
+			if err := w.setSlotStatus(ctx, ref, "busy"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// releaseSlots gives back the units the appointment holds.
+func (w *work) releaseSlots(ctx context.Context, appointment, reason string) error {
+	slots, err := w.tx.ReleaseAppointment(ctx, appointment, reason)
+	if err != nil {
+		return err
+	}
+	for _, s := range slots {
+		if err := w.setSlotStatus(ctx, s, "free"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setSlotStatus writes the slot's next version with status, as the
+// server: the booking that changes it was authorized already.
+func (w *work) setSlotStatus(ctx context.Context, id, status string) error {
+	k := storage.Key{Type: "Slot", ID: id}
+	h, err := w.head(ctx, k)
+	if err != nil {
+		return err
+	}
+	if h.Version == 0 || h.Deleted {
+		return nil // capacity without a Slot resource: nothing to show
+	}
+	cur, err := w.tx.Read(ctx, k)
+	if err != nil {
+		return err
+	}
+	slot, err := decodeObject(cur.Resource)
+	if err != nil {
+		return err
+	}
+	if slot["status"] == status {
+		return nil
+	}
+	slot["status"] = status
+	delete(slot, "meta")
+	saved := w.caller
+	w.caller = Caller{ID: saved.ID, Authorize: AllowAll}
+	defer func() { w.caller = saved }()
+	_, err = w.write(ctx, k, "PUT", slot)
+	return err
+}
+
+// slotRefs are the ids of the Slots an appointment names (Slot/id, or a
+// full URL ending so).
+func slotRefs(obj map[string]any) []string {
+	var out []string
+	list, _ := obj["slot"].([]any)
+	for _, s := range list {
+		ref, _ := s.(map[string]any)["reference"].(string)
+		if i := strings.LastIndex(ref, "Slot/"); i >= 0 {
+			out = append(out, strings.TrimSuffix(ref[i+len("Slot/"):], "/"))
+		}
+	}
+	return out
+}
+
+func pathIndex(p string, i int) string {
+	b, _ := json.Marshal(i)
+	return p + "[" + string(b) + "]"
+}
