@@ -4,7 +4,7 @@ BIN      := bin
 DATA_DIR ?= ./.data
 ADDR     ?= 127.0.0.1:8080
 
-.PHONY: build run test bench bench-search bench-audit bench-validation postgres browser vet
+.PHONY: build run test bench bench-search bench-audit bench-validation bench-scheduling postgres browser vet
 
 build:
 	$(GO) build -o $(BIN)/fhirserver ./cmd/fhirserver
@@ -43,6 +43,11 @@ bench-validation: postgres
 	@dir=$$(mktemp -d /tmp/fhirtest-XXXXXX) && chmod 755 "$$dir" && \
 	  FHIR_TEST_DATA_DIR="$$dir" $(GO) test -run '^$$' -bench 'BenchmarkValidate$$' -benchtime 3x ./profiles && \
 	  FHIR_TEST_DATA_DIR="$$dir" $(GO) test -run '^$$' -bench BenchmarkValidationOverhead -benchtime 1x -timeout 30m ./fhirserver; \
+	  rc=$$?; rm -rf "$$dir"; exit $$rc
+
+bench-scheduling: postgres
+	@dir=$$(mktemp -d /tmp/fhirtest-XXXXXX) && chmod 755 "$$dir" && \
+	  FHIR_TEST_DATA_DIR="$$dir" $(GO) test -run '^$$' -bench 'BenchmarkBooking|BenchmarkFind' -benchtime 1x -timeout 60m ./fhirserver; \
 	  rc=$$?; rm -rf "$$dir"; exit $$rc
 
 bench-audit: postgres

@@ -122,7 +122,8 @@ func operationsOf(typ string) []map[string]string {
 	case "Appointment":
 		ops = append(ops,
 			map[string]string{"name": "find", "definition": operationBase + "Appointment-find"},
-			map[string]string{"name": "book", "definition": operationBase + "Appointment-book"})
+			map[string]string{"name": "book", "definition": operationBase + "Appointment-book"},
+			map[string]string{"name": "events", "definition": operationBase + "Appointment-events"})
 	}
 	return ops
 }

@@ -69,6 +69,7 @@ var routeClaims = map[string]string{
 	"GET /fhir/Appointment/$find":               "op:Appointment:find",
 	"POST /fhir/Appointment/$find":              "op:Appointment:find",
 	"POST /fhir/Appointment/$book":              "op:Appointment:book",
+	"GET /fhir/Appointment/:id/$events":         "op:Appointment:events",
 	"POST /fhir/:type/$validate":                "op:*:validate",
 	"POST /fhir/:type/:id/$validate":            "op:*:validate",
 	"GET /fhir/:type/:id/$validate":             "op:*:validate",
@@ -192,6 +193,9 @@ func TestClaimedSearchParametersAndOperationsAnswer(t *testing.T) {
 				got = ts.do("GET", "/Appointment/$find", "", "")
 			case "book":
 				got = ts.do("POST", "/Appointment/$book", fhirJSON, `{"resourceType":"Parameters"}`)
+			case "events":
+				ts.put("Appointment", "a1", `{"resourceType":"Appointment","id":"a1","status":"proposed","participant":[{"actor":{"display":"x"},"status":"needs-action"}]}`)
+				got = ts.do("GET", "/Appointment/a1/$events", "", "")
 			default:
 				t.Errorf("%s claims $%s, which this test does not know how to call", r.Type, o.Name)
 				continue

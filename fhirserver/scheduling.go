@@ -18,6 +18,21 @@ type Scheduling interface {
 	Block(ctx context.Context, c resources.Caller, practitioner string, body []byte) ([]byte, error)
 	Find(ctx context.Context, c resources.Caller, q url.Values, o resources.Options) (resources.Result, error)
 	Book(ctx context.Context, c resources.Caller, body []byte, o resources.Options) (resources.Result, error)
+	AppointmentEvents(ctx context.Context, c resources.Caller, id string) ([]byte, error)
+}
+
+// appointmentEvents is Appointment/[id]/$events.
+func (a *app) appointmentEvents(c echo.Context) error {
+	s, err := a.scheduling()
+	if err != nil {
+		return err
+	}
+	out, err := s.AppointmentEvents(c.Request().Context(), callerOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	r := resources.Result{Status: http.StatusOK, Body: out, Keys: []storage.Key{{Type: "Appointment", ID: c.Param("id")}}}
+	return a.respond(c, r, a.options(c), false)
 }
 
 func (a *app) scheduling() (Scheduling, error) {

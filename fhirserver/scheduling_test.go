@@ -26,7 +26,7 @@ func availabilityBody(start, end string, minutes, capacity int, visitType string
 }
 
 // freeSlots is $find's answer as slot ids, earliest first.
-func freeSlots(t *testing.T, ts *testServer, query string) []string {
+func freeSlots(t testing.TB, ts *testServer, query string) []string {
 	t.Helper()
 	r := ts.do("GET", "/Appointment/$find?"+query, "", "")
 	require.Equal(t, 200, r.Status, "%s", r.Body)
@@ -112,6 +112,11 @@ func TestSchedulingAndBooking(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, []string{">booked:", "booked>cancelled:patient asked"}, events)
+	ev := ts.do("GET", "/Appointment/"+id+"/$events", "", "")
+	require.Equal(t, 200, ev.Status, "%s", ev.Body)
+	assert.Len(t, ev.json(t)["parameter"], 2)
+	assert.Contains(t, string(ev.Body), `{"name":"from","valueCode":"booked"}`)
+	assert.Equal(t, 404, ts.do("GET", "/Appointment/nope/$events", "", "").Status)
 
 	// Book the second slot, then block the morning of both it and the
 	// third: the booked one stays, the free one is withdrawn.

@@ -105,7 +105,7 @@ func newServerWith(t testing.TB, lifespan time.Duration, wrap func(fhirserver.Au
 		BlindString: store.BlindString,
 		VerifyAudit: func(ctx context.Context) (int64, *storage.AuditBreak, error) { return store.VerifyAudit(ctx, auditKey) },
 		BreakGlass:  breakglass.New(store, res, time.Hour, 72*time.Hour),
-		Scheduling:  scheduling.New(res, 14),
+		Scheduling:  scheduling.New(res, store, 31),
 		Audit:       auditor,
 		Ready:       store.Ready,
 		Discovery:   provider.Discovery,

@@ -216,3 +216,23 @@ func (t *Tx) LockSlot(ctx context.Context, slot string) (SlotState, error) {
 	}
 	return states[slot], nil
 }
+
+// AppointmentEventRow is a recorded status change.
+type AppointmentEventRow struct {
+	At                      time.Time
+	Actor, From, To, Reason string
+}
+
+// AppointmentEvents lists an appointment's status changes, oldest first.
+func (s *Store) AppointmentEvents(ctx context.Context, appointment string) ([]AppointmentEventRow, error) {
+	rows, err := s.pool.Query(ctx, `SELECT at, actor, coalesce(from_status, ''), to_status, coalesce(reason, '')
+		FROM appointment_event WHERE appointment = $1 ORDER BY id`, appointment)
+	if err != nil {
+		return nil, fmt.Errorf("storage: appointment events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[AppointmentEventRow])
+	if err != nil {
+		return nil, fmt.Errorf("storage: appointment events: %w", err)
+	}
+	return out, nil
+}

@@ -71,7 +71,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 			return db.store.VerifyAudit(ctx, auditKey)
 		},
 		BreakGlass: breakglass.New(db.store, res, f.breakGlassFor, 72*time.Hour),
-		Scheduling: scheduling.New(res, f.slotHorizon),
+		Scheduling: scheduling.New(res, db.store, f.slotHorizon),
 		Audit:      audit,
 		Ready:      db.store.Ready,
 		Discovery:  provider.Discovery,

@@ -23,16 +23,51 @@ const (
 	CapacityURL     = "http://fhirserver.dev/fhir/StructureDefinition/slot-capacity"
 )
 
+// Events reads appointments' status changes.
+type Events interface {
+	AppointmentEvents(ctx context.Context, appointment string) ([]storage.AppointmentEventRow, error)
+}
+
 // Op serves the scheduling operations.
 type Op struct {
 	res     *resources.Service
+	events  Events
 	horizon int // days of slots kept ahead
 	now     func() time.Time
 }
 
 // New serves scheduling over res, keeping horizon days of slots ahead.
-func New(res *resources.Service, horizon int) *Op {
-	return &Op{res: res, horizon: horizon, now: time.Now}
+func New(res *resources.Service, events Events, horizon int) *Op {
+	return &Op{res: res, events: events, horizon: horizon, now: time.Now}
+}
+
+// AppointmentEvents is GET Appointment/[id]/$events: the appointment's
+// status changes, oldest first, as a Parameters with one event part each
+// (at, actor, from, to, reason), for whoever may read the appointment.
+func (op *Op) AppointmentEvents(ctx context.Context, c resources.Caller, id string) ([]byte, error) {
+	if _, err := op.res.Read(ctx, c, storage.Key{Type: "Appointment", ID: id}); err != nil {
+		return nil, err
+	}
+	events, err := op.events.AppointmentEvents(storage.Unrestricted(ctx), id)
+	if err != nil {
+		return nil, err
+	}
+	params := []map[string]any{}
+	for _, e := range events {
+		parts := []map[string]any{
+			{"name": "at", "valueInstant": e.At.UTC().Format(time.RFC3339Nano)},
+			{"name": "actor", "valueString": e.Actor},
+			{"name": "to", "valueCode": e.To},
+		}
+		if e.From != "" {
+			parts = append(parts, map[string]any{"name": "from", "valueCode": e.From})
+		}
+		if e.Reason != "" {
+			parts = append(parts, map[string]any{"name": "reason", "valueString": e.Reason})
+		}
+		params = append(params, map[string]any{"name": "event", "part": parts})
+	}
+	return json.Marshal(map[string]any{"resourceType": "Parameters", "parameter": params})
 }
 
 // ScheduleID and SlotID name a practitioner's Schedule and the slot that
