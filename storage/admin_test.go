@@ -61,7 +61,8 @@ func TestEvidenceTablesAreImmutableInTheDatabase(t *testing.T) {
 	for _, table := range []string{"resource_version", "inbound_log", "audit_event", "audit_link", "audit_key", "admin_audit",
 		"oauth2_token", "oauth2_revocation", "oauth2_token_revocation", "oauth2_client", "app_user", "login_attempt",
 		"launch_context", "launch_use", "signing_key", "oauth2_jti", "role_permission_change",
-		"slot_unit", "slot_release", "slot_booking", "availability", "availability_override", "appointment_event"} {
+		"slot_unit", "slot_release", "slot_booking", "availability", "availability_override", "appointment_event",
+		"noshow_policy", "noshow_action"} {
 		t.Run(table, func(t *testing.T) {
 			var rowTrigger, truncTrigger, update, del, trunc bool
 			require.NoError(t, conn.QueryRow(ctx, `

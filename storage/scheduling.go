@@ -236,3 +236,63 @@ func (s *Store) AppointmentEvents(ctx context.Context, appointment string) ([]Ap
 	}
 	return out, nil
 }
+
+// NoShowPolicy says what happens when a patient does not come.
+type NoShowPolicy struct {
+	VisitType    string
+	GraceMinutes int
+	Action       string // CANCEL, CONVERT_TO_ASYNC or HOLD
+}
+
+// PutNoShowPolicy puts a policy in force for its visit type (recorded in
+// the admin audit).
+func (s *Store) PutNoShowPolicy(ctx context.Context, p NoShowPolicy) error {
+	_, err := s.pool.Exec(Unrestricted(ctx), adminAudited(`INSERT INTO noshow_policy (visit_type, grace_minutes, action, actor) VALUES ($1, $2, $3, $4)
+		RETURNING 'noshow-policy:' || visit_type AS target`, "noshow-policy.set", 3), p.VisitType, p.GraceMinutes, p.Action, actorOf(ctx))
+	if err != nil {
+		return fmt.Errorf("storage: no-show policy: %w", err)
+	}
+	return nil
+}
+
+// NoShowPolicies are the policies in force, by visit type.
+func (s *Store) NoShowPolicies(ctx context.Context) (map[string]NoShowPolicy, error) {
+	rows, err := s.pool.Query(Unrestricted(ctx), `SELECT DISTINCT ON (visit_type) visit_type, grace_minutes, action FROM noshow_policy ORDER BY visit_type, id DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("storage: no-show policies: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[NoShowPolicy])
+	if err != nil {
+		return nil, fmt.Errorf("storage: no-show policies: %w", err)
+	}
+	out := map[string]NoShowPolicy{}
+	for _, p := range list {
+		out[p.VisitType] = p
+	}
+	return out, nil
+}
+
+// ErrHandled is a no-show another run has acted on already.
+var ErrHandled = errors.New("storage: the no-show was handled already")
+
+// ClaimNoShow records that this transaction acts on an appointment's
+// no-show; ErrHandled when another did. It returns the patient's no-shows,
+// this one included.
+func (t *Tx) ClaimNoShow(ctx context.Context, appointment, patient, visitType, action string) (int, error) {
+	var n int
+	err := t.Savepoint(ctx, func(tx *Tx) error {
+		_, err := tx.tx.Exec(ctx, `INSERT INTO noshow_action (appointment, patient, visit_type, action) VALUES ($1, $2, $3, $4)`,
+			appointment, patient, visitType, action)
+		return err
+	})
+	if isUniqueViolation(err) {
+		return 0, ErrHandled
+	}
+	if err != nil {
+		return 0, fmt.Errorf("storage: no-show: %w", err)
+	}
+	if err := t.tx.QueryRow(ctx, `SELECT count(*) FROM noshow_action WHERE patient = $1`, patient).Scan(&n); err != nil {
+		return 0, fmt.Errorf("storage: no-show: %w", err)
+	}
+	return n, nil
+}

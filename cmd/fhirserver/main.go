@@ -28,6 +28,7 @@ commands:
   keys rotate    make a new id_token signing key
   keys rewrap    move the audit key to a new key file or AWS KMS key
   roles list|set show or change what each role may do to each resource type
+  noshow policy list|set  show or change what the no-show job does per visit type
   load PATH...   load FHIR bundles and NDJSON files as transactions
   audit verify   verify the audit hash chains
 
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) er
 		return launchCreate(ctx, rest[1:], out, log)
 	case cmd == "roles":
 		return rolesCommand(ctx, rest, out, log)
+	case cmd == "noshow":
+		return noshowCommand(ctx, rest, out, log)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "rewrap":
 		return keysRewrap(ctx, rest[1:], out, log)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "rotate":

@@ -30,6 +30,8 @@ type serveFlags struct {
 	tokenLifespan time.Duration
 	breakGlassFor time.Duration
 	slotHorizon   int
+	noshowEvery   time.Duration
+	noshowReview  int
 }
 
 func serve(ctx context.Context, args []string, log *slog.Logger) error {
@@ -59,6 +61,8 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	res := resources.New(db.store, log)
 	validation, _ := f.validation.options() // checked by parseServe
 	res.SetValidation(validation)
+	noshows := &scheduling.NoShows{Res: res, Policies: db.store, ReviewAfter: f.noshowReview, Log: log}
+	go noshows.Every(ctx, f.noshowEvery)
 	provider.SetDirectory(fhirserver.Directory(res))
 	app := fhirserver.New(fhirserver.Config{BaseURL: f.baseURL, MaxBodyBytes: f.maxBody, Log: log}, fhirserver.Deps{
 		Resources:   res,
@@ -106,6 +110,8 @@ func parseServe(args []string) (serveFlags, error) {
 	fs.DurationVar(&f.tokenLifespan, "token-lifespan", 15*time.Minute, "lifetime of access tokens")
 	fs.DurationVar(&f.breakGlassFor, "break-glass-for", time.Hour, "how long a break-glass access lasts")
 	fs.IntVar(&f.slotHorizon, "slot-horizon-days", 30, "how many days of Slots are kept ahead of availability")
+	fs.DurationVar(&f.noshowEvery, "noshow-every", time.Minute, "how often the no-show job runs")
+	fs.IntVar(&f.noshowReview, "noshow-review-after", 3, "the number of no-shows after which a care coordinator reviews the patient")
 	if err := fs.Parse(args); err != nil {
 		return f, usageError(err.Error())
 	}
