@@ -123,7 +123,8 @@ func operationsOf(typ string) []map[string]string {
 		ops = append(ops,
 			map[string]string{"name": "find", "definition": operationBase + "Appointment-find"},
 			map[string]string{"name": "book", "definition": operationBase + "Appointment-book"},
-			map[string]string{"name": "events", "definition": operationBase + "Appointment-events"})
+			map[string]string{"name": "events", "definition": operationBase + "Appointment-events"},
+			map[string]string{"name": "waitlist", "definition": operationBase + "Appointment-waitlist"})
 	}
 	return ops
 }

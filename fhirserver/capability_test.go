@@ -70,6 +70,7 @@ var routeClaims = map[string]string{
 	"POST /fhir/Appointment/$find":              "op:Appointment:find",
 	"POST /fhir/Appointment/$book":              "op:Appointment:book",
 	"GET /fhir/Appointment/:id/$events":         "op:Appointment:events",
+	"POST /fhir/Appointment/$waitlist":          "op:Appointment:waitlist",
 	"POST /fhir/:type/$validate":                "op:*:validate",
 	"POST /fhir/:type/:id/$validate":            "op:*:validate",
 	"GET /fhir/:type/:id/$validate":             "op:*:validate",
@@ -193,6 +194,8 @@ func TestClaimedSearchParametersAndOperationsAnswer(t *testing.T) {
 				got = ts.do("GET", "/Appointment/$find", "", "")
 			case "book":
 				got = ts.do("POST", "/Appointment/$book", fhirJSON, `{"resourceType":"Parameters"}`)
+			case "waitlist":
+				got = ts.do("POST", "/Appointment/$waitlist", fhirJSON, `{"resourceType":"Parameters"}`)
 			case "events":
 				ts.put("Appointment", "a1", `{"resourceType":"Appointment","id":"a1","status":"proposed","participant":[{"actor":{"display":"x"},"status":"needs-action"}]}`)
 				got = ts.do("GET", "/Appointment/a1/$events", "", "")

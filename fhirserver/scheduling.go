@@ -19,6 +19,25 @@ type Scheduling interface {
 	Find(ctx context.Context, c resources.Caller, q url.Values, o resources.Options) (resources.Result, error)
 	Book(ctx context.Context, c resources.Caller, body []byte, o resources.Options) (resources.Result, error)
 	AppointmentEvents(ctx context.Context, c resources.Caller, id string) ([]byte, error)
+	JoinWaitlist(ctx context.Context, c resources.Caller, body []byte) (resources.Result, error)
+}
+
+// waitlist is Appointment/$waitlist.
+func (a *app) waitlist(c echo.Context) error {
+	s, err := a.scheduling()
+	if err != nil {
+		return err
+	}
+	b, err := body(c)
+	if err != nil {
+		return err
+	}
+	o := a.options(c)
+	r, err := s.JoinWaitlist(c.Request().Context(), callerOf(c), b)
+	if err != nil {
+		return err
+	}
+	return a.respond(c, r, o, true)
 }
 
 // appointmentEvents is Appointment/[id]/$events.

@@ -181,3 +181,74 @@ func TestBookingContention(t *testing.T) {
 	assert.Equal(t, 3, appointments, "no Appointment of a lost race was stored")
 	assert.Equal(t, "busy", ts.do("GET", "/Slot/"+slot, "", "").json(t)["status"])
 }
+
+func joinWaitlist(t *testing.T, ts *testServer, patient string, urgency int, km float64) string {
+	t.Helper()
+	r := ts.do("POST", "/Appointment/$waitlist", fhirJSON, fmt.Sprintf(`{"resourceType":"Parameters","parameter":[
+		{"name":"patient","valueReference":{"reference":"Patient/%s"}},{"name":"practitioner","valueReference":{"reference":"Practitioner/dr1"}},
+		{"name":"visitType","valueCode":"FOLLOWUP"},{"name":"urgency","valueInteger":%d},{"name":"distanceKm","valueDecimal":%g}]}`, patient, urgency, km))
+	require.Equal(t, 201, r.Status, "%s", r.Body)
+	appt := r.json(t)
+	assert.Equal(t, "waitlist", appt["status"])
+	return appt["id"].(string)
+}
+
+// A cancelled booking's slot goes to the waiting patient with the highest
+// score (urgency, time waited, distance); every join, promotion and removal
+// is an event with the score and its inputs.
+func TestWaitlist(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	ctx := context.Background()
+	ts.put("Practitioner", "dr1", `{"resourceType":"Practitioner","id":"dr1"}`)
+	require.Equal(t, 200, ts.do("POST", "/Practitioner/dr1/$availability", fhirJSON, availabilityBody("09:00", "09:30", 30, 1, "FOLLOWUP")).Status)
+	slot := freeSlots(t, ts, "practitioner=dr1")[0]
+	r := ts.do("POST", "/Appointment/$book", fhirJSON, bookBody(slot))
+	require.Equal(t, 201, r.Status, "%s", r.Body)
+	booked := r.json(t)
+
+	near := joinWaitlist(t, ts, "pa", 2, 0)  // 20
+	far := joinWaitlist(t, ts, "pb", 4, 50)  // 40 - 5 = 35
+	other := joinWaitlist(t, ts, "pc", 3, 0) // 30
+	for _, bad := range []string{
+		`{"resourceType":"Parameters","parameter":[{"name":"practitioner","valueReference":{"reference":"Practitioner/dr1"}},{"name":"urgency","valueInteger":3}]}`,
+		`{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient/p"}},{"name":"urgency","valueInteger":3}]}`,
+		`{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient/p"}},{"name":"practitioner","valueReference":{"reference":"Practitioner/dr1"}},{"name":"urgency","valueInteger":9}]}`,
+	} {
+		assert.Equal(t, 400, ts.do("POST", "/Appointment/$waitlist", fhirJSON, bad).Status, bad)
+	}
+
+	cancel := func(appt map[string]any) {
+		t.Helper()
+		delete(appt, "meta")
+		appt["status"] = "cancelled"
+		r := ts.do("PUT", "/Appointment/"+appt["id"].(string), fhirJSON, string(mustJSON(t, appt)))
+		require.Equal(t, 200, r.Status, "%s", r.Body)
+	}
+	cancel(booked)
+	promoted := ts.do("GET", "/Appointment/"+far, "", "").json(t)
+	assert.Equal(t, "booked", promoted["status"], "the highest score gets the slot")
+	assert.Equal(t, "Slot/"+slot, promoted["slot"].([]any)[0].(map[string]any)["reference"])
+	assert.Equal(t, "waitlist", ts.do("GET", "/Appointment/"+near, "", "").json(t)["status"])
+	assert.Equal(t, "busy", ts.do("GET", "/Slot/"+slot, "", "").json(t)["status"])
+
+	cancel(ts.do("GET", "/Appointment/"+other, "", "").json(t)) // pc leaves the list
+	cancel(promoted)                                            // the slot is free again: pa is the only one left
+	assert.Equal(t, "booked", ts.do("GET", "/Appointment/"+near, "", "").json(t)["status"])
+
+	conn, err := pgx.Connect(ctx, ts.owner)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT e.patient, v.kind, v.score::float8, v.inputs->>'urgency', v.inputs->>'distanceKm'
+		FROM waitlist_event v JOIN waitlist_entry e ON e.id = v.entry ORDER BY v.id`)
+	require.NoError(t, err)
+	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var p, kind, u, km string
+		var score float64
+		err := r.Scan(&p, &kind, &score, &u, &km)
+		return fmt.Sprintf("%s %s %.0f u%s km%s", p, kind, score, u, km), err
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"pa JOINED 20 u2 km0", "pb JOINED 35 u4 km50", "pc JOINED 30 u3 km0",
+		"pb PROMOTED 35 u4 km50", "pc REMOVED 30 u3 km0", "pa PROMOTED 20 u2 km0"}, events)
+}

@@ -44,11 +44,11 @@ func (w *work) guardAppointment(ctx context.Context, k storage.Key, obj map[stri
 	}
 	from := ""
 	if h := w.heads[k]; h.Version > 0 && !h.Deleted {
-		prev, err := w.tx.Read(ctx, k)
+		prev, err := w.current(ctx, k)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
-		old, _ := decodeObject(prev.Resource)
+		old, _ := decodeObject(prev)
 		from, _ = old["status"].(string)
 	}
 	if obj == nil {
@@ -70,11 +70,20 @@ func (w *work) guardAppointment(ctx context.Context, k storage.Key, obj map[stri
 	}); err != nil {
 		return err
 	}
+	var freed []string
 	switch {
 	case holdsSlots[to] && !holdsSlots[from]:
-		return w.bookSlots(ctx, k.ID, obj)
+		if err := w.bookSlots(ctx, k.ID, obj); err != nil {
+			return err
+		}
 	case !holdsSlots[to] && holdsSlots[from]:
-		return w.releaseSlots(ctx, k.ID, string(to))
+		var err error
+		if freed, err = w.releaseSlots(ctx, k.ID, to); err != nil {
+			return err
+		}
+	}
+	if h := w.svc.appointmentHook; h != nil {
+		return h(ctx, &Txn{s: w.svc, w: w, caller: w.caller}, AppointmentMove{ID: k.ID, From: from, To: to, Appointment: obj, Freed: freed})
 	}
 	return nil
 }
@@ -126,18 +135,19 @@ func (w *work) bookSlots(ctx context.Context, appointment string, obj map[string
 	return nil
 }
 
-// releaseSlots gives back the units the appointment holds.
-func (w *work) releaseSlots(ctx context.Context, appointment, reason string) error {
+// releaseSlots gives back the units the appointment holds and returns the
+// slots.
+func (w *work) releaseSlots(ctx context.Context, appointment, reason string) ([]string, error) {
 	slots, err := w.tx.ReleaseAppointment(ctx, appointment, reason)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, s := range slots {
 		if err := w.setSlotStatus(ctx, s, "free"); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return slots, nil
 }
 
 // setSlotStatus writes the slot's next version with status, as the
@@ -151,11 +161,11 @@ func (w *work) setSlotStatus(ctx context.Context, id, status string) error {
 	if h.Version == 0 || h.Deleted {
 		return nil // capacity without a Slot resource: nothing to show
 	}
-	cur, err := w.tx.Read(ctx, k)
+	cur, err := w.current(ctx, k)
 	if err != nil {
 		return err
 	}
-	slot, err := decodeObject(cur.Resource)
+	slot, err := decodeObject(cur)
 	if err != nil {
 		return err
 	}
@@ -169,6 +179,17 @@ func (w *work) setSlotStatus(ctx context.Context, id, status string) error {
 	defer func() { w.caller = saved }()
 	_, err = w.write(ctx, k, "PUT", slot)
 	return err
+}
+
+// current is k's newest body: written earlier in this work, or stored.
+func (w *work) current(ctx context.Context, k storage.Key) ([]byte, error) {
+	for i := len(w.rows) - 1; i >= 0; i-- {
+		if w.rows[i].Key == k {
+			return w.rows[i].Resource, nil
+		}
+	}
+	v, err := w.tx.Read(ctx, k)
+	return v.Resource, err
 }
 
 // slotRefs are the ids of the Slots an appointment names (Slot/id, or a

@@ -181,7 +181,25 @@ type Service struct {
 	// validation is how writes are checked against the profiles they claim.
 	validation profiles.Options
 	validator  Validator
+	// appointmentHook hears every appointment move, inside its transaction.
+	appointmentHook AppointmentHook
 }
+
+// AppointmentMove is a change of an appointment's status as a write made
+// it: the new version, and the slots it let go of.
+type AppointmentMove struct {
+	ID, From, To string
+	Appointment  map[string]any
+	Freed        []string
+}
+
+// AppointmentHook runs on every appointment move, in the write's
+// transaction: what it writes commits with the move, and its error undoes
+// it (the waitlist promotes a patient to a freed slot this way).
+type AppointmentHook func(ctx context.Context, t *Txn, m AppointmentMove) error
+
+// SetAppointmentHook sets the hook; set it before serving.
+func (s *Service) SetAppointmentHook(h AppointmentHook) { s.appointmentHook = h }
 
 // Validator decodes a request body and checks it against the definitions
 // (profiles.ParseWith). Benchmarks inject one that only decodes, to measure

@@ -29,11 +29,12 @@ type work struct {
 	guarded map[storage.Key]bool
 	blind   func(typ, param, system, code string) string // search.Options.Blind
 	links   map[string]bool                              // Service.links
+	svc     *Service
 }
 
 func (s *Service) newWork(tx *storage.Tx, c Caller) *work {
 	return &work{tx: tx, caller: c, index: s.search, heads: map[storage.Key]storage.Head{}, reach: s.reach, guarded: map[storage.Key]bool{},
-		blind: s.store.BlindToken, links: s.links}
+		blind: s.store.BlindToken, links: s.links, svc: s}
 }
 
 // prefetch loads the current versions of many keys in one query.

@@ -296,3 +296,85 @@ func (t *Tx) ClaimNoShow(ctx context.Context, appointment, patient, visitType, a
 	}
 	return n, nil
 }
+
+// WaitlistEntry is a patient waiting for a slot, with its score's inputs.
+type WaitlistEntry struct {
+	ID                                                       int64
+	Appointment, Patient, Practitioner, Specialty, VisitType string
+	Urgency                                                  int
+	DistanceKm                                               float64
+	Joined                                                   time.Time
+}
+
+// AddWaitlistEntry records an entry and returns its id.
+func (t *Tx) AddWaitlistEntry(ctx context.Context, e WaitlistEntry) (int64, error) {
+	var id int64
+	err := t.tx.QueryRow(ctx, `INSERT INTO waitlist_entry (appointment, patient, practitioner, specialty, visit_type, urgency, distance_km)
+		VALUES ($1, $2, nullif($3, ''), nullif($4, ''), nullif($5, ''), $6, $7) RETURNING id, joined`,
+		e.Appointment, e.Patient, e.Practitioner, e.Specialty, e.VisitType, e.Urgency, e.DistanceKm).Scan(&id, &e.Joined)
+	if err != nil {
+		return 0, fmt.Errorf("storage: waitlist: %w", err)
+	}
+	return id, nil
+}
+
+const waitlistColumns = `e.id, e.appointment, e.patient, coalesce(e.practitioner, ''), coalesce(e.specialty, ''),
+	coalesce(e.visit_type, ''), e.urgency, e.distance_km::float8, e.joined`
+
+// WaitlistCandidates are the entries still waiting (neither promoted nor
+// removed) for the practitioner or one of the specialties, taking the
+// visit types (an entry without one takes any).
+func (t *Tx) WaitlistCandidates(ctx context.Context, practitioner string, specialties, visitTypes []string) ([]WaitlistEntry, error) {
+	rows, err := t.tx.Query(ctx, `SELECT `+waitlistColumns+` FROM waitlist_entry e
+		WHERE (e.practitioner = $1 OR e.specialty = ANY($2))
+		  AND (e.visit_type IS NULL OR e.visit_type = ANY($3))
+		  AND NOT EXISTS (SELECT 1 FROM waitlist_event v WHERE v.entry = e.id AND v.kind IN ('PROMOTED', 'REMOVED'))
+		ORDER BY e.joined`, practitioner, specialties, visitTypes)
+	if err != nil {
+		return nil, fmt.Errorf("storage: waitlist: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[WaitlistEntry])
+	if err != nil {
+		return nil, fmt.Errorf("storage: waitlist: %w", err)
+	}
+	return out, nil
+}
+
+// WaitingEntry is the entry of a waitlist appointment still waiting;
+// ErrNotFound when there is none.
+func (t *Tx) WaitingEntry(ctx context.Context, appointment string) (WaitlistEntry, error) {
+	rows, err := t.tx.Query(ctx, `SELECT `+waitlistColumns+` FROM waitlist_entry e WHERE e.appointment = $1
+		AND NOT EXISTS (SELECT 1 FROM waitlist_event v WHERE v.entry = e.id AND v.kind IN ('PROMOTED', 'REMOVED'))`, appointment)
+	if err != nil {
+		return WaitlistEntry{}, fmt.Errorf("storage: waitlist: %w", err)
+	}
+	e, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[WaitlistEntry])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return e, ErrNotFound
+	}
+	if err != nil {
+		return e, fmt.Errorf("storage: waitlist: %w", err)
+	}
+	return e, nil
+}
+
+// WaitlistEvent is something that happened to an entry, with the score it
+// had and the inputs of that score.
+type WaitlistEvent struct {
+	Entry         int64
+	Kind          string // JOINED, PROMOTED, REMOVED
+	Slot          string
+	Score         float64
+	Inputs        []byte // JSON
+	Actor, Reason string
+}
+
+// AddWaitlistEvent records an event.
+func (t *Tx) AddWaitlistEvent(ctx context.Context, e WaitlistEvent) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO waitlist_event (entry, kind, slot, score, inputs, actor, reason)
+		VALUES ($1, $2, nullif($3, ''), $4, $5, $6, nullif($7, ''))`, e.Entry, e.Kind, e.Slot, e.Score, e.Inputs, e.Actor, e.Reason)
+	if err != nil {
+		return fmt.Errorf("storage: waitlist event: %w", err)
+	}
+	return nil
+}

@@ -32,6 +32,7 @@ type serveFlags struct {
 	slotHorizon   int
 	noshowEvery   time.Duration
 	noshowReview  int
+	weights       string
 }
 
 func serve(ctx context.Context, args []string, log *slog.Logger) error {
@@ -61,6 +62,8 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	res := resources.New(db.store, log)
 	validation, _ := f.validation.options() // checked by parseServe
 	res.SetValidation(validation)
+	sched := scheduling.New(res, db.store, f.slotHorizon)
+	sched.Waitlist.Weights, _ = scheduling.ParseWeights(f.weights) // checked by parseServe
 	noshows := &scheduling.NoShows{Res: res, Policies: db.store, ReviewAfter: f.noshowReview, Log: log}
 	go noshows.Every(ctx, f.noshowEvery)
 	provider.SetDirectory(fhirserver.Directory(res))
@@ -75,7 +78,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 			return db.store.VerifyAudit(ctx, auditKey)
 		},
 		BreakGlass: breakglass.New(db.store, res, f.breakGlassFor, 72*time.Hour),
-		Scheduling: scheduling.New(res, db.store, f.slotHorizon),
+		Scheduling: sched,
 		Audit:      audit,
 		Ready:      db.store.Ready,
 		Discovery:  provider.Discovery,
@@ -112,11 +115,15 @@ func parseServe(args []string) (serveFlags, error) {
 	fs.IntVar(&f.slotHorizon, "slot-horizon-days", 30, "how many days of Slots are kept ahead of availability")
 	fs.DurationVar(&f.noshowEvery, "noshow-every", time.Minute, "how often the no-show job runs")
 	fs.IntVar(&f.noshowReview, "noshow-review-after", 3, "the number of no-shows after which a care coordinator reviews the patient")
+	fs.StringVar(&f.weights, "waitlist-weights", "urgency=10,wait-per-day=1,distance-per-km=0.1", "the waitlist's priority score: urgency × urgency + wait-per-day × days waited − distance-per-km × km")
 	if err := fs.Parse(args); err != nil {
 		return f, usageError(err.Error())
 	}
 	if _, err := f.validation.options(); err != nil {
 		return f, err
+	}
+	if _, err := scheduling.ParseWeights(f.weights); err != nil {
+		return f, usageError(err.Error())
 	}
 	if f.baseURL == "" {
 		f.baseURL = "http://" + f.addr

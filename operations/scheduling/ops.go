@@ -30,15 +30,25 @@ type Events interface {
 
 // Op serves the scheduling operations.
 type Op struct {
-	res     *resources.Service
-	events  Events
-	horizon int // days of slots kept ahead
-	now     func() time.Time
+	res      *resources.Service
+	events   Events
+	horizon  int // days of slots kept ahead
+	now      func() time.Time
+	Waitlist *Waitlist
 }
 
-// New serves scheduling over res, keeping horizon days of slots ahead.
+// New serves scheduling over res, keeping horizon days of slots ahead, and
+// hooks the waitlist into res's appointment moves, so that a freed slot is
+// offered to whoever waits for it.
 func New(res *resources.Service, events Events, horizon int) *Op {
-	return &Op{res: res, events: events, horizon: horizon, now: time.Now}
+	op := &Op{res: res, events: events, horizon: horizon, now: time.Now, Waitlist: &Waitlist{Res: res, Weights: DefaultWeights}}
+	res.SetAppointmentHook(op.Waitlist.OnMove)
+	return op
+}
+
+// JoinWaitlist is Appointment/$waitlist (Waitlist.Join).
+func (op *Op) JoinWaitlist(ctx context.Context, c resources.Caller, body []byte) (resources.Result, error) {
+	return op.Waitlist.Join(ctx, c, body)
 }
 
 // AppointmentEvents is GET Appointment/[id]/$events: the appointment's
