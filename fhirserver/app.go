@@ -45,6 +45,8 @@ type Deps struct {
 	BreakGlass BreakGlass
 	// Scheduling runs availability, $find and $book.
 	Scheduling Scheduling
+	// Telehealth runs telehealth sessions.
+	Telehealth Telehealth
 	// VerifyAudit recomputes the audit chains for AuditEvent/$verify.
 	VerifyAudit func(ctx context.Context) (int64, *storage.AuditBreak, error)
 	// Blind is the blind index of identifiers encrypted at rest, which the

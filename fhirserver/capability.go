@@ -119,6 +119,10 @@ func operationsOf(typ string) []map[string]string {
 		ops = append(ops,
 			map[string]string{"name": "availability", "definition": operationBase + "Practitioner-availability"},
 			map[string]string{"name": "block", "definition": operationBase + "Practitioner-block"})
+	case "Encounter":
+		for _, name := range []string{"telehealth", "join", "start", "complete", "abandon", "no-show", "waiting-room", "consent", "video-token", "video-failover", "quality"} {
+			ops = append(ops, map[string]string{"name": name, "definition": operationBase + "Encounter-" + name})
+		}
 	case "Appointment":
 		ops = append(ops,
 			map[string]string{"name": "find", "definition": operationBase + "Appointment-find"},

@@ -71,6 +71,17 @@ var routeClaims = map[string]string{
 	"POST /fhir/Appointment/$book":              "op:Appointment:book",
 	"GET /fhir/Appointment/:id/$events":         "op:Appointment:events",
 	"POST /fhir/Appointment/$waitlist":          "op:Appointment:waitlist",
+	"POST /fhir/Encounter/$telehealth":          "op:Encounter:telehealth",
+	"POST /fhir/Encounter/:id/$join":            "op:Encounter:join",
+	"POST /fhir/Encounter/:id/$start":           "op:Encounter:start",
+	"POST /fhir/Encounter/:id/$complete":        "op:Encounter:complete",
+	"POST /fhir/Encounter/:id/$abandon":         "op:Encounter:abandon",
+	"POST /fhir/Encounter/:id/$no-show":         "op:Encounter:no-show",
+	"GET /fhir/Encounter/:id/$waiting-room":     "op:Encounter:waiting-room",
+	"POST /fhir/Encounter/:id/$consent":         "op:Encounter:consent",
+	"POST /fhir/Encounter/:id/$video-token":     "op:Encounter:video-token",
+	"POST /fhir/Encounter/:id/$video-failover":  "op:Encounter:video-failover",
+	"POST /fhir/Encounter/:id/$quality":         "op:Encounter:quality",
 	"POST /fhir/:type/$validate":                "op:*:validate",
 	"POST /fhir/:type/:id/$validate":            "op:*:validate",
 	"GET /fhir/:type/:id/$validate":             "op:*:validate",
@@ -194,6 +205,13 @@ func TestClaimedSearchParametersAndOperationsAnswer(t *testing.T) {
 				got = ts.do("GET", "/Appointment/$find", "", "")
 			case "book":
 				got = ts.do("POST", "/Appointment/$book", fhirJSON, `{"resourceType":"Parameters"}`)
+			case "telehealth":
+				got = ts.do("POST", "/Encounter/$telehealth", fhirJSON, `{"resourceType":"Parameters"}`)
+			case "join", "start", "complete", "abandon", "no-show", "consent", "video-token", "video-failover", "quality":
+				ts.put("Encounter", "e1", `{"resourceType":"Encounter","status":"planned","class":{"code":"VR"}}`)
+				got = ts.do("POST", "/Encounter/e1/$"+o.Name, fhirJSON, `{"resourceType":"Parameters"}`)
+			case "waiting-room":
+				got = ts.do("GET", "/Encounter/e1/$waiting-room", "", "")
 			case "waitlist":
 				got = ts.do("POST", "/Appointment/$waitlist", fhirJSON, `{"resourceType":"Parameters"}`)
 			case "events":

@@ -24,6 +24,7 @@ import (
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/operations/breakglass"
 	"github.com/fhirserver/fhirserver/operations/scheduling"
+	"github.com/fhirserver/fhirserver/operations/telehealth"
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/smart"
 	"github.com/fhirserver/fhirserver/storage"
@@ -43,6 +44,8 @@ type testServer struct {
 	owner     string // a connection string of the database's owner
 	res       *resources.Service
 	app       *echo.Echo
+	video     []*fakeVideo
+	notified  *notified
 	auditKey  []byte
 	failAudit atomic.Bool // makes every audit record fail, as an outage would
 	smart     *smart.Provider
@@ -96,6 +99,10 @@ func newServerWith(t testing.TB, lifespan time.Duration, wrap func(fhirserver.Au
 	if wrap != nil {
 		auditor = wrap(auditor)
 	}
+	ts.video = []*fakeVideo{{name: "primary"}, {name: "backup"}}
+	ts.notified = &notified{}
+	tele := &telehealth.Service{Res: res, Store: store, Notifier: ts.notified, TokenTTL: time.Minute,
+		Providers: []telehealth.VideoProvider{ts.video[0], ts.video[1]}}
 	ts.app = fhirserver.New(cfg, fhirserver.Deps{
 		Resources:   res,
 		Auth:        fhirserver.SMART(provider, roles, store),
@@ -106,6 +113,7 @@ func newServerWith(t testing.TB, lifespan time.Duration, wrap func(fhirserver.Au
 		VerifyAudit: func(ctx context.Context) (int64, *storage.AuditBreak, error) { return store.VerifyAudit(ctx, auditKey) },
 		BreakGlass:  breakglass.New(store, res, time.Hour, 72*time.Hour),
 		Scheduling:  scheduling.New(res, store, 31),
+		Telehealth:  tele,
 		Audit:       auditor,
 		Ready:       store.Ready,
 		Discovery:   provider.Discovery,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
@@ -250,3 +251,13 @@ func ok(body []byte, v *storage.Version) Result {
 // ctxDetached keeps request values but not cancellation: once a commit has
 // started, a client hanging up must not leave us unsure what happened.
 func ctxDetached(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+// FHIRUserRef is the caller's own resource as Type/id, whether the token
+// names it relatively or by its full URL; "" when it names none.
+func (c Caller) FHIRUserRef() string {
+	parts := strings.Split(strings.TrimSuffix(c.FHIRUser, "/"), "/")
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[len(parts)-2] + "/" + parts[len(parts)-1]
+}

@@ -1,0 +1,350 @@
+// Package telehealth runs telehealth sessions: an Encounter of class
+// virtual (VR) linked to its Appointment, with a session type and the
+// lifecycle SCHEDULED → WAITING_ROOM → ACTIVE → COMPLETED | ABANDONED |
+// NO_SHOW (every move an event, the duration computed when it closes); a
+// waiting room with queue positions and estimated waits pushed to the
+// patient; session consents gating the video; video providers behind one
+// interface with failover; and technical quality reports kept apart from
+// the clinical record.
+package telehealth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// Canonical URLs this server defines for telehealth.
+const (
+	SessionTypeSystem = "http://fhirserver.dev/fhir/CodeSystem/telehealth-session-type"
+	StateURL          = "http://fhirserver.dev/fhir/StructureDefinition/telehealth-state"
+	ConsentSystem     = "http://fhirserver.dev/fhir/CodeSystem/telehealth-consent"
+	MethodURL         = "http://fhirserver.dev/fhir/StructureDefinition/consent-method"
+	IPURL             = "http://fhirserver.dev/fhir/StructureDefinition/consent-ip"
+)
+
+// SessionTypes are the kinds of session.
+var SessionTypes = []string{"CONSULTATION", "FOLLOW_UP", "TRIAGE", "URGENT_CARE", "MENTAL_HEALTH", "CHRONIC_DISEASE_REVIEW"}
+
+// moves are the lifecycle: from each state, where a session may go.
+var moves = map[string][]string{
+	"":             {"SCHEDULED"},
+	"SCHEDULED":    {"WAITING_ROOM", "ABANDONED", "NO_SHOW"},
+	"WAITING_ROOM": {"ACTIVE", "ABANDONED", "NO_SHOW"},
+	"ACTIVE":       {"COMPLETED", "ABANDONED"},
+}
+
+// encounterStatus is the Encounter status each state shows.
+var encounterStatus = map[string]string{
+	"SCHEDULED": "planned", "WAITING_ROOM": "arrived", "ACTIVE": "in-progress",
+	"COMPLETED": "finished", "ABANDONED": "cancelled", "NO_SHOW": "cancelled",
+}
+
+// Store is what the sessions keep outside resources.
+type Store interface {
+	TelehealthState(ctx context.Context, encounter string) (string, time.Time, error)
+	Waiting(ctx context.Context, practitioner string) ([]storage.WaitingSession, error)
+	AverageConsultation(ctx context.Context, practitioner string) (time.Duration, error)
+	CurrentRoom(ctx context.Context, encounter string) (storage.TelehealthRoom, error)
+	MapRoom(ctx context.Context, encounter string, r storage.TelehealthRoom, reason string) error
+	RecordToken(ctx context.Context, jti, encounter, participant, provider string, expires time.Time) error
+	AddQuality(ctx context.Context, encounter, kind string, value []byte, by string) error
+}
+
+// Notifier tells a clinician that a patient is waiting (a pager, a push
+// service, a message in the EHR): an adapter.
+type Notifier interface {
+	PatientWaiting(ctx context.Context, practitioner, encounter string, position int) error
+}
+
+// Service runs the sessions.
+type Service struct {
+	Res       *resources.Service
+	Store     Store
+	Providers []VideoProvider // in order of preference: a failed one gives way to the next
+	Notifier  Notifier
+	TokenTTL  time.Duration // a video token's lifetime; 2 minutes when 0
+	// DefaultConsult estimates a wait before a practitioner has completed
+	// a session; 15 minutes when 0.
+	DefaultConsult time.Duration
+	Now            func() time.Time
+
+	mu   sync.Mutex
+	subs map[string]map[chan Position]bool // encounter -> subscribers
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// server is the sessions' own authority for the Encounter's bookkeeping,
+// once the caller's right to the move has been checked.
+func server(c resources.Caller) resources.Caller {
+	return resources.Caller{ID: c.ID, User: c.User, Authorize: resources.AllowAll}
+}
+
+// Create is POST Encounter/$telehealth: appointment (valueReference) and
+// sessionType (valueCode). It makes the Encounter (class VR, planned),
+// SCHEDULED, and answers it (201).
+func (s *Service) Create(ctx context.Context, c resources.Caller, body []byte) (resources.Result, error) {
+	p, err := params(body)
+	if err != nil {
+		return resources.Result{}, err
+	}
+	apptID := strings.TrimPrefix(p.ref("appointment"), "Appointment/")
+	kind := p.code("sessionType")
+	if !slices.Contains(SessionTypes, kind) {
+		return resources.Result{}, outcome.E(outcome.Invalid, "sessionType is one of %s", strings.Join(SessionTypes, ", ")).At("sessionType")
+	}
+	ar, err := s.Res.Read(ctx, c, storage.Key{Type: "Appointment", ID: apptID})
+	if err != nil {
+		return resources.Result{}, err
+	}
+	var appt struct {
+		Participant []struct{ Actor struct{ Reference string } }
+	}
+	if err := json.Unmarshal(ar.Body, &appt); err != nil {
+		return resources.Result{}, err
+	}
+	enc := map[string]any{"resourceType": "Encounter", "status": "planned",
+		"class":       map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR", "display": "virtual"},
+		"type":        []any{map[string]any{"coding": []any{map[string]any{"system": SessionTypeSystem, "code": kind}}}},
+		"appointment": []any{map[string]any{"reference": "Appointment/" + apptID}},
+		"extension":   []any{map[string]any{"url": StateURL, "valueCode": "SCHEDULED"}}}
+	practitioner := ""
+	for _, pa := range appt.Participant {
+		switch ref := pa.Actor.Reference; {
+		case strings.HasPrefix(ref, "Patient/"):
+			enc["subject"] = map[string]any{"reference": ref}
+		case strings.HasPrefix(ref, "Practitioner/"):
+			practitioner = strings.TrimPrefix(ref, "Practitioner/")
+			enc["participant"] = []any{map[string]any{"individual": map[string]any{"reference": ref}}}
+		}
+	}
+	if enc["subject"] == nil || practitioner == "" {
+		return resources.Result{}, outcome.E(outcome.Unprocessable, "the appointment must name a patient and a practitioner").At("appointment")
+	}
+	var made *storage.Version
+	err = s.Res.Transact(ctx, c, func(t *resources.Txn) error {
+		v, err := t.Create(ctx, enc)
+		if err != nil {
+			return err
+		}
+		made = v
+		return t.Tx().AddTelehealthEvent(ctx, storage.TelehealthMove{Encounter: v.ID, Practitioner: practitioner, Actor: actor(c), To: "SCHEDULED"})
+	})
+	if err != nil {
+		return resources.Result{}, err
+	}
+	return resources.Result{Status: 201, Body: made.Resource, Version: made, Keys: []storage.Key{made.Key}}, nil
+}
+
+// Move takes a session to state: $join (WAITING_ROOM, the patient), $start
+// (ACTIVE), $end (COMPLETED, ABANDONED or NO_SHOW). A move the lifecycle
+// does not allow answers 409 naming the allowed ones. Closing a session
+// that was active records its duration (Encounter.length, period).
+func (s *Service) Move(ctx context.Context, c resources.Caller, id, to string) (resources.Result, error) {
+	k := storage.Key{Type: "Encounter", ID: id}
+	r, err := s.Res.Read(ctx, c, k)
+	if err != nil {
+		return resources.Result{}, err
+	}
+	var enc map[string]any
+	if err := json.Unmarshal(r.Body, &enc); err != nil {
+		return resources.Result{}, err
+	}
+	from, since, err := s.Store.TelehealthState(ctx, id)
+	if err != nil {
+		return resources.Result{}, err
+	}
+	if from == "" {
+		return resources.Result{}, outcome.E(outcome.Unprocessable, "Encounter/%s is not a telehealth session", id)
+	}
+	if !slices.Contains(moves[from], to) {
+		return resources.Result{}, outcome.E(outcome.Conflict, "a session cannot go from %s to %s; from %s it may go to %s",
+			from, to, from, strings.Join(moves[from], ", "))
+	}
+	practitioner := practitionerOf(enc)
+	now := s.now().UTC()
+	delete(enc, "meta")
+	enc["status"] = encounterStatus[to]
+	enc["extension"] = []any{map[string]any{"url": StateURL, "valueCode": to}}
+	period, _ := enc["period"].(map[string]any)
+	if period == nil {
+		period = map[string]any{}
+	}
+	switch {
+	case to == "ACTIVE":
+		period["start"] = now.Format(time.RFC3339)
+	case from == "ACTIVE":
+		period["end"] = now.Format(time.RFC3339)
+		minutes := now.Sub(since).Minutes()
+		enc["length"] = map[string]any{"value": float64(int(minutes*100)) / 100, "unit": "min", "system": "http://unitsofmeasure.org", "code": "min"}
+	}
+	if len(period) > 0 {
+		enc["period"] = period
+	}
+	var v *storage.Version
+	err = s.Res.Transact(ctx, server(c), func(t *resources.Txn) error {
+		var err error
+		if v, err = t.Put(ctx, enc, true); err != nil {
+			return err
+		}
+		return t.Tx().AddTelehealthEvent(ctx, storage.TelehealthMove{Encounter: id, Practitioner: practitioner, Actor: actor(c), From: from, To: to})
+	})
+	if err != nil {
+		return resources.Result{}, err
+	}
+	if to == "WAITING_ROOM" || from == "WAITING_ROOM" {
+		s.queueChanged(ctx, practitioner)
+	}
+	if to == "WAITING_ROOM" && s.Notifier != nil {
+		pos, _ := s.Position(ctx, id, practitioner)
+		if err := s.Notifier.PatientWaiting(ctx, practitioner, id, pos.Position); err != nil {
+			return resources.Result{}, fmt.Errorf("telehealth: notify the clinician: %w", err)
+		}
+	}
+	return resources.Result{Status: 200, Body: v.Resource, Version: v, Keys: []storage.Key{k}}, nil
+}
+
+// Position is a session's place in its practitioner's waiting room.
+type Position struct {
+	State                string `json:"state"`
+	Position             int    `json:"position"` // 1 is next; 0 when not waiting
+	EstimatedWaitSeconds int    `json:"estimatedWaitSeconds"`
+}
+
+// Position computes where a session stands: its place by join time, and
+// the wait as that many of the practitioner's average consultations.
+func (s *Service) Position(ctx context.Context, encounter, practitioner string) (Position, error) {
+	state, _, err := s.Store.TelehealthState(ctx, encounter)
+	if err != nil {
+		return Position{}, err
+	}
+	p := Position{State: state}
+	if state != "WAITING_ROOM" {
+		return p, nil
+	}
+	waiting, err := s.Store.Waiting(ctx, practitioner)
+	if err != nil {
+		return p, err
+	}
+	avg, err := s.Store.AverageConsultation(ctx, practitioner)
+	if err != nil {
+		return p, err
+	}
+	if avg == 0 {
+		avg = s.DefaultConsult
+		if avg == 0 {
+			avg = 15 * time.Minute
+		}
+	}
+	for i, w := range waiting {
+		if w.Encounter == encounter {
+			p.Position = i + 1
+			p.EstimatedWaitSeconds = int((time.Duration(i) * avg).Seconds())
+		}
+	}
+	return p, nil
+}
+
+// Subscribe follows a session's position: the channel gets the position
+// now and after every change of its waiting room, until cancel.
+func (s *Service) Subscribe(ctx context.Context, encounter, practitioner string) (<-chan Position, func()) {
+	ch := make(chan Position, 8)
+	s.mu.Lock()
+	if s.subs == nil {
+		s.subs = map[string]map[chan Position]bool{}
+	}
+	if s.subs[encounter] == nil {
+		s.subs[encounter] = map[chan Position]bool{}
+	}
+	s.subs[encounter][ch] = true
+	s.mu.Unlock()
+	if p, err := s.Position(ctx, encounter, practitioner); err == nil {
+		ch <- p
+	}
+	return ch, func() {
+		s.mu.Lock()
+		delete(s.subs[encounter], ch)
+		s.mu.Unlock()
+	}
+}
+
+// queueChanged pushes the new positions of a practitioner's waiting room
+// to whoever follows them.
+func (s *Service) queueChanged(ctx context.Context, practitioner string) {
+	s.mu.Lock()
+	var encounters []string
+	for e := range s.subs {
+		encounters = append(encounters, e)
+	}
+	s.mu.Unlock()
+	for _, e := range encounters {
+		p, err := s.Position(ctx, e, practitioner)
+		if err != nil {
+			continue
+		}
+		s.mu.Lock()
+		for ch := range s.subs[e] {
+			select {
+			case ch <- p:
+			default: // a slow reader gets the next one
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// PractitionerOf reads the practitioner of a session, for the waiting
+// room's callers.
+func (s *Service) PractitionerOf(ctx context.Context, c resources.Caller, id string) (string, error) {
+	r, err := s.Res.Read(ctx, c, storage.Key{Type: "Encounter", ID: id})
+	if err != nil {
+		return "", err
+	}
+	var enc map[string]any
+	if err := json.Unmarshal(r.Body, &enc); err != nil {
+		return "", err
+	}
+	return practitionerOf(enc), nil
+}
+
+func practitionerOf(enc map[string]any) string {
+	parts, _ := enc["participant"].([]any)
+	for _, p := range parts {
+		ind, _ := p.(map[string]any)["individual"].(map[string]any)
+		if ref, _ := ind["reference"].(string); strings.HasPrefix(ref, "Practitioner/") {
+			return strings.TrimPrefix(ref, "Practitioner/")
+		}
+	}
+	return ""
+}
+
+func patientOf(enc map[string]any) string {
+	sub, _ := enc["subject"].(map[string]any)
+	ref, _ := sub["reference"].(string)
+	return strings.TrimPrefix(ref, "Patient/")
+}
+
+func actor(c resources.Caller) string {
+	if c.User != "" {
+		return "user:" + c.User
+	}
+	return "client:" + c.ID
+}
+
+// errNoProvider is every video provider failing.
+var errNoProvider = errors.New("telehealth: no video provider could make the room")
