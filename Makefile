@@ -16,11 +16,12 @@ run: postgres build
 
 # Tests run against the embedded default unless DATABASE_URL is set: one
 # cluster in a fresh temp dir, shared by the run's test processes. The
-# browser test (a SMART app in Chromium) must run, not skip.
+# browser test (a SMART app in Chromium) and the video test (a real LiveKit
+# server) must run, not skip.
 test: postgres browser
 	$(GO) vet ./...
-	@dir=$$(mktemp -d /tmp/fhirtest-XXXXXX) && chmod 755 "$$dir" && \
-	  FHIR_TEST_DATA_DIR="$$dir" FHIR_BROWSER_TEST=1 $(GO) test -race -count=1 -timeout 20m ./...; \
+	@lk=$$(scripts/ensure-livekit.sh) && dir=$$(mktemp -d /tmp/fhirtest-XXXXXX) && chmod 755 "$$dir" && \
+	  FHIR_TEST_DATA_DIR="$$dir" FHIR_BROWSER_TEST=1 LIVEKIT_SERVER="$$lk" $(GO) test -race -count=1 -timeout 20m ./...; \
 	  rc=$$?; rm -rf "$$dir"; exit $$rc
 
 bench: postgres build

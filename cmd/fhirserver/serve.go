@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/fhirserver/fhirserver/fhirserver"
 	"github.com/fhirserver/fhirserver/operations/breakglass"
 	"github.com/fhirserver/fhirserver/operations/scheduling"
+	"github.com/fhirserver/fhirserver/operations/telehealth"
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/smart"
@@ -33,6 +35,9 @@ type serveFlags struct {
 	noshowEvery   time.Duration
 	noshowReview  int
 	weights       string
+	livekitURLs   string
+	livekitKey    string
+	livekitSecret string
 }
 
 func serve(ctx context.Context, args []string, log *slog.Logger) error {
@@ -79,6 +84,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		},
 		BreakGlass: breakglass.New(db.store, res, f.breakGlassFor, 72*time.Hour),
 		Scheduling: sched,
+		Telehealth: &telehealth.Service{Res: res, Store: db.store, Providers: f.videoProviders(), Notifier: telehealth.LogNotifier{Log: log}},
 		Audit:      audit,
 		Ready:      db.store.Ready,
 		Discovery:  provider.Discovery,
@@ -115,6 +121,9 @@ func parseServe(args []string) (serveFlags, error) {
 	fs.IntVar(&f.slotHorizon, "slot-horizon-days", 30, "how many days of Slots are kept ahead of availability")
 	fs.DurationVar(&f.noshowEvery, "noshow-every", time.Minute, "how often the no-show job runs")
 	fs.IntVar(&f.noshowReview, "noshow-review-after", 3, "the number of no-shows after which a care coordinator reviews the patient")
+	fs.StringVar(&f.livekitURLs, "livekit-url", os.Getenv("FHIR_LIVEKIT_URL"), "LiveKit servers for telehealth video, comma-separated in order of preference (env FHIR_LIVEKIT_URL)")
+	fs.StringVar(&f.livekitKey, "livekit-key", os.Getenv("FHIR_LIVEKIT_KEY"), "the LiveKit API key (env FHIR_LIVEKIT_KEY)")
+	f.livekitSecret = os.Getenv("FHIR_LIVEKIT_SECRET") // a secret: from the environment only, never a flag
 	fs.StringVar(&f.weights, "waitlist-weights", "urgency=10,wait-per-day=1,distance-per-km=0.1", "the waitlist's priority score: urgency × urgency + wait-per-day × days waited − distance-per-km × km")
 	if err := fs.Parse(args); err != nil {
 		return f, usageError(err.Error())
@@ -130,6 +139,17 @@ func parseServe(args []string) (serveFlags, error) {
 	}
 	f.baseURL = strings.TrimRight(f.baseURL, "/")
 	return f, nil
+}
+
+// videoProviders are the LiveKit servers configured, in order.
+func (f serveFlags) videoProviders() []telehealth.VideoProvider {
+	var out []telehealth.VideoProvider
+	for i, u := range strings.Split(f.livekitURLs, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, &telehealth.LiveKit{Label: fmt.Sprintf("livekit-%d", i+1), URL: u, Key: f.livekitKey, Secret: f.livekitSecret})
+		}
+	}
+	return out
 }
 
 // listen serves until ctx ends, then stops taking connections and lets
