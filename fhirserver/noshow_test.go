@@ -2,6 +2,7 @@ package fhirserver_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fhirserver/fhirserver/operations/scheduling"
+	"github.com/fhirserver/fhirserver/operations/telehealth"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -93,4 +95,34 @@ func TestNoShowJob(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int{"async-follow-up": 1, scheduling.CoordinatorReviewCode: 1}, codes,
 		"the CHRONIC no-show's asynchronous follow-up, and the review at the third no-show")
+}
+
+// A telehealth session whose patient never joined becomes NO_SHOW with its
+// appointment; one whose patient waits is not a no-show at all.
+func TestNoShowClosesTheSession(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	ctx := context.Background()
+	require.NoError(t, ts.store.PutNoShowPolicy(ctx, storage.NoShowPolicy{VisitType: "FOLLOWUP", GraceMinutes: 10, Action: "CANCEL"}))
+	now := time.Now()
+	session := func(appt string) string {
+		ts.put("Appointment", appt, bookedAppointment(appt, "FOLLOWUP", now.Add(-30*time.Minute)))
+		r := ts.do("POST", "/Encounter/$telehealth", fhirJSON, `{"resourceType":"Parameters","parameter":[
+			{"name":"appointment","valueReference":{"reference":"Appointment/`+appt+`"}},{"name":"sessionType","valueCode":"FOLLOW_UP"}]}`)
+		require.Equal(t, 201, r.Status, "%s", r.Body)
+		return r.json(t)["id"].(string)
+	}
+	absent, waiting := session("absent"), session("waiting")
+	require.Equal(t, 200, ts.do("POST", "/Encounter/"+waiting+"/$join", fhirJSON, `{"resourceType":"Parameters"}`).Status)
+
+	job := &scheduling.NoShows{Res: ts.res, Policies: ts.store, Now: func() time.Time { return now }, OnNoShow: ts.tele.SessionNoShow}
+	acted, err := job.Run(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, acted)
+	assert.Equal(t, "noshow", ts.do("GET", "/Appointment/absent", "", "").json(t)["status"])
+	assert.Equal(t, "cancelled", ts.do("GET", "/Encounter/"+absent, "", "").json(t)["status"])
+	var p telehealth.Position
+	require.NoError(t, json.Unmarshal(ts.do("GET", "/Encounter/"+absent+"/$waiting-room", "", "").Body, &p))
+	assert.Equal(t, "NO_SHOW", p.State)
+	assert.Equal(t, "arrived", ts.do("GET", "/Appointment/waiting", "", "").json(t)["status"])
 }

@@ -46,6 +46,7 @@ type testServer struct {
 	app       *echo.Echo
 	video     []*fakeVideo
 	notified  *notified
+	tele      *telehealth.Service
 	auditKey  []byte
 	failAudit atomic.Bool // makes every audit record fail, as an outage would
 	smart     *smart.Provider
@@ -103,6 +104,7 @@ func newServerWith(t testing.TB, lifespan time.Duration, wrap func(fhirserver.Au
 	ts.notified = &notified{}
 	tele := &telehealth.Service{Res: res, Store: store, Notifier: ts.notified, TokenTTL: time.Minute,
 		Providers: []telehealth.VideoProvider{ts.video[0], ts.video[1]}}
+	ts.tele = tele
 	ts.app = fhirserver.New(cfg, fhirserver.Deps{
 		Resources:   res,
 		Auth:        fhirserver.SMART(provider, roles, store),

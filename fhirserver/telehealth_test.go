@@ -72,6 +72,7 @@ func TestTelehealthSession(t *testing.T) {
 	r := ts.do("POST", "/Encounter/"+s1+"/$join", fhirJSON, `{"resourceType":"Parameters"}`)
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	assert.Equal(t, "arrived", r.json(t)["status"])
+	assert.Equal(t, "arrived", ts.do("GET", "/Appointment/a1", "", "").json(t)["status"], "the patient has arrived: no no-show")
 	assert.Equal(t, telehealth.Position{State: "WAITING_ROOM", Position: 1}, position(t, ws))
 	ts.token = backend
 	require.Equal(t, 200, ts.do("POST", "/Encounter/"+s2+"/$join", fhirJSON, `{"resourceType":"Parameters"}`).Status)
@@ -129,6 +130,8 @@ func TestTelehealthSession(t *testing.T) {
 	assert.Equal(t, "finished", enc["status"])
 	assert.Equal(t, "min", enc["length"].(map[string]any)["unit"])
 	assert.NotEmpty(t, enc["period"].(map[string]any)["end"])
+	ts.token = backend
+	assert.Equal(t, "fulfilled", ts.do("GET", "/Appointment/a1", "", "").json(t)["status"])
 
 	conn, err := pgx.Connect(ctx, ts.owner)
 	require.NoError(t, err)

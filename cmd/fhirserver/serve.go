@@ -69,7 +69,8 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	res.SetValidation(validation)
 	sched := scheduling.New(res, db.store, f.slotHorizon)
 	sched.Waitlist.Weights, _ = scheduling.ParseWeights(f.weights) // checked by parseServe
-	noshows := &scheduling.NoShows{Res: res, Policies: db.store, ReviewAfter: f.noshowReview, Log: log}
+	tele := &telehealth.Service{Res: res, Store: db.store, Providers: f.videoProviders(), Notifier: telehealth.LogNotifier{Log: log}}
+	noshows := &scheduling.NoShows{Res: res, Policies: db.store, ReviewAfter: f.noshowReview, Log: log, OnNoShow: tele.SessionNoShow}
 	go noshows.Every(ctx, f.noshowEvery)
 	provider.SetDirectory(fhirserver.Directory(res))
 	app := fhirserver.New(fhirserver.Config{BaseURL: f.baseURL, MaxBodyBytes: f.maxBody, Log: log}, fhirserver.Deps{
@@ -84,7 +85,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		},
 		BreakGlass: breakglass.New(db.store, res, f.breakGlassFor, 72*time.Hour),
 		Scheduling: sched,
-		Telehealth: &telehealth.Service{Res: res, Store: db.store, Providers: f.videoProviders(), Notifier: telehealth.LogNotifier{Log: log}},
+		Telehealth: tele,
 		Audit:      audit,
 		Ready:      db.store.Ready,
 		Discovery:  provider.Discovery,

@@ -35,6 +35,9 @@ type NoShows struct {
 	ReviewAfter int
 	Log         *slog.Logger
 	Now         func() time.Time
+	// OnNoShow runs in the job's transaction for each appointment it acts
+	// on (telehealth closes the session the patient never joined).
+	OnNoShow func(ctx context.Context, t *resources.Txn, appointment string) error
 }
 
 // CoordinatorReviewCode tags the care-coordinator review Tasks.
@@ -115,6 +118,11 @@ func (n *NoShows) handle(ctx context.Context, appt map[string]any, policies map[
 			next := cloneWithout(appt, "meta")
 			next["status"] = "noshow"
 			if _, err := t.Put(ctx, next, true); err != nil {
+				return err
+			}
+		}
+		if n.OnNoShow != nil {
+			if err := n.OnNoShow(ctx, t, id); err != nil {
 				return err
 			}
 		}

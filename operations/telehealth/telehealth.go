@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -202,7 +203,10 @@ func (s *Service) Move(ctx context.Context, c resources.Caller, id, to string) (
 		if v, err = t.Put(ctx, enc, true); err != nil {
 			return err
 		}
-		return t.Tx().AddTelehealthEvent(ctx, storage.TelehealthMove{Encounter: id, Practitioner: practitioner, Actor: actor(c), From: from, To: to})
+		if err := t.Tx().AddTelehealthEvent(ctx, storage.TelehealthMove{Encounter: id, Practitioner: practitioner, Actor: actor(c), From: from, To: to}); err != nil {
+			return err
+		}
+		return s.moveAppointment(ctx, t, enc, to)
 	})
 	if err != nil {
 		return resources.Result{}, err
@@ -217,6 +221,84 @@ func (s *Service) Move(ctx context.Context, c resources.Caller, id, to string) (
 		}
 	}
 	return resources.Result{Status: 200, Body: v.Resource, Version: v, Keys: []storage.Key{k}}, nil
+}
+
+// appointmentStatus is where a session's move takes its appointment: a
+// patient in the waiting room has arrived (so the no-show job leaves them
+// be), a completed session fulfils it, a no-show is one.
+var appointmentStatus = map[string]string{"WAITING_ROOM": "arrived", "COMPLETED": "fulfilled", "NO_SHOW": "noshow"}
+
+// moveAppointment moves the session's appointment along with it, when its
+// lifecycle allows (a booked appointment arrives; an arrived one is
+// fulfilled).
+func (s *Service) moveAppointment(ctx context.Context, t *resources.Txn, enc map[string]any, to string) error {
+	status, ok := appointmentStatus[to]
+	if !ok {
+		return nil
+	}
+	refs, _ := enc["appointment"].([]any)
+	for _, r := range refs {
+		ref, _ := r.(map[string]any)["reference"].(string)
+		k := storage.Key{Type: "Appointment", ID: strings.TrimPrefix(ref, "Appointment/")}
+		cur, err := t.Read(ctx, k)
+		if err != nil {
+			continue
+		}
+		var appt map[string]any
+		if err := json.Unmarshal(cur.Resource, &appt); err != nil {
+			return err
+		}
+		from, _ := appt["status"].(string)
+		if from == status || (status == "arrived" && from != "booked") || (status == "fulfilled" && from != "arrived") || (status == "noshow" && from != "booked") {
+			continue
+		}
+		delete(appt, "meta")
+		appt["status"] = status
+		if _, err := t.Put(ctx, appt, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SessionNoShow is the no-show job's hook: a telehealth session of the
+// appointment still SCHEDULED (the patient never joined) becomes NO_SHOW,
+// in the job's transaction.
+func (s *Service) SessionNoShow(ctx context.Context, t *resources.Txn, appointment string) error {
+	r, err := s.Res.Search(storage.Unrestricted(ctx), resources.Caller{ID: "telehealth", Authorize: resources.AllowAll}, "Encounter",
+		url.Values{"appointment": {"Appointment/" + appointment}, "class": {"VR"}}, resources.Options{}, nil)
+	if err != nil {
+		return err
+	}
+	var page struct {
+		Entry []struct {
+			Resource map[string]any `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(r.Body, &page); err != nil {
+		return err
+	}
+	for _, e := range page.Entry {
+		enc := e.Resource
+		id, _ := enc["id"].(string)
+		state, _, err := s.Store.TelehealthState(ctx, id)
+		if err != nil {
+			return err
+		}
+		if state != "SCHEDULED" {
+			continue
+		}
+		delete(enc, "meta")
+		enc["status"] = encounterStatus["NO_SHOW"]
+		enc["extension"] = []any{map[string]any{"url": StateURL, "valueCode": "NO_SHOW"}}
+		if _, err := t.Put(ctx, enc, true); err != nil {
+			return err
+		}
+		if err := t.Tx().AddTelehealthEvent(ctx, storage.TelehealthMove{Encounter: id, Practitioner: practitionerOf(enc), Actor: "noshow-job", From: state, To: "NO_SHOW"}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Position is a session's place in its practitioner's waiting room.
