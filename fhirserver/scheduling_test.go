@@ -252,3 +252,22 @@ func TestWaitlist(t *testing.T) {
 	assert.Equal(t, []string{"pa JOINED 20 u2 km0", "pb JOINED 35 u4 km50", "pc JOINED 30 u3 km0",
 		"pb PROMOTED 35 u4 km50", "pc REMOVED 30 u3 km0", "pa PROMOTED 20 u2 km0"}, events)
 }
+
+// $find by location: the Location given with the availability is an
+// actor of the practitioner's Schedule.
+func TestFindByLocation(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	ts.put("Practitioner", "dr1", `{"resourceType":"Practitioner","id":"dr1"}`)
+	ts.put("Practitioner", "dr2", `{"resourceType":"Practitioner","id":"dr2"}`)
+	withLocation := func(loc string) string {
+		return strings.Replace(availabilityBody("09:00", "09:30", 30, 1, "FOLLOWUP"), `"parameter":[`,
+			`"parameter":[{"name":"location","valueReference":{"reference":"Location/`+loc+`"}},`, 1)
+	}
+	require.Equal(t, 200, ts.do("POST", "/Practitioner/dr1/$availability", fhirJSON, withLocation("north")).Status)
+	require.Equal(t, 200, ts.do("POST", "/Practitioner/dr2/$availability", fhirJSON, withLocation("south")).Status)
+	north := freeSlots(t, ts, "location=north&_count=100")
+	require.NotEmpty(t, north)
+	assert.ElementsMatch(t, north, freeSlots(t, ts, "practitioner=dr1&_count=100"))
+	assert.Empty(t, freeSlots(t, ts, "location=east"))
+}

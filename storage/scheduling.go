@@ -124,25 +124,25 @@ func (t *Tx) AddAppointmentEvent(ctx context.Context, e AppointmentEvent) error 
 
 // AddAvailability records a practitioner's weekly pattern (rules as JSON);
 // the newest is in force.
-func (t *Tx) AddAvailability(ctx context.Context, practitioner, tz string, rules []byte, actor string) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO availability (practitioner, tz, rules, actor) VALUES ($1, $2, $3, $4)`, practitioner, tz, rules, actor)
+func (t *Tx) AddAvailability(ctx context.Context, practitioner, tz, location string, rules []byte, actor string) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO availability (practitioner, tz, rules, actor, location) VALUES ($1, $2, $3, $4, nullif($5, ''))`, practitioner, tz, rules, actor, location)
 	if err != nil {
 		return fmt.Errorf("storage: availability: %w", err)
 	}
 	return nil
 }
 
-// Availability is the pattern in force for a practitioner; ErrNotFound
-// when none was ever set.
-func (t *Tx) Availability(ctx context.Context, practitioner string) (tz string, rules []byte, err error) {
-	err = t.tx.QueryRow(ctx, `SELECT tz, rules FROM availability WHERE practitioner = $1 ORDER BY id DESC LIMIT 1`, practitioner).Scan(&tz, &rules)
+// Availability is the pattern in force for a practitioner (its zone, the
+// Location it is at, the rules); ErrNotFound when none was ever set.
+func (t *Tx) Availability(ctx context.Context, practitioner string) (tz, location string, rules []byte, err error) {
+	err = t.tx.QueryRow(ctx, `SELECT tz, coalesce(location, ''), rules FROM availability WHERE practitioner = $1 ORDER BY id DESC LIMIT 1`, practitioner).Scan(&tz, &location, &rules)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil, ErrNotFound
+		return "", "", nil, ErrNotFound
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("storage: availability: %w", err)
+		return "", "", nil, fmt.Errorf("storage: availability: %w", err)
 	}
-	return tz, rules, nil
+	return tz, location, rules, nil
 }
 
 // Block is time a practitioner is not available.

@@ -99,10 +99,11 @@ func hash16(s string) string {
 // with timezone (valueString, IANA) and one rule part per weekly window
 // (parts weekday valueInteger 0-6, start and end valueTime, slotMinutes
 // valueInteger, visitType valueCode, repeated, maxConcurrent
-// valueInteger). It replaces the pattern in force and brings the slots of
-// the horizon in line with it, booked ones untouched.
+// valueInteger), and location (valueReference Location/id) if any. It
+// replaces the pattern in force and brings the slots of the horizon in
+// line with it, booked ones untouched.
 func (op *Op) SetAvailability(ctx context.Context, c resources.Caller, practitioner string, body []byte) ([]byte, error) {
-	tz, rules, err := availabilityParams(body)
+	tz, location, rules, err := availabilityParams(body)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +115,7 @@ func (op *Op) SetAvailability(ctx context.Context, c resources.Caller, practitio
 		return nil, err
 	}
 	return op.change(ctx, c, practitioner, func(t *resources.Txn) error {
-		return t.Tx().AddAvailability(ctx, practitioner, tz, encoded, actor(c))
+		return t.Tx().AddAvailability(ctx, practitioner, tz, location, encoded, actor(c))
 	})
 }
 
@@ -166,7 +167,7 @@ func (op *Op) sync(ctx context.Context, t *resources.Txn, practitioner string) (
 	var s summary
 	from := op.now().UTC()
 	until := from.AddDate(0, 0, op.horizon+1)
-	tz, raw, err := t.Tx().Availability(ctx, practitioner)
+	tz, location, raw, err := t.Tx().Availability(ctx, practitioner)
 	if errors.Is(err, storage.ErrNotFound) {
 		tz, raw = "UTC", []byte("[]")
 	} else if err != nil {
@@ -188,8 +189,12 @@ func (op *Op) sync(ctx context.Context, t *resources.Txn, practitioner string) (
 	if err != nil {
 		return s, err
 	}
+	actors := []any{map[string]any{"reference": "Practitioner/" + practitioner}}
+	if location != "" {
+		actors = append(actors, map[string]any{"reference": "Location/" + location})
+	}
 	schedule := map[string]any{"resourceType": "Schedule", "id": ScheduleID(practitioner), "active": true,
-		"actor":           []any{map[string]any{"reference": "Practitioner/" + practitioner}},
+		"actor":           actors,
 		"planningHorizon": map[string]any{"start": from.Format(time.RFC3339), "end": until.Format(time.RFC3339)}}
 	if _, err := t.Put(ctx, schedule, false); err != nil {
 		return s, err
@@ -316,8 +321,9 @@ func actor(c resources.Caller) string {
 
 // Find is Appointment/$find: the free slots, earliest first, of a
 // practitioner (practitioner), a visit type (visit-type, a code of
-// VisitTypeSystem or system|code), a specialty (specialty, token), from
-// start to end (dates or instants; default: the horizon). It answers the
+// VisitTypeSystem or system|code), a specialty (specialty, token), a
+// location (location, the Location of the practitioner's availability),
+// from start to end (dates or instants; default: the horizon). It answers the
 // Slot search it makes.
 func (op *Op) Find(ctx context.Context, c resources.Caller, q url.Values, o resources.Options) (resources.Result, error) {
 	search := url.Values{"status": {"free"}, "_sort": {"start"}}
@@ -341,14 +347,17 @@ func (op *Op) Find(ctx context.Context, c resources.Caller, q url.Values, o reso
 	if v := q.Get("specialty"); v != "" {
 		search.Set("specialty", v)
 	}
+	if v := q.Get("location"); v != "" {
+		search.Set("schedule.actor", "Location/"+strings.TrimPrefix(v, "Location/"))
+	}
 	if v := q.Get("_count"); v != "" {
 		search.Set("_count", v)
 	}
 	for name := range q {
 		switch name {
-		case "practitioner", "visit-type", "specialty", "start", "end", "_count":
+		case "practitioner", "visit-type", "specialty", "location", "start", "end", "_count":
 		default:
-			return resources.Result{}, outcome.E(outcome.Invalid, "$find takes practitioner, visit-type, specialty, start, end and _count, not %s", name).At(name)
+			return resources.Result{}, outcome.E(outcome.Invalid, "$find takes practitioner, visit-type, specialty, location, start, end and _count, not %s", name).At(name)
 		}
 	}
 	return op.res.Search(ctx, c, "Slot", search, o, nil)
@@ -425,17 +434,19 @@ func (op *Op) spanSlots(ctx context.Context, c resources.Caller, appt map[string
 }
 
 // availabilityParams reads $availability's Parameters.
-func availabilityParams(body []byte) (string, []Rule, error) {
+func availabilityParams(body []byte) (string, string, []Rule, error) {
 	parts, err := parameters(body)
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
-	tz := ""
+	tz, location := "", ""
 	var rules []Rule
 	for _, p := range parts {
 		switch p.Name {
 		case "timezone":
 			tz = p.ValueString + p.ValueCode
+		case "location":
+			location = strings.TrimPrefix(p.ValueReference.Reference, "Location/")
 		case "rule":
 			var r Rule
 			for _, q := range p.Part {
@@ -458,9 +469,9 @@ func availabilityParams(body []byte) (string, []Rule, error) {
 		}
 	}
 	if tz == "" {
-		return "", nil, outcome.E(outcome.Invalid, "$availability needs a timezone (IANA, such as America/New_York)").At("timezone")
+		return "", "", nil, outcome.E(outcome.Invalid, "$availability needs a timezone (IANA, such as America/New_York)").At("timezone")
 	}
-	return tz, rules, nil
+	return tz, location, rules, nil
 }
 
 func blockParams(body []byte) (storage.Block, error) {
@@ -492,7 +503,10 @@ func blockParams(body []byte) (storage.Block, error) {
 }
 
 type part struct {
-	Name          string `json:"name"`
+	Name           string `json:"name"`
+	ValueReference struct {
+		Reference string `json:"reference"`
+	} `json:"valueReference"`
 	ValueString   string `json:"valueString"`
 	ValueCode     string `json:"valueCode"`
 	ValueTime     string `json:"valueTime"`
