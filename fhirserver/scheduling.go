@@ -24,34 +24,26 @@ type Scheduling interface {
 
 // waitlist is Appointment/$waitlist.
 func (a *app) waitlist(c echo.Context) error {
-	s, err := a.scheduling()
-	if err != nil {
-		return err
-	}
+	return a.withBody(c, true, func(b []byte) (resources.Result, error) {
+		s, err := a.scheduling()
+		if err != nil {
+			return resources.Result{}, err
+		}
+		return s.JoinWaitlist(c.Request().Context(), callerOf(c), b)
+	})
+}
+
+// withBody runs an operation on the request's body and answers its result.
+func (a *app) withBody(c echo.Context, write bool, run func(b []byte) (resources.Result, error)) error {
 	b, err := body(c)
 	if err != nil {
 		return err
 	}
-	o := a.options(c)
-	r, err := s.JoinWaitlist(c.Request().Context(), callerOf(c), b)
+	r, err := run(b)
 	if err != nil {
 		return err
 	}
-	return a.respond(c, r, o, true)
-}
-
-// appointmentEvents is Appointment/[id]/$events.
-func (a *app) appointmentEvents(c echo.Context) error {
-	s, err := a.scheduling()
-	if err != nil {
-		return err
-	}
-	out, err := s.AppointmentEvents(c.Request().Context(), callerOf(c), c.Param("id"))
-	if err != nil {
-		return err
-	}
-	r := resources.Result{Status: http.StatusOK, Body: out, Keys: []storage.Key{{Type: "Appointment", ID: c.Param("id")}}}
-	return a.respond(c, r, a.options(c), false)
+	return a.respond(c, r, a.options(c), write)
 }
 
 func (a *app) scheduling() (Scheduling, error) {
@@ -76,20 +68,14 @@ func (a *app) block(c echo.Context) error {
 }
 
 func (a *app) practitionerOp(c echo.Context, run func(s Scheduling, b []byte) ([]byte, error)) error {
-	s, err := a.scheduling()
-	if err != nil {
-		return err
-	}
-	b, err := body(c)
-	if err != nil {
-		return err
-	}
-	out, err := run(s, b)
-	if err != nil {
-		return err
-	}
-	r := resources.Result{Status: http.StatusOK, Body: out, Keys: []storage.Key{{Type: "Practitioner", ID: c.Param("id")}}}
-	return a.respond(c, r, a.options(c), false)
+	return a.withBody(c, false, func(b []byte) (resources.Result, error) {
+		s, err := a.scheduling()
+		if err != nil {
+			return resources.Result{}, err
+		}
+		out, err := run(s, b)
+		return resources.Result{Status: http.StatusOK, Body: out, Keys: []storage.Key{{Type: "Practitioner", ID: c.Param("id")}}}, err
+	})
 }
 
 // find is Appointment/$find: parameters in the query or, for POST, a form.
@@ -117,18 +103,25 @@ func (a *app) find(c echo.Context) error {
 
 // book is Appointment/$book.
 func (a *app) book(c echo.Context) error {
+	return a.withBody(c, true, func(b []byte) (resources.Result, error) {
+		s, err := a.scheduling()
+		if err != nil {
+			return resources.Result{}, err
+		}
+		return s.Book(c.Request().Context(), callerOf(c), b, a.options(c))
+	})
+}
+
+// appointmentEvents is Appointment/[id]/$events.
+func (a *app) appointmentEvents(c echo.Context) error {
 	s, err := a.scheduling()
 	if err != nil {
 		return err
 	}
-	b, err := body(c)
+	out, err := s.AppointmentEvents(c.Request().Context(), callerOf(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	o := a.options(c)
-	r, err := s.Book(c.Request().Context(), callerOf(c), b, o)
-	if err != nil {
-		return err
-	}
-	return a.respond(c, r, o, true)
+	r := resources.Result{Status: http.StatusOK, Body: out, Keys: []storage.Key{{Type: "Appointment", ID: c.Param("id")}}}
+	return a.respond(c, r, a.options(c), false)
 }

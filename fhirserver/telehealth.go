@@ -42,19 +42,13 @@ func encounterKeys(c echo.Context) []storage.Key {
 }
 
 func (a *app) telehealthCreate(c echo.Context) error {
-	t, err := a.telehealth()
-	if err != nil {
-		return err
-	}
-	b, err := body(c)
-	if err != nil {
-		return err
-	}
-	r, err := t.Create(c.Request().Context(), callerOf(c), b)
-	if err != nil {
-		return err
-	}
-	return a.respond(c, r, a.options(c), true)
+	return a.withBody(c, true, func(b []byte) (resources.Result, error) {
+		t, err := a.telehealth()
+		if err != nil {
+			return resources.Result{}, err
+		}
+		return t.Create(c.Request().Context(), callerOf(c), b)
+	})
 }
 
 func (a *app) telehealthMove(state string) echo.HandlerFunc {
@@ -126,19 +120,13 @@ func (a *app) waitingRoom(c echo.Context) error {
 }
 
 func (a *app) telehealthConsent(c echo.Context) error {
-	t, err := a.telehealth()
-	if err != nil {
-		return err
-	}
-	b, err := body(c)
-	if err != nil {
-		return err
-	}
-	r, err := t.Consent(c.Request().Context(), callerOf(c), c.Param("id"), b, c.RealIP())
-	if err != nil {
-		return err
-	}
-	return a.respond(c, r, a.options(c), true)
+	return a.withBody(c, true, func(b []byte) (resources.Result, error) {
+		t, err := a.telehealth()
+		if err != nil {
+			return resources.Result{}, err
+		}
+		return t.Consent(c.Request().Context(), callerOf(c), c.Param("id"), b, c.RealIP())
+	})
 }
 
 func (a *app) videoToken(c echo.Context) error {
@@ -166,16 +154,12 @@ func (a *app) videoOp(c echo.Context, run func(t *telehealth.Service) ([]byte, e
 }
 
 func (a *app) quality(c echo.Context) error {
-	t, err := a.telehealth()
-	if err != nil {
-		return err
-	}
-	b, err := body(c)
-	if err != nil {
-		return err
-	}
-	if err := t.Quality(c.Request().Context(), callerOf(c), c.Param("id"), b); err != nil {
-		return err
-	}
-	return a.respond(c, resources.Result{Status: http.StatusAccepted, Keys: encounterKeys(c)}, a.options(c), false)
+	return a.withBody(c, false, func(b []byte) (resources.Result, error) {
+		t, err := a.telehealth()
+		if err != nil {
+			return resources.Result{}, err
+		}
+		err = t.Quality(c.Request().Context(), callerOf(c), c.Param("id"), b)
+		return resources.Result{Status: http.StatusAccepted, Keys: encounterKeys(c)}, err
+	})
 }
