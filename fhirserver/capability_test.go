@@ -70,6 +70,7 @@ var routeClaims = map[string]string{
 	"POST /fhir/Appointment/$find":              "op:Appointment:find",
 	"POST /fhir/Appointment/$book":              "op:Appointment:book",
 	"GET /fhir/Appointment/:id/$events":         "op:Appointment:events",
+	"GET /fhir/Appointment/$events":             "op:Appointment:events",
 	"POST /fhir/Appointment/$waitlist":          "op:Appointment:waitlist",
 	"POST /fhir/Encounter/$telehealth":          "op:Encounter:telehealth",
 	"POST /fhir/Encounter/:id/$join":            "op:Encounter:join",

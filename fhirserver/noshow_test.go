@@ -80,6 +80,13 @@ func TestNoShowJob(t *testing.T) {
 	assert.Equal(t, 1, total)
 	assert.Equal(t, "noshow", status("race"))
 
+	// Across appointments: every no-show the job acted on.
+	r := ts.do("GET", "/Appointment/$events?to=NO_SHOW_TRIGGERED", "", "")
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	assert.Len(t, r.json(t)["parameter"], 3)
+	assert.Contains(t, string(r.Body), `"reference":"Appointment/race"`)
+	assert.Equal(t, 400, ts.do("GET", "/Appointment/$events?colour=blue", "", "").Status)
+
 	conn, err := pgx.Connect(ctx, ts.owner)
 	require.NoError(t, err)
 	defer conn.Close(ctx)

@@ -35,6 +35,7 @@ func (a *app) fhirRoutes(add func(method, path string, h echo.HandlerFunc)) {
 	add(http.MethodPost, "/Appointment/$waitlist", a.waitlist)
 	a.telehealthRoutes(add)
 	add(http.MethodGet, "/Appointment/:id/$events", a.appointmentEvents)
+	add(http.MethodGet, "/Appointment/$events", a.searchEvents)
 	add(http.MethodPost, "/:type/$validate", a.typed(a.validate))
 	add(http.MethodPost, "/:type/:id/$validate", a.typed(a.validate))
 	add(http.MethodGet, "/:type/:id/$validate", a.typed(a.validate))

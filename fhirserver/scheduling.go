@@ -20,6 +20,20 @@ type Scheduling interface {
 	Book(ctx context.Context, c resources.Caller, body []byte, o resources.Options) (resources.Result, error)
 	AppointmentEvents(ctx context.Context, c resources.Caller, id string) ([]byte, error)
 	JoinWaitlist(ctx context.Context, c resources.Caller, body []byte) (resources.Result, error)
+	SearchEvents(ctx context.Context, c resources.Caller, q url.Values) ([]byte, error)
+}
+
+// searchEvents is GET Appointment/$events.
+func (a *app) searchEvents(c echo.Context) error {
+	s, err := a.scheduling()
+	if err != nil {
+		return err
+	}
+	out, err := s.SearchEvents(c.Request().Context(), callerOf(c), c.QueryParams())
+	if err != nil {
+		return err
+	}
+	return a.respond(c, resources.Result{Status: http.StatusOK, Body: out}, a.options(c), false)
 }
 
 // waitlist is Appointment/$waitlist.

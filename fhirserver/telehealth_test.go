@@ -130,6 +130,7 @@ func TestTelehealthSession(t *testing.T) {
 	assert.Equal(t, "finished", enc["status"])
 	assert.Equal(t, "min", enc["length"].(map[string]any)["unit"])
 	assert.NotEmpty(t, enc["period"].(map[string]any)["end"])
+	assert.Equal(t, 403, ts.do("GET", "/Appointment/$events", "", "").Status, "events across appointments are for backends, not for a user held to their patients")
 	ts.token = backend
 	assert.Equal(t, "fulfilled", ts.do("GET", "/Appointment/a1", "", "").json(t)["status"])
 

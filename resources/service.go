@@ -261,3 +261,14 @@ func (c Caller) FHIRUserRef() string {
 	}
 	return parts[len(parts)-2] + "/" + parts[len(parts)-1]
 }
+
+// MaySearchAll refuses a caller whose reach is limited (to a patient, to
+// narrowed scopes, to a user's care relationships) a search of every typ:
+// for records kept outside resources, which row-level security and the
+// patient reach do not filter.
+func (c Caller) MaySearchAll(typ string) error {
+	if c.Care != nil {
+		return outcome.E(outcome.Forbidden, "searching every %s record is for backend services", typ)
+	}
+	return c.allowUnlimited(typ, Search)
+}

@@ -223,6 +223,39 @@ type AppointmentEventRow struct {
 	Actor, From, To, Reason string
 }
 
+// AppointmentEventQuery selects status changes across appointments.
+type AppointmentEventQuery struct {
+	To, Actor string
+	Since     time.Time
+	Limit     int
+}
+
+// FoundAppointmentEvent is a status change and its appointment.
+type FoundAppointmentEvent struct {
+	Appointment string
+	AppointmentEventRow
+}
+
+// FindAppointmentEvents lists status changes across appointments, oldest
+// first.
+func (s *Store) FindAppointmentEvents(ctx context.Context, q AppointmentEventQuery) ([]FoundAppointmentEvent, error) {
+	rows, err := s.pool.Query(Unrestricted(ctx), `SELECT appointment, at, actor, coalesce(from_status, ''), to_status, coalesce(reason, '')
+		FROM appointment_event WHERE ($1 = '' OR to_status = $1) AND ($2 = '' OR actor = $2) AND at >= $3 ORDER BY id LIMIT $4`,
+		q.To, q.Actor, q.Since, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("storage: appointment events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (FoundAppointmentEvent, error) {
+		var e FoundAppointmentEvent
+		err := r.Scan(&e.Appointment, &e.At, &e.Actor, &e.From, &e.To, &e.Reason)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: appointment events: %w", err)
+	}
+	return out, nil
+}
+
 // AppointmentEvents lists an appointment's status changes, oldest first.
 func (s *Store) AppointmentEvents(ctx context.Context, appointment string) ([]AppointmentEventRow, error) {
 	rows, err := s.pool.Query(ctx, `SELECT at, actor, coalesce(from_status, ''), to_status, coalesce(reason, '')

@@ -26,6 +26,7 @@ const (
 // Events reads appointments' status changes.
 type Events interface {
 	AppointmentEvents(ctx context.Context, appointment string) ([]storage.AppointmentEventRow, error)
+	FindAppointmentEvents(ctx context.Context, q storage.AppointmentEventQuery) ([]storage.FoundAppointmentEvent, error)
 }
 
 // Op serves the scheduling operations.
@@ -46,6 +47,67 @@ func New(res *resources.Service, events Events, horizon int) *Op {
 	return op
 }
 
+// eventPart is one status change as a Parameters part.
+func eventPart(e storage.AppointmentEventRow, appointment string) map[string]any {
+	parts := []map[string]any{
+		{"name": "at", "valueInstant": e.At.UTC().Format(time.RFC3339Nano)},
+		{"name": "actor", "valueString": e.Actor},
+		{"name": "to", "valueCode": e.To},
+	}
+	if appointment != "" {
+		parts = append(parts, map[string]any{"name": "appointment", "valueReference": map[string]any{"reference": "Appointment/" + appointment}})
+	}
+	if e.From != "" {
+		parts = append(parts, map[string]any{"name": "from", "valueCode": e.From})
+	}
+	if e.Reason != "" {
+		parts = append(parts, map[string]any{"name": "reason", "valueString": e.Reason})
+	}
+	return map[string]any{"name": "event", "part": parts}
+}
+
+// SearchEvents is GET Appointment/$events: status changes across
+// appointments, oldest first, by to (the status moved to, or
+// NO_SHOW_TRIGGERED), actor and since (an instant), _count (default 100),
+// for callers whose reach is not limited (the events are kept outside the
+// resources that row-level security filters).
+func (op *Op) SearchEvents(ctx context.Context, c resources.Caller, q url.Values) ([]byte, error) {
+	if err := c.MaySearchAll("Appointment"); err != nil {
+		return nil, err
+	}
+	eq := storage.AppointmentEventQuery{To: q.Get("to"), Actor: q.Get("actor"), Limit: 100}
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return nil, outcome.E(outcome.Invalid, "since is an instant, such as 2026-11-28T09:00:00Z").At("since")
+		}
+		eq.Since = t
+	}
+	if v := q.Get("_count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return nil, outcome.E(outcome.Invalid, "_count is 1 to 1000").At("_count")
+		}
+		eq.Limit = n
+	}
+	for name := range q {
+		switch name {
+		case "to", "actor", "since", "_count":
+		default:
+			return nil, outcome.E(outcome.Invalid, "$events takes to, actor, since and _count, not %s", name).At(name)
+		}
+	}
+	found, err := op.events.FindAppointmentEvents(ctx, eq)
+	if err != nil {
+		return nil, err
+	}
+	params := []map[string]any{}
+	for _, e := range found {
+		params = append(params, eventPart(e.AppointmentEventRow, e.Appointment))
+	}
+	return json.Marshal(map[string]any{"resourceType": "Parameters", "parameter": params})
+}
+
 // JoinWaitlist is Appointment/$waitlist (Waitlist.Join).
 func (op *Op) JoinWaitlist(ctx context.Context, c resources.Caller, body []byte) (resources.Result, error) {
 	return op.Waitlist.Join(ctx, c, body)
@@ -64,18 +126,7 @@ func (op *Op) AppointmentEvents(ctx context.Context, c resources.Caller, id stri
 	}
 	params := []map[string]any{}
 	for _, e := range events {
-		parts := []map[string]any{
-			{"name": "at", "valueInstant": e.At.UTC().Format(time.RFC3339Nano)},
-			{"name": "actor", "valueString": e.Actor},
-			{"name": "to", "valueCode": e.To},
-		}
-		if e.From != "" {
-			parts = append(parts, map[string]any{"name": "from", "valueCode": e.From})
-		}
-		if e.Reason != "" {
-			parts = append(parts, map[string]any{"name": "reason", "valueString": e.Reason})
-		}
-		params = append(params, map[string]any{"name": "event", "part": parts})
+		params = append(params, eventPart(e, ""))
 	}
 	return json.Marshal(map[string]any{"resourceType": "Parameters", "parameter": params})
 }
