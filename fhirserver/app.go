@@ -98,6 +98,7 @@ func New(cfg Config, d Deps) *echo.Echo {
 	e.GET("/fhir/metadata", a.metadata)
 	e.GET("/.well-known/smart-configuration", a.discovery)
 	e.GET("/fhir/.well-known/smart-configuration", a.discovery)
+	e.POST("/video/webhook", a.videoWebhook)
 	for path, h := range d.OAuth {
 		e.Any(path, echo.WrapHandler(h))
 	}

@@ -3,6 +3,7 @@ package fhirserver
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"time"
 
@@ -162,4 +163,22 @@ func (a *app) quality(c echo.Context) error {
 		err = t.Quality(c.Request().Context(), callerOf(c), c.Param("id"), b)
 		return resources.Result{Status: http.StatusAccepted, Keys: encounterKeys(c)}, err
 	})
+}
+
+// videoWebhook is POST /video/webhook: the video server's signed reports
+// (LiveKit's webhooks). It carries no bearer token: the provider's
+// signature is the authentication.
+func (a *app) videoWebhook(c echo.Context) error {
+	t, err := a.telehealth()
+	if err != nil {
+		return err
+	}
+	b, err := io.ReadAll(io.LimitReader(c.Request().Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if err := t.VideoWebhook(c.Request().Context(), c.Request().Header.Get("Authorization"), b); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }

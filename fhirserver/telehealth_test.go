@@ -100,7 +100,8 @@ func TestTelehealthSession(t *testing.T) {
 	ts.token = patient
 	r = ts.do("POST", "/Encounter/"+s1+"/$video-token", fhirJSON, `{"resourceType":"Parameters"}`)
 	require.Equal(t, 200, r.Status, "%s", r.Body)
-	assert.Contains(t, string(r.Body), "token:primary:session-"+s1+":patient-p1:1m0s")
+	assert.Contains(t, string(r.Body), "token:primary:session-"+s1+":patient-p1#")
+	assert.Contains(t, string(r.Body), ":1m0s")
 	encBefore := ts.do("GET", "/Encounter/"+s1, "", "").json(t)["meta"].(map[string]any)["versionId"]
 
 	// The provider fails: the session moves to the next one.

@@ -62,7 +62,8 @@ func TestEvidenceTablesAreImmutableInTheDatabase(t *testing.T) {
 		"oauth2_token", "oauth2_revocation", "oauth2_token_revocation", "oauth2_client", "app_user", "login_attempt",
 		"launch_context", "launch_use", "signing_key", "oauth2_jti", "role_permission_change",
 		"slot_unit", "slot_release", "slot_booking", "availability", "availability_override", "appointment_event",
-		"noshow_policy", "noshow_action"} {
+		"noshow_policy", "noshow_action", "waitlist_entry", "waitlist_event",
+		"telehealth_event", "telehealth_room", "telehealth_token", "telehealth_quality", "telehealth_token_use"} {
 		t.Run(table, func(t *testing.T) {
 			var rowTrigger, truncTrigger, update, del, trunc bool
 			require.NoError(t, conn.QueryRow(ctx, `

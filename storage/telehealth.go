@@ -147,3 +147,28 @@ func (s *Store) AddQuality(ctx context.Context, encounter, kind string, value []
 	}
 	return nil
 }
+
+// UseToken records a join with a video token and reports whether it was
+// the token's first: FIRST for a token this server issued and never saw
+// used, REUSE for one seen before, UNKNOWN for one it did not issue. Of
+// two joins at once, the unique index lets one be first.
+func (s *Store) UseToken(ctx context.Context, jti, room string) (string, error) {
+	ctx = Unrestricted(ctx)
+	var known bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM telehealth_token WHERE jti = $1)`, jti).Scan(&known); err != nil {
+		return "", fmt.Errorf("storage: token use: %w", err)
+	}
+	kind := "FIRST"
+	if !known {
+		kind = "UNKNOWN"
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO telehealth_token_use (jti, room, kind) VALUES ($1, $2, $3)`, jti, room, kind)
+	if kind == "FIRST" && isUniqueViolation(err) {
+		kind = "REUSE"
+		_, err = s.pool.Exec(ctx, `INSERT INTO telehealth_token_use (jti, room, kind) VALUES ($1, $2, $3)`, jti, room, kind)
+	}
+	if err != nil {
+		return "", fmt.Errorf("storage: token use: %w", err)
+	}
+	return kind, nil
+}

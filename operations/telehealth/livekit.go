@@ -3,9 +3,10 @@ package telehealth
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -40,6 +41,7 @@ func (l *LiveKit) Name() string {
 type videoGrant struct {
 	Room       string `json:"room,omitempty"`
 	RoomJoin   bool   `json:"roomJoin,omitempty"`
+	RoomAdmin  bool   `json:"roomAdmin,omitempty"`
 	RoomCreate bool   `json:"roomCreate,omitempty"`
 	RoomList   bool   `json:"roomList,omitempty"`
 }
@@ -51,34 +53,73 @@ type liveKitClaims struct {
 }
 
 // sign makes a token for identity with grant, valid for ttl.
-func (l *LiveKit) sign(identity string, grant videoGrant, ttl time.Duration) (string, string, error) {
+func (l *LiveKit) sign(identity, jti string, grant videoGrant, ttl time.Duration) (string, error) {
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(l.Secret)}, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	jti := hex.EncodeToString(b[:])
 	now := time.Now()
 	c := liveKitClaims{Claims: jwt.Claims{Issuer: l.Key, Subject: identity, ID: jti,
 		NotBefore: jwt.NewNumericDate(now.Add(-5 * time.Second)), Expiry: jwt.NewNumericDate(now.Add(ttl))}, Video: grant}
-	token, err := jwt.Signed(signer).Claims(c).CompactSerialize()
-	return token, jti, err
+	return jwt.Signed(signer).Claims(c).CompactSerialize()
 }
 
 // Token lets identity join room for ttl; the audience is the room alone.
-func (l *LiveKit) Token(room, identity string, ttl time.Duration) (string, string, error) {
-	return l.sign(identity, videoGrant{Room: room, RoomJoin: true}, ttl)
+func (l *LiveKit) Token(room, identity, jti string, ttl time.Duration) (string, error) {
+	return l.sign(identity, jti, videoGrant{Room: room, RoomJoin: true}, ttl)
+}
+
+// RemoveParticipant takes identity out of room; one already gone is no
+// error.
+func (l *LiveKit) RemoveParticipant(ctx context.Context, room, identity string) error {
+	err := l.call(ctx, "RemoveParticipant", map[string]any{"room": room, "identity": identity}, nil, videoGrant{Room: room, RoomAdmin: true})
+	if err != nil && strings.Contains(err.Error(), "404") {
+		return nil
+	}
+	return err
+}
+
+// VerifyWebhook checks a LiveKit webhook: the Authorization header is a
+// JWT signed with the API secret, issued by the API key, whose sha256
+// claim is the body's digest.
+func (l *LiveKit) VerifyWebhook(authorization string, body []byte) (WebhookEvent, error) {
+	tok, err := jwt.ParseSigned(strings.TrimPrefix(authorization, "Bearer "))
+	if err != nil {
+		return WebhookEvent{}, err
+	}
+	var claims struct {
+		jwt.Claims
+		SHA256 string `json:"sha256"`
+	}
+	if err := tok.Claims([]byte(l.Secret), &claims); err != nil {
+		return WebhookEvent{}, err
+	}
+	if err := claims.Validate(jwt.Expected{Issuer: l.Key, Time: time.Now()}); err != nil {
+		return WebhookEvent{}, err
+	}
+	sum := sha256.Sum256(body)
+	if claims.SHA256 != base64.StdEncoding.EncodeToString(sum[:]) {
+		return WebhookEvent{}, errors.New("livekit webhook: the body is not the one signed")
+	}
+	var ev struct {
+		Event       string                    `json:"event"`
+		Room        struct{ Name string }     `json:"room"`
+		Participant struct{ Identity string } `json:"participant"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return WebhookEvent{}, err
+	}
+	return WebhookEvent{Event: ev.Event, Room: ev.Room.Name, Identity: ev.Participant.Identity}, nil
 }
 
 // CreateRoom makes a room (kept 10 minutes when empty).
 func (l *LiveKit) CreateRoom(ctx context.Context, name string) error {
-	return l.call(ctx, "CreateRoom", map[string]any{"name": name, "empty_timeout": 600}, nil)
+	return l.call(ctx, "CreateRoom", map[string]any{"name": name, "empty_timeout": 600}, nil, adminGrant)
 }
 
 // EndRoom closes a room and disconnects whoever is in it.
 func (l *LiveKit) EndRoom(ctx context.Context, room string) error {
-	return l.call(ctx, "DeleteRoom", map[string]any{"room": room}, nil)
+	return l.call(ctx, "DeleteRoom", map[string]any{"room": room}, nil, adminGrant)
 }
 
 // Rooms lists the rooms open now.
@@ -86,7 +127,7 @@ func (l *LiveKit) Rooms(ctx context.Context) ([]string, error) {
 	var out struct {
 		Rooms []struct{ Name string } `json:"rooms"`
 	}
-	if err := l.call(ctx, "ListRooms", map[string]any{}, &out); err != nil {
+	if err := l.call(ctx, "ListRooms", map[string]any{}, &out, adminGrant); err != nil {
 		return nil, err
 	}
 	var names []string
@@ -96,9 +137,12 @@ func (l *LiveKit) Rooms(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// call is one RoomService method, authorized by a short admin token.
-func (l *LiveKit) call(ctx context.Context, method string, in, out any) error {
-	token, _, err := l.sign("fhirserver", videoGrant{RoomCreate: true, RoomList: true}, time.Minute)
+// adminGrant is what the server's own calls may do to rooms.
+var adminGrant = videoGrant{RoomCreate: true, RoomList: true}
+
+// call is one RoomService method, authorized by a short token with grant.
+func (l *LiveKit) call(ctx context.Context, method string, in, out any, grant videoGrant) error {
+	token, err := l.sign("fhirserver", newJTI(), grant, time.Minute)
 	if err != nil {
 		return err
 	}

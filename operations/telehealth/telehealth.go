@@ -58,6 +58,7 @@ type Store interface {
 	CurrentRoom(ctx context.Context, encounter string) (storage.TelehealthRoom, error)
 	MapRoom(ctx context.Context, encounter string, r storage.TelehealthRoom, reason string) error
 	RecordToken(ctx context.Context, jti, encounter, participant, provider string, expires time.Time) error
+	UseToken(ctx context.Context, jti, room string) (string, error)
 	AddQuality(ctx context.Context, encounter, kind string, value []byte, by string) error
 }
 

@@ -2,6 +2,8 @@ package telehealth
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,8 +23,14 @@ type VideoProvider interface {
 	Name() string
 	CreateRoom(ctx context.Context, name string) error
 	// Token lets identity into room until ttl passes; jti names it.
-	Token(room, identity string, ttl time.Duration) (token, jti string, err error)
+	Token(room, identity, jti string, ttl time.Duration) (string, error)
 	EndRoom(ctx context.Context, room string) error
+}
+
+func newJTI() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // requiredConsents are what a patient must have agreed to before the
@@ -73,7 +81,11 @@ func (s *Service) VideoToken(ctx context.Context, c resources.Caller, id string)
 	if err != nil {
 		return nil, err
 	}
-	token, jti, err := p.Token(room.Room, identity, ttl)
+	// The identity carries the token's id, so that the video server's
+	// report of a join names the token used (LiveKitWebhook).
+	jti := newJTI()
+	identity += "#" + jti
+	token, err := p.Token(room.Room, identity, jti, ttl)
 	if err != nil {
 		return nil, err
 	}
@@ -317,4 +329,50 @@ func (p parameters) value(name string) any {
 		}
 	}
 	return nil
+}
+
+// WebhookVerifier is a provider that reports joins to the server.
+type WebhookVerifier interface {
+	VideoProvider
+	// VerifyWebhook checks a report's signature and reads it.
+	VerifyWebhook(authorization string, body []byte) (WebhookEvent, error)
+	RemoveParticipant(ctx context.Context, room, identity string) error
+}
+
+// WebhookEvent is what a video server reports.
+type WebhookEvent struct {
+	Event    string
+	Room     string
+	Identity string
+}
+
+// VideoWebhook is the video server's report of what happens in its rooms
+// (POST /video/webhook, signed by the provider, no bearer token). A
+// participant joining with a token is allowed once: a token used again, or
+// one this server did not issue, has its participant removed from the
+// room, so that a video token is single use.
+func (s *Service) VideoWebhook(ctx context.Context, authorization string, body []byte) error {
+	for _, p := range s.Providers {
+		v, ok := p.(WebhookVerifier)
+		if !ok {
+			continue
+		}
+		ev, err := v.VerifyWebhook(authorization, body)
+		if err != nil {
+			continue
+		}
+		if ev.Event != "participant_joined" {
+			return nil
+		}
+		_, jti, _ := strings.Cut(ev.Identity, "#")
+		kind, err := s.Store.UseToken(ctx, jti, ev.Room)
+		if err != nil {
+			return err
+		}
+		if kind == "FIRST" {
+			return nil
+		}
+		return v.RemoveParticipant(ctx, ev.Room, ev.Identity)
+	}
+	return outcome.E(outcome.Unauthorized, "the report is not signed by a video provider this server uses")
 }
