@@ -73,3 +73,9 @@ func (n *notified) all() []string {
 	defer n.mu.Unlock()
 	return append([]string(nil), n.sent...)
 }
+
+func (f *fakeVideo) roomCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.rooms)
+}

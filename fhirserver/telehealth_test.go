@@ -129,6 +129,7 @@ func TestTelehealthSession(t *testing.T) {
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	enc := r.json(t)
 	assert.Equal(t, "finished", enc["status"])
+	assert.Zero(t, ts.video[1].roomCount(), "the room ends with the session")
 	assert.Equal(t, "min", enc["length"].(map[string]any)["unit"])
 	assert.NotEmpty(t, enc["period"].(map[string]any)["end"])
 	assert.Equal(t, 403, ts.do("GET", "/Appointment/$events", "", "").Status, "events across appointments are for backends, not for a user held to their patients")

@@ -215,6 +215,11 @@ func (s *Service) Move(ctx context.Context, c resources.Caller, id, to string) (
 	if to == "WAITING_ROOM" || from == "WAITING_ROOM" {
 		s.queueChanged(ctx, practitioner)
 	}
+	if len(moves[to]) == 0 { // closed: nobody needs the room any more
+		if err := s.endRoom(ctx, id); err != nil {
+			return resources.Result{}, err
+		}
+	}
 	if to == "WAITING_ROOM" && s.Notifier != nil {
 		pos, _ := s.Position(ctx, id, practitioner)
 		if err := s.Notifier.PatientWaiting(ctx, practitioner, id, pos.Position); err != nil {
@@ -298,6 +303,22 @@ func (s *Service) SessionNoShow(ctx context.Context, t *resources.Txn, appointme
 		if err := t.Tx().AddTelehealthEvent(ctx, storage.TelehealthMove{Encounter: id, Practitioner: practitionerOf(enc), Actor: "noshow-job", From: state, To: "NO_SHOW"}); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// endRoom ends the session's room in force, if it has one and its
+// provider is still offered.
+func (s *Service) endRoom(ctx context.Context, id string) error {
+	cur, err := s.Store.CurrentRoom(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if p := s.provider(cur.Provider); p != nil {
+		return p.EndRoom(ctx, cur.Room)
 	}
 	return nil
 }
