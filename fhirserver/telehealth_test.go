@@ -68,7 +68,10 @@ func TestTelehealthSession(t *testing.T) {
 	defer ws.CloseNow()
 	assert.Equal(t, telehealth.Position{State: "SCHEDULED"}, position(t, ws))
 
+	ts.token = doc
+	assert.Equal(t, 403, ts.do("POST", "/Encounter/"+s1+"/$join", fhirJSON, `{"resourceType":"Parameters"}`).Status, "the patient joins")
 	ts.token = patient
+	assert.Equal(t, 403, ts.do("POST", "/Encounter/"+s1+"/$start", fhirJSON, `{"resourceType":"Parameters"}`).Status, "the practitioner starts")
 	r := ts.do("POST", "/Encounter/"+s1+"/$join", fhirJSON, `{"resourceType":"Parameters"}`)
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	assert.Equal(t, "arrived", r.json(t)["status"])
@@ -115,6 +118,7 @@ func TestTelehealthSession(t *testing.T) {
 	ts.token = doc
 	require.Equal(t, 200, ts.do("POST", "/Encounter/"+s1+"/$start", fhirJSON, `{"resourceType":"Parameters"}`).Status)
 	assert.Equal(t, "ACTIVE", position(t, ws).State)
+	ts.token = patient
 	r = ts.do("POST", "/Encounter/"+s1+"/$join", fhirJSON, `{"resourceType":"Parameters"}`)
 	assert.Equal(t, 409, r.Status)
 	assert.Contains(t, string(r.Body), "from ACTIVE it may go to COMPLETED, ABANDONED")

@@ -167,6 +167,10 @@ func (s *Service) Move(ctx context.Context, c resources.Caller, id, to string) (
 	if err := json.Unmarshal(r.Body, &enc); err != nil {
 		return resources.Result{}, err
 	}
+	practitioner := practitionerOf(enc)
+	if err := mayMove(c, to, patientOf(enc), practitioner); err != nil {
+		return resources.Result{}, err
+	}
 	from, since, err := s.Store.TelehealthState(ctx, id)
 	if err != nil {
 		return resources.Result{}, err
@@ -178,7 +182,6 @@ func (s *Service) Move(ctx context.Context, c resources.Caller, id, to string) (
 		return resources.Result{}, outcome.E(outcome.Conflict, "a session cannot go from %s to %s; from %s it may go to %s",
 			from, to, from, strings.Join(moves[from], ", "))
 	}
-	practitioner := practitionerOf(enc)
 	now := s.now().UTC()
 	delete(enc, "meta")
 	enc["status"] = encounterStatus[to]
@@ -227,6 +230,24 @@ func (s *Service) Move(ctx context.Context, c resources.Caller, id, to string) (
 		}
 	}
 	return resources.Result{Status: 200, Body: v.Resource, Version: v, Keys: []storage.Key{k}}, nil
+}
+
+// mayMove says who moves a session: the patient joins the waiting room,
+// the practitioner starts and closes; a backend service (no user) may do
+// either, for the EHR that drives them.
+func mayMove(c resources.Caller, to, patient, practitioner string) error {
+	if c.User == "" {
+		return nil
+	}
+	who := c.FHIRUserRef()
+	switch {
+	case to == "WAITING_ROOM" && who == "Patient/"+patient:
+	case to != "WAITING_ROOM" && who == "Practitioner/"+practitioner:
+	case to == "ABANDONED" && who == "Patient/"+patient: // a patient may leave
+	default:
+		return outcome.E(outcome.Forbidden, "a session is joined by its patient and started and closed by its practitioner")
+	}
+	return nil
 }
 
 // appointmentStatus is where a session's move takes its appointment: a
