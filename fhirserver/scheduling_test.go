@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fhirserver/fhirserver/storage"
 )
 
 // availabilityBody is a Parameters for $availability: one window on every
@@ -270,4 +272,25 @@ func TestFindByLocation(t *testing.T) {
 	require.NotEmpty(t, north)
 	assert.ElementsMatch(t, north, freeSlots(t, ts, "practitioner=dr1&_count=100"))
 	assert.Empty(t, freeSlots(t, ts, "location=east"))
+}
+
+// A slot freed after it began (a no-show's) is offered to nobody.
+func TestWaitlistSkipsPastSlots(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	ts.put("Practitioner", "dr1", `{"resourceType":"Practitioner","id":"dr1"}`)
+	ts.put("Schedule", "sch", `{"resourceType":"Schedule","id":"sch","actor":[{"reference":"Practitioner/dr1"}]}`)
+	past := time.Now().Add(-time.Hour).UTC()
+	ts.put("Slot", "old", fmt.Sprintf(`{"resourceType":"Slot","id":"old","schedule":{"reference":"Schedule/sch"},"status":"free","start":"%s","end":"%s"}`,
+		past.Format(time.RFC3339), past.Add(30*time.Minute).Format(time.RFC3339)))
+	require.NoError(t, ts.store.InTx(context.Background(), func(tx *storage.Tx) error { return tx.AddSlotUnits(context.Background(), "old", 1) }))
+	r := ts.do("POST", "/Appointment/$book", fhirJSON, bookBody("old"))
+	require.Equal(t, 201, r.Status, "%s", r.Body)
+	appt := r.json(t)
+	waiting := joinWaitlist(t, ts, "pa", 5, 0)
+	delete(appt, "meta")
+	appt["status"] = "noshow"
+	require.Equal(t, 200, ts.do("PUT", "/Appointment/"+appt["id"].(string), fhirJSON, string(mustJSON(t, appt))).Status)
+	assert.Equal(t, "free", ts.do("GET", "/Slot/old", "", "").json(t)["status"])
+	assert.Equal(t, "waitlist", ts.do("GET", "/Appointment/"+waiting, "", "").json(t)["status"])
 }

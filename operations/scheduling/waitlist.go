@@ -179,6 +179,9 @@ func (wl *Waitlist) offer(ctx context.Context, t *resources.Txn, slotID string) 
 	if err := json.Unmarshal(sv.Resource, &slot); err != nil {
 		return err
 	}
+	if start, err := time.Parse(time.RFC3339, slot.Start); err != nil || !start.After(wl.now()) {
+		return nil // a slot already begun (a no-show's) is offered to nobody
+	}
 	practitioner, err := wl.practitionerOf(ctx, t, slot.Schedule.Reference)
 	if err != nil {
 		return err
