@@ -294,3 +294,24 @@ func TestWaitlistSkipsPastSlots(t *testing.T) {
 	assert.Equal(t, "free", ts.do("GET", "/Slot/old", "", "").json(t)["status"])
 	assert.Equal(t, "waitlist", ts.do("GET", "/Appointment/"+waiting, "", "").json(t)["status"])
 }
+
+// A Slot made through the API can be booked (its capacity from the
+// slot-capacity extension, else 1); an appointment may be recorded in any
+// state when it is new (a migrated, fulfilled one).
+func TestSlotsMadeThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	ts.put("Schedule", "sch", `{"resourceType":"Schedule","id":"sch","actor":[{"reference":"Practitioner/dr1"}]}`)
+	ts.put("Slot", "two", `{"resourceType":"Slot","id":"two","schedule":{"reference":"Schedule/sch"},"status":"free",
+		"start":"2030-01-07T14:00:00Z","end":"2030-01-07T14:30:00Z",
+		"extension":[{"url":"http://fhirserver.dev/fhir/StructureDefinition/slot-capacity","valueInteger":2}]}`)
+	assert.Equal(t, 201, ts.do("POST", "/Appointment/$book", fhirJSON, bookBody("two")).Status)
+	assert.Equal(t, "free", ts.do("GET", "/Slot/two", "", "").json(t)["status"], "one unit left")
+	assert.Equal(t, 201, ts.do("POST", "/Appointment/$book", fhirJSON, bookBody("two")).Status)
+	assert.Equal(t, "busy", ts.do("GET", "/Slot/two", "", "").json(t)["status"])
+	assert.Equal(t, 409, ts.do("POST", "/Appointment/$book", fhirJSON, bookBody("two")).Status)
+
+	r := ts.do("PUT", "/Appointment/old", fhirJSON, `{"resourceType":"Appointment","id":"old","status":"fulfilled","start":"2020-01-06T14:00:00Z","end":"2020-01-06T14:30:00Z",
+		"participant":[{"actor":{"reference":"Patient/p1"},"status":"accepted"}]}`)
+	assert.Equal(t, 201, r.Status, "%s", r.Body)
+}

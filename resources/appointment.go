@@ -16,7 +16,9 @@ import (
 // (booked), checked in (arrived or checked-in) and completed (fulfilled),
 // or ends cancelled or as a no-show; entered-in-error corrects any.
 var appointmentMoves = map[string][]string{
-	"":           {"proposed", "pending", "waitlist", "booked"},
+	// A new appointment may be recorded in any state: a walk-in has
+	// arrived, a migrated one may be long fulfilled.
+	"":           {"proposed", "pending", "waitlist", "booked", "arrived", "checked-in", "fulfilled", "cancelled", "noshow", "entered-in-error"},
 	"proposed":   {"pending", "booked", "cancelled", "entered-in-error"},
 	"pending":    {"booked", "cancelled", "entered-in-error"},
 	"waitlist":   {"proposed", "pending", "booked", "cancelled", "entered-in-error"},
@@ -191,6 +193,34 @@ func (w *work) current(ctx context.Context, k storage.Key) ([]byte, error) {
 	v, err := w.tx.Read(ctx, k)
 	return v.Resource, err
 }
+
+// guardSlot gives a Slot created through the API its capacity (the
+// slot-capacity extension, else 1), so that any slot can be booked; the
+// ones availability makes have theirs already.
+func (w *work) guardSlot(ctx context.Context, k storage.Key, obj map[string]any) error {
+	if k.Type != "Slot" || obj == nil {
+		return nil
+	}
+	if h := w.heads[k]; h.Version > 0 && !h.Deleted {
+		return nil
+	}
+	capacity := 1
+	exts, _ := obj["extension"].([]any)
+	for _, x := range exts {
+		ext, _ := x.(map[string]any)
+		if ext["url"] == SlotCapacityURL {
+			if n, ok := ext["valueInteger"].(json.Number); ok {
+				if v, err := n.Int64(); err == nil && v > 0 && v <= 1000 {
+					capacity = int(v)
+				}
+			}
+		}
+	}
+	return w.tx.AddSlotUnits(ctx, k.ID, capacity)
+}
+
+// SlotCapacityURL is the extension that gives a Slot's capacity.
+const SlotCapacityURL = "http://fhirserver.dev/fhir/StructureDefinition/slot-capacity"
 
 // slotRefs are the ids of the Slots an appointment names (Slot/id, or a
 // full URL ending so).

@@ -82,6 +82,9 @@ func (w *work) write(ctx context.Context, k storage.Key, method string, obj map[
 	if err := w.guardReviewTask(ctx, k, obj); err != nil {
 		return nil, err
 	}
+	if err := w.guardSlot(ctx, k, obj); err != nil {
+		return nil, err
+	}
 	if err := w.guardAppointment(ctx, k, obj); err != nil {
 		return nil, err
 	}

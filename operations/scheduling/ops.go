@@ -20,7 +20,7 @@ import (
 // Canonical URLs this server defines for scheduling.
 const (
 	VisitTypeSystem = "http://fhirserver.dev/fhir/CodeSystem/visit-type"
-	CapacityURL     = "http://fhirserver.dev/fhir/StructureDefinition/slot-capacity"
+	CapacityURL     = resources.SlotCapacityURL
 )
 
 // Events reads appointments' status changes.
