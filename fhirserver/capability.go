@@ -99,36 +99,23 @@ func auditEventCapability(res map[string]any) map[string]any {
 		"profile":     res["profile"],
 		"interaction": []map[string]string{{"code": "read"}, {"code": "search-type"}},
 		"searchParam": params,
-		"operation":   []map[string]string{{"name": "verify", "definition": operationBase + "AuditEvent-verify"}},
+		"operation":   operationsOf("AuditEvent")[1:], // no $validate: nobody writes it
 	}
 }
 
 // operationsOf lists the operations fhirRoutes serves on typ, each with
 // its OperationDefinition's canonical URL: the specification's for
-// $validate and $everything, this server's own for the others.
+// $validate and $everything, this server's own (ownOperations, served at
+// [base]/OperationDefinition/[id]) for the others.
 func operationsOf(typ string) []map[string]string {
 	ops := []map[string]string{{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}}
-	switch typ {
-	case "Patient":
-		ops = append(ops,
-			map[string]string{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
-			map[string]string{"name": "break-glass", "definition": operationBase + "Patient-break-glass"})
-	case "AuditEvent":
-		ops = append(ops, map[string]string{"name": "verify", "definition": operationBase + "AuditEvent-verify"})
-	case "Practitioner":
-		ops = append(ops,
-			map[string]string{"name": "availability", "definition": operationBase + "Practitioner-availability"},
-			map[string]string{"name": "block", "definition": operationBase + "Practitioner-block"})
-	case "Encounter":
-		for _, name := range []string{"telehealth", "join", "start", "complete", "abandon", "no-show", "waiting-room", "consent", "video-token", "video-failover", "quality"} {
-			ops = append(ops, map[string]string{"name": name, "definition": operationBase + "Encounter-" + name})
+	if typ == "Patient" {
+		ops = append(ops, map[string]string{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"})
+	}
+	for _, o := range ownOperations {
+		if o.resource == typ {
+			ops = append(ops, map[string]string{"name": o.code, "definition": operationBase + o.id()})
 		}
-	case "Appointment":
-		ops = append(ops,
-			map[string]string{"name": "find", "definition": operationBase + "Appointment-find"},
-			map[string]string{"name": "book", "definition": operationBase + "Appointment-book"},
-			map[string]string{"name": "events", "definition": operationBase + "Appointment-events"},
-			map[string]string{"name": "waitlist", "definition": operationBase + "Appointment-waitlist"})
 	}
 	return ops
 }

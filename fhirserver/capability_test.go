@@ -83,6 +83,7 @@ var routeClaims = map[string]string{
 	"POST /fhir/Encounter/:id/$video-token":     "op:Encounter:video-token",
 	"POST /fhir/Encounter/:id/$video-failover":  "op:Encounter:video-failover",
 	"POST /fhir/Encounter/:id/$quality":         "op:Encounter:quality",
+	"GET /fhir/OperationDefinition/:id":         "interaction:read",
 	"POST /fhir/:type/$validate":                "op:*:validate",
 	"POST /fhir/:type/:id/$validate":            "op:*:validate",
 	"GET /fhir/:type/:id/$validate":             "op:*:validate",
@@ -245,4 +246,35 @@ func sampleValue(typ string) string {
 		return "http://example.org/x"
 	}
 	return "x"
+}
+
+// The server's own operations' definitions resolve under its base, say
+// what the CapabilityStatement claims, and are valid OperationDefinitions;
+// other OperationDefinitions read as stored.
+func TestOwnOperationDefinitionsResolve(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	cs := metadata(t, ts)
+	checked := 0
+	for _, r := range cs.Rest[0].Resource {
+		for _, o := range r.Operation {
+			id, ok := strings.CutPrefix(o.Definition, "http://fhirserver.dev/fhir/OperationDefinition/")
+			if !ok {
+				continue
+			}
+			got := ts.do("GET", "/OperationDefinition/"+id, "", "")
+			require.Equal(t, 200, got.Status, "%s: %s", id, got.Body)
+			def := got.json(t)
+			assert.Equal(t, o.Definition, def["url"])
+			assert.Equal(t, o.Name, def["code"])
+			assert.Contains(t, def["resource"], r.Type)
+			v := ts.do("POST", "/OperationDefinition/$validate", fhirJSON, string(got.Body))
+			assert.Equal(t, `{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational","diagnostics":"the resource is valid"}]}`, string(v.Body), id)
+			checked++
+		}
+	}
+	assert.Greater(t, checked, 15)
+	ts.put("OperationDefinition", "mine", `{"resourceType":"OperationDefinition","id":"mine","name":"Mine","status":"draft","kind":"operation","code":"mine","system":true,"type":false,"instance":false}`)
+	assert.Equal(t, "mine", ts.do("GET", "/OperationDefinition/mine", "", "").json(t)["code"])
+	assert.Equal(t, 404, ts.do("GET", "/OperationDefinition/nope", "", "").Status)
 }

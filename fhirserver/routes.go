@@ -36,6 +36,7 @@ func (a *app) fhirRoutes(add func(method, path string, h echo.HandlerFunc)) {
 	a.telehealthRoutes(add)
 	add(http.MethodGet, "/Appointment/:id/$events", a.appointmentEvents)
 	add(http.MethodGet, "/Appointment/$events", a.searchEvents)
+	add(http.MethodGet, "/OperationDefinition/:id", a.operationDefinition)
 	add(http.MethodPost, "/:type/$validate", a.typed(a.validate))
 	add(http.MethodPost, "/:type/:id/$validate", a.typed(a.validate))
 	add(http.MethodGet, "/:type/:id/$validate", a.typed(a.validate))
