@@ -240,6 +240,7 @@ type elem struct {
 	types   []typeRef
 	kids    []*elem          // the children defined inline, in order
 	byKey   map[string]*elem // JSON member name -> child (a choice under each typed name)
+	keys    []string         // this element's JSON member names: its name, or a choice's typed ones
 	keyType map[string]string
 	ref     string // contentReference, as "#Path"
 	binding *binding
@@ -377,6 +378,7 @@ func (e *elem) addKid(k *elem) {
 	e.kids = append(e.kids, k)
 	if !k.choice {
 		e.byKey[k.name] = k
+		k.keys = []string{k.name}
 		return
 	}
 	if e.keyType == nil {
@@ -386,6 +388,7 @@ func (e *elem) addKid(k *elem) {
 		key := k.name + strings.ToUpper(t.Code[:1]) + t.Code[1:]
 		e.byKey[key] = k
 		e.keyType[key] = t.Code
+		k.keys = append(k.keys, key)
 	}
 }
 

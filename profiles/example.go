@@ -74,10 +74,7 @@ func (d *Definitions) put(obj map[string]any, k *elem) {
 	if len(k.types) > 0 {
 		typ = k.types[0].Code
 	}
-	name := k.name
-	if k.choice {
-		name += strings.ToUpper(typ[:1]) + typ[1:]
-	}
+	name := k.keys[0] // a choice as its first type
 	var val any
 	switch {
 	case len(k.kids) > 0:

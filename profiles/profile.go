@@ -184,12 +184,7 @@ func typeCode(e *elem, rest string) string {
 // e restricts, so that another member (valueSet under value[x]?) is not
 // mistaken for one.
 func isChoiceOf(d *Definitions, e *elem, key string) bool {
-	root, _, _ := strings.Cut(e.path, ".")
-	sd := d.Base(root)
-	if sd == nil {
-		return false
-	}
-	if base := sd.find(e.path); base != nil {
+	if base := d.baseElem(e); base != nil {
 		return base.choice
 	}
 	// An element inside a data type (Extension.extension.value[x]): any
@@ -250,15 +245,21 @@ func (v *validator) check(k *node, it item) {
 	}
 }
 
+// baseElem is the element of the base definition that a profile's
+// element constrains, or nil for one inside a data type (whose path is not
+// in its resource's base definition).
+func (d *Definitions) baseElem(e *elem) *elem {
+	root, _, _ := strings.Cut(e.path, ".")
+	if sd := d.Base(root); sd != nil {
+		return sd.find(e.path)
+	}
+	return nil
+}
+
 // baseBinds reports whether the base definition already binds e's element
 // to the same value set, so that its check is not made twice.
 func (v *validator) baseBinds(e *elem) bool {
-	root, _, _ := strings.Cut(e.path, ".")
-	sd := v.d.Base(root)
-	if sd == nil {
-		return false
-	}
-	base := sd.find(e.path)
+	base := v.d.baseElem(e)
 	return base != nil && base.binding != nil && base.binding.valueSet == e.binding.valueSet && base.binding.strength == "required"
 }
 

@@ -75,13 +75,11 @@ func Check(obj map[string]any, at string, opts Options) (*Resource, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &validator{d: d, opts: opts}
 	var root *path
 	if at != "" {
 		root = &path{name: at}
 	}
-	typ := v.resource(obj, root)
-	r := v.report()
+	typ, r := d.check(obj, root, opts)
 	if err := r.Err(); err != nil {
 		return nil, err
 	}

@@ -56,12 +56,19 @@ func (r Report) Issues() []outcome.Issue {
 // meta.profile or opts names (cardinality, fixed and pattern values,
 // slices, bindings, type profiles).
 func (d *Definitions) Validate(obj map[string]any, opts Options) Report {
+	_, r := d.check(obj, nil, opts)
+	return r
+}
+
+// check validates obj, held at root inside an enclosing resource (nil at
+// the root), and returns its type and what was found.
+func (d *Definitions) check(obj map[string]any, root *path, opts Options) (string, Report) {
 	v := &validator{d: d, opts: opts}
-	typ := v.resource(obj, nil)
+	typ := v.resource(obj, root)
 	if len(opts.Profiles) > 0 && typ != "" {
 		v.claimed(obj, typ, &path{name: typ}, opts.Profiles)
 	}
-	return v.report()
+	return typ, v.report()
 }
 
 // report is what v found, each list in the order of the elements' paths
@@ -174,8 +181,7 @@ func (v *validator) object(obj map[string]any, e *elem, p *path, isResource bool
 		}
 		name, isExt := strings.CutPrefix(key, "_")
 		k := e.byKey[name]
-		if k == nil && e.choiceOf(name) != nil {
-			c := e.choiceOf(name)
+		if c := e.choiceOf(name); k == nil && c != nil {
 			v.fail(&path{parent: p, name: key}, "structure", "%s: %s is not one of the types this choice allows", c.path, strings.TrimPrefix(name, c.name))
 			continue
 		}
@@ -237,15 +243,8 @@ func (e *elem) typeOf(k *elem, name string) string {
 // count is how many values obj holds for k, a primitive's value and its
 // extension object counting once.
 func count(obj map[string]any, k *elem) int {
-	names := []string{k.name}
-	if k.choice {
-		names = names[:0]
-		for _, t := range k.types {
-			names = append(names, k.name+strings.ToUpper(t.Code[:1])+t.Code[1:])
-		}
-	}
 	n := 0
-	for _, name := range names {
+	for _, name := range k.keys {
 		a, b := length(obj[name]), length(obj["_"+name])
 		n += max(a, b)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -122,9 +123,9 @@ func (w *work) bookSlots(ctx context.Context, appointment string, obj map[string
 		use, err := w.tx.BookSlot(ctx, ref, appointment)
 		switch {
 		case errors.Is(err, storage.ErrSlotFull):
-			return outcome.E(outcome.Conflict, "Slot/%s is fully booked", ref).At(pathIndex("Appointment.slot", i))
+			return outcome.E(outcome.Conflict, "Slot/%s is fully booked", ref).At(fmt.Sprintf("Appointment.slot[%d]", i))
 		case errors.Is(err, storage.ErrNotFound):
-			return outcome.E(outcome.Unprocessable, "Slot/%s is not a slot this server schedules", ref).At(pathIndex("Appointment.slot", i))
+			return outcome.E(outcome.Unprocessable, "Slot/%s is not a slot this server schedules", ref).At(fmt.Sprintf("Appointment.slot[%d]", i))
 		case err != nil:
 			return err
 		}
@@ -176,10 +177,7 @@ func (w *work) setSlotStatus(ctx context.Context, id, status string) error {
 	}
 	slot["status"] = status
 	delete(slot, "meta")
-	saved := w.caller
-	w.caller = Caller{ID: saved.ID, Authorize: AllowAll}
-	defer func() { w.caller = saved }()
-	_, err = w.write(ctx, k, "PUT", slot)
+	_, err = asServerDo(w, func() (*storage.Version, error) { return w.write(ctx, k, "PUT", slot) })
 	return err
 }
 
@@ -234,9 +232,4 @@ func slotRefs(obj map[string]any) []string {
 		}
 	}
 	return out
-}
-
-func pathIndex(p string, i int) string {
-	b, _ := json.Marshal(i)
-	return p + "[" + string(b) + "]"
 }

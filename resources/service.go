@@ -2,6 +2,7 @@ package resources
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -271,4 +272,21 @@ func (c Caller) MaySearchAll(typ string) error {
 		return outcome.E(outcome.Forbidden, "searching every %s record is for backend services", typ)
 	}
 	return c.allowUnlimited(typ, Search)
+}
+
+// Resources decodes the resources of a Bundle result (a search's page).
+func (r Result) Resources() ([]map[string]any, error) {
+	var page struct {
+		Entry []struct {
+			Resource map[string]any `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(r.Body, &page); err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(page.Entry))
+	for _, e := range page.Entry {
+		out = append(out, e.Resource)
+	}
+	return out, nil
 }

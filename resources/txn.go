@@ -58,15 +58,27 @@ func (t *Txn) Put(ctx context.Context, obj map[string]any, asServer bool) (*stor
 		return nil, err
 	}
 	id, _ := obj["id"].(string)
+	update := func() (*storage.Version, error) {
+		r, err := t.s.update(ctx, t.w, storage.Key{Type: res.Type, ID: id}, res, 0)
+		return r.Version, err
+	}
 	if asServer {
-		saved := t.w.caller
-		t.w.caller = Caller{ID: t.caller.ID, Authorize: AllowAll}
-		defer func() { t.w.caller = saved }()
-	} else if err := t.caller.allowWrite(res.Type, Update); err != nil {
+		return asServerDo(t.w, update)
+	}
+	if err := t.caller.allowWrite(res.Type, Update); err != nil {
 		return nil, err
 	}
-	r, err := t.s.update(ctx, t.w, storage.Key{Type: res.Type, ID: id}, res, 0)
-	return r.Version, err
+	return update()
+}
+
+// asServerDo runs fn with the work's writes authorized as the server's own
+// (the client's id kept for the logs): for bookkeeping an operation has
+// already authorized.
+func asServerDo[T any](w *work, fn func() (T, error)) (T, error) {
+	saved := w.caller
+	w.caller = Caller{ID: saved.ID, Authorize: AllowAll}
+	defer func() { w.caller = saved }()
+	return fn()
 }
 
 // check validates a resource the operation built, as a client's would be:

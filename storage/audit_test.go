@@ -18,19 +18,28 @@ import (
 	"github.com/fhirserver/fhirserver/storage/storagetest"
 )
 
+// openAuditLog opens a fresh store's audit log of two stripes, under a key
+// from a local key file; it returns the store, its owner's connection
+// string, the key and the log.
+func openAuditLog(t *testing.T) (*storage.Store, string, []byte, *storage.AuditLog) {
+	t.Helper()
+	s, owner := storagetest.Open(t)
+	kp, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "kek"))
+	require.NoError(t, err)
+	key, err := s.AuditKey(context.Background(), kp)
+	require.NoError(t, err)
+	log, err := s.OpenAuditLog(context.Background(), key, 2)
+	require.NoError(t, err)
+	return s, owner, key, log
+}
+
 // auditedStore writes 40 audit events, 20 in turn and 20 from concurrent
 // callers, over two stripes, and returns the store, its key and an owner connection that may
 // bypass the append-only triggers, as an attacker with superuser SQL could.
 func auditedStore(t *testing.T) (*storage.Store, []byte, *pgx.Conn) {
 	t.Helper()
-	s, owner := storagetest.Open(t)
+	s, owner, key, log := openAuditLog(t)
 	ctx := context.Background()
-	kp, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "kek"))
-	require.NoError(t, err)
-	key, err := s.AuditKey(ctx, kp)
-	require.NoError(t, err)
-	log, err := s.OpenAuditLog(ctx, key, 2)
-	require.NoError(t, err)
 	// One at a time, links of one row; then at once, links of several.
 	for i := range 20 {
 		require.NoError(t, log.Record(ctx, []byte(fmt.Sprintf(`{"resourceType":"AuditEvent","id":"s%02d"}`, i))))
@@ -179,14 +188,8 @@ func TestAuditKeyRewrap(t *testing.T) {
 // database drops is replaced without losing the chain.
 func TestAuditLogOwnConnections(t *testing.T) {
 	t.Parallel()
-	s, owner := storagetest.Open(t)
+	s, owner, key, log := openAuditLog(t)
 	ctx := context.Background()
-	kp, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "kek"))
-	require.NoError(t, err)
-	key, err := s.AuditKey(ctx, kp)
-	require.NoError(t, err)
-	log, err := s.OpenAuditLog(ctx, key, 2)
-	require.NoError(t, err)
 	defer log.Close()
 	record := func(id string) error {
 		return log.Record(ctx, []byte(fmt.Sprintf(`{"resourceType":"AuditEvent","id":"%s"}`, id)))

@@ -43,26 +43,17 @@ func (s *Store) TelehealthState(ctx context.Context, encounter string) (string, 
 // arrival, with when each arrived.
 func (s *Store) Waiting(ctx context.Context, practitioner string) ([]WaitingSession, error) {
 	rows, err := s.pool.Query(Unrestricted(ctx), `
-		SELECT DISTINCT ON (encounter) encounter, to_state, at FROM telehealth_event
-		WHERE practitioner = $1 ORDER BY encounter, id DESC`, practitioner)
+		SELECT encounter, at FROM (
+			SELECT DISTINCT ON (encounter) encounter, to_state, at FROM telehealth_event
+			WHERE practitioner = $1 ORDER BY encounter, id DESC) last
+		WHERE to_state = 'WAITING_ROOM' ORDER BY at, encounter`, practitioner)
 	if err != nil {
 		return nil, fmt.Errorf("storage: waiting room: %w", err)
 	}
-	type last struct {
-		Encounter, State string
-		At               time.Time
-	}
-	all, err := pgx.CollectRows(rows, pgx.RowToStructByPos[last])
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[WaitingSession])
 	if err != nil {
 		return nil, fmt.Errorf("storage: waiting room: %w", err)
 	}
-	var out []WaitingSession
-	for _, l := range all {
-		if l.State == "WAITING_ROOM" {
-			out = append(out, WaitingSession{Encounter: l.Encounter, Since: l.At})
-		}
-	}
-	sortWaiting(out)
 	return out, nil
 }
 
@@ -70,14 +61,6 @@ func (s *Store) Waiting(ctx context.Context, practitioner string) ([]WaitingSess
 type WaitingSession struct {
 	Encounter string
 	Since     time.Time
-}
-
-func sortWaiting(ws []WaitingSession) {
-	for i := 1; i < len(ws); i++ {
-		for j := i; j > 0 && ws[j].Since.Before(ws[j-1].Since); j-- {
-			ws[j], ws[j-1] = ws[j-1], ws[j]
-		}
-	}
 }
 
 // AverageConsultation is how long a practitioner's completed sessions were

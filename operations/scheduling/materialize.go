@@ -55,13 +55,10 @@ type SlotSpec struct {
 // the missing hour is read as Go's time.Date does, in the zone after the
 // change.
 func Materialize(a Availability, overrides []Override, from time.Time, days int) ([]SlotSpec, error) {
-	loc, err := time.LoadLocation(a.TZ)
-	if err != nil {
-		return nil, fmt.Errorf("scheduling: time zone %q: %w", a.TZ, err)
-	}
-	if err := validRules(a.Rules); err != nil {
+	if err := a.Validate(); err != nil {
 		return nil, err
 	}
+	loc, _ := time.LoadLocation(a.TZ)
 	var out []SlotSpec
 	day := from.In(loc)
 	y, m, d := day.Date()
@@ -83,6 +80,14 @@ func Materialize(a Availability, overrides []Override, from time.Time, days int)
 	}
 	slices.SortFunc(out, func(a, b SlotSpec) int { return a.Start.Compare(b.Start) })
 	return out, nil
+}
+
+// Validate checks the zone and the rules.
+func (a Availability) Validate() error {
+	if _, err := time.LoadLocation(a.TZ); err != nil {
+		return fmt.Errorf("scheduling: time zone %q: %w", a.TZ, err)
+	}
+	return validRules(a.Rules)
 }
 
 // wallClock is the instant of "hh:mm" on date's day in loc.

@@ -2,11 +2,11 @@ package scheduling
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,17 +65,13 @@ func (n *NoShows) Run(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var page struct {
-		Entry []struct {
-			Resource map[string]any `json:"resource"`
-		} `json:"entry"`
-	}
-	if err := json.Unmarshal(r.Body, &page); err != nil {
+	appts, err := r.Resources()
+	if err != nil {
 		return 0, err
 	}
 	acted := 0
-	for _, e := range page.Entry {
-		done, err := n.handle(ctx, e.Resource, policies, now)
+	for _, appt := range appts {
+		done, err := n.handle(ctx, appt, policies, now)
 		if err != nil {
 			return acted, err
 		}
@@ -111,7 +107,7 @@ func (n *NoShows) handle(ctx context.Context, appt map[string]any, policies map[
 			return err
 		}
 		if err := t.Tx().AddAppointmentEvent(ctx, storage.AppointmentEvent{Appointment: id, Actor: "noshow-job", From: "booked", To: "NO_SHOW_TRIGGERED",
-			Reason: "grace " + itoa(p.GraceMinutes) + " min passed, action " + p.Action}); err != nil {
+			Reason: "grace " + strconv.Itoa(p.GraceMinutes) + " min passed, action " + p.Action}); err != nil {
 			return err
 		}
 		if p.Action != "HOLD" {
@@ -132,7 +128,7 @@ func (n *NoShows) handle(ctx context.Context, appt map[string]any, policies map[
 			}
 		}
 		if n.ReviewAfter > 0 && count == n.ReviewAfter && patient != "" {
-			if _, err := t.Create(ctx, task(appt, patient, CoordinatorReviewCode, "Review: the patient has missed "+itoa(count)+" appointments", now)); err != nil {
+			if _, err := t.Create(ctx, task(appt, patient, CoordinatorReviewCode, "Review: the patient has missed "+strconv.Itoa(count)+" appointments", now)); err != nil {
 				return err
 			}
 		}
@@ -206,11 +202,6 @@ func cloneWithout(m map[string]any, drop ...string) map[string]any {
 func str(v any) string {
 	s, _ := v.(string)
 	return s
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
 
 // Every runs the job every interval until ctx ends, logging failures.

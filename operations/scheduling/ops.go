@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -158,7 +159,7 @@ func (op *Op) SetAvailability(ctx context.Context, c resources.Caller, practitio
 	if err != nil {
 		return nil, err
 	}
-	if _, err := Materialize(Availability{TZ: tz, Rules: rules}, nil, op.now(), 0); err != nil {
+	if err := (Availability{TZ: tz, Rules: rules}).Validate(); err != nil {
 		return nil, outcome.E(outcome.Invalid, "%s", strings.TrimPrefix(err.Error(), "scheduling: "))
 	}
 	encoded, err := json.Marshal(rules)
@@ -339,19 +340,13 @@ func (op *Op) withdraw(ctx context.Context, t *resources.Txn, id string) (bool, 
 
 // sameSlot reports whether the stored slot already says what slot does.
 func sameSlot(stored []byte, slot map[string]any) bool {
-	var cur map[string]any
-	if err := json.Unmarshal(stored, &cur); err != nil {
+	var cur, want map[string]any
+	b, err := json.Marshal(slot)
+	if err != nil || json.Unmarshal(stored, &cur) != nil || json.Unmarshal(b, &want) != nil {
 		return false
 	}
 	delete(cur, "meta")
-	a, _ := json.Marshal(cur)
-	b, _ := json.Marshal(slot)
-	var x, y any
-	_ = json.Unmarshal(a, &x)
-	_ = json.Unmarshal(b, &y)
-	ja, _ := json.Marshal(x)
-	jb, _ := json.Marshal(y)
-	return string(ja) == string(jb)
+	return reflect.DeepEqual(cur, want)
 }
 
 // slotStart reads a slot's start back from its id.

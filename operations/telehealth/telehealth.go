@@ -297,16 +297,11 @@ func (s *Service) SessionNoShow(ctx context.Context, t *resources.Txn, appointme
 	if err != nil {
 		return err
 	}
-	var page struct {
-		Entry []struct {
-			Resource map[string]any `json:"resource"`
-		} `json:"entry"`
-	}
-	if err := json.Unmarshal(r.Body, &page); err != nil {
+	sessions, err := r.Resources()
+	if err != nil {
 		return err
 	}
-	for _, e := range page.Entry {
-		enc := e.Resource
+	for _, enc := range sessions {
 		id, _ := enc["id"].(string)
 		state, _, err := s.Store.TelehealthState(ctx, id)
 		if err != nil {

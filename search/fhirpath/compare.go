@@ -119,11 +119,7 @@ type equals struct {
 }
 
 func (q *equals) eval(e *env, focus []Node) ([]Node, error) {
-	l, err := q.l.eval(e, focus)
-	if err != nil {
-		return nil, err
-	}
-	r, err := q.r.eval(e, focus)
+	l, r, err := both(e, focus, q.l, q.r)
 	if err != nil {
 		return nil, err
 	}
@@ -251,6 +247,30 @@ func equivalent(a, b Node) bool {
 	return eq && known
 }
 
+// both evaluates a binary operator's two sides on the same focus.
+func both(e *env, focus []Node, l, r expr) ([]Node, []Node, error) {
+	lv, err := l.eval(e, focus)
+	if err != nil {
+		return nil, nil, err
+	}
+	rv, err := r.eval(e, focus)
+	return lv, rv, err
+}
+
+// singles evaluates the sides of an operator that takes one item each: ok
+// is false when either side is empty (the result is empty) or on an error,
+// and more than one item is an error.
+func singles(e *env, focus []Node, op string, l, r expr) (Node, Node, bool, error) {
+	lv, rv, err := both(e, focus, l, r)
+	if err != nil || len(lv) == 0 || len(rv) == 0 {
+		return Node{}, Node{}, false, err
+	}
+	if len(lv) > 1 || len(rv) > 1 {
+		return Node{}, Node{}, false, fmt.Errorf("%s needs single items, not %d and %d", op, len(lv), len(rv))
+	}
+	return lv[0], rv[0], true, nil
+}
+
 // ordering is < <= > >=.
 type ordering struct {
 	op   string
@@ -258,18 +278,11 @@ type ordering struct {
 }
 
 func (o *ordering) eval(e *env, focus []Node) ([]Node, error) {
-	l, err := o.l.eval(e, focus)
-	if err != nil {
+	l, r, ok, err := singles(e, focus, o.op, o.l, o.r)
+	if !ok {
 		return nil, err
 	}
-	r, err := o.r.eval(e, focus)
-	if err != nil || len(l) == 0 || len(r) == 0 {
-		return nil, err
-	}
-	if len(l) > 1 || len(r) > 1 {
-		return nil, fmt.Errorf("%s needs single items, not %d and %d", o.op, len(l), len(r))
-	}
-	c, known, err := compare(l[0], r[0])
+	c, known, err := compare(l, r)
 	if err != nil || !known {
 		return nil, err
 	}
@@ -436,18 +449,11 @@ type arith struct {
 }
 
 func (a *arith) eval(e *env, focus []Node) ([]Node, error) {
-	l, err := a.l.eval(e, focus)
-	if err != nil {
+	l, r, ok, err := singles(e, focus, a.op, a.l, a.r)
+	if !ok {
 		return nil, err
 	}
-	r, err := a.r.eval(e, focus)
-	if err != nil || len(l) == 0 || len(r) == 0 {
-		return nil, err
-	}
-	if len(l) > 1 || len(r) > 1 {
-		return nil, fmt.Errorf("%s needs single items, not %d and %d", a.op, len(l), len(r))
-	}
-	return arithmetic(e, a.op, l[0], r[0])
+	return arithmetic(e, a.op, l, r)
 }
 
 func arithmetic(e *env, op string, a, b Node) ([]Node, error) {

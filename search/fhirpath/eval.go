@@ -411,11 +411,7 @@ type union struct{ l, r expr }
 // eval merges both sides without duplicates (by identity for elements,
 // by value for primitives).
 func (u *union) eval(e *env, focus []Node) ([]Node, error) {
-	l, err := u.l.eval(e, focus)
-	if err != nil {
-		return nil, err
-	}
-	r, err := u.r.eval(e, focus)
+	l, r, err := both(e, focus, u.l, u.r)
 	if err != nil {
 		return nil, err
 	}
