@@ -151,3 +151,29 @@ func TestTelehealthSession(t *testing.T) {
 		(SELECT count(*) FROM telehealth_quality WHERE encounter = $1)`, s1).Scan(&rooms, &tokens, &quality))
 	assert.Equal(t, []int{2, 2, 1}, []int{rooms, tokens, quality})
 }
+
+// A waiting room's changes reach the followers of that practitioner's
+// sessions only.
+func TestWaitingRoomsAreApart(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	ctx := context.Background()
+	s1 := newSession(t, ts, "a1", "p1")
+	ts.put("Appointment", "a9", `{"resourceType":"Appointment","status":"booked","start":"2026-11-28T09:00:00Z","end":"2026-11-28T09:30:00Z",
+		"participant":[{"actor":{"reference":"Patient/p2"},"status":"accepted"},{"actor":{"reference":"Practitioner/dr2"},"status":"accepted"}]}`)
+	r := ts.do("POST", "/Encounter/$telehealth", fhirJSON, `{"resourceType":"Parameters","parameter":[
+		{"name":"appointment","valueReference":{"reference":"Appointment/a9"}},{"name":"sessionType","valueCode":"TRIAGE"}]}`)
+	require.Equal(t, 201, r.Status, "%s", r.Body)
+	other := r.json(t)["id"].(string)
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/Encounter/"+other+"/$waiting-room",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + ts.token}}})
+	require.NoError(t, err)
+	defer ws.CloseNow()
+	assert.Equal(t, telehealth.Position{State: "SCHEDULED"}, position(t, ws))
+
+	require.Equal(t, 200, ts.do("POST", "/Encounter/"+s1+"/$join", fhirJSON, `{"resourceType":"Parameters"}`).Status)
+	quiet, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	_, b, err := ws.Read(quiet)
+	assert.Error(t, err, "dr2's patient heard of dr1's waiting room: %s", b)
+}

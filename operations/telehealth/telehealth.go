@@ -81,7 +81,7 @@ type Service struct {
 	Now            func() time.Time
 
 	mu   sync.Mutex
-	subs map[string]map[chan Position]bool // encounter -> subscribers
+	subs map[string]map[string]map[chan Position]bool // practitioner -> encounter -> subscribers
 }
 
 func (s *Service) now() time.Time {
@@ -381,34 +381,44 @@ func (s *Service) Position(ctx context.Context, encounter, practitioner string) 
 }
 
 // Subscribe follows a session's position: the channel gets the position
-// now and after every change of its waiting room, until cancel.
+// now and after every change of its practitioner's waiting room, until
+// cancel.
 func (s *Service) Subscribe(ctx context.Context, encounter, practitioner string) (<-chan Position, func()) {
 	ch := make(chan Position, 8)
 	s.mu.Lock()
 	if s.subs == nil {
-		s.subs = map[string]map[chan Position]bool{}
+		s.subs = map[string]map[string]map[chan Position]bool{}
 	}
-	if s.subs[encounter] == nil {
-		s.subs[encounter] = map[chan Position]bool{}
+	if s.subs[practitioner] == nil {
+		s.subs[practitioner] = map[string]map[chan Position]bool{}
 	}
-	s.subs[encounter][ch] = true
+	if s.subs[practitioner][encounter] == nil {
+		s.subs[practitioner][encounter] = map[chan Position]bool{}
+	}
+	s.subs[practitioner][encounter][ch] = true
 	s.mu.Unlock()
 	if p, err := s.Position(ctx, encounter, practitioner); err == nil {
 		ch <- p
 	}
 	return ch, func() {
 		s.mu.Lock()
-		delete(s.subs[encounter], ch)
-		s.mu.Unlock()
+		defer s.mu.Unlock()
+		delete(s.subs[practitioner][encounter], ch)
+		if len(s.subs[practitioner][encounter]) == 0 {
+			delete(s.subs[practitioner], encounter)
+		}
+		if len(s.subs[practitioner]) == 0 {
+			delete(s.subs, practitioner)
+		}
 	}
 }
 
 // queueChanged pushes the new positions of a practitioner's waiting room
-// to whoever follows them.
+// to whoever follows a session in it.
 func (s *Service) queueChanged(ctx context.Context, practitioner string) {
 	s.mu.Lock()
 	var encounters []string
-	for e := range s.subs {
+	for e := range s.subs[practitioner] {
 		encounters = append(encounters, e)
 	}
 	s.mu.Unlock()
@@ -418,7 +428,7 @@ func (s *Service) queueChanged(ctx context.Context, practitioner string) {
 			continue
 		}
 		s.mu.Lock()
-		for ch := range s.subs[e] {
+		for ch := range s.subs[practitioner][e] {
 			select {
 			case ch <- p:
 			default: // a slow reader gets the next one
