@@ -15,12 +15,14 @@ import (
 	"github.com/fhirserver/fhirserver/search/fhirpath"
 )
 
-//go:embed data/search-parameters.json.gz data/compartmentdefinition-patient.json
+//go:embed data/search-parameters.json.gz data/compartmentdefinition-patient.json data/us-core-search-parameters.json
 var data embed.FS
 
 // Param is one search parameter as it applies to one resource type.
 type Param struct {
-	Code       string
+	Code string
+	// URL is the canonical of the definition clients know the parameter
+	// by: US Core's where US Core defines the code on the type.
 	URL        string
 	Type       string // number, date, string, token, reference, composite, quantity, uri, special
 	Expression string // the parts of the definition's expression for this type
@@ -64,6 +66,7 @@ type Registry struct {
 	byURL       map[string]*Param
 	compartment map[string][]string // resource type -> its parameters that link a Patient
 	Special     []string            // parameters without an expression (_text, _content, _query)
+	USCore      []string            // the US Core versions whose definitions it holds
 }
 
 // Params returns the parameters of a resource type, keyed by code,
@@ -90,8 +93,9 @@ func (r *Registry) Types() []string {
 	return out
 }
 
-// Load reads and compiles the R4 definitions shipped with the server. Every
-// parameter whose expression does not compile is named in the error.
+// Load reads and compiles the R4 and US Core definitions shipped with the
+// server. Every parameter whose expression does not compile is named in
+// the error.
 func Load(resourceTypes []string) (*Registry, error) {
 	raw, err := readGzip("data/search-parameters.json.gz")
 	if err != nil {
@@ -101,7 +105,11 @@ func Load(resourceTypes []string) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return load(raw, comp, resourceTypes)
+	usCore, err := data.ReadFile("data/us-core-search-parameters.json")
+	if err != nil {
+		return nil, err
+	}
+	return load(raw, usCore, comp, resourceTypes)
 }
 
 func readGzip(name string) ([]byte, error) {
@@ -131,19 +139,31 @@ type definition struct {
 	} `json:"component"`
 }
 
-func load(bundle, compartment []byte, resourceTypes []string) (*Registry, error) {
-	var b struct {
-		Entry []struct {
-			Resource definition `json:"resource"`
-		} `json:"entry"`
-	}
-	if err := json.Unmarshal(bundle, &b); err != nil {
+// bundle is a Bundle of SearchParameters, or data/us-core-search-parameters.json.
+type bundle struct {
+	Versions []string `json:"versions"`
+	Entry    []struct {
+		Resource definition `json:"resource"`
+	} `json:"entry"`
+}
+
+func load(r4, usCore, compartment []byte, resourceTypes []string) (*Registry, error) {
+	var b, us bundle
+	if err := json.Unmarshal(r4, &b); err != nil {
 		return nil, fmt.Errorf("search parameters: %w", err)
 	}
-	r := &Registry{byType: map[string]map[string]*Param{}, byURL: map[string]*Param{}}
+	if err := json.Unmarshal(usCore, &us); err != nil {
+		return nil, fmt.Errorf("US Core search parameters: %w", err)
+	}
+	r := &Registry{byType: map[string]map[string]*Param{}, byURL: map[string]*Param{}, USCore: us.Versions}
 	var errs []error
 	for _, e := range b.Entry {
 		if err := r.add(e.Resource, resourceTypes); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, e := range us.Entry {
+		if err := r.addUSCore(e.Resource, resourceTypes); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -185,6 +205,33 @@ func (r *Registry) add(d definition, resourceTypes []string) error {
 		if _, ok := r.byURL[d.URL]; !ok {
 			r.byURL[d.URL] = p
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// addUSCore registers a US Core definition beside R4's. A code R4 already
+// has on the type keeps R4's expression, which selects the same elements
+// (TestUSCoreRedefinitionsMeanWhatR4Does), so the index rows written
+// before stay right; it takes US Core's canonical, which US Core clients
+// look for in the CapabilityStatement. A type change would make those
+// rows wrong, so it stops the server instead.
+func (r *Registry) addUSCore(d definition, resourceTypes []string) error {
+	var errs []error
+	for _, base := range d.Base {
+		old := r.byType[base][d.Code]
+		if old == nil {
+			one := d
+			one.Base = []string{base}
+			errs = append(errs, r.add(one, resourceTypes))
+			continue
+		}
+		if old.Type != d.Type {
+			errs = append(errs, fmt.Errorf("%s (%s on %s): US Core's type %s is not R4's %s", d.ID, d.Code, base, d.Type, old.Type))
+			continue
+		}
+		p := *old
+		p.URL = d.URL
+		r.byType[base][d.Code], r.byURL[d.URL] = &p, &p
 	}
 	return errors.Join(errs...)
 }

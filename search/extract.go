@@ -13,8 +13,8 @@ import (
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// R4 is the registry of the R4 definitions shipped with the server,
-// compiled once. The definitions are fixed at build time and a test
+// R4 is the registry of the R4 and US Core definitions shipped with the
+// server, compiled once. The definitions are fixed at build time and a test
 // compiles them all, so an error here means a broken build.
 var R4 = sync.OnceValues(func() (*Registry, error) { return Load(profiles.ResourceTypes()) })
 

@@ -147,3 +147,29 @@ func TestNormalize(t *testing.T) {
 		assert.Equal(t, want, Normalize(in), in)
 	}
 }
+
+// US Core's own parameters are indexed like R4's.
+func TestExtractUSCoreParameters(t *testing.T) {
+	tests := []struct {
+		typ, code, resource string
+		want                []string
+	}{
+		{"Condition", "asserted-date", `{"resourceType":"Condition","extension":[{"url":"http://hl7.org/fhir/StructureDefinition/condition-assertedDate","valueDateTime":"2021-03-04"}]}`,
+			[]string{"date asserted-date 2021-03-04T00:00:00Z 2021-03-05T00:00:00Z"}},
+		{"Encounter", "discharge-disposition", `{"resourceType":"Encounter","hospitalization":{"dischargeDisposition":{"coding":[{"system":"urn:d","code":"home"}]}}}`,
+			[]string{"token discharge-disposition urn:d home <nil>"}},
+		{"CareTeam", "role", `{"resourceType":"CareTeam","participant":[{"role":[{"coding":[{"system":"urn:r","code":"nurse"}]}]}]}`,
+			[]string{"token role urn:r nurse <nil>"}},
+		{"Goal", "description", `{"resourceType":"Goal","description":{"coding":[{"system":"urn:g","code":"weight"}],"text":"Lose weight"}}`,
+			[]string{"token description <nil> <nil> lose weight", "token description urn:g weight <nil>"}},
+		{"Patient", "race", `{"resourceType":"Patient","extension":[{"url":"http://hl7.org/fhir/us/core/StructureDefinition/us-core-race","extension":[{"url":"ombCategory","valueCoding":{"system":"urn:oid:2.16.840.1.113883.6.238","code":"2106-3"}},{"url":"text","valueString":"White"}]}]}`,
+			[]string{"token race <nil> 2106-3 <nil>"}},
+		{"Patient", "gender-identity", `{"resourceType":"Patient","extension":[{"url":"http://hl7.org/fhir/us/core/StructureDefinition/us-core-genderIdentity","valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"446141000124107"}]}}]}`,
+			[]string{"token gender-identity <nil> 446141000124107 <nil>"}},
+	}
+	reg := registry(t)
+	for _, tt := range tests {
+		got := rendered(reg.ExtractParam(tt.typ, tt.code, decode(t, tt.resource)))
+		assert.Equal(t, tt.want, got, "%s %s", tt.typ, tt.code)
+	}
+}
