@@ -91,6 +91,7 @@ func New(cfg Config, d Deps) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = a.errorHandler
+	e.Pre(trimSlash)
 	e.Use(a.requestLog, middleware.BodyLimit(strconv.FormatInt(cfg.MaxBodyBytes, 10)+"B"), cors())
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })

@@ -54,6 +54,24 @@ func (a *app) fhirRoutes(add func(method, path string, h echo.HandlerFunc)) {
 	add(http.MethodGet, "/:type/:id/:compartmentType", a.typed(a.compartmentSearch))
 }
 
+// trimSlash makes [base]/path/ the request [base]/path: clients build
+// URLs by joining and often leave the slash. It runs before routing, so
+// the route found, and with it authentication, scopes and audit, is the
+// one without the slash.
+func trimSlash(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := c.Request().URL
+		// Echo routes on RawPath when it is set: trim both or neither.
+		if strings.HasPrefix(u.Path, "/fhir/") && strings.HasSuffix(u.Path, "/") && (u.RawPath == "" || strings.HasSuffix(u.RawPath, "/")) {
+			u.Path = strings.TrimSuffix(u.Path, "/")
+			if u.RawPath != "" {
+				u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+			}
+		}
+		return next(c)
+	}
+}
+
 // typed answers 404 for a path segment that is not a resource type.
 func (a *app) typed(h echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
