@@ -14,20 +14,50 @@ type scopeChoice struct {
 	Categories []scopeChoice
 }
 
-// categories are the granular sub-scopes offered per type (SMART 2.2
-// 3.0.2.3, US Core 6.1.0's required category scopes).
+// Systems of the category codes below.
+const (
+	obsCategory    = "http://terminology.hl7.org/CodeSystem/observation-category"
+	condCategory   = "http://terminology.hl7.org/CodeSystem/condition-category"
+	usCoreCategory = "http://hl7.org/fhir/us/core/CodeSystem/us-core-category"
+	loinc          = "http://loinc.org"
+)
+
+// categories are the granular sub-scopes offered per type: every category
+// scope that US Core 6.1.0 (Future of US Core, the profiles' Quick Starts),
+// 7.0.0 and 8.0.0 (SMART Scopes page, Quick Starts) name, systems corrected
+// where those lists misspell them. 6.1.0's Observation "clinical-test" is no
+// code ("procedure" is US Core's clinical test category), and its
+// ServiceRequest "surgical-procedure" is the SNOMED CT concept 387713003.
 var categories = map[string][]struct{ system, code, words string }{
 	"Observation": {
-		{"http://terminology.hl7.org/CodeSystem/observation-category", "laboratory", "laboratory results"},
-		{"http://terminology.hl7.org/CodeSystem/observation-category", "vital-signs", "vital signs"},
-		{"http://terminology.hl7.org/CodeSystem/observation-category", "social-history", "social history"},
-		{"http://terminology.hl7.org/CodeSystem/observation-category", "survey", "surveys"},
-		{"http://hl7.org/fhir/us/core/CodeSystem/us-core-category", "sdoh", "social determinants of health"},
+		{obsCategory, "laboratory", "laboratory results"},
+		{obsCategory, "vital-signs", "vital signs"},
+		{obsCategory, "social-history", "social history"},
+		{obsCategory, "survey", "surveys"},
+		{obsCategory, "imaging", "imaging results"},
+		{obsCategory, "procedure", "clinical test results"},
+		{usCoreCategory, "sdoh", "social determinants of health"},
+		{usCoreCategory, "care-experience-preference", "care experience preferences"},
+		{usCoreCategory, "treatment-intervention-preference", "treatment intervention preferences"},
 	},
 	"Condition": {
-		{"http://terminology.hl7.org/CodeSystem/condition-category", "problem-list-item", "the problem list"},
-		{"http://terminology.hl7.org/CodeSystem/condition-category", "encounter-diagnosis", "encounter diagnoses"},
+		{condCategory, "problem-list-item", "the problem list"},
+		{condCategory, "encounter-diagnosis", "encounter diagnoses"},
 		{"http://hl7.org/fhir/us/core/CodeSystem/condition-category", "health-concern", "health concerns"},
+	},
+	"DiagnosticReport": {
+		{"http://terminology.hl7.org/CodeSystem/v2-0074", "LAB", "laboratory reports"},
+		{loinc, "LP29684-5", "radiology reports"},
+		{loinc, "LP29708-2", "cardiology reports"},
+		{loinc, "LP7839-6", "pathology reports"},
+	},
+	"DocumentReference": {
+		{"http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category", "clinical-note", "clinical notes"},
+	},
+	"ServiceRequest": {
+		{usCoreCategory, "sdoh", "social determinants of health"},
+		{usCoreCategory, "functional-status", "functional status"},
+		{"http://snomed.info/sct", "387713003", "surgical procedures"},
 	},
 }
 
