@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -193,21 +192,6 @@ shared_buffers = %dMB
 		err = cerr
 	}
 	return err
-}
-
-// running asks pg_ctl whether a live postmaster owns the cluster; a stale
-// postmaster.pid left by a crash reads as not running.
-func (c *Cluster) running(ctx context.Context) (bool, error) {
-	err := c.pgctl(ctx, "status")
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.As(err, &exit) && exit.ExitCode() == 3:
-		return false, nil
-	default:
-		return false, fmt.Errorf("pg_ctl status: %w", err)
-	}
 }
 
 func (c *Cluster) pgctl(ctx context.Context, verb string, args ...string) error {

@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -125,4 +126,67 @@ func TestTooDeepADataDirIsRefused(t *testing.T) {
 	require.Error(t, err)
 	require.False(t, errors.Is(err, ErrBinariesMissing))
 	require.Contains(t, err.Error(), "too deep")
+}
+
+// After a crash and a reboot, postmaster.pid and the socket's lock file may
+// name a live process that is not the postmaster, or the dead postmaster may
+// linger as a zombie. Neither stops a restart. The processes run as the
+// cluster's account: its own processes are the ones PostgreSQL and pg_ctl
+// take for a running postmaster.
+func TestAStalePidOfAnotherProcessDoesNotStopARestart(t *testing.T) {
+	ctx := context.Background()
+	dir := dataDir(t)
+	c, err := Start(ctx, dir, "fhir", nil)
+	require.NoError(t, err)
+	lockFiles := []string{filepath.Join(dir, "pg", "postmaster.pid"), filepath.Join(dir, "run", ".s.PGSQL.5432.lock")}
+	var contents [][]byte
+	for _, f := range lockFiles {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		contents = append(contents, b)
+	}
+	require.NoError(t, c.Stop(ctx))
+
+	for name, pid := range map[string]int{"a live process": sleeper(t, c.acct), "a zombie": zombie(t, c.acct)} {
+		t.Run(name, func(t *testing.T) {
+			for i, f := range lockFiles {
+				_, rest, _ := strings.Cut(string(contents[i]), "\n")
+				require.NoError(t, os.WriteFile(f, []byte(strconv.Itoa(pid)+"\n"+rest), 0o600))
+				require.NoError(t, c.acct.own(f))
+			}
+			again, err := Start(ctx, dir, "fhir", nil)
+			require.NoError(t, err, "a stale pid does not stop a restart")
+			defer again.Stop(ctx)
+			require.True(t, again.Started())
+			v, err := query(ctx, again.URL("fhir"), "SELECT 'up'::text")
+			require.NoError(t, err)
+			require.Equal(t, "up", v)
+		})
+	}
+}
+
+// sleeper is a live process of the account until the test ends.
+func sleeper(t *testing.T, acct account) int {
+	cmd := acct.command(context.Background(), "sleep", "600")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd.Process.Pid
+}
+
+// zombie is a process of the account that has exited but that nobody reaps
+// until the test ends.
+func zombie(t *testing.T, acct account) int {
+	cmd := acct.command(context.Background(), "true")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Wait() })
+	stat := fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		b, err := os.ReadFile(stat)
+		require.NoError(t, err)
+		if _, after, _ := strings.Cut(string(b), ") "); strings.HasPrefix(after, "Z") {
+			return cmd.Process.Pid
+		}
+		require.True(t, time.Now().Before(deadline), "no zombie")
+		time.Sleep(10 * time.Millisecond)
+	}
 }
