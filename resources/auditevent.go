@@ -59,93 +59,169 @@ func (s *Service) readAudit(ctx context.Context, c Caller, id string) (Result, e
 }
 
 // searchAudit answers AuditEvent searches, newest first: date (with ge,
-// gt, le, lt or a plain date), entity and patient, altid, action, outcome.
+// gt, le, lt or a plain date), entity and patient, altid, action, outcome;
+// _count, _summary=count and _total as on every other type.
 func (s *Service) searchAudit(ctx context.Context, c Caller, q url.Values, o Options) (Result, error) {
 	if err := c.allowAudit(Search); err != nil {
 		return Result{}, err
 	}
-	aq, applied, err := auditQuery(q, o)
+	as, err := auditQuery(q, o)
 	if err != nil {
 		return Result{}, err
-	}
-	rows, err := s.store.AuditEvents(ctx, aq)
-	if err != nil {
-		return Result{}, err
-	}
-	more := len(rows) > aq.Limit-1
-	if more {
-		rows = rows[:aq.Limit-1]
 	}
 	b := newBundle("searchset")
+	b.Link = []link{{Relation: "self", URL: o.BaseURL + "/AuditEvent?" + as.applied.Encode()}}
+	if as.summary == "count" {
+		return s.countAudit(ctx, b, as.AuditQuery)
+	}
+	rows, err := s.store.AuditEvents(ctx, as.AuditQuery)
+	if err != nil {
+		return Result{}, err
+	}
+	more := len(rows) > as.Limit-1
+	if more {
+		rows = rows[:as.Limit-1]
+		b.Link = append(b.Link, link{Relation: "next", URL: auditNext(o.BaseURL, as.applied, rows[len(rows)-1])})
+	}
 	r := Result{Status: 200}
 	for _, row := range rows {
 		id := idOf(row.Event)
 		b.Entry = append(b.Entry, entry{FullURL: o.BaseURL + "/AuditEvent/" + id, Resource: row.Event, Search: &entrySearch{Mode: "match"}})
 		r.Keys = append(r.Keys, storage.Key{Type: auditEventType, ID: id})
 	}
-	self := o.BaseURL + "/AuditEvent?" + applied.Encode()
-	b.Link = []link{{Relation: "self", URL: self}}
-	if more {
-		last := rows[len(rows)-1]
-		next := url.Values{}
-		for k, v := range applied {
-			next[k] = v
-		}
-		next.Set("_cursor", fmt.Sprintf("%d.%d.%d.%d", last.Recorded.UnixMicro(), last.Stripe, last.Link, last.Position))
-		b.Link = append(b.Link, link{Relation: "next", URL: o.BaseURL + "/AuditEvent?" + next.Encode()})
+	if b.Total, err = s.auditTotal(ctx, as, more, len(rows)); err != nil {
+		return Result{}, err
 	}
 	r.Body, err = b.encode()
 	return r, err
 }
 
-func auditQuery(q url.Values, o Options) (storage.AuditQuery, url.Values, error) {
-	aq := storage.AuditQuery{Limit: search.DefaultCount + 1}
-	applied := url.Values{}
-	bad := func(name, format string, args ...any) error {
-		return outcome.E(outcome.Invalid, "%s: "+format, append([]any{name}, args...)...).At(name)
+// countAudit answers _summary=count: the total and no entries.
+func (s *Service) countAudit(ctx context.Context, b *bundle, aq storage.AuditQuery) (Result, error) {
+	n, err := s.store.CountAuditEvents(ctx, aq)
+	if err != nil {
+		return Result{}, err
 	}
+	b.Total = &n
+	body, err := b.encode()
+	return ok(body, nil), err
+}
+
+// auditTotal is Bundle.total as other searches give it: counted when
+// asked for, known without counting when the first page holds everything.
+func (s *Service) auditTotal(ctx context.Context, as auditSearch, more bool, n int) (*int, error) {
+	switch {
+	case as.total == "none":
+		return nil, nil
+	case as.total == "accurate" || as.total == "estimate":
+		t, err := s.store.CountAuditEvents(ctx, as.AuditQuery)
+		return &t, err
+	case !more && as.After == nil:
+		return &n, nil
+	}
+	return nil, nil
+}
+
+func auditNext(base string, applied url.Values, last storage.AuditRow) string {
+	next := url.Values{}
+	for k, v := range applied {
+		next[k] = v
+	}
+	next.Set("_cursor", fmt.Sprintf("%d.%d.%d.%d", last.Recorded.UnixMicro(), last.Stripe, last.Link, last.Position))
+	return base + "/AuditEvent?" + next.Encode()
+}
+
+// auditSearch is an AuditEvent search as its parameters ask.
+type auditSearch struct {
+	storage.AuditQuery
+	applied url.Values // the parameters applied, for the links
+	summary string     // _summary: count, or "" for whole events
+	total   string     // _total, "" when not asked
+}
+
+func auditQuery(q url.Values, o Options) (auditSearch, error) {
+	as := auditSearch{AuditQuery: storage.AuditQuery{Limit: search.DefaultCount + 1}, applied: url.Values{}}
 	for name, values := range q {
 		for _, v := range values {
-			switch name {
-			case "_count":
-				n, err := strconv.Atoi(v)
-				if err != nil || n < 1 {
-					return aq, nil, bad(name, "a positive integer")
-				}
-				aq.Limit = min(n, search.MaxCount) + 1
-			case "date":
-				if err := dateBound(&aq, v); err != nil {
-					return aq, nil, bad(name, "%v", err)
-				}
-			case "entity", "patient":
-				ref := strings.TrimPrefix(v, o.BaseURL+"/")
-				if name == "patient" && !strings.Contains(ref, "/") {
-					ref = "Patient/" + ref
-				}
-				aq.Entities = append(aq.Entities, ref)
-			case "altid":
-				aq.AltID = v
-			case "action":
-				aq.Action = v
-			case "outcome":
-				aq.Outcome = v
-			case "_cursor":
-				after, err := parseAuditCursor(v)
-				if err != nil {
-					return aq, nil, bad(name, "not a cursor of this server")
-				}
-				aq.After = after
-				continue
-			default:
-				if o.Strict {
-					return aq, nil, outcome.E(outcome.Invalid, "search parameter %q is not supported on AuditEvent", name).At(name).WithCode("not-supported")
-				}
-				continue
+			applied, err := as.read(name, v, o)
+			if err != nil {
+				return as, err
 			}
-			applied.Add(name, v)
+			if applied {
+				as.applied.Add(name, v)
+			}
 		}
 	}
-	return aq, applied, nil
+	return as, nil
+}
+
+// read applies one parameter, and says whether it was.
+func (as *auditSearch) read(name, v string, o Options) (bool, error) {
+	bad := func(format string, args ...any) error {
+		return outcome.E(outcome.Invalid, "%s: "+format, append([]any{name}, args...)...).At(name)
+	}
+	switch name {
+	case "_count":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return false, bad("a positive integer")
+		}
+		as.Limit = min(n, search.MaxCount) + 1
+	case "_summary":
+		return as.readSummary(v, o)
+	case "_total":
+		if v != "none" && v != "estimate" && v != "accurate" {
+			return false, bad("_total must be none, estimate or accurate")
+		}
+		as.total = v
+	case "date":
+		if err := dateBound(&as.AuditQuery, v); err != nil {
+			return false, bad("%v", err)
+		}
+	case "entity", "patient":
+		ref := strings.TrimPrefix(v, o.BaseURL+"/")
+		if name == "patient" && !strings.Contains(ref, "/") {
+			ref = "Patient/" + ref
+		}
+		as.Entities = append(as.Entities, ref)
+	case "altid":
+		as.AltID = v
+	case "action":
+		as.Action = v
+	case "outcome":
+		as.Outcome = v
+	case "_cursor":
+		after, err := parseAuditCursor(v)
+		if err != nil {
+			return false, bad("not a cursor of this server")
+		}
+		as.After = after
+		return false, nil
+	default:
+		if o.Strict {
+			return false, outcome.E(outcome.Invalid, "search parameter %q is not supported on AuditEvent", name).At(name).WithCode("not-supported")
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
+// readSummary applies _summary=count and false; the audit log's events are
+// not summarized, so the other values are not applied.
+func (as *auditSearch) readSummary(v string, o Options) (bool, error) {
+	switch v {
+	case "count":
+		as.summary = v
+		return true, nil
+	case "false":
+		return true, nil
+	case "true", "text", "data":
+		if o.Strict {
+			return false, outcome.E(outcome.Invalid, "_summary=%s is not supported on AuditEvent", v).At("_summary").WithCode("not-supported")
+		}
+		return false, nil
+	}
+	return false, outcome.E(outcome.Invalid, "_summary must be true, text, data, count or false").At("_summary")
 }
 
 func dateBound(aq *storage.AuditQuery, v string) error {

@@ -67,29 +67,41 @@ func (s *Store) RewrapAuditKey(ctx context.Context, from, to keyring.Provider) e
 	return s.rewrapDataKeys(ctx, from, to)
 }
 
-// rewrapDataKeys moves the newest data key of each purpose (field
-// encryption, the blind index) to the new key-encryption key.
+// rewrapDataKeys moves every data key (each generation of the field
+// encryption key, the blind index key) to the new key-encryption key.
 func (s *Store) rewrapDataKeys(ctx context.Context, from, to keyring.Provider) error {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (purpose) purpose, wrapped FROM data_key ORDER BY purpose, id DESC`)
-	if err != nil {
-		return fmt.Errorf("storage: rewrap data keys: %w", err)
-	}
-	type key struct {
-		Purpose string
-		Wrapped []byte
-	}
-	keys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[key])
-	if err != nil {
-		return fmt.Errorf("storage: rewrap data keys: %w", err)
-	}
-	for _, k := range keys {
-		next, err := keyring.Rewrap(ctx, from, to, k.Wrapped, k.Purpose)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// A rotation meanwhile would make a generation left behind.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('data_key:' || $1))`, fieldPurpose); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT DISTINCT ON (purpose, generation) purpose, generation, wrapped FROM data_key
+			ORDER BY purpose, generation, id DESC`)
 		if err != nil {
 			return err
 		}
-		if _, err := s.pool.Exec(ctx, `INSERT INTO data_key (purpose, kek, wrapped) VALUES ($1, $2, $3)`, k.Purpose, to.ID(), next); err != nil {
-			return fmt.Errorf("storage: rewrap data keys: %w", err)
+		type key struct {
+			Purpose    string
+			Generation int32
+			Wrapped    []byte
 		}
+		keys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[key])
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			next, err := keyring.Rewrap(ctx, from, to, k.Wrapped, k.Purpose)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO data_key (purpose, generation, kek, wrapped) VALUES ($1, $2, $3, $4)`, k.Purpose, k.Generation, to.ID(), next); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("storage: rewrap data keys: %w", err)
 	}
 	return nil
 }
@@ -528,6 +540,41 @@ type AuditQuery struct {
 
 // AuditEvents returns a page of records.
 func (s *Store) AuditEvents(ctx context.Context, q AuditQuery) ([]AuditRow, error) {
+	where, args := q.where()
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	sql := `SELECT recorded, stripe, link, position, event::text FROM audit_event` + where +
+		" ORDER BY recorded DESC, stripe DESC, link DESC, position DESC LIMIT " + arg(q.Limit)
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: audit events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditRow, error) {
+		var a AuditRow
+		var event string
+		err := r.Scan(&a.Recorded, &a.Stripe, &a.Link, &a.Position, &event)
+		a.Event = []byte(event)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: audit events: %w", err)
+	}
+	return out, nil
+}
+
+// CountAuditEvents counts the records q selects on every page: its After
+// and Limit are ignored.
+func (s *Store) CountAuditEvents(ctx context.Context, q AuditQuery) (int, error) {
+	q.After = nil
+	where, args := q.where()
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM audit_event`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("storage: count audit events: %w", err)
+	}
+	return n, nil
+}
+
+// where is the WHERE clause of q, with its arguments.
+func (q AuditQuery) where() (string, []any) {
 	var conds []string
 	var args []any
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
@@ -552,24 +599,8 @@ func (s *Store) AuditEvents(ctx context.Context, q AuditQuery) ([]AuditRow, erro
 	if a := q.After; a != nil {
 		conds = append(conds, "(recorded, stripe, link, position) < ("+arg(a.Recorded)+", "+arg(a.Stripe)+", "+arg(a.Link)+", "+arg(a.Position)+")")
 	}
-	sql := `SELECT recorded, stripe, link, position, event::text FROM audit_event`
-	if len(conds) > 0 {
-		sql += " WHERE " + strings.Join(conds, " AND ")
+	if len(conds) == 0 {
+		return "", args
 	}
-	sql += " ORDER BY recorded DESC, stripe DESC, link DESC, position DESC LIMIT " + arg(q.Limit)
-	rows, err := s.pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fmt.Errorf("storage: audit events: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditRow, error) {
-		var a AuditRow
-		var event string
-		err := r.Scan(&a.Recorded, &a.Stripe, &a.Link, &a.Position, &event)
-		a.Event = []byte(event)
-		return a, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("storage: audit events: %w", err)
-	}
-	return out, nil
+	return " WHERE " + strings.Join(conds, " AND "), args
 }
