@@ -65,9 +65,9 @@ func (a *app) capabilityStatement() []byte {
 		"status":       "active",
 		"date":         "2026-11-23",
 		"kind":         "instance",
-		// What a US Core 6.1.0 client may rely on; the conformance tests
-		// check each claim against what the server answers.
-		"instantiates":        []string{"http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server"},
+		// What a client of any US Core version held may rely on; the
+		// conformance tests check each claim against what the server answers.
+		"instantiates":        instantiates(),
 		"implementationGuide": []string{"http://hl7.org/fhir/us/core/ImplementationGuide/hl7.fhir.us.core|6.1.0"},
 		"fhirVersion":         "4.0.1",
 		"format":              []string{"application/fhir+json", "json"},
@@ -105,8 +105,9 @@ func auditEventCapability(res map[string]any) map[string]any {
 
 // operationsOf lists the operations fhirRoutes serves on typ, each with
 // its OperationDefinition's canonical URL: the specification's for
-// $validate and $everything, this server's own (ownOperations, served at
-// [base]/OperationDefinition/[id]) for the others.
+// $validate and $everything; for the others, this server's own or the
+// guide's that defines it (ownOperations, served at
+// [base]/OperationDefinition/[id]).
 func operationsOf(typ string) []map[string]string {
 	ops := []map[string]string{{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}}
 	if typ == "Patient" {
@@ -114,7 +115,7 @@ func operationsOf(typ string) []map[string]string {
 	}
 	for _, o := range ownOperations {
 		if o.resource == typ {
-			ops = append(ops, map[string]string{"name": o.code, "definition": operationBase + o.id()})
+			ops = append(ops, o.entry())
 		}
 	}
 	return ops
@@ -123,13 +124,11 @@ func operationsOf(typ string) []map[string]string {
 // operationBase is where this server's own OperationDefinitions are named.
 const operationBase = "http://fhirserver.dev/fhir/OperationDefinition/"
 
-// searchParams lists the parameters a search on typ applies: every R4
-// parameter of the type that has an expression, but special ones.
+// searchParams lists the parameters a search on typ applies: every R4 and
+// US Core parameter of the type that has an expression, but special ones,
+// under US Core's canonical where US Core defines the code.
 func searchParams(typ string) []map[string]string {
-	reg, err := search.R4()
-	if err != nil {
-		panic(err) // compiled-in data, tested to load
-	}
+	reg := searchRegistry()
 	var out []map[string]string
 	for code, p := range reg.Params(typ) {
 		if p.Type == "special" {
@@ -139,4 +138,23 @@ func searchParams(typ string) []map[string]string {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i]["name"] < out[j]["name"] })
 	return out
+}
+
+// instantiates names the us-core-server CapabilityStatement of every US
+// Core version whose search parameters the server holds: a search
+// parameter of any of them is answered (search/data).
+func instantiates() []string {
+	var out []string
+	for _, v := range searchRegistry().USCore {
+		out = append(out, "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server|"+v)
+	}
+	return out
+}
+
+func searchRegistry() *search.Registry {
+	reg, err := search.R4()
+	if err != nil {
+		panic(err) // compiled-in data, tested to load
+	}
+	return reg
 }

@@ -100,7 +100,7 @@ func TestEveryRouteIsClaimed(t *testing.T) {
 	cs := metadata(t, ts)
 	require.Len(t, cs.Rest, 1)
 	rest := cs.Rest[0]
-	assert.Contains(t, cs.Instantiates, "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server")
+	assert.Contains(t, cs.Instantiates, "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server|6.1.0")
 	claimed := map[string]bool{}
 	for _, i := range rest.Interaction {
 		claimed["system:"+i.Code] = true
