@@ -56,22 +56,32 @@ func (a account) own(path string) error {
 // checkReachable fails clearly when the account cannot walk down to dir, as
 // happens when root keeps the data dir under a private (0700) directory.
 func (a account) checkReachable(dir string) error {
+	p, err := a.unsearchable(dir)
+	if err != nil || p == "" {
+		return err
+	}
+	return fmt.Errorf("the 'postgres' user cannot reach %s: %s is not searchable by others (chmod o+x it, or choose another --data-dir)", dir, p)
+}
+
+// unsearchable is the first directory on the way down to dir that the
+// account may not pass; "" when there is none.
+func (a account) unsearchable(dir string) (string, error) {
 	if a.cred == nil {
-		return nil
+		return "", nil
 	}
 	for p := dir; ; p = filepath.Dir(p) {
 		fi, err := os.Stat(p)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if fi.Mode().Perm()&0o001 == 0 {
 			st, ok := fi.Sys().(*syscall.Stat_t)
 			if !ok || st.Uid != a.cred.Uid {
-				return fmt.Errorf("the 'postgres' user cannot reach %s: %s is not searchable by others (chmod o+x it, or choose another --data-dir)", dir, p)
+				return p, nil
 			}
 		}
 		if p == filepath.Dir(p) {
-			return nil
+			return "", nil
 		}
 	}
 }

@@ -27,6 +27,7 @@ const maxSocketPath = 107
 // Cluster is one process's use of the embedded cluster.
 type Cluster struct {
 	dir     string // the data dir given to Start, absolute
+	home    string // holds the cluster's pg, run and log: dir, or one linked from dir/pg
 	bin     string
 	acct    account
 	users   *flock // held shared while this Cluster is in use
@@ -45,7 +46,7 @@ func Start(ctx context.Context, dataDir, dbname string, log *slog.Logger) (*Clus
 		return nil, err
 	}
 	c := &Cluster{dir: dir, log: log}
-	if err := c.prepare(); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	gate, err := openLock(filepath.Join(dir, ".lock"))
@@ -57,6 +58,9 @@ func Start(ctx context.Context, dataDir, dbname string, log *slog.Logger) (*Clus
 		return nil, fmt.Errorf("waiting for the embedded cluster lock: %w", err)
 	}
 	defer gate.unlock()
+	if err := c.prepare(); err != nil {
+		return nil, err
+	}
 
 	if c.users, err = openLock(filepath.Join(dir, ".users")); err != nil {
 		return nil, err
@@ -76,18 +80,19 @@ func Start(ctx context.Context, dataDir, dbname string, log *slog.Logger) (*Clus
 	return c, nil
 }
 
-// prepare creates the data dir layout and finds the binaries.
+// prepare finds the binaries and where the cluster lives, and creates the
+// directories it needs.
 func (c *Cluster) prepare() error {
 	acct, err := currentAccount()
 	if err != nil {
 		return err
 	}
 	c.acct = acct
-	version, _ := os.ReadFile(filepath.Join(c.pgDir(), "PG_VERSION"))
+	version, _ := os.ReadFile(filepath.Join(c.dir, "pg", "PG_VERSION"))
 	if c.bin, err = findBinaries(strings.TrimSpace(string(version))); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+	if c.home, err = c.locateHome(); err != nil {
 		return err
 	}
 	if n := len(c.socketDir()) + len("/.s.PGSQL.5432"); n > maxSocketPath {
@@ -101,7 +106,7 @@ func (c *Cluster) prepare() error {
 			return err
 		}
 	}
-	return acct.checkReachable(c.dir)
+	return nil
 }
 
 // TempDir makes a fresh directory, under the system's temp dir, that the
@@ -120,9 +125,9 @@ func TempDir(pattern string) (string, error) {
 	return dir, nil
 }
 
-func (c *Cluster) pgDir() string     { return filepath.Join(c.dir, "pg") }
-func (c *Cluster) socketDir() string { return filepath.Join(c.dir, "run") }
-func (c *Cluster) logDir() string    { return filepath.Join(c.dir, "log") }
+func (c *Cluster) pgDir() string     { return filepath.Join(c.home, "pg") }
+func (c *Cluster) socketDir() string { return filepath.Join(c.home, "run") }
+func (c *Cluster) logDir() string    { return filepath.Join(c.home, "log") }
 func (c *Cluster) logFile() string   { return filepath.Join(c.logDir(), "postgres.log") }
 
 // Started reports whether this process started the cluster rather than
@@ -209,7 +214,7 @@ func (c *Cluster) run(ctx context.Context, name string, args ...string) error {
 	defer out.Close()
 	cmd := c.acct.command(ctx, filepath.Join(c.bin, name), args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Dir = c.dir
+	cmd.Dir = c.home
 	err = cmd.Run()
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -190,3 +190,88 @@ func zombie(t *testing.T, acct account) int {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// keepClustersIn moves, for one test, where the clusters of data dirs the
+// cluster's account cannot reach are kept.
+func keepClustersIn(t *testing.T, dir string) {
+	old := clusters
+	clusters = dir
+	t.Cleanup(func() { clusters = old })
+}
+
+// As root with the repository under root's private home: the postgres
+// account cannot reach the data dir, so the cluster is kept where it can,
+// linked from the data dir, for this data dir alone and across restarts.
+func TestADataDirUnderAPrivateParent(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	require.NoError(t, os.Chmod(home, 0o700))
+	keepClustersIn(t, filepath.Join(dataDir(t), "clusters"))
+	dir := filepath.Join(home, "repo", ".data")
+
+	first, err := Start(ctx, dir, "fhir", nil)
+	require.NoError(t, err)
+	require.True(t, first.Started())
+	_, err = query(ctx, first.URL("fhir"), "CREATE TABLE kept AS SELECT 'still here'::text AS v")
+	require.ErrorIs(t, err, pgx.ErrNoRows)
+	joined, err := Start(ctx, dir, "fhir", nil)
+	require.NoError(t, err)
+	require.False(t, joined.Started(), "a later user finds the running cluster")
+	require.NoError(t, joined.Stop(ctx))
+	require.NoError(t, first.Stop(ctx))
+
+	again, err := Start(ctx, dir, "fhir", nil)
+	require.NoError(t, err)
+	require.True(t, again.Started())
+	v, err := query(ctx, again.URL("fhir"), "SELECT v FROM kept")
+	require.NoError(t, err)
+	require.Equal(t, "still here", v, "data survives a restart")
+	require.NoError(t, again.Stop(ctx))
+
+	other, err := Start(ctx, filepath.Join(home, "other"), "fhir", nil)
+	require.NoError(t, err)
+	defer other.Stop(ctx)
+	_, err = query(ctx, other.URL("fhir"), "SELECT v FROM kept")
+	require.ErrorContains(t, err, "does not exist", "another data dir has a cluster of its own")
+}
+
+// A copy of a data dir whose cluster is kept elsewhere links to the same
+// cluster; it is refused rather than shared.
+func TestACopiedLinkIsRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root runs the cluster as another account")
+	}
+	ctx := context.Background()
+	home := t.TempDir()
+	keepClustersIn(t, filepath.Join(dataDir(t), "clusters"))
+	dir := filepath.Join(home, ".data")
+	c, err := Start(ctx, dir, "fhir", nil)
+	require.NoError(t, err)
+	require.NoError(t, c.Stop(ctx))
+	target, err := os.Readlink(filepath.Join(dir, "pg"))
+	require.NoError(t, err, "the data dir links to its cluster")
+	fi, err := os.Stat(filepath.Dir(target))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "nobody else reads the cluster's files")
+	require.Equal(t, c.acct.cred.Uid, fi.Sys().(*syscall.Stat_t).Uid)
+
+	copied := filepath.Join(home, "copy")
+	require.NoError(t, os.Mkdir(copied, 0o755))
+	require.NoError(t, os.Symlink(target, filepath.Join(copied, "pg")))
+	_, err = Start(ctx, copied, "fhir", nil)
+	require.ErrorContains(t, err, "copied")
+}
+
+// Where the clusters would be kept is out of the account's reach too: the
+// error says why and what to do.
+func TestNowhereToKeepTheClusterIsExplained(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root runs the cluster as another account")
+	}
+	home := t.TempDir()
+	keepClustersIn(t, filepath.Join(t.TempDir(), "clusters"))
+	_, err := Start(context.Background(), filepath.Join(home, ".data"), "fhir", nil)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "cannot reach "+filepath.Join(home, ".data"))
+	require.Contains(t, err.Error(), "--data-dir")
+}
