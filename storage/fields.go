@@ -12,6 +12,8 @@ import (
 	"fmt"
 
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 
@@ -32,24 +34,39 @@ const (
 // FieldCipher seals and opens encrypted elements and computes blind
 // index values.
 type FieldCipher struct {
-	key, blind []byte
+	blind []byte
+	keys  atomic.Pointer[keySet]
+	mu    sync.Mutex // one look for newer generations at a time
+	// s and kp find and unwrap newer generations; nil in a cipher of fixed
+	// keys.
+	s  *Store
+	kp keyring.Provider
 }
 
-// FieldKeys returns the cipher of the field encryption and blind index
-// keys, made by the key provider on first use and stored wrapped.
+// FieldKeys returns the cipher of the field encryption keys (every
+// generation) and the blind index key, made by the key provider on first
+// use and stored wrapped.
 func (s *Store) FieldKeys(ctx context.Context, kp keyring.Provider) (*FieldCipher, error) {
-	key, err := s.dataKey(ctx, kp, "field encryption")
+	if _, err := s.dataKey(ctx, kp, fieldPurpose); err != nil {
+		return nil, err
+	}
+	wrapped, err := s.dataKey(ctx, kp, blindPurpose)
 	if err != nil {
 		return nil, err
 	}
-	blind, err := s.dataKey(ctx, kp, "blind index")
+	blind, err := kp.Unwrap(ctx, wrapped, blindPurpose)
 	if err != nil {
 		return nil, err
 	}
-	return &FieldCipher{key: key, blind: blind}, nil
+	c := &FieldCipher{blind: blind, s: s, kp: kp}
+	c.keys.Store(&keySet{byGen: map[int32][]byte{}})
+	if err := c.lookNewer(ctx, func(*keySet) bool { return true }); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
-// dataKey reads (or makes) the wrapped data key of a purpose.
+// dataKey reads (or makes) the newest wrapped data key of a purpose.
 func (s *Store) dataKey(ctx context.Context, kp keyring.Provider, purpose string) ([]byte, error) {
 	var wrapped []byte
 	// Servers starting together agree on one key: the first to take the
@@ -71,7 +88,7 @@ func (s *Store) dataKey(ctx context.Context, kp keyring.Provider, purpose string
 	if err != nil {
 		return nil, fmt.Errorf("storage: data key %q: %w", purpose, err)
 	}
-	return kp.Unwrap(ctx, wrapped, purpose)
+	return wrapped, nil
 }
 
 // SetFieldCipher makes the store encrypt and decrypt fields; without it
@@ -155,7 +172,7 @@ func (c *FieldCipher) seal(typ string, idx Index, resource []byte) ([]byte, erro
 		if err != nil {
 			return nil, err
 		}
-		sealed, err := keyring.Seal(c.key, plain, []byte(typ+"."+e))
+		sealed, err := c.sealValue(plain, []byte(typ+"."+e))
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +190,7 @@ func (c *FieldCipher) seal(typ string, idx Index, resource []byte) ([]byte, erro
 		if !ok || id["system"] != SSNSystem {
 			continue
 		}
-		sealed, err := keyring.Seal(c.key, []byte(value), []byte(SSNSystem))
+		sealed, err := c.sealValue([]byte(value), []byte(SSNSystem))
 		if err != nil {
 			return nil, err
 		}
@@ -185,14 +202,14 @@ func (c *FieldCipher) seal(typ string, idx Index, resource []byte) ([]byte, erro
 
 // open restores the encrypted identifiers and elements of a stored
 // resource.
-func (c *FieldCipher) open(resource []byte) ([]byte, error) {
+func (c *FieldCipher) open(ctx context.Context, resource []byte) ([]byte, error) {
 	if !bytes.Contains(resource, []byte(encryptedURL)) && !bytes.Contains(resource, []byte(encryptedElementURL)) {
 		return resource, nil
 	}
 	if c == nil {
 		return nil, errors.New("storage: an encrypted field but no field key")
 	}
-	if out, ok := c.openFast(resource); ok {
+	if out, ok := c.openFast(ctx, resource); ok {
 		return out, nil
 	}
 	obj, err := decodeExact(resource)
@@ -218,7 +235,7 @@ func (c *FieldCipher) open(resource []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		plain, err := keyring.Open(c.key, sealed, []byte(typ+"."+e))
+		plain, err := c.openValue(ctx, sealed, []byte(typ+"."+e))
 		if err != nil {
 			return nil, fmt.Errorf("storage: an encrypted element does not open: %w", err)
 		}
@@ -246,7 +263,7 @@ func (c *FieldCipher) open(resource []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		plain, err := keyring.Open(c.key, sealed, []byte(SSNSystem))
+		plain, err := c.openValue(ctx, sealed, []byte(SSNSystem))
 		if err != nil {
 			return nil, fmt.Errorf("storage: an encrypted identifier does not open: %w", err)
 		}
@@ -281,12 +298,12 @@ func (c *FieldCipher) blindIndex(typ string, idx *Index) {
 }
 
 // opened decrypts the versions read.
-func (c *FieldCipher) opened(vs []Version) ([]Version, error) {
+func (c *FieldCipher) opened(ctx context.Context, vs []Version) ([]Version, error) {
 	for i := range vs {
 		if len(vs[i].Resource) == 0 {
 			continue
 		}
-		r, err := c.open(vs[i].Resource)
+		r, err := c.open(ctx, vs[i].Resource)
 		if err != nil {
 			return nil, err
 		}
@@ -328,18 +345,21 @@ func (s *Store) BlindString(typ, param, value string, exact bool) (string, bool)
 // an encrypted identifier in it is no less sensitive than the resource.
 var sealedPrefix = []byte("sealed:")
 
-func (c *FieldCipher) sealBody(body []byte) ([]byte, error) {
+func (c *FieldCipher) sealBody(ctx context.Context, body []byte) ([]byte, error) {
 	if c == nil || !bytes.Contains(body, []byte(SSNSystem)) {
 		return body, nil
 	}
-	sealed, err := keyring.Seal(c.key, body, []byte("inbound body"))
+	if err := c.fresh(ctx); err != nil {
+		return nil, err
+	}
+	sealed, err := c.sealValue(body, []byte("inbound body"))
 	if err != nil {
 		return nil, err
 	}
 	return append(append([]byte{}, sealedPrefix...), base64.StdEncoding.EncodeToString(sealed)...), nil
 }
 
-func (c *FieldCipher) openBody(body []byte) ([]byte, error) {
+func (c *FieldCipher) openBody(ctx context.Context, body []byte) ([]byte, error) {
 	rest, ok := bytes.CutPrefix(body, sealedPrefix)
 	if !ok {
 		return body, nil
@@ -351,7 +371,7 @@ func (c *FieldCipher) openBody(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return keyring.Open(c.key, sealed, []byte("inbound body"))
+	return c.openValue(ctx, sealed, []byte("inbound body"))
 }
 
 // decodeExact decodes JSON keeping numbers as written (0.0 stays 0.0).
@@ -368,7 +388,7 @@ func decodeExact(b []byte) (map[string]any, error) {
 // re-encoding of the whole resource, which cost a search page of fifty
 // patients several milliseconds. ok is false when the text is not in that
 // form; open then does it the slow way.
-func (c *FieldCipher) openFast(resource []byte) ([]byte, bool) {
+func (c *FieldCipher) openFast(ctx context.Context, resource []byte) ([]byte, bool) {
 	typ := resourceTypeOf(resource)
 	if typ == "" {
 		return nil, false
@@ -411,7 +431,7 @@ func (c *FieldCipher) openFast(resource []byte) ([]byte, bool) {
 			}
 			var plain []byte
 			if env.value {
-				p, err := keyring.Open(c.key, sealed[:n], []byte(SSNSystem))
+				p, err := c.openValue(ctx, sealed[:n], []byte(SSNSystem))
 				if err != nil || key != "_value" {
 					return nil, false
 				}
@@ -421,7 +441,7 @@ func (c *FieldCipher) openFast(resource []byte) ([]byte, bool) {
 				out = append(next, out[end:]...)
 				continue
 			}
-			p, err := keyring.Open(c.key, sealed[:n], []byte(typ+"."+key))
+			p, err := c.openValue(ctx, sealed[:n], []byte(typ+"."+key))
 			if err != nil {
 				return nil, false
 			}

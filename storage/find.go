@@ -114,7 +114,7 @@ func (s *Store) search(ctx context.Context, c Criteria, newest bool) ([]Version,
 	}
 	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Version, error) { return scanVersion(r, extra...) })
 	if err == nil {
-		vs, err = s.cipher.opened(vs)
+		vs, err = s.cipher.opened(ctx, vs)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("storage: search: %w", err)

@@ -48,7 +48,7 @@ func (s *Store) History(ctx context.Context, h HistoryQuery) ([]Version, error) 
 	}
 	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Version, error) { return scanVersion(r) })
 	if err == nil {
-		vs, err = s.cipher.opened(vs)
+		vs, err = s.cipher.opened(ctx, vs)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: history: %w", err)

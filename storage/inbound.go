@@ -11,7 +11,7 @@ import (
 func (s *Store) LogInbound(ctx context.Context, kind, sender string, body []byte) (int64, error) {
 	ctx = Unrestricted(ctx) // the server's own record, whoever the request is held to
 	var id int64
-	body, err := s.cipher.sealBody(body)
+	body, err := s.cipher.sealBody(ctx, body)
 	if err != nil {
 		return 0, err
 	}
@@ -59,7 +59,7 @@ func (s *Store) Inbound(ctx context.Context) ([]InboundEntry, error) {
 		if err := rows.Scan(&e.ID, &e.Kind, &e.Sender, &e.Body, &e.Status, &e.Outcome); err != nil {
 			return nil, err
 		}
-		if e.Body, err = s.cipher.openBody(e.Body); err != nil {
+		if e.Body, err = s.cipher.openBody(ctx, e.Body); err != nil {
 			return nil, err
 		}
 		out = append(out, e)

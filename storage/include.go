@@ -69,7 +69,7 @@ func (s *Store) versions(ctx context.Context, what, sql string, args ...any) ([]
 	}
 	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Version, error) { return scanVersion(r) })
 	if err == nil {
-		vs, err = s.cipher.opened(vs)
+		vs, err = s.cipher.opened(ctx, vs)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: %s: %w", what, err)

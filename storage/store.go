@@ -87,6 +87,11 @@ const maxAttempts = 8
 // serialization failure or a deadlock), the whole of fn runs again on a
 // fresh transaction, so fn must derive everything from what it reads in tx.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	// Before the transaction holds a connection: the look for a newer data
+	// key may wait for one.
+	if err := s.cipher.fresh(ctx); err != nil {
+		return err
+	}
 	for attempt := 1; ; attempt++ {
 		err := s.inTxOnce(ctx, fn)
 		if !retryable(err) {

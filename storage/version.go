@@ -71,7 +71,7 @@ const readCurrentSQL = `SELECT ` + versionColumns + ` FROM resource_version
 func read(ctx context.Context, q querier, c *FieldCipher, k Key) (Version, error) {
 	v, err := scanVersion(q.QueryRow(ctx, readCurrentSQL, k.Type, k.ID))
 	if err == nil && len(v.Resource) > 0 {
-		v.Resource, err = c.open(v.Resource)
+		v.Resource, err = c.open(ctx, v.Resource)
 	}
 	return found(v, err)
 }
@@ -91,7 +91,7 @@ func vread(ctx context.Context, q querier, c *FieldCipher, k Key, version int64)
 	v, err := scanVersion(q.QueryRow(ctx, `SELECT `+versionColumns+` FROM resource_version
 		WHERE type = $1 AND id = $2 AND version = $3`, k.Type, k.ID, version))
 	if err == nil && len(v.Resource) > 0 {
-		v.Resource, err = c.open(v.Resource)
+		v.Resource, err = c.open(ctx, v.Resource)
 	}
 	return found(v, err)
 }
