@@ -317,7 +317,7 @@ func (p *Provider) Discovery() map[string]any {
 			"launch-ehr", "launch-standalone", "authorize-post",
 			"client-public", "client-confidential-symmetric", "client-confidential-asymmetric",
 			"context-ehr-patient", "context-ehr-encounter", "context-standalone-patient", "context-standalone-encounter",
-			"context-passthrough-banner", "context-passthrough-style",
+			"context-banner", "context-style",
 			"permission-offline", "permission-online", "permission-patient", "permission-user", "permission-v1", "permission-v2",
 			"sso-openid-connect",
 		},

@@ -58,6 +58,33 @@ func checkDiscovery(ctx context.Context, c *checker) error {
 	return nil
 }
 
+// smartCapabilities are the capability names SMART App Launch 2.2 defines
+// (conformance.html#capabilities).
+var smartCapabilities = []string{
+	"launch-ehr", "launch-standalone", "authorize-post",
+	"client-public", "client-confidential-symmetric", "client-confidential-asymmetric",
+	"sso-openid-connect", "context-banner", "context-style",
+	"context-ehr-patient", "context-ehr-encounter", "context-standalone-patient", "context-standalone-encounter",
+	"permission-offline", "permission-online", "permission-patient", "permission-user", "permission-v1", "permission-v2",
+	"smart-app-state",
+}
+
+// checkCapabilityNames: a capability under another name (an older draft's
+// context-passthrough-banner) is one a client looking for SMART's never
+// finds.
+func checkCapabilityNames(_ context.Context, c *checker) error {
+	var unknown []string
+	for _, capability := range c.list("capabilities") {
+		if !slices.Contains(smartCapabilities, capability) {
+			unknown = append(unknown, capability)
+		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("capabilities SMART does not define: %s", strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
 func checkPKCEAdvertised(_ context.Context, c *checker) error {
 	methods := c.list("code_challenge_methods_supported")
 	if !slices.Contains(methods, "S256") {

@@ -86,6 +86,7 @@ const spec = "https://hl7.org/fhir/smart-app-launch/"
 
 var checks = []check{
 	{"discovery document", spec + "conformance.html#using-well-known", checkDiscovery},
+	{"discovery: capabilities are SMART's", spec + "conformance.html#capabilities", checkCapabilityNames},
 	{"discovery: PKCE S256 only", spec + "app-launch.html#considerations-for-pkce-support", checkPKCEAdvertised},
 	{"discovery: OpenID Connect configuration", spec + "scopes-and-launch-context.html#scopes-for-requesting-identity-data", checkOpenID},
 	{"FHIR API refuses a request without a token", spec + "app-launch.html#access-denied-response-handling", checkNoToken},

@@ -47,7 +47,7 @@ func TestChecksCatchABadServer(t *testing.T) {
 		switch r.URL.Path {
 		case "/fhir/.well-known/smart-configuration":
 			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"token_endpoint":"%[1]s/token","authorization_endpoint":"%[1]s/authorize","capabilities":["launch-standalone"],
+			fmt.Fprintf(w, `{"token_endpoint":"%[1]s/token","authorization_endpoint":"%[1]s/authorize","capabilities":["launch-standalone","context-passthrough-banner"],
 				"grant_types_supported":["authorization_code"],"response_types_supported":["code"],"code_challenge_methods_supported":["S256","plain"]}`, srv.URL)
 		case "/fhir/Patient":
 			w.WriteHeader(200) // PHI without a token
@@ -65,7 +65,7 @@ func TestChecksCatchABadServer(t *testing.T) {
 	for _, r := range results {
 		failed[r.Name] = r.Err != nil
 	}
-	for _, name := range []string{"discovery: PKCE S256 only", "FHIR API refuses a request without a token", "token endpoint: unknown grant type",
+	for _, name := range []string{"discovery: capabilities are SMART's", "discovery: PKCE S256 only", "FHIR API refuses a request without a token", "token endpoint: unknown grant type",
 		"token endpoint: unknown code", "authorize: PKCE required", "authorize: plain PKCE refused", "authorize: aud must be the FHIR base",
 		"authorize: unregistered redirect_uri is not followed", "backend: wrong secret refused"} {
 		assert.True(t, failed[name], name)
