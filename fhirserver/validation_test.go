@@ -1,11 +1,15 @@
 package fhirserver_test
 
 import (
+	"encoding/json"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fhirserver/fhirserver/conformance/fixtures"
 	"github.com/fhirserver/fhirserver/profiles"
 )
 
@@ -34,10 +38,14 @@ func issues(t *testing.T, r response) []string {
 func TestWritesAreHeldToTheirProfiles(t *testing.T) {
 	t.Parallel()
 	ts := newServer(t)
-	claims := `{"resourceType":"Patient","id":"p1","meta":{"profile":["` + usCorePatient + `"]},"name":[{"family":"Doe"}]}`
+	claims := `{"resourceType":"Patient","id":"p1","meta":{"profile":["` + usCorePatient + `|6.1.0"]},"name":[{"family":"Doe"}]}`
 	r := ts.do("PUT", "/Patient/p1", fhirJSON, claims)
 	require.Equal(t, 422, r.Status, "%s", r.Body)
 	assert.Equal(t, []string{"error required Patient.gender", "error required Patient.identifier"}, issues(t, r))
+	r = ts.do("PUT", "/Patient/p1", fhirJSON, strings.Replace(claims, "|6.1.0", "", 1))
+	require.Equal(t, 422, r.Status, "in no version held: %s", r.Body)
+	assert.Equal(t, []string{"error required Patient.identifier"}, issues(t, r),
+		"8.0.0 (gender optional) is nearest")
 	assert.Equal(t, 404, ts.do("GET", "/Patient/p1", "", "").Status, "nothing stored")
 
 	r = ts.do("POST", "/Patient", fhirJSON, `{"resourceType":"Patient","meta":{"profile":["`+usCorePatient+`"]},"gender":"F"}`)
@@ -74,7 +82,7 @@ func TestProfileHandlingIsConfigurable(t *testing.T) {
 	assert.Equal(t, []string{"error not-supported Patient.meta.profile[0]"}, issues(t, r))
 
 	ts.res.SetValidation(profiles.Options{Lenient: true})
-	r = ts.do("PUT", "/Patient/p9", fhirJSON, `{"resourceType":"Patient","id":"p9","meta":{"profile":["`+usCorePatient+`"]},"name":[{"family":"Doe"}]}`, "Prefer", "return=OperationOutcome")
+	r = ts.do("PUT", "/Patient/p9", fhirJSON, `{"resourceType":"Patient","id":"p9","meta":{"profile":["`+usCorePatient+`|6.1.0"]},"name":[{"family":"Doe"}]}`, "Prefer", "return=OperationOutcome")
 	require.Equal(t, 201, r.Status, "%s", r.Body)
 	assert.Contains(t, string(r.Body), "Patient.gender: at least 1 required by the profile")
 }
@@ -96,9 +104,11 @@ func TestValidateOperation(t *testing.T) {
 			[]string{"error required Patient.identifier", "error required Patient.name"}},
 		{"profile parameter", "POST", "/Patient/$validate?profile=" + usCorePatient, `{"resourceType":"Patient","gender":"male"}`,
 			[]string{"error required Patient.identifier", "error required Patient.name"}},
+		{"profile parameter with a version", "POST", "/Patient/$validate?profile=" + url.QueryEscape(usCorePatient+"|6.1.0"), `{"resourceType":"Patient","name":[{"family":"Doe"}]}`,
+			[]string{"error required Patient.gender", "error required Patient.identifier"}},
 		{"Parameters with mode and profile", "POST", "/Patient/$validate", `{"resourceType":"Parameters","parameter":[
 			{"name":"resource","resource":{"resourceType":"Patient","gender":"male"}},{"name":"mode","valueCode":"profile"},
-			{"name":"profile","valueUri":"` + usCorePatient + `"}]}`, []string{"error required Patient.identifier", "error required Patient.name"}},
+			{"name":"profile","valueUri":"` + usCorePatient + `|3.1.1"}]}`, []string{"error required Patient.identifier", "error required Patient.name"}},
 		{"wrong type", "POST", "/Observation/$validate", `{"resourceType":"Patient"}`, []string{"error invalid resourceType"}},
 		{"update needs the id", "POST", "/Patient/p1/$validate", `{"resourceType":"Patient","id":"p2"}`, []string{"error invalid Patient.id"}},
 		{"update", "POST", "/Patient/p1/$validate?mode=update", `{"resourceType":"Patient","id":"p1","active":true}`, []string{"information informational"}},
@@ -122,4 +132,29 @@ func TestValidateOperation(t *testing.T) {
 	}
 	h := ts.do("GET", "/Patient/_history", "", "").json(t)
 	assert.Len(t, h["entry"], 1, "$validate stores nothing")
+}
+
+// $validate holds a US Core example to its own version by a versioned
+// profile parameter: the example of 3.1.1, 6.1.0 and 8.0.0 each passes,
+// and each with its name removed fails.
+func TestValidateAgainstEachUSCoreVersion(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	for _, version := range []string{"3.1.1", "6.1.0", "8.0.0"} {
+		example := fixtures.USCoreExamples(t, version)["Patient-example.json"]
+		require.NotNil(t, example, version)
+		profile := url.QueryEscape(usCorePatient + "|" + version)
+		r := ts.do("POST", "/Patient/$validate?profile="+profile, fhirJSON, string(example))
+		require.Equal(t, 200, r.Status, "%s", r.Body)
+		for _, line := range issues(t, r) {
+			assert.False(t, strings.HasPrefix(line, "error"), "%s: %s", version, line)
+		}
+		var broken map[string]any
+		require.NoError(t, json.Unmarshal(example, &broken))
+		delete(broken, "name")
+		body, _ := json.Marshal(broken)
+		r = ts.do("POST", "/Patient/$validate?profile="+profile, fhirJSON, string(body))
+		require.Equal(t, 200, r.Status, "%s", r.Body)
+		assert.Contains(t, issues(t, r), "error required Patient.name", version)
+	}
 }

@@ -19,14 +19,18 @@ import (
 var definitionsZip []byte
 
 // Definitions holds StructureDefinitions (base R4 resources and data types,
-// core extensions, US Core profiles and extensions) and the value sets and
-// code systems their bindings name. Each is read from the archive when
-// first asked for.
+// core extensions, every held US Core version's profiles and extensions)
+// and the value sets and code systems their bindings name. Each is read
+// from the archive when first asked for.
+//
+// One canonical URL may have a definition in several packages (US Core
+// 3.1.1's us-core-patient and 8.0.0's): the lists are newest first, and a
+// definition's own references resolve in its own package first.
 type Definitions struct {
 	archive *zip.Reader
-	index   map[string]*indexEntry // canonical URL -> entry, one map per resource type
-	vsIndex map[string]*indexEntry
-	csIndex map[string]*indexEntry
+	index   map[string][]*indexEntry // canonical URL -> its definitions, newest package first
+	vsIndex map[string][]*indexEntry
+	csIndex map[string][]*indexEntry
 	byType  map[string]*indexEntry // base definitions by type name
 	terms   *terminology
 	prims   map[string]*primitive
@@ -35,6 +39,8 @@ type Definitions struct {
 
 type indexEntry struct {
 	URL          string `json:"url"`
+	Version      string `json:"version"`
+	Package      string `json:"package"`
 	ResourceType string `json:"resourceType"`
 	Type         string `json:"type"`
 	Kind         string `json:"kind"`
@@ -62,6 +68,7 @@ type StructureDefinition struct {
 	once   sync.Once
 	root   *elem
 	byPath map[string]*elem
+	pkg    string // the package it came from, where its references resolve first
 }
 
 type elementDefinition struct {
@@ -151,23 +158,24 @@ func openDefinitions(archive []byte) (*Definitions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("profiles: definitions: %w", err)
 	}
-	d := &Definitions{archive: zr, index: map[string]*indexEntry{}, vsIndex: map[string]*indexEntry{},
-		csIndex: map[string]*indexEntry{}, byType: map[string]*indexEntry{}}
+	d := &Definitions{archive: zr, index: map[string][]*indexEntry{}, vsIndex: map[string][]*indexEntry{},
+		csIndex: map[string][]*indexEntry{}, byType: map[string]*indexEntry{}}
 	var entries []*indexEntry
 	if err := d.readJSON("index.json", &entries); err != nil {
 		return nil, err
 	}
+	slices.SortStableFunc(entries, func(a, b *indexEntry) int { return comparePackages(b.Package, a.Package) })
 	for _, e := range entries {
 		switch e.ResourceType {
 		case "StructureDefinition":
-			d.index[e.URL] = e
-			if e.Derivation == "specialization" || e.Derivation == "" {
+			d.index[e.URL] = append(d.index[e.URL], e)
+			if (e.Derivation == "specialization" || e.Derivation == "") && e.Package == corePackage {
 				d.byType[e.Type] = e
 			}
 		case "ValueSet":
-			d.vsIndex[e.URL] = e
+			d.vsIndex[e.URL] = append(d.vsIndex[e.URL], e)
 		case "CodeSystem":
-			d.csIndex[e.URL] = e
+			d.csIndex[e.URL] = append(d.csIndex[e.URL], e)
 		}
 	}
 	d.terms = newTerminology(d)
@@ -197,7 +205,7 @@ func (d *Definitions) structure(e *indexEntry) *StructureDefinition {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if e.sd == nil {
-		sd := &StructureDefinition{}
+		sd := &StructureDefinition{pkg: e.Package}
 		if err := d.readJSON(e.File, sd); err != nil {
 			panic(err) // compiled-in data
 		}
@@ -206,26 +214,112 @@ func (d *Definitions) structure(e *indexEntry) *StructureDefinition {
 	return e.sd
 }
 
-// Profile returns the StructureDefinition with canonical url (a
-// "|version" suffix is ignored), or nil.
+// Profile returns the StructureDefinition with canonical url, or nil: the
+// version a "|version" suffix names, else the newest held.
 func (d *Definitions) Profile(url string) *StructureDefinition {
-	url, _, _ = strings.Cut(url, "|")
-	return d.structure(d.index[url])
+	return d.structure(pick(d.index, url, ""))
+}
+
+// Versions lists the definitions of a canonical URL, newest first: the
+// one a "|version" suffix names, else every version held.
+func (d *Definitions) Versions(url string) []*StructureDefinition {
+	url, version, versioned := strings.Cut(url, "|")
+	var out []*StructureDefinition
+	for _, e := range d.index[url] {
+		if !versioned || e.Version == version {
+			out = append(out, d.structure(e))
+		}
+	}
+	return out
+}
+
+// resolve is the definition that a reference made from package pkg
+// means: the version it names, else pkg's own, else the specification's,
+// else the newest.
+func (d *Definitions) resolve(url, pkg string) *StructureDefinition {
+	return d.structure(pick(d.index, url, pkg))
+}
+
+// pick finds url (with an optional "|version") in one of the indexes, as
+// resolve describes.
+func pick(index map[string][]*indexEntry, url, pkg string) *indexEntry {
+	url, version, versioned := strings.Cut(url, "|")
+	list := index[url]
+	if versioned {
+		for _, e := range list {
+			if e.Version == version {
+				return e
+			}
+		}
+		return nil
+	}
+	for _, want := range []string{pkg, corePackage} {
+		for _, e := range list {
+			if want != "" && e.Package == want {
+				return e
+			}
+		}
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	return list[0]
+}
+
+// corePackage is the specification's own package.
+const corePackage = "hl7.fhir.r4.core#4.0.1"
+
+// comparePackages orders packages oldest first: the specification's, then
+// each implementation guide by version.
+func comparePackages(a, b string) int {
+	if a == b {
+		return 0
+	}
+	if a == corePackage {
+		return -1
+	}
+	if b == corePackage {
+		return 1
+	}
+	return compareVersions(a[strings.IndexByte(a, '#')+1:], b[strings.IndexByte(b, '#')+1:])
+}
+
+// compareVersions compares dotted version numbers (3.1.1 < 10.0.0).
+func compareVersions(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		x, y := parseMax(as[i]), parseMax(bs[i])
+		if x != y {
+			return x - y
+		}
+	}
+	return len(as) - len(bs)
 }
 
 // Base returns the base definition of a resource or data type, or nil.
 func (d *Definitions) Base(typ string) *StructureDefinition { return d.structure(d.byType[typ]) }
 
 // Profiles lists the canonical URLs of the constraining profiles of a
-// resource type (US Core's, for instance), sorted.
+// resource type (US Core's, for instance), sorted, each once whatever the
+// versions held.
 func (d *Definitions) Profiles(typ string) []string {
 	var out []string
-	for url, e := range d.index {
-		if e.Type == typ && e.Derivation == "constraint" && e.Kind == "resource" {
+	for url, list := range d.index {
+		if e := list[0]; e.Type == typ && e.Derivation == "constraint" && e.Kind == "resource" {
 			out = append(out, url)
 		}
 	}
 	slices.Sort(out)
+	return out
+}
+
+// ProfileVersions lists the versions held of a canonical URL, newest
+// first.
+func (d *Definitions) ProfileVersions(url string) []string {
+	var out []string
+	for _, e := range d.index[url] {
+		out = append(out, e.Version)
+	}
 	return out
 }
 
@@ -254,6 +348,7 @@ type elem struct {
 type binding struct {
 	strength string
 	valueSet string
+	pkg      string // where the value set resolves first
 }
 
 // rule is an invariant of an element.
@@ -311,7 +406,7 @@ func newElem(sd *StructureDefinition, ed *elementDefinition) *elem {
 	e.array = baseMax != "1" && baseMax != "0"
 	if ed.Binding != nil && ed.Binding.ValueSet != "" {
 		vs, _, _ := strings.Cut(ed.Binding.ValueSet, "|")
-		e.binding = &binding{strength: ed.Binding.Strength, valueSet: vs}
+		e.binding = &binding{strength: ed.Binding.Strength, valueSet: vs, pkg: sd.pkg}
 	}
 	for _, c := range ed.Constraint {
 		if c.Expression != "" && !bestPractice(c.Extension) {

@@ -102,7 +102,7 @@ var samples = map[string]any{
 func (d *Definitions) sample(k *elem, typ string) any {
 	system, code := "", ""
 	if k.binding != nil && k.binding.strength == "required" {
-		system, code = d.terms.first(k.binding.valueSet)
+		system, code = d.terms.first(k.binding.pkg, k.binding.valueSet)
 	}
 	switch typ {
 	case "code":
@@ -136,8 +136,8 @@ func (d *Definitions) sample(k *elem, typ string) any {
 }
 
 // first is the first code of a value set, in a stable order.
-func (t *terminology) first(url string) (system, code string) {
-	x := t.expand(url)
+func (t *terminology) first(pkg, url string) (system, code string) {
+	x := t.expand(pkg, url)
 	if x == nil {
 		return "", ""
 	}

@@ -82,18 +82,22 @@ func compileRule(expression string) *compiledRule {
 func (d *Definitions) NotEvaluated(urls ...string) []string {
 	var out []string
 	for _, url := range urls {
-		sd := d.Profile(url)
-		if sd == nil {
-			continue
+		for _, sd := range d.Versions(url) {
+			out = append(out, notEvaluated(sd)...)
 		}
-		for _, ed := range sd.Snapshot.Element {
-			for _, c := range ed.Constraint {
-				if c.Expression == "" {
-					continue
-				}
-				if r := compileRule(c.Expression); r.err != nil {
-					out = append(out, c.Key+": "+c.Expression+": "+r.err.Error())
-				}
+	}
+	return out
+}
+
+func notEvaluated(sd *StructureDefinition) []string {
+	var out []string
+	for _, ed := range sd.Snapshot.Element {
+		for _, c := range ed.Constraint {
+			if c.Expression == "" {
+				continue
+			}
+			if r := compileRule(c.Expression); r.err != nil {
+				out = append(out, sd.URL+"|"+sd.Version+" "+c.Key+": "+c.Expression+": "+r.err.Error())
 			}
 		}
 	}

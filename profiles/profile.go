@@ -3,6 +3,7 @@ package profiles
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -79,25 +80,78 @@ func (v *validator) profiles(obj map[string]any, typ string, p *path) {
 	v.claimed(obj, typ, p, urls)
 }
 
-// claimed checks obj against each profile url.
+// claimed checks obj against each profile url. A URL with a "|version"
+// is held to that version; one without passes when obj conforms to any
+// version held, since real data claims profiles by URL alone and was
+// written to whichever version was current.
 func (v *validator) claimed(obj map[string]any, typ string, p *path, urls []string) {
 	for i, url := range urls {
 		at := &path{parent: &path{parent: &path{parent: p, name: "meta"}, name: "profile"}, index: i}
-		sd := v.d.Profile(url)
+		versions := v.d.Versions(url)
 		switch {
-		case sd == nil:
-			if v.opts.Strict {
-				v.conformance(at, "not-supported", "the profile %s is not known here", url)
-			} else {
-				v.issue("warning", at, "not-supported", "the profile %s is not known here, so the resource was not checked against it", url)
-			}
+		case len(versions) == 0:
+			v.unknownProfile(at, url)
 			continue
-		case sd.Type != typ:
-			v.conformance(at, "invalid", "the profile %s is for %s, not %s", url, sd.Type, typ)
+		case versions[0].Type != typ:
+			v.conformance(at, "invalid", "the profile %s is for %s, not %s", url, versions[0].Type, typ)
 			continue
 		}
-		v.conform(obj, sd.profileTree(), p)
+		v.conformAny(obj, versions, p)
 	}
+}
+
+func (v *validator) unknownProfile(at *path, url string) {
+	detail := ""
+	if base, _, versioned := strings.Cut(url, "|"); versioned {
+		if held := v.d.ProfileVersions(base); len(held) > 0 {
+			detail = " (versions held: " + strings.Join(held, ", ") + ")"
+		}
+	}
+	if v.opts.Strict {
+		v.conformance(at, "not-supported", "the profile %s is not known here%s", url, detail)
+		return
+	}
+	v.issue("warning", at, "not-supported", "the profile %s is not known here%s, so the resource was not checked against it", url, detail)
+}
+
+// conformAny holds obj to the first of versions (newest first) it
+// conforms to. Conforming to none, it reports the issues of the version
+// with the fewest, the newest of those that tie, each naming that
+// version: "canonical|version: what is wrong".
+func (v *validator) conformAny(obj map[string]any, versions []*StructureDefinition, p *path) {
+	var best *validator
+	var bestSD *StructureDefinition
+	for _, sd := range versions {
+		probe := &validator{d: v.d, opts: Options{Strict: v.opts.Strict},
+			resources: slices.Clone(v.resources), roots: slices.Clone(v.roots)}
+		probe.conform(obj, sd.profileTree(), p)
+		if len(probe.unprocessable) == 0 {
+			v.warnings = append(v.warnings, probe.warnings...)
+			return
+		}
+		if best == nil || len(probe.unprocessable) < len(best.unprocessable) {
+			best, bestSD = probe, sd
+		}
+	}
+	for _, is := range best.unprocessable {
+		is.Diagnostics = bestSD.Canonical() + ": " + is.Diagnostics
+		if v.opts.Lenient {
+			is.Severity = "warning"
+			v.warnings = append(v.warnings, is)
+		} else {
+			v.unprocessable = append(v.unprocessable, is)
+		}
+	}
+	v.errors = append(v.errors, best.errors...)
+	v.warnings = append(v.warnings, best.warnings...)
+}
+
+// Canonical is the definition's URL with its version, as "url|version".
+func (sd *StructureDefinition) Canonical() string {
+	if sd.Version == "" {
+		return sd.URL
+	}
+	return sd.URL + "|" + sd.Version
 }
 
 // conform checks an object against the children a profile defines for it.
@@ -222,7 +276,7 @@ func (v *validator) check(k *node, it item) {
 		v.conformance(it.path, "value", "%s: the value must match the pattern %s", e.id(), render(e.pattern))
 	}
 	if e.binding != nil && e.binding.strength == "required" && !v.baseBinds(e) {
-		if v.membership(e.binding.valueSet, it.typ, it.val) == notMember {
+		if v.membership(e.binding, it.typ, it.val) == notMember {
 			v.conformance(it.path, "code-invalid", "%s: the code is not in the value set %s, which the profile requires", e.id(), e.binding.valueSet)
 		}
 	}
@@ -233,7 +287,7 @@ func (v *validator) check(k *node, it item) {
 	}
 	for _, t := range e.types {
 		for _, url := range t.Profile {
-			if sd := v.d.Profile(url); sd != nil && sd.Derivation == "constraint" {
+			if sd := v.d.resolve(url, e.sd.pkg); sd != nil && sd.Derivation == "constraint" {
 				v.conform(obj, sd.profileTree(), it.path)
 			}
 		}
@@ -318,7 +372,7 @@ func (v *validator) discriminates(d discriminator, s *node, it item) bool {
 				return false
 			}
 			for _, g := range got {
-				if v.membership(n.e.binding.valueSet, typeOfValue(n.e, it, d.path), g) == member {
+				if v.membership(n.e.binding, typeOfValue(n.e, it, d.path), g) == member {
 					return true
 				}
 			}
@@ -355,7 +409,7 @@ func (v *validator) discriminates(d discriminator, s *node, it item) bool {
 		}
 		for _, t := range s.e.types {
 			for _, url := range append(t.Profile, t.TargetProfile...) {
-				sd := v.d.Profile(url)
+				sd := v.d.resolve(url, s.e.sd.pkg)
 				if sd == nil {
 					continue
 				}

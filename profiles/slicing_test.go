@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -18,7 +19,7 @@ func withProfiles(t *testing.T, sds ...string) *Definitions {
 	for _, raw := range sds {
 		sd := &StructureDefinition{}
 		require.NoError(t, json.Unmarshal([]byte(raw), sd))
-		d.index[sd.URL] = &indexEntry{URL: sd.URL, ResourceType: "StructureDefinition", Type: sd.Type, Kind: sd.Kind, Derivation: sd.Derivation, sd: sd}
+		d.index[sd.URL] = []*indexEntry{{URL: sd.URL, ResourceType: "StructureDefinition", Type: sd.Type, Kind: sd.Kind, Derivation: sd.Derivation, sd: sd}}
 	}
 	return d
 }
@@ -69,7 +70,7 @@ func TestSlicingByProfileAndExists(t *testing.T) {
 			require.Empty(t, r.Invalid)
 			var got []string
 			for _, is := range r.Unprocessable {
-				got = append(got, is.Expression[0]+": "+is.Diagnostics)
+				got = append(got, is.Expression[0]+": "+strings.TrimPrefix(is.Diagnostics, "http://example.org/sd/obs-sliced: "))
 			}
 			assert.Equal(t, tc.want, got)
 		})

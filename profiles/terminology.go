@@ -68,8 +68,8 @@ func newTerminology(d *Definitions) *terminology {
 	return &terminology{d: d, expansions: map[string]*expansion{}}
 }
 
-func (t *terminology) valueSet(url string) *valueSet {
-	e := t.d.vsIndex[url]
+func (t *terminology) valueSet(url, pkg string) *valueSet {
+	e := pick(t.d.vsIndex, url, pkg)
 	if e == nil {
 		return nil
 	}
@@ -80,8 +80,8 @@ func (t *terminology) valueSet(url string) *valueSet {
 	return vs
 }
 
-func (t *terminology) codeSystem(url string) *codeSystem {
-	e := t.d.csIndex[url]
+func (t *terminology) codeSystem(url, pkg string) *codeSystem {
+	e := pick(t.d.csIndex, url, pkg)
 	if e == nil {
 		return nil
 	}
@@ -101,10 +101,11 @@ const (
 	notMember
 )
 
-// contains tells whether system|code is in the value set url. An empty
-// system matches a code of any of the set's systems (a bare code element).
-func (t *terminology) contains(url, system, code string) membership {
-	x := t.expand(url)
+// contains tells whether system|code is in the value set url, as package
+// pkg means it. An empty system matches a code of any of the set's systems
+// (a bare code element).
+func (t *terminology) contains(pkg, url, system, code string) membership {
+	x := t.expand(pkg, url)
 	if x == nil {
 		return unknown
 	}
@@ -123,22 +124,24 @@ func (t *terminology) contains(url, system, code string) membership {
 	return notMember
 }
 
-// expand enumerates a value set, nil when it is not known here.
-func (t *terminology) expand(url string) *expansion {
+// expand enumerates a value set as package pkg means it, nil when it is
+// not known here.
+func (t *terminology) expand(pkg, url string) *expansion {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.expandLocked(url, map[string]bool{})
+	return t.expandLocked(pkg, url, map[string]bool{})
 }
 
-func (t *terminology) expandLocked(url string, seen map[string]bool) *expansion {
+func (t *terminology) expandLocked(pkg, url string, seen map[string]bool) *expansion {
 	url, _, _ = strings.Cut(url, "|")
-	if x, ok := t.expansions[url]; ok {
+	key := pkg + " " + url
+	if x, ok := t.expansions[key]; ok {
 		return x
 	}
 	if seen[url] {
 		return nil
 	}
-	vs := t.valueSet(url)
+	vs := t.valueSet(url, pkg)
 	if vs == nil {
 		return nil
 	}
@@ -148,12 +151,12 @@ func (t *terminology) expandLocked(url string, seen map[string]bool) *expansion 
 		addContains(x, vs.Expansion.Contains)
 	}
 	for _, inc := range vs.Compose.Include {
-		t.include(x, inc, seen, true)
+		t.include(pkg, x, inc, seen, true)
 	}
 	for _, exc := range vs.Compose.Exclude {
-		t.include(x, exc, seen, false)
+		t.include(pkg, x, exc, seen, false)
 	}
-	t.expansions[url] = x
+	t.expansions[key] = x
 	return x
 }
 
@@ -179,9 +182,9 @@ func (x *expansion) add(system, code string, in bool) {
 
 // include adds (or, for an exclude, removes) what one compose clause
 // selects.
-func (t *terminology) include(x *expansion, inc vsInclude, seen map[string]bool, in bool) {
+func (t *terminology) include(pkg string, x *expansion, inc vsInclude, seen map[string]bool, in bool) {
 	for _, ref := range inc.ValueSet {
-		sub := t.expandLocked(ref, seen)
+		sub := t.expandLocked(pkg, ref, seen)
 		if sub == nil {
 			x.complete = false
 			continue
@@ -204,7 +207,7 @@ func (t *terminology) include(x *expansion, inc vsInclude, seen map[string]bool,
 		}
 		return
 	}
-	cs := t.codeSystem(inc.System)
+	cs := t.codeSystem(inc.System, pkg)
 	if cs == nil || (cs.Content != "" && cs.Content != "complete") {
 		if in {
 			x.complete = false

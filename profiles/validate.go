@@ -473,7 +473,7 @@ func (v *validator) bind(k *elem, typ string, val any, p *path) {
 	if b == nil || b.strength == "example" {
 		return
 	}
-	in := v.membership(b.valueSet, typ, val)
+	in := v.membership(b, typ, val)
 	if in != notMember {
 		return
 	}
@@ -487,26 +487,26 @@ func (v *validator) bind(k *elem, typ string, val any, p *path) {
 	v.warn(p, "code-invalid", "the code is not in the value set %s (%s binding)", b.valueSet, b.strength)
 }
 
-func (v *validator) membership(vs, typ string, val any) membership {
+func (v *validator) membership(b *binding, typ string, val any) membership {
 	switch typ {
 	case "code", "string", "uri":
 		s, _ := val.(string)
-		return v.d.terms.contains(vs, "", s)
+		return v.d.terms.contains(b.pkg, b.valueSet, "", s)
 	case "Coding":
-		return v.coding(vs, val)
+		return v.coding(b, val)
 	case "CodeableConcept":
 		obj, _ := val.(map[string]any)
 		codings, _ := obj["coding"].([]any)
 		verdict := notMember
 		for _, c := range codings {
-			switch v.coding(vs, c) {
+			switch v.coding(b, c) {
 			case member:
 				return member
 			case unknown:
 				verdict = unknown
 			}
 		}
-		if len(codings) == 0 && v.d.terms.expand(vs) == nil {
+		if len(codings) == 0 && v.d.terms.expand(b.pkg, b.valueSet) == nil {
 			return unknown
 		}
 		return verdict
@@ -514,12 +514,12 @@ func (v *validator) membership(vs, typ string, val any) membership {
 	return unknown
 }
 
-func (v *validator) coding(vs string, val any) membership {
+func (v *validator) coding(b *binding, val any) membership {
 	obj, _ := val.(map[string]any)
 	system, _ := obj["system"].(string)
 	code, _ := obj["code"].(string)
 	if code == "" {
 		return notMember
 	}
-	return v.d.terms.contains(vs, system, code)
+	return v.d.terms.contains(b.pkg, b.valueSet, system, code)
 }

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -36,10 +35,9 @@ func TestEveryResourceTypeHasAValidExample(t *testing.T) {
 	}
 }
 
-// The US Core reference patients conform to the US Core 6.1.0 profiles they
-// claim, every resource on its own, but for what testdata/us-core-908.golden
-// lists: patient 908 is derived from US Core 8.0.0's examples, where gender
-// is optional and us-core-sex takes a Coding (6.1.0: gender 1..1, a code).
+// Every US Core reference patient conforms to the profiles it claims, in
+// some version held: patient 908 is US Core 8.0.0 data (gender optional,
+// us-core-sex a Coding), which 6.1.0 alone refused.
 func TestUSCoreReferencePatientsConform(t *testing.T) {
 	d, err := R4()
 	require.NoError(t, err)
@@ -67,13 +65,7 @@ func TestUSCoreReferencePatientsConform(t *testing.T) {
 		}
 	}
 	assert.Greater(t, checked, 500)
-	golden := "testdata/us-core-908.golden"
-	if *update {
-		require.NoError(t, os.WriteFile(golden, []byte(strings.Join(got, "\n")+"\n"), 0o644))
-	}
-	want, err := os.ReadFile(golden)
-	require.NoError(t, err)
-	assert.Equal(t, strings.TrimSpace(string(want)), strings.Join(got, "\n"))
+	assert.Empty(t, got)
 }
 
 // Every invariant of every definition held here compiles: none is left

@@ -111,6 +111,7 @@ func (s *Service) bundle(ctx context.Context, c Caller, res *profiles.Resource, 
 	if err != nil {
 		return Result{}, err
 	}
+	shareWarnings(res.Warnings, entries)
 	if kind == "batch" {
 		s.batch(ctx, c, entries, o)
 	} else if err := s.transaction(ctx, c, entries, o); err != nil {
@@ -127,6 +128,25 @@ func (s *Service) bundle(ctx context.Context, c Caller, res *profiles.Resource, 
 		}
 	}
 	return r, nil
+}
+
+// shareWarnings gives each entry the warnings the Bundle's validation
+// found in its resource, for the entry's response outcome.
+func shareWarnings(warnings []outcome.Issue, entries []*txEntry) {
+	for _, w := range warnings {
+		if len(w.Expression) == 0 {
+			continue
+		}
+		rest, ok := strings.CutPrefix(w.Expression[0], "Bundle.entry[")
+		end := strings.IndexByte(rest, ']')
+		if !ok || end < 0 {
+			continue
+		}
+		i, err := strconv.Atoi(rest[:end])
+		if err == nil && i < len(entries) && entries[i].res != nil {
+			entries[i].res.Warnings = append(entries[i].res.Warnings, w)
+		}
+	}
 }
 
 func parseEntries(bundle map[string]any, base string) ([]*txEntry, error) {

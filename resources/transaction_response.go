@@ -35,7 +35,11 @@ func (e *txEntry) response(o Options) entry {
 		out.Resource = r.Body
 	}
 	if o.Return == ReturnOutcome && !reads {
-		out.Response.Outcome = outcome.Info("ok")
+		var warnings []outcome.Issue
+		if e.res != nil {
+			warnings = e.res.Warnings
+		}
+		out.Response.Outcome = outcome.Info("ok", warnings...)
 	}
 	return out
 }

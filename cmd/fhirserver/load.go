@@ -27,7 +27,7 @@ func load(ctx context.Context, args []string, out io.Writer, log *slog.Logger) e
 	var d dbFlags
 	var v validationFlags
 	d.register(fset)
-	v.register(fset)
+	v.register(fset, "warn")
 	if err := fset.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
@@ -47,15 +47,17 @@ func load(ctx context.Context, args []string, out io.Writer, log *slog.Logger) e
 		return err
 	}
 	defer db.close()
-	l := &loader{svc: resources.New(db.store, log), out: out}
+	l := newLoader(resources.New(db.store, log))
 	l.svc.SetValidation(validation)
 	for _, f := range files {
 		if err := l.file(ctx, f); err != nil {
-			return fmt.Errorf("%s: %w", f, describe(err))
+			if outcome.KindOf(err) == outcome.Internal {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+			l.refuse(f, "", err)
 		}
 	}
-	fmt.Fprintf(out, "loaded %d files, %d entries\n", len(files), l.entries)
-	return nil
+	return l.summary(out, len(files))
 }
 
 // expand turns directories into their .json and .ndjson files in name
@@ -87,10 +89,21 @@ func expand(paths []string) ([]string, error) {
 	return files, nil
 }
 
+// loader loads files and keeps what its summary reports.
 type loader struct {
-	svc     *resources.Service
-	out     io.Writer
-	entries int
+	svc      *resources.Service
+	entries  int
+	stored   map[string]int // per resource type
+	warnings map[warning]int
+	refused  []string
+}
+
+// warning is one kind of complaint a stored resource drew: the profile
+// (canonical|version) and what was wrong.
+type warning struct{ profile, message string }
+
+func newLoader(svc *resources.Service) *loader {
+	return &loader{svc: svc, stored: map[string]int{}, warnings: map[warning]int{}}
 }
 
 var loadCaller = resources.Caller{ID: "fhirserver load", Authorize: resources.AllowAll}
@@ -109,19 +122,22 @@ func (l *loader) file(ctx context.Context, path string) error {
 			return err
 		}
 	}
-	return l.bundle(ctx, body)
+	return l.bundle(ctx, path, body)
 }
 
-func (l *loader) bundle(ctx context.Context, body []byte) error {
-	r, err := l.svc.Load(ctx, loadCaller, body, resources.Options{})
+// bundle loads one transaction or batch; a batch's entries stand or fall
+// alone, a transaction's together.
+func (l *loader) bundle(ctx context.Context, path string, body []byte) error {
+	r, err := l.svc.Load(ctx, loadCaller, body, resources.Options{Return: resources.ReturnOutcome})
 	if err != nil {
 		return err
 	}
 	var resp struct {
 		Entry []struct {
 			Response struct {
-				Status  string
-				Outcome json.RawMessage
+				Status   string
+				Location string
+				Outcome  json.RawMessage
 			}
 		}
 	}
@@ -129,14 +145,120 @@ func (l *loader) bundle(ctx context.Context, body []byte) error {
 		return err
 	}
 	for i, e := range resp.Entry {
+		oo := readOutcome(e.Response.Outcome)
 		if !strings.HasPrefix(e.Response.Status, "2") {
-			return fmt.Errorf("entry %d: %s %s", i, e.Response.Status, e.Response.Outcome)
+			l.refused = append(l.refused, fmt.Sprintf("%s: entry %d: %s: %s", path, i, e.Response.Status, oo.summary()))
+			continue
+		}
+		l.entries++
+		typ, _, _ := strings.Cut(e.Response.Location, "/")
+		l.stored[typ]++
+		for _, is := range oo.Issue {
+			if is.Severity == "warning" {
+				l.warnings[warningOf(is.Diagnostics)]++
+			}
 		}
 	}
-	l.entries += len(resp.Entry)
 	return nil
 }
 
+// refuse records a file (or entry) refused whole.
+func (l *loader) refuse(path, where string, err error) {
+	oo := readOutcome(outcome.From(err).OperationOutcome())
+	l.refused = append(l.refused, fmt.Sprintf("%s%s: %d: %s", path, where, outcome.From(err).Kind.Status(), oo.summary()))
+}
+
+// warningOf splits a profile's complaint ("canonical|version: what") from
+// the rest.
+func warningOf(diagnostics string) warning {
+	if profile, message, ok := strings.Cut(diagnostics, ": "); ok && strings.HasPrefix(profile, "http") && !strings.Contains(profile, " ") {
+		return warning{profile, message}
+	}
+	return warning{"", diagnostics}
+}
+
+type operationOutcome struct {
+	Issue []struct {
+		Severity, Code, Diagnostics string
+		Expression                  []string
+	}
+}
+
+func readOutcome(raw []byte) operationOutcome {
+	var oo operationOutcome
+	_ = json.Unmarshal(raw, &oo)
+	return oo
+}
+
+// summary is an outcome's errors on one line, at most three of them.
+func (oo operationOutcome) summary() string {
+	var parts []string
+	for _, is := range oo.Issue {
+		if is.Severity != "error" && is.Severity != "fatal" {
+			continue
+		}
+		if len(parts) == 3 {
+			parts = append(parts, "...")
+			break
+		}
+		at := ""
+		if len(is.Expression) > 0 {
+			at = " (" + is.Expression[0] + ")"
+		}
+		parts = append(parts, is.Diagnostics+at)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// summary prints what the load stored, the profile warnings it stored
+// anyway and what it refused; it fails when anything was refused.
+func (l *loader) summary(out io.Writer, files int) error {
+	fmt.Fprintf(out, "loaded %d files, %d entries\n", files, l.entries)
+	fmt.Fprintln(out, "stored, by type:")
+	for _, typ := range sortedKeys(l.stored) {
+		fmt.Fprintf(out, "  %-28s %d\n", typ, l.stored[typ])
+	}
+	if len(l.warnings) > 0 {
+		fmt.Fprintln(out, "stored with warnings, by profile and message (count):")
+		keys := make([]warning, 0, len(l.warnings))
+		for k := range l.warnings {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			return keys[i].profile < keys[j].profile || keys[i].profile == keys[j].profile && keys[i].message < keys[j].message
+		})
+		for _, k := range keys {
+			fmt.Fprintf(out, "  %s\n    %s (%d)\n", or(k.profile, "(base R4)"), k.message, l.warnings[k])
+		}
+	}
+	if len(l.refused) == 0 {
+		return nil
+	}
+	fmt.Fprintln(out, "refused:")
+	for _, r := range l.refused {
+		fmt.Fprintf(out, "  %s\n", r)
+	}
+	return fmt.Errorf("load: %d refused (listed above)", len(l.refused))
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// ndjson loads NDJSON in transactions of ndjsonBatch lines; a refused one
+// is reported by its lines and the rest of the file still loads.
 func (l *loader) ndjson(ctx context.Context, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -146,21 +268,30 @@ func (l *loader) ndjson(ctx context.Context, path string) error {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	var batch []json.RawMessage
+	first, n := 0, 0
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
 		body, err := wrap(batch)
 		batch = nil
-		if err != nil {
-			return err
+		if err == nil {
+			err = l.bundle(ctx, path, body)
 		}
-		return l.bundle(ctx, body)
+		if err != nil && outcome.KindOf(err) != outcome.Internal {
+			l.refuse(path, fmt.Sprintf(": lines %d-%d", first, n), err)
+			return nil
+		}
+		return err
 	}
 	for sc.Scan() {
+		n++
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
 			continue
+		}
+		if len(batch) == 0 {
+			first = n
 		}
 		batch = append(batch, append(json.RawMessage(nil), line...))
 		if len(batch) == ndjsonBatch {
@@ -204,13 +335,4 @@ func wrap(resourcesJSON []json.RawMessage) ([]byte, error) {
 		entries = append(entries, entry{Resource: r, Request: req})
 	}
 	return json.Marshal(map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": entries})
-}
-
-// describe spells out an OperationOutcome error for the terminal.
-func describe(err error) error {
-	oe := outcome.From(err)
-	if oe.Kind == outcome.Internal {
-		return err
-	}
-	return fmt.Errorf("%d %s", oe.Kind.Status(), oe.OperationOutcome())
 }

@@ -26,17 +26,13 @@ func TestLoadEveryFixture(t *testing.T) {
 	for _, d := range fixtures.Folders {
 		dirs = append(dirs, filepath.Join(root, d))
 	}
-	// By default a resource that breaks a profile it claims is refused:
-	// patient 908 follows US Core 8.0.0 (gender optional), not 6.1.0.
-	out, err := fhirserver(t, "load", "--data-dir", dataDir(t), filepath.Join(root, "us-core", "uscore_bundle_patient_908.json"))
-	require.Error(t, err, out)
-	assert.Contains(t, out, "Patient.gender: at least 1 required by the profile")
-	// The fixtures were written for other versions of US Core than 6.1.0
-	// (Synthea's for 3.1): an operator loads them with warnings instead.
-	out, err = fhirserver(t, append([]string{"load", "--data-dir", dir, "--profile-errors", "warn"}, dirs...)...)
+	// Every fixture loads with the defaults, in the fixtures README's
+	// order: each version of US Core its data was written to is held.
+	out, err := fhirserver(t, append([]string{"load", "--data-dir", dir}, dirs...)...)
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "loaded 41 files")
-
+	assert.Regexp(t, `(?m)^  Patient +31$`, out)
+	assert.NotContains(t, out, "refused")
 	ndjson := filepath.Join(t.TempDir(), "patients.ndjson")
 	require.NoError(t, os.WriteFile(ndjson, []byte(`{"resourceType":"Patient","id":"nd1"}
 {"resourceType":"Patient","id":"nd2","gender":"other"}
@@ -57,4 +53,34 @@ func TestLoadEveryFixture(t *testing.T) {
 
 	out, err = fhirserver(t, "load", "--data-dir", dir, filepath.Join(root, "us-core", "uscore_bundle_patient_85.json"))
 	require.NoError(t, err, "loading again updates in place: %s", out)
+}
+
+// A load keeps a record that breaks a profile it claims, reporting it by
+// profile and message, and refuses (and reports) what is not valid R4,
+// going on with the other files; --profile-errors reject refuses both.
+func TestLoadReportsAndKeepsGoing(t *testing.T) {
+	in := t.TempDir()
+	files := map[string]string{
+		"a-good.json":      `{"resourceType":"Patient","id":"good"}`,
+		"b-invalid.json":   `{"resourceType":"Patient","id":"bad","gender":"F"}`,
+		"c-breaks.json":    `{"resourceType":"Patient","id":"breaks","meta":{"profile":["http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|6.1.0"]},"name":[{"family":"Doe"}],"identifier":[{"value":"1"}]}`,
+		"d-lines.ndjson":   "{\"resourceType\":\"Patient\",\"id\":\"nd1\"}\n{\"resourceType\":\"Patient\",\"id\":\"nd2\",\"birthDate\":\"1970-13-01\"}\n",
+		"e-also-good.json": `{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"}}`,
+	}
+	for name, body := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(in, name), []byte(body), 0o644))
+	}
+	dir := dataDir(t)
+	out, err := fhirserver(t, "load", "--data-dir", dir, in)
+	require.Error(t, err, "what was refused fails the command: %s", out)
+	assert.Regexp(t, `(?m)^  Patient +2$`, out, "good and breaks")
+	assert.Regexp(t, `(?m)^  Observation +1$`, out, "the files after a refused one still load")
+	assert.Contains(t, out, "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|6.1.0\n    Patient.gender: at least 1 required by the profile, 0 present (1)")
+	assert.Contains(t, out, "b-invalid.json: 400: ")
+	assert.Contains(t, out, "(Bundle.entry[0].resource.gender)")
+	assert.Contains(t, out, "d-lines.ndjson: lines 1-2: 400: ")
+
+	out, err = fhirserver(t, "load", "--data-dir", dataDir(t), "--profile-errors", "reject", filepath.Join(in, "c-breaks.json"))
+	require.Error(t, err, out)
+	assert.Contains(t, out, "c-breaks.json: 422: http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient|6.1.0: Patient.gender")
 }

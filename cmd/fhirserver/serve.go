@@ -113,7 +113,7 @@ func parseServe(args []string) (serveFlags, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var f serveFlags
 	f.db.register(fs)
-	f.validation.register(fs)
+	f.validation.register(fs, "reject")
 	fs.StringVar(&f.addr, "addr", envOr("FHIR_ADDR", "127.0.0.1:8080"), "address to listen on")
 	fs.StringVar(&f.baseURL, "base-url", envOr("FHIR_BASE_URL", ""), "public root URL of the server (default http://ADDR)")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", 64<<20, "largest request body accepted; larger ones get 413")

@@ -15,8 +15,12 @@ type validationFlags struct {
 	strict        bool
 }
 
-func (v *validationFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&v.profileErrors, "profile-errors", envOr("FHIR_PROFILE_ERRORS", "reject"),
+// register adds the flags; profileErrors is the default of
+// --profile-errors: reject for the API, warn for a load, which imports
+// records that already exist elsewhere and must not lose a patient's
+// history over a must-support element.
+func (v *validationFlags) register(fs *flag.FlagSet, profileErrors string) {
+	fs.StringVar(&v.profileErrors, "profile-errors", envOr("FHIR_PROFILE_ERRORS", profileErrors),
 		"what a write that breaks a profile it claims gets: reject (422) or warn (stored, with warnings) (env FHIR_PROFILE_ERRORS)")
 	fs.BoolVar(&v.strict, "strict-profiles", os.Getenv("FHIR_STRICT_PROFILES") == "true",
 		"refuse a write that claims a profile this server does not know (env FHIR_STRICT_PROFILES=true)")
