@@ -26,7 +26,8 @@ commands:
   users add      register a user who can log in on the authorization page
   launch create  create an EHR launch context and print its launch value
   keys rotate    make a new id_token signing key
-  keys rewrap    move the audit key to a new key file or AWS KMS key
+  keys rewrap    move the audit and data keys to a new key file or AWS KMS key
+  keys rotate-data  make a new data key for field encryption at rest
   roles list|set show or change what each role may do to each resource type
   noshow policy list|set  show or change what the no-show job does per visit type
   load PATH...   load FHIR bundles and NDJSON files as transactions
@@ -89,6 +90,8 @@ func run(ctx context.Context, args []string, out io.Writer, log *slog.Logger) er
 		return noshowCommand(ctx, rest, out, log)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "rewrap":
 		return keysRewrap(ctx, rest[1:], out, log)
+	case cmd == "keys" && len(rest) > 0 && rest[0] == "rotate-data":
+		return keysRotateData(ctx, rest[1:], out, log)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "rotate":
 		return keysRotate(ctx, rest[1:], out, log)
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "verify":
