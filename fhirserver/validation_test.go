@@ -158,3 +158,34 @@ func TestValidateAgainstEachUSCoreVersion(t *testing.T) {
 		assert.Contains(t, issues(t, r), "error required Patient.name", version)
 	}
 }
+
+// Two values of one choice element are refused with 400 naming it, at the
+// root, in a backbone element and in an extension, on create, update and
+// in a transaction, and nothing is stored.
+func TestTwoValuesOfOneChoiceAreRefused(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	tests := []struct{ name, body, want string }{
+		{"root", `{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},"valueString":"a","valueBoolean":true}`,
+			"Observation.value[x]: one value of one type only, but valueBoolean and valueString are present"},
+		{"component", `{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},
+			"component":[{"code":{"text":"c"},"valueString":"a","valueInteger":1}]}`,
+			"Observation.component.value[x]: one value of one type only, but valueInteger and valueString are present"},
+		{"extension", `{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},
+			"extension":[{"url":"http://example.org/e","valueString":"a","valueCode":"b"}]}`,
+			"Extension.value[x]: one value of one type only, but valueCode and valueString are present"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, r := range []response{
+				ts.do("POST", "/Observation", fhirJSON, tc.body),
+				ts.do("PUT", "/Observation/o1", fhirJSON, tc.body),
+				ts.do("POST", "", fhirJSON, `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"PUT","url":"Observation/o1"},"resource":`+tc.body+`}]}`),
+			} {
+				require.Equal(t, 400, r.Status, "%s", r.Body)
+				assert.Contains(t, string(r.Body), tc.want)
+			}
+			assert.Equal(t, 404, ts.do("GET", "/Observation/o1", "", "").Status)
+		})
+	}
+}

@@ -204,6 +204,9 @@ func (v *validator) object(obj map[string]any, e *elem, p *path, isResource bool
 		v.member(k, typ, val, obj["_"+name], &at)
 	}
 	for _, k := range e.kids {
+		if k.choice {
+			v.oneChoice(obj, k, p)
+		}
 		if k.min == 0 && k.max != 0 {
 			continue
 		}
@@ -215,6 +218,22 @@ func (v *validator) object(obj map[string]any, e *elem, p *path, isResource bool
 		case k.max >= 0 && n > k.max:
 			v.fail(at, "structure", "%s: at most %d allowed, %d present", k.path, k.max, n)
 		}
+	}
+}
+
+// oneChoice refuses two values of one choice element (valueString and
+// valueBoolean side by side): a choice holds one value of one type.
+func (v *validator) oneChoice(obj map[string]any, k *elem, p *path) {
+	var present []string
+	for _, name := range k.keys {
+		if obj[name] != nil || obj["_"+name] != nil {
+			present = append(present, name)
+		}
+	}
+	if len(present) > 1 {
+		slices.Sort(present)
+		v.fail(&path{parent: p, name: k.name}, "structure", "%s: one value of one type only, but %s are present",
+			k.path, strings.Join(present, " and "))
 	}
 }
 
