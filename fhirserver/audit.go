@@ -176,15 +176,29 @@ func (a *app) auditRecord(c echo.Context, status int, touched []storage.Key) err
 	for _, k := range touched {
 		ev.Entity = append(ev.Entity, auditEntity{What: reference{Reference: k.Type + "/" + k.ID}, Type: coding{System: entityType, Code: "2", Display: "System Object"}})
 	}
-	if code == "search-type" {
+	typ, query := c.Param("type"), r.URL.RawQuery
+	ran, isSearch := c.Get(searchRunKey).(searchRun)
+	if isSearch {
+		typ, query = ran.typ, ran.query.Encode()
+	}
+	if code == "search-type" || isSearch {
 		ev.Entity = append(ev.Entity, auditEntity{What: reference{Display: "query"}, Type: coding{System: entityType, Code: "2", Display: "System Object"},
-			Query: a.encodeQuery(c.Param("type"), r.URL.RawQuery)})
+			Query: a.encodeQuery(typ, query)})
 	}
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return err
 	}
 	return a.audit.Record(r.Context(), body)
+}
+
+// searchRunKey holds the search an operation is answered by (searchRun):
+// the audit record keeps its query as it keeps a search's.
+const searchRunKey = "fhir.search"
+
+type searchRun struct {
+	typ   string
+	query url.Values
 }
 
 // auditOutcome is the AuditEvent outcome of an HTTP status: 0 success, 4

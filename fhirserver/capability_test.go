@@ -83,6 +83,8 @@ var routeClaims = map[string]string{
 	"POST /fhir/Encounter/:id/$video-token":     "op:Encounter:video-token",
 	"POST /fhir/Encounter/:id/$video-failover":  "op:Encounter:video-failover",
 	"POST /fhir/Encounter/:id/$quality":         "op:Encounter:quality",
+	"GET /fhir/DocumentReference/$docref":       "op:DocumentReference:docref",
+	"POST /fhir/DocumentReference/$docref":      "op:DocumentReference:docref",
 	"GET /fhir/OperationDefinition/:id":         "interaction:read",
 	"POST /fhir/:type/$validate":                "op:*:validate",
 	"POST /fhir/:type/:id/$validate":            "op:*:validate",

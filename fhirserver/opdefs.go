@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/fhirserver/fhirserver/operations/docref"
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/storage"
 )
@@ -17,18 +18,24 @@ type opParam struct {
 	name, use, min, max, typ, doc string
 }
 
-// opDef describes one of this server's own operations.
+// opDef describes one of this server's own operations, or one an
+// implementation guide defines (published, its definition as published;
+// doc then says how this server answers it).
 type opDef struct {
 	resource, code, doc string
 	typeLevel, instance bool
 	affectsState        bool
 	params              []opParam
+	published           []byte
 }
 
-// ownOperations are the operations this server defines; their
-// OperationDefinitions are served at [base]/OperationDefinition/[Resource]-[code]
-// and named by operationBase + the same id in the CapabilityStatement.
+// ownOperations are the operations this server defines, and those of
+// implementation guides it answers; their OperationDefinitions are served
+// at [base]/OperationDefinition/[Resource]-[code] and named in the
+// CapabilityStatement by operationBase + the same id, or by the guide's
+// canonical.
 var ownOperations = []opDef{
+	{resource: "DocumentReference", code: "docref", typeLevel: true, published: docref.Definition, doc: docref.Doc},
 	{resource: "Patient", code: "break-glass", instance: true, affectsState: true, doc: "Emergency access to a patient outside the user's care relationships: recorded first, granted at once for a limited time, reviewed by the privacy officer.",
 		params: []opParam{{"justification", "in", "1", "1", "string", "why (at least twenty characters and three words)"}, {"purpose", "in", "1", "1", "code", "purpose of use, such as ETREAT"},
 			{"patient", "out", "1", "1", "Reference", "the patient"}, {"expires", "out", "1", "1", "instant", "when the access ends"}, {"review", "out", "1", "1", "Reference", "the review Task"}}},
@@ -103,8 +110,36 @@ func renderParams(ps []opParam) []map[string]any {
 // id names an operation's definition: Resource-code.
 func (o opDef) id() string { return o.resource + "-" + o.code }
 
-// resource renders the OperationDefinition.
+// canonical names the operation's definition.
+func (o opDef) canonical() string {
+	if o.published != nil {
+		url, _ := o.definition()["url"].(string)
+		return url
+	}
+	return operationBase + o.id()
+}
+
+// entry is the operation in the CapabilityStatement: a guide's operation
+// with how this server answers it.
+func (o opDef) entry() map[string]string {
+	e := map[string]string{"name": o.code, "definition": o.canonical()}
+	if o.published != nil {
+		e["documentation"] = o.doc
+	}
+	return e
+}
+
+// definition renders the OperationDefinition; a guide's is served as
+// published, under the id it has here.
 func (o opDef) definition() map[string]any {
+	if o.published != nil {
+		var def map[string]any
+		if err := json.Unmarshal(o.published, &def); err != nil {
+			panic(err) // compiled in, and served by a test
+		}
+		def["id"] = o.id()
+		return def
+	}
 	params := renderParams(o.params)
 	return map[string]any{"resourceType": "OperationDefinition", "id": o.id(), "url": operationBase + o.id(),
 		"name": pascal(o.id()), "status": "active", "kind": "operation",

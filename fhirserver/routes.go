@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/operations/docref"
 	"github.com/fhirserver/fhirserver/profiles"
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/storage"
@@ -36,6 +37,8 @@ func (a *app) fhirRoutes(add func(method, path string, h echo.HandlerFunc)) {
 	a.telehealthRoutes(add)
 	add(http.MethodGet, "/Appointment/:id/$events", a.appointmentEvents)
 	add(http.MethodGet, "/Appointment/$events", a.searchEvents)
+	add(http.MethodGet, "/DocumentReference/$docref", a.docref)
+	add(http.MethodPost, "/DocumentReference/$docref", a.docref)
 	add(http.MethodGet, "/OperationDefinition/:id", a.operationDefinition)
 	add(http.MethodPost, "/:type/$validate", a.typed(a.validate))
 	add(http.MethodPost, "/:type/:id/$validate", a.typed(a.validate))
@@ -325,6 +328,28 @@ func (a *app) validate(c echo.Context) error {
 		return err
 	}
 	return a.respond(c, r, a.options(c), false)
+}
+
+// docref is DocumentReference/$docref (operations/docref): answered as the
+// DocumentReference search it stands for, so that scopes, a patient's
+// reach and audit are a search's.
+func (a *app) docref(c echo.Context) error {
+	in := c.QueryParams()
+	if c.Request().Method == http.MethodPost {
+		b, err := body(c)
+		if err != nil {
+			return err
+		}
+		if in, err = docref.Params(b); err != nil {
+			return err
+		}
+	}
+	q, err := docref.Query(in)
+	if err != nil {
+		return err
+	}
+	c.Set(searchRunKey, searchRun{"DocumentReference", q})
+	return a.searchWith(c, "DocumentReference", q, nil)
 }
 
 // verifyAudit is AuditEvent/$verify: auditors recompute every audit chain;
