@@ -218,6 +218,8 @@ func TestClaimedSearchParametersAndOperationsAnswer(t *testing.T) {
 				got = ts.do("GET", "/Encounter/e1/$waiting-room", "", "")
 			case "waitlist":
 				got = ts.do("POST", "/Appointment/$waitlist", fhirJSON, `{"resourceType":"Parameters"}`)
+			case "docref":
+				got = ts.do("GET", "/DocumentReference/$docref?patient=p1", "", "")
 			case "events":
 				ts.put("Appointment", "a1", `{"resourceType":"Appointment","id":"a1","status":"proposed","participant":[{"actor":{"display":"x"},"status":"needs-action"}]}`)
 				got = ts.do("GET", "/Appointment/a1/$events", "", "")
