@@ -68,7 +68,7 @@ func (a *app) capabilityStatement() []byte {
 		// What a client of any US Core version held may rely on; the
 		// conformance tests check each claim against what the server answers.
 		"instantiates":        instantiates(),
-		"implementationGuide": []string{"http://hl7.org/fhir/us/core/ImplementationGuide/hl7.fhir.us.core|6.1.0"},
+		"implementationGuide": implementationGuides(),
 		"fhirVersion":         "4.0.1",
 		"format":              []string{"application/fhir+json", "json"},
 		"patchFormat":         []string{"application/json-patch+json"},
@@ -147,6 +147,16 @@ func instantiates() []string {
 	var out []string
 	for _, v := range searchRegistry().USCore {
 		out = append(out, "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server|"+v)
+	}
+	return out
+}
+
+// implementationGuides are the US Core versions held, each validated
+// against (profiles) and searched (search/data).
+func implementationGuides() []string {
+	var out []string
+	for _, v := range searchRegistry().USCore {
+		out = append(out, "http://hl7.org/fhir/us/core/ImplementationGuide/hl7.fhir.us.core|"+v)
 	}
 	return out
 }
