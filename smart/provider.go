@@ -308,11 +308,11 @@ func (p *Provider) Discovery() map[string]any {
 		"token_endpoint_auth_signing_alg_values_supported": []string{"RS384", "ES384"},
 		"grant_types_supported":                            supportedGrants,
 		"response_types_supported":                         []string{"code"},
-		"scopes_supported": []string{
+		"scopes_supported": append([]string{
 			"openid", "fhirUser", "launch", "launch/patient", "launch/encounter", "offline_access", "online_access",
 			"patient/*.read", "patient/*.rs", "user/*.read", "user/*.rs", "user/*.cruds", "user/*.*",
 			"system/*.read", "system/*.write", "system/*.*", "system/*.cruds", "system/*.rs",
-		},
+		}, usCoreScopes()...),
 		"capabilities": []string{
 			"launch-ehr", "launch-standalone", "authorize-post",
 			"client-public", "client-confidential-symmetric", "client-confidential-asymmetric",

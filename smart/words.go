@@ -61,6 +61,30 @@ var categories = map[string][]struct{ system, code, words string }{
 	},
 }
 
+// usCoreTypes are the resource types of US Core 8.0.0's server
+// CapabilityStatement, the newest held (the earlier versions' are a subset).
+var usCoreTypes = []string{
+	"AllergyIntolerance", "CarePlan", "CareTeam", "Condition", "Coverage", "Device", "DiagnosticReport",
+	"DocumentReference", "Encounter", "Endpoint", "Goal", "HealthcareService", "Immunization", "Location",
+	"Media", "Medication", "MedicationDispense", "MedicationRequest", "Observation", "Organization", "Patient",
+	"Practitioner", "PractitionerRole", "Procedure", "Provenance", "Questionnaire", "QuestionnaireResponse",
+	"RelatedPerson", "ServiceRequest", "Specimen", "ValueSet",
+}
+
+// usCoreScopes are the scopes US Core 7.0.0 and 8.0.0 require a server to
+// list in scopes_supported: a patient-level read and search scope per US
+// Core type, and each category sub-scope above.
+func usCoreScopes() []string {
+	var out []string
+	for _, t := range usCoreTypes {
+		out = append(out, "patient/"+t+".rs")
+		for _, c := range categories[t] {
+			out = append(out, "patient/"+t+".rs?category="+c.system+"|"+c.code)
+		}
+	}
+	return out
+}
+
 var otherWords = map[string]string{
 	"openid":           "Know who you are",
 	"fhirUser":         "Know who you are in the health record",
