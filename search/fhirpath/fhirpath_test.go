@@ -124,6 +124,7 @@ func TestCompileErrors(t *testing.T) {
 	for _, src := range []string{
 		"Patient.name.frobnicate()", "Patient.name[", "Patient.name.where()", "Patient.(", "Patient.name 'x'",
 		"Patient.name.ofType()", "%foo", "'unterminated", "Patient # x", "Patient.name.where(a, b)",
+		"0.", "Patient.", "Patient.name.", "(", "1 +", "Patient.name.where(",
 	} {
 		_, err := Compile(src)
 		assert.Error(t, err, src)

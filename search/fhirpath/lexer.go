@@ -64,6 +64,9 @@ func lex(src string) ([]token, error) {
 			if j < 0 {
 				return nil, fmt.Errorf("unterminated `identifier` at %d", i)
 			}
+			if j == 0 {
+				return nil, fmt.Errorf("empty `identifier` at %d", i)
+			}
 			out = append(out, token{tIdent, src[i+1 : i+1+j], i})
 			i += j + 2
 		case c == '\'':

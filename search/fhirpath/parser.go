@@ -39,8 +39,16 @@ func Compile(src string) (*Expression, error) {
 	return &Expression{src: src, root: x}, nil
 }
 
-func (p *parser) peek() token { return p.toks[p.i] }
-func (p *parser) next() token { t := p.toks[p.i]; p.i++; return t }
+// peek and next stay on the final EOF token, so an expression that ends
+// early ("0.") is an error, not a read past the tokens.
+func (p *parser) peek() token { return p.toks[min(p.i, len(p.toks)-1)] }
+func (p *parser) next() token {
+	t := p.peek()
+	if t.kind != tEOF {
+		p.i++
+	}
+	return t
+}
 
 func (p *parser) errorf(format string, args ...any) error {
 	return fmt.Errorf("at %d: %s", p.peek().pos, fmt.Sprintf(format, args...))
