@@ -107,7 +107,7 @@ func New(cfg Config, d Deps) *echo.Echo {
 	// middleware answers 404 for every unrouted method, hiding 405.
 	a.adminRoutes(e)
 	a.fhirRoutes(func(method, path string, h echo.HandlerFunc) {
-		e.Add(method, "/fhir"+path, h, a.negotiate, a.authenticate)
+		e.Add(method, "/fhir"+path, h, a.negotiate, a.authenticate, a.wellFormed)
 	})
 	return e
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -155,7 +156,7 @@ func (a *app) auditRecord(c echo.Context, status int, touched []storage.Key) err
 		Who:       reference{Identifier: &identifier{System: a.cfg.BaseURL + "/auth/clients", Value: caller.ID}},
 		Requestor: caller.User == "",
 		Network:   &network{Address: c.RealIP(), Type: "2"},
-		Extension: []extension{{URL: userAgentExt, ValueString: r.UserAgent()}},
+		Extension: []extension{{URL: userAgentExt, ValueString: printable(r.UserAgent())}},
 	}
 	if caller.ID == "" {
 		client.Who = reference{Display: "unauthenticated"}
@@ -226,7 +227,11 @@ func (a *app) encodeQuery(typ, q string) string {
 	for name, vs := range values {
 		param, _, _ := strings.Cut(name, ":")
 		for i, v := range vs {
-			if b := a.blindValue(typ, param, v); b != v {
+			parts := strings.Split(v, ",")
+			for j, p := range parts {
+				parts[j] = a.blindValue(typ, param, p)
+			}
+			if b := strings.Join(parts, ","); b != v {
 				vs[i], changed = b, true
 			}
 		}
@@ -257,7 +262,30 @@ func (a *app) blindValue(typ, param, v string) string {
 		}
 		return b
 	}
-	return v
+	return a.blindSSN(v)
+}
+
+// ssnShape is how a US SSN is written, with or without its dashes.
+var ssnShape = regexp.MustCompile(`^[0-9]{3}-?[0-9]{2}-?[0-9]{4}$`)
+
+// blindSSN keeps a value that may be an SSN by the blind form the index
+// holds for one, in any parameter (identifier, a chain's, :of-type's): a
+// value searched without a system, or under a type, is an SSN as likely
+// as anything else. A value under a system of its own (urn:mrn|…) is not
+// one. An auditor who holds a suspected SSN finds its searches by that
+// blind value (BlindToken with the SSN system); nobody reads one back.
+func (a *app) blindSSN(v string) string {
+	i := strings.LastIndexByte(v, '|')
+	prefix, code := v[:i+1], v[i+1:]
+	if !ssnShape.MatchString(code) || strings.Count(prefix, "|") == 1 && prefix != "|" && prefix != storage.SSNSystem+"|" {
+		return v
+	}
+	if a.d.Blind != nil {
+		if b := a.d.Blind("Patient", "identifier", storage.SSNSystem, code); b != code {
+			return prefix + b
+		}
+	}
+	return prefix + "(withheld)"
 }
 
 func newAuditID() string {
@@ -276,7 +304,7 @@ var errAuditUnavailable = outcome.E(outcome.Transient, "the request could not be
 // keyOfPath is the resource a failed request named, if it named one.
 func keyOfPath(c echo.Context) []storage.Key {
 	if t, id := c.Param("type"), c.Param("id"); t != "" && id != "" {
-		return []storage.Key{{Type: t, ID: id}}
+		return []storage.Key{{Type: printable(t), ID: printable(id)}}
 	}
 	return nil
 }

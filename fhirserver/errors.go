@@ -62,6 +62,11 @@ func classify(err error) *outcome.Error {
 		return fromEcho(he)
 	case errors.Is(err, storage.ErrBusy):
 		return outcome.E(outcome.Transient, "too many concurrent changes to the same resources; retry").Wrap("", err)
+	case storage.TooCostly(err):
+		// The statement timeout: the database may be busy or the request
+		// costly; either way, not a fault of the server's.
+		return outcome.E(outcome.Transient, "the request took longer than this server allows; narrow it or retry later").
+			WithCode("too-costly").Wrap("", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return outcome.E(outcome.Transient, "the request timed out").Wrap("", err)
 	}

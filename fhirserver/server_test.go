@@ -67,7 +67,19 @@ func newServerLifespan(t *testing.T, lifespan time.Duration, opts ...func(*fhirs
 // benchmark's no-op sink (there is no runtime switch for it).
 func newServerWith(t testing.TB, lifespan time.Duration, wrap func(fhirserver.Auditor) fhirserver.Auditor, opts ...func(*fhirserver.Config)) *testServer {
 	t.Helper()
-	store, owner := storagetest.Open(t)
+	return newServerOn(t, storage.Options{}, lifespan, wrap, opts...)
+}
+
+// newServerStore is newServer whose pool has the given options (a
+// statement timeout).
+func newServerStore(t *testing.T, opt storage.Options) *testServer {
+	t.Helper()
+	return newServerOn(t, opt, 15*time.Minute, nil)
+}
+
+func newServerOn(t testing.TB, opt storage.Options, lifespan time.Duration, wrap func(fhirserver.Auditor) fhirserver.Auditor, opts ...func(*fhirserver.Config)) *testServer {
+	t.Helper()
+	store, owner := storagetest.OpenWith(t, opt)
 	ts := &testServer{t: t, store: store, owner: owner}
 	srv := httptest.NewUnstartedServer(nil)
 	cfg := fhirserver.Config{BaseURL: "http://" + srv.Listener.Addr().String(), Log: slog.New(slog.DiscardHandler)}

@@ -142,8 +142,8 @@ func (s *Service) page(ctx context.Context, crit *storage.Criteria, q url.Values
 		p.after, p.before = "", ""
 		if off := q.Get("_offset"); off != "" {
 			n, err := strconv.Atoi(off)
-			if err != nil || n < 0 {
-				return p, outcome.E(outcome.Invalid, "_offset is not a page of this server").At("_offset")
+			if err != nil || n < 0 || n > search.MaxOffset {
+				return p, outcome.E(outcome.Invalid, "_offset is not a page of this server (at most %d)", search.MaxOffset).At("_offset")
 			}
 			p.offset = n
 		}

@@ -111,6 +111,9 @@ func parseNumber(name, val string) (numberValue, error) {
 		mantissa = rest[:i]
 		exp, _ = strconv.Atoi(rest[i+1:])
 	}
+	if len(rest) > maxNumberLength || exp < -maxExponent || exp > maxExponent {
+		return numberValue{}, invalid(name, "%s: %q is out of range (at most %d characters, exponent within ±%d)", name, val, maxNumberLength, maxExponent)
+	}
 	decimals := 0
 	if i := strings.IndexByte(mantissa, '.'); i >= 0 {
 		decimals = len(mantissa) - i - 1
@@ -284,7 +287,7 @@ func (r *Registry) chain(p *Param, name, modifier, chained, value string, o Opti
 		return nil, invalid(name, "%s is not a reference: it cannot be chained", p.Code)
 	}
 	if depth >= maxChain {
-		return nil, invalid(name, "chains are limited to %d links", maxChain)
+		return nil, tooCostly("chains and _has are limited to %d links", maxChain).At(name)
 	}
 	targets := p.Targets
 	if modifier != "" {
@@ -292,6 +295,10 @@ func (r *Registry) chain(p *Param, name, modifier, chained, value string, o Opti
 			return nil, unknownModifier(name, modifier)
 		}
 		targets = []string{modifier}
+	}
+	if n := r.spans(targets, chained); n > MaxChainTypes {
+		return nil, tooCostly("%s spans %d resource types; a chain link may span at most %d: name one (%s:Type.%s)",
+			p.Code, n, MaxChainTypes, p.Code, chained).At(name)
 	}
 	type link struct {
 		typ  string
@@ -330,7 +337,7 @@ func (r *Registry) reverseChain(typ, name, value string, o Options, depth int) (
 		return nil, invalid(name, "_has takes the form _has:Type:reference:parameter")
 	}
 	if depth >= maxChain {
-		return nil, invalid(name, "chains are limited to %d links", maxChain)
+		return nil, tooCostly("chains and _has are limited to %d links", maxChain).At(name)
 	}
 	src, refCode, inner := parts[1], parts[2], parts[3]
 	ref := r.Param(src, refCode)

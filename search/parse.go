@@ -54,6 +54,10 @@ var notYet = map[string]bool{"_contained": true, "_containedType": true}
 // 400; a malformed value or an unknown modifier is always a 400 naming it.
 func (r *Registry) Parse(typ string, q url.Values, o Options) (Query, error) {
 	out := Query{Criteria: storage.Criteria{Type: typ}, Count: DefaultCount, Applied: url.Values{}}
+	if err := checkText(q); err != nil {
+		return out, err
+	}
+	var spent budget
 	lead, leadRank, leadAt := (*storage.Lead)(nil), noLead, -1
 	for _, name := range sortedKeys(q) {
 		values := q[name]
@@ -105,6 +109,9 @@ func (r *Registry) Parse(typ string, q url.Values, o Options) (Query, error) {
 			continue
 		}
 		if base, _, _ := strings.Cut(name, ":"); base == "_include" || base == "_revinclude" {
+			if err := spent.include(name, values); err != nil {
+				return out, err
+			}
 			for _, v := range values {
 				inc, err := r.parseInclude(name, v)
 				if err != nil {
@@ -121,9 +128,12 @@ func (r *Registry) Parse(typ string, q url.Values, o Options) (Query, error) {
 			}
 			continue
 		}
+		if err := spent.criterion(name, values); err != nil {
+			return out, err
+		}
 		clauses, err := r.clauses(typ, name, values, o)
 		if err != nil {
-			return out, err
+			return out, atParam(err, name)
 		}
 		if clauses == nil { // not applied
 			if o.Strict {
@@ -149,7 +159,7 @@ func (r *Registry) Parse(typ string, q url.Values, o Options) (Query, error) {
 		out.Criteria.Lead = lead
 		out.Criteria.Clauses = slices.Delete(out.Criteria.Clauses, leadAt, leadAt+1)
 	}
-	return out, nil
+	return out, checkBinds(out.Criteria)
 }
 
 // ParseConditional reads the criteria of a conditional create, update or

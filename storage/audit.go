@@ -174,6 +174,8 @@ func (a *AuditLog) connect(ctx context.Context, st *auditStripe) error {
 	cfg := a.s.pool.Config()
 	cc := cfg.ConnConfig.Copy()
 	cc.RuntimeParams["application_name"] = AuditApplicationName
+	// A request's budget is not the log's: a record cut off fails closed.
+	delete(cc.RuntimeParams, "statement_timeout")
 	c, err := pgx.ConnectConfig(ctx, cc)
 	if err == nil && cfg.AfterConnect != nil {
 		if err = cfg.AfterConnect(ctx, c); err != nil {
@@ -386,9 +388,18 @@ func (b *AuditBreak) Error() string {
 // VerifyAudit recomputes every link of every chain from its rows and
 // returns the number of rows checked and the first break (nil when the
 // chains hold). It reads the log in one pass, in chain order.
-func (s *Store) VerifyAudit(ctx context.Context, key []byte) (int64, *AuditBreak, error) {
+func (s *Store) VerifyAudit(ctx context.Context, key []byte) (n int64, b *AuditBreak, err error) {
+	// It reads the whole log: a long job, beyond a request's budget.
+	err = pgx.BeginTxFunc(ctx, s.pool, unbounded, func(tx pgx.Tx) error {
+		n, b, err = verifyAudit(ctx, tx, key)
+		return err
+	})
+	return n, b, err
+}
+
+func verifyAudit(ctx context.Context, q querier, key []byte) (int64, *AuditBreak, error) {
 	var orphan AuditBreak
-	err := s.pool.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 		SELECT e.stripe, e.link FROM audit_event e
 		WHERE NOT EXISTS (SELECT 1 FROM audit_link l WHERE l.stripe = e.stripe AND l.link = e.link)
 		ORDER BY e.stripe, e.link LIMIT 1`).Scan(&orphan.Stripe, &orphan.Link)
@@ -399,7 +410,7 @@ func (s *Store) VerifyAudit(ctx context.Context, key []byte) (int64, *AuditBreak
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil, fmt.Errorf("storage: verify audit: %w", err)
 	}
-	rows, err := s.pool.Query(ctx, `
+	rows, err := q.Query(ctx, `
 		SELECT l.stripe, l.link, l.count, l.prev, l.mac, e.position, e.recorded, e.event::text
 		FROM audit_link l LEFT JOIN audit_event e ON e.stripe = l.stripe AND e.link = l.link
 		ORDER BY l.stripe, l.link, e.position`)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -19,11 +20,42 @@ type Store struct {
 	log  *slog.Logger
 	// cipher encrypts high-risk fields at rest; nil: none is encrypted.
 	cipher *FieldCipher
+	// begin starts a write transaction, with its own statement budget.
+	begin pgx.TxOptions
 }
 
 // Options tune the pool.
 type Options struct {
 	MaxConns int32
+	// StatementTimeout bounds every statement of the pool (zero: none), so
+	// that no search holds the database longer; a statement that runs past
+	// it fails with an error TooCostly recognises.
+	StatementTimeout time.Duration
+	// WriteTimeout is the statement budget inside write transactions, which
+	// a large Bundle may need (zero: StatementTimeout's tenfold, at least a
+	// minute).
+	WriteTimeout time.Duration
+}
+
+// writeBudget is the statement timeout of write transactions.
+func (o Options) writeBudget() time.Duration {
+	if o.WriteTimeout > 0 || o.StatementTimeout == 0 {
+		return o.WriteTimeout
+	}
+	return max(10*o.StatementTimeout, time.Minute)
+}
+
+// unbounded starts a read-only transaction without statement timeout, for
+// a long job that reads much (verifying the audit log).
+var unbounded = pgx.TxOptions{BeginQuery: "BEGIN READ ONLY; SET LOCAL statement_timeout = 0"}
+
+// beginWith starts a transaction that sets its own statement timeout in
+// the same round trip as BEGIN.
+func beginWith(timeout time.Duration) pgx.TxOptions {
+	if timeout <= 0 {
+		return pgx.TxOptions{}
+	}
+	return pgx.TxOptions{BeginQuery: fmt.Sprintf("BEGIN; SET LOCAL statement_timeout = %d", timeout.Milliseconds())}
 }
 
 // ServerMaxConns is the pool size the server runs with.
@@ -44,6 +76,10 @@ func Open(ctx context.Context, url string, opt Options, log *slog.Logger) (*Stor
 	// resources from workers through tuple queues made a page of
 	// $everything slower, not faster (160 ms against 90 ms).
 	cfg.ConnConfig.RuntimeParams["max_parallel_workers_per_gather"] = "0"
+	if opt.StatementTimeout > 0 {
+		// A connection parameter, not a SET per request: no round trip.
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(opt.StatementTimeout.Milliseconds(), 10)
+	}
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		_, err := c.Exec(ctx, "SET ROLE fhir_app")
 		c.PgConn().CustomData()[identityKey] = ""
@@ -61,7 +97,7 @@ func Open(ctx context.Context, url string, opt Options, log *slog.Logger) (*Stor
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Store{pool: pool, log: log}, nil
+	return &Store{pool: pool, log: log, begin: beginWith(opt.writeBudget())}, nil
 }
 
 // Close closes the pool.
@@ -105,7 +141,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 func (s *Store) inTxOnce(ctx context.Context, fn func(tx *Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, func(ptx pgx.Tx) error {
+	return pgx.BeginTxFunc(ctx, s.pool, s.begin, func(ptx pgx.Tx) error {
 		return fn(&Tx{tx: ptx, now: now(), cipher: s.cipher})
 	})
 }
@@ -147,6 +183,13 @@ func retryable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// TooCostly reports whether err is a statement cancelled by the
+// statement timeout: the request asked for more than the server's budget.
+func TooCostly(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == pgerrcode.QueryCanceled
 }
 
 // now is the timestamp of a write, at the precision PostgreSQL keeps.

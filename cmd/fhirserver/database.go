@@ -21,6 +21,9 @@ type dbFlags struct {
 	keyFile     string
 	kmsKeyID    string
 	kmsEndpoint string
+	// budget bounds the pool's statements; only serve sets it: admin
+	// commands and load run long statements of their own.
+	budget storage.Options
 }
 
 func (d *dbFlags) register(fs *flag.FlagSet) {
@@ -81,7 +84,8 @@ func openDatabase(ctx context.Context, d dbFlags, log *slog.Logger) (*database, 
 		db.stop()
 		return nil, err
 	}
-	store, err := storage.Open(ctx, db.url, storage.Options{MaxConns: storage.ServerMaxConns}, log)
+	store, err := storage.Open(ctx, db.url, storage.Options{MaxConns: storage.ServerMaxConns,
+		StatementTimeout: d.budget.StatementTimeout, WriteTimeout: d.budget.WriteTimeout}, log)
 	if err != nil {
 		db.stop()
 		return nil, err

@@ -118,6 +118,8 @@ func parseServe(args []string) (serveFlags, error) {
 	fs.StringVar(&f.baseURL, "base-url", envOr("FHIR_BASE_URL", ""), "public root URL of the server (default http://ADDR)")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", 64<<20, "largest request body accepted; larger ones get 413")
 	fs.DurationVar(&f.tokenLifespan, "token-lifespan", 15*time.Minute, "lifetime of access tokens")
+	fs.DurationVar(&f.db.budget.StatementTimeout, "statement-timeout", 5*time.Second, "longest a database statement of a request may run (0: no limit); longer ones answer 503 too-costly")
+	fs.DurationVar(&f.db.budget.WriteTimeout, "write-timeout", time.Minute, "longest a statement of a write transaction may run (0: ten times --statement-timeout, at least a minute)")
 	fs.DurationVar(&f.breakGlassFor, "break-glass-for", time.Hour, "how long a break-glass access lasts")
 	fs.IntVar(&f.slotHorizon, "slot-horizon-days", 30, "how many days of Slots are kept ahead of availability")
 	fs.DurationVar(&f.noshowEvery, "noshow-every", time.Minute, "how often the no-show job runs")

@@ -90,8 +90,13 @@ func New(t testing.TB) string {
 // the server would do; a test's stays small, since many run at once.
 func Open(t testing.TB) (*storage.Store, string) {
 	t.Helper()
+	return OpenWith(t, storage.Options{})
+}
+
+// OpenWith is Open with the given pool options.
+func OpenWith(t testing.TB, opt storage.Options) (*storage.Store, string) {
+	t.Helper()
 	u := New(t)
-	var opt storage.Options
 	if _, ok := t.(*testing.B); ok {
 		opt.MaxConns = storage.ServerMaxConns
 	}
