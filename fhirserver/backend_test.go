@@ -87,7 +87,9 @@ func TestBackendServicesWithClientAssertions(t *testing.T) {
 	ctx := context.Background()
 	aud := strings.TrimSuffix(ts.URL, "/fhir") + "/auth/token"
 	rs, es := rsaKey(t, "rs-1"), ecKey(t, "es-1")
-	for id, k := range map[string]backendKey{"rs-client": rs, "es-client": es} {
+	// The refusals below are spread over two clients of one key: ten
+	// failures lock a client (TestFailedClientAuthenticationsAreLimited).
+	for id, k := range map[string]backendKey{"rs-client": rs, "rs-client-b": rs, "es-client": es} {
 		_, err := ts.smart.RegisterClient(ctx, smart.Client{ID: id, JWKS: k.jwks(t), Scopes: []string{"system/*.rs"}})
 		require.NoError(t, err)
 	}
@@ -129,11 +131,11 @@ func TestBackendServicesWithClientAssertions(t *testing.T) {
 		"no jti":                      rs.assertion(t, "rs-client", aud, func(c map[string]any) { delete(c, "jti") }),
 		"aud of another server":       rs.assertion(t, "rs-client", "https://elsewhere.example/token", nil),
 		"iss is not sub":              rs.assertion(t, "rs-client", aud, func(c map[string]any) { c["iss"] = "es-client" }),
-		"signed by another key":       other.assertion(t, "rs-client", aud, nil),
-		"another client's key":        es.assertion(t, "rs-client", aud, nil),
+		"signed by another key":       other.assertion(t, "rs-client-b", aud, nil),
+		"another client's key":        es.assertion(t, "rs-client-b", aud, nil),
 		"alg none":                    unsigned,
 		"HS256 (key confusion)":       hsAssertion,
-		"RS256":                       backendKey{alg: jose.RS256, priv: rs.priv, kid: "rs-1"}.assertion(t, "rs-client", aud, nil),
+		"RS256":                       backendKey{alg: jose.RS256, priv: rs.priv, kid: "rs-1"}.assertion(t, "rs-client-b", aud, nil),
 		"unknown client":              rs.assertion(t, "nobody", aud, nil),
 		"a client with a secret only": rs.assertion(t, ts.clientID, aud, nil),
 	}

@@ -42,6 +42,24 @@ func (d directory) Patient(ctx context.Context, id string) (smart.Choice, error)
 	return smart.Choice{ID: id, Label: patientLabel(r.Body)}, nil
 }
 
+func (d directory) Encounter(ctx context.Context, id string) (smart.Choice, error) {
+	r, err := d.res.Read(ctx, pages, storage.Key{Type: "Encounter", ID: id})
+	if err != nil {
+		if outcome.Is(err, outcome.NotFound) || outcome.Is(err, outcome.Gone) {
+			return smart.Choice{}, storage.ErrNotFound
+		}
+		return smart.Choice{}, err
+	}
+	var e struct {
+		Subject struct {
+			Reference string `json:"reference"`
+		} `json:"subject"`
+	}
+	_ = json.Unmarshal(r.Body, &e)
+	patient, _ := strings.CutPrefix(e.Subject.Reference, "Patient/")
+	return smart.Choice{ID: id, Label: encounterLabel(r.Body), Patient: patient}, nil
+}
+
 func (d directory) Encounters(ctx context.Context, patient string, limit int) ([]smart.Choice, error) {
 	q := url.Values{"patient": {patient}, "_count": {strconv.Itoa(limit)}, "_sort": {"-date"}}
 	return d.choices(ctx, "Encounter", q, encounterLabel)

@@ -466,7 +466,10 @@ func TestEHRLaunch(t *testing.T) {
 		assert.Equal(t, "invalid_request", u.Query().Get("error"), p.location)
 	})
 	t.Run("introspection", func(t *testing.T) {
-		id, secret := ts.client("system/*.read")
+		// the app's token is another client's: only a resource server sees it
+		id, secret := "resource-server", "rs-secret"
+		_, err := ts.smart.RegisterClient(context.Background(), smart.Client{ID: id, Secret: secret, ResourceServer: true, Scopes: []string{"system/*.read"}})
+		require.NoError(t, err)
 		introspect := func(token string) map[string]any {
 			req, err := http.NewRequest("POST", root+"/auth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
 			require.NoError(t, err)

@@ -37,8 +37,49 @@ const (
 
 var assertionAlgs = map[string]bool{"RS384": true, "ES384": true}
 
-// authenticateClient is fosite's client authentication strategy.
+// authenticateClient is fosite's client authentication strategy, under
+// the limits on failures: a lockout in force refuses the client before
+// its credentials are looked at, and a failure counts against the client
+// id and the source address.
 func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+	a := p.attempt(r, "client", claimedClient(r, form))
+	c, err := p.authenticateClientOnce(context.WithValue(ctx, attemptKey{}, a), r, form)
+	var locked *lockedOut
+	switch {
+	case err == nil:
+		return c, nil
+	case errors.As(err, &locked):
+		p.log.Warn("client authentication refused", "reason", "locked out")
+		return nil, locked
+	case fosite.ErrorToRFC6749Error(err).ErrorField == fosite.ErrInvalidClient.ErrorField:
+		p.fail(ctx, a)
+	}
+	return nil, err
+}
+
+// attemptKey carries an authentication's attempt to the client lookup,
+// which reads the lockouts with the client.
+type attemptKey struct{}
+
+// claimedClient is the client id a request authenticates as, read as
+// fosite reads it: HTTP Basic, else the form, else the assertion's issuer.
+func claimedClient(r *http.Request, form url.Values) string {
+	if id, _, ok := r.BasicAuth(); ok {
+		if id, err := url.QueryUnescape(id); err == nil {
+			return id
+		}
+	}
+	if id := form.Get("client_id"); id != "" {
+		return id
+	}
+	var claims jwt.Claims
+	if tok, err := jwt.ParseSigned(form.Get("client_assertion")); err == nil && tok.UnsafeClaimsWithoutVerification(&claims) == nil {
+		return claims.Issuer
+	}
+	return ""
+}
+
+func (p *Provider) authenticateClientOnce(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
 	if form.Get("client_assertion_type") == "" && form.Get("client_assertion") == "" {
 		return p.oauth.(*fosite.Fosite).DefaultClientAuthenticationStrategy(ctx, r, form)
 	}
@@ -49,6 +90,10 @@ func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form
 		return nil, fosite.ErrInvalidRequest.WithHint("Use one client authentication method, not a secret and an assertion.")
 	}
 	c, err := p.checkAssertion(ctx, form.Get("client_assertion"), form.Get("client_id"))
+	var locked *lockedOut
+	if errors.As(err, &locked) {
+		return nil, locked
+	}
 	if err != nil {
 		p.log.Warn("client assertion refused", "reason", err.Error())
 		return nil, fosite.ErrInvalidClient.WithHint("The client assertion is not valid.").WithWrap(err)
@@ -71,7 +116,7 @@ func (p *Provider) checkAssertion(ctx context.Context, raw, formClientID string)
 	if unverified.Issuer == "" || unverified.Issuer != unverified.Subject || (formClientID != "" && formClientID != unverified.Issuer) {
 		return nil, errors.New("iss and sub must both be the client id")
 	}
-	stored, err := p.db.Client(ctx, unverified.Issuer)
+	stored, err := fositeStore{p.db}.authClient(ctx, unverified.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}

@@ -2,13 +2,17 @@ package smart
 
 import (
 	"context"
+	"crypto/hmac"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,15 +28,17 @@ var pages = template.Must(template.ParseFS(pageFiles, "pages/*.html"))
 
 // Choice is a patient or encounter a user may pick.
 type Choice struct {
-	ID    string
-	Label string
+	ID      string
+	Label   string
+	Patient string // an encounter's patient
 }
 
 // Directory answers the questions the authorization pages ask of the FHIR
 // data: which patients a user may choose, and a patient's encounters.
 type Directory interface {
 	Patients(ctx context.Context, name string, limit int) ([]Choice, error)
-	Patient(ctx context.Context, id string) (Choice, error) // storage.ErrNotFound when there is none
+	Patient(ctx context.Context, id string) (Choice, error)   // storage.ErrNotFound when there is none
+	Encounter(ctx context.Context, id string) (Choice, error) // storage.ErrNotFound when there is none
 	Encounters(ctx context.Context, patient string, limit int) ([]Choice, error)
 }
 
@@ -139,6 +145,17 @@ type page struct {
 	Step, What, Query, Patient         string
 	Choices, Apps                      []Choice
 	Scopes                             []scopeChoice
+	// retryAfter is set while a lockout refuses the sign-in: the page
+	// goes with 429 and Retry-After.
+	retryAfter int
+}
+
+// writeStatus sends the page's status, before its body.
+func (pg *page) writeStatus(w http.ResponseWriter) {
+	if pg.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(pg.retryAfter))
+		w.WriteHeader(http.StatusTooManyRequests)
+	}
 }
 
 func (p *Provider) authorizeSteps(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, lc *LaunchContext) {
@@ -156,14 +173,22 @@ func (p *Provider) authorizeSteps(w http.ResponseWriter, r *http.Request, ar fos
 			pg.Params[k] = v
 		}
 	}
+	if step != "" && !p.bindValid(s, pg.Params, f.Get("_bind")) {
+		// The pages carry the app's request in hidden fields; what the
+		// user grants must be what the app asked for, not an edited copy.
+		p.authorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("The authorization request was changed between pages."))
+		return
+	}
+	pg.Params.Set("_bind", p.bind(s, pg.Params))
 	render := func(name string) {
 		p.writeSignin(w, s)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		pg.writeStatus(w)
 		if err := pages.ExecuteTemplate(w, name, pg); err != nil {
 			p.log.Error("authorization page", "page", name, "err", err)
 		}
 	}
-	user, ok, err := p.signedIn(ctx, &s, &step, f, &pg, render)
+	user, ok, err := p.signedIn(r, &s, &step, &pg, render)
 	if err != nil {
 		p.authorizeError(ctx, w, ar, fosite.ErrServerError.WithWrap(err))
 		return
@@ -198,17 +223,32 @@ func (p *Provider) authorizeSteps(w http.ResponseWriter, r *http.Request, ar fos
 	p.finishAuthorize(w, r, ar, lc, user, launch, s)
 }
 
+// bind signs the app's request parameters for the sign-in's pages.
+func (p *Provider) bind(s signin, params url.Values) string {
+	return base64.RawURLEncoding.EncodeToString(p.mac("params:" + s.SID + "\n" + params.Encode()))
+}
+
+func (p *Provider) bindValid(s signin, params url.Values, got string) bool {
+	return hmac.Equal([]byte(got), []byte(p.bind(s, params)))
+}
+
 // signedIn settles who is signed in: the cookie's user, or the one a
 // posted sign-in form names (whose step it then consumes). ok is false when
 // the sign-in page was written instead.
-func (p *Provider) signedIn(ctx context.Context, s *signin, step *string, f url.Values, pg *page, render func(string)) (storage.User, bool, error) {
+func (p *Provider) signedIn(r *http.Request, s *signin, step *string, pg *page, render func(string)) (storage.User, bool, error) {
+	ctx, f := r.Context(), r.Form
 	if s.User == "" && *step == "login" {
-		u, err := p.login(ctx, f.Get("username"), f.Get("password"))
+		name := f.Get("username")
+		u, err := p.login(ctx, p.attempt(r, "user", name), name, f.Get("password"))
+		var locked *lockedOut
 		switch {
 		case err == nil:
 			*s = signin{SID: s.SID, User: u.Username, Auth: time.Now().Unix()}
 			*step = ""
-		case errors.Is(err, errBadLogin) || errors.Is(err, errLocked):
+		case errors.As(err, &locked):
+			pg.Error = fmt.Sprintf("Too many failed sign-ins: signing in is locked for %d more minutes.", (locked.retryAfter()+59)/60)
+			pg.retryAfter = locked.retryAfter()
+		case errors.Is(err, errBadLogin):
 			pg.Error = err.Error()
 		default:
 			return storage.User{}, false, err

@@ -25,6 +25,9 @@ type Client struct {
 	JWKS         []byte   // public keys for private_key_jwt, inline
 	JWKSURI      string   // or where the client publishes them
 	LaunchURL    string   // the app's launch page, for EHR launch
+	// ResourceServer may introspect every client's tokens (RFC 7662);
+	// any other client only its own.
+	ResourceServer bool
 }
 
 // grantTypes this server can issue tokens for today.
@@ -39,6 +42,7 @@ func (p *Provider) RegisterClient(ctx context.Context, c Client) (string, error)
 	stored := storage.OAuthClient{
 		ID: c.ID, Public: c.Public, RedirectURIs: c.RedirectURIs,
 		GrantTypes: c.GrantTypes, Scopes: c.Scopes, JWKS: json.RawMessage(c.JWKS), LaunchURL: c.LaunchURL, JWKSURI: c.JWKSURI,
+		ResourceServer: c.ResourceServer,
 	}
 	if slices.Contains(c.GrantTypes, "authorization_code") {
 		stored.ResponseTypes = []string{"code"}
@@ -91,6 +95,9 @@ func (p *Provider) checkClient(c *Client) error {
 		if !slices.Contains(supportedGrants, g) {
 			return invalid("grant type %q is not supported yet (supported: %v)", g, supportedGrants)
 		}
+	}
+	if c.Public && c.ResourceServer {
+		return invalid("a resource server authenticates: it cannot be a public client")
 	}
 	if c.Public && slices.Contains(c.GrantTypes, "client_credentials") {
 		return invalid("a public client cannot use client_credentials")

@@ -42,6 +42,9 @@ func (p *Provider) CreateLaunch(ctx context.Context, lc LaunchContext, createdBy
 	if err := lc.check(); err != nil {
 		return "", err
 	}
+	if err := p.checkExists(ctx, lc); err != nil {
+		return "", err
+	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
@@ -68,6 +71,35 @@ func (lc LaunchContext) check() error {
 		if json.Unmarshal(c, &v) != nil {
 			return outcome.E(outcome.Invalid, "launch: each fhirContext item is a JSON object")
 		}
+	}
+	return nil
+}
+
+// checkExists refuses a launch context naming a patient or encounter the
+// server does not hold, or an encounter of another patient: the app would
+// be launched into a context that is not there.
+func (p *Provider) checkExists(ctx context.Context, lc LaunchContext) error {
+	if p.dir == nil {
+		return errors.New("smart: launch contexts cannot be checked without a directory")
+	}
+	if lc.Patient != "" {
+		if _, err := p.dir.Patient(ctx, lc.Patient); errors.Is(err, storage.ErrNotFound) {
+			return outcome.E(outcome.Invalid, "launch: there is no Patient %q", lc.Patient)
+		} else if err != nil {
+			return err
+		}
+	}
+	if lc.Encounter == "" {
+		return nil
+	}
+	e, err := p.dir.Encounter(ctx, lc.Encounter)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return outcome.E(outcome.Invalid, "launch: there is no Encounter %q", lc.Encounter)
+	case err != nil:
+		return err
+	case lc.Patient != "" && e.Patient != lc.Patient:
+		return outcome.E(outcome.Invalid, "launch: Encounter %q is not Patient %q's", lc.Encounter, lc.Patient)
 	}
 	return nil
 }

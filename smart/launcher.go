@@ -25,7 +25,6 @@ func (p *Provider) LauncherHandler() http.Handler {
 			http.Error(w, "malformed form", http.StatusBadRequest)
 			return
 		}
-		ctx := r.Context()
 		s := p.readSignin(r)
 		f := r.Form
 		step := f.Get("_step")
@@ -36,11 +35,12 @@ func (p *Provider) LauncherHandler() http.Handler {
 		render := func(name string) {
 			p.writeSignin(w, s)
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			pg.writeStatus(w)
 			if err := pages.ExecuteTemplate(w, name, pg); err != nil {
 				p.log.Error("launcher page", "err", err)
 			}
 		}
-		user, ok, err := p.signedIn(ctx, &s, &step, f, &pg, render)
+		user, ok, err := p.signedIn(r, &s, &step, &pg, render)
 		if err != nil {
 			p.log.Error("launcher sign-in", "err", err)
 			http.Error(w, "the sign-in could not be checked", http.StatusInternalServerError)

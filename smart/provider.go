@@ -33,6 +33,8 @@ type Config struct {
 	// HashCost is the bcrypt cost of client secrets (default 12). Tests
 	// lower it to save time; it never switches hashing off.
 	HashCost int
+	// Limits bound failed authentications; nil means DefaultLimits.
+	Limits *Limits
 }
 
 // Store is the database the provider keeps its state in.
@@ -61,6 +63,8 @@ type Provider struct {
 	dir       Directory
 	jwks      *jwksCache // client key sets fetched from their jwks_uri
 	tokens    *oauth2.HMACSHAStrategy
+	limits    Limits
+	pruneState
 }
 
 // New builds the provider; the HMAC key of its tokens is made on first use
@@ -101,7 +105,11 @@ func New(ctx context.Context, cfg Config, db Store, log *slog.Logger) (*Provider
 		// A refresh token only for offline_access or online_access.
 		RefreshTokenScopes: []string{"offline_access", "online_access"},
 	}
-	p := &Provider{cfg: cfg, config: config, db: db, log: log, cache: newAccessCache(), cookieKey: secretFor(secret, "session cookie"), jwks: newJWKSCache()}
+	limits := DefaultLimits()
+	if cfg.Limits != nil {
+		limits = *cfg.Limits
+	}
+	p := &Provider{cfg: cfg, config: config, db: db, log: log, cache: newAccessCache(), cookieKey: secretFor(secret, "session cookie"), jwks: newJWKSCache(), limits: limits}
 	config.ClientAuthenticationStrategy = p.authenticateClient
 	p.tokens = compose.NewOAuth2HMACStrategy(config)
 	strategy := &compose.CommonStrategy{
@@ -258,6 +266,11 @@ func (p *Provider) launchExtras(resp fosite.AccessResponder, s *Session) {
 }
 
 func (p *Provider) tokenError(ctx context.Context, w http.ResponseWriter, ar fosite.AccessRequester, err error) {
+	var locked *lockedOut
+	if errors.As(err, &locked) {
+		p.writeLockout(ctx, w, locked)
+		return
+	}
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.ErrorField == fosite.ErrInvalidGrant.ErrorField {
 		// A replayed code or a reused refresh token has just revoked its
@@ -275,23 +288,78 @@ func (p *Provider) RevokeHandler() http.Handler {
 		if err == nil {
 			p.cache.clear()
 		}
+		var locked *lockedOut
+		if errors.As(err, &locked) {
+			p.writeLockout(r.Context(), w, locked)
+			return
+		}
 		p.oauth.WriteRevocationResponse(r.Context(), w, err)
 	})
 }
 
 // IntrospectHandler is the RFC 7662 introspection endpoint: the caller
-// authenticates as a client (or with an access token); an unknown, expired
-// or revoked token is 200 {"active": false}.
+// authenticates as a confidential client (or with an access token). A
+// token is active only to the client it was issued to and to the resource
+// servers (RFC 7662 4: a resource server learns nothing of tokens not
+// meant for it); an unknown, expired or revoked token, or another
+// client's, is 200 {"active": false}.
 func (p *Provider) IntrospectHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		ir, err := p.oauth.NewIntrospectionRequest(ctx, r, newSession())
-		if err != nil && !errors.Is(err, fosite.ErrInactiveToken) {
-			p.oauth.WriteIntrospectionError(ctx, w, err) // the caller failed to authenticate
+		if r.Method != http.MethodPost || r.ParseForm() != nil {
+			p.oauth.WriteIntrospectionError(ctx, w, fosite.ErrInvalidRequest.WithHint("POST a form with the token."))
 			return
 		}
-		p.oauth.WriteIntrospectionResponse(ctx, w, ir)
+		caller, err := p.introspectionCaller(ctx, r)
+		var locked *lockedOut
+		if errors.As(err, &locked) {
+			p.writeLockout(ctx, w, locked)
+			return
+		}
+		if err != nil {
+			p.oauth.WriteIntrospectionError(ctx, w, fosite.ErrRequestUnauthorized.WithHint("The client credentials are missing or invalid.").WithWrap(err))
+			return
+		}
+		token := r.PostForm.Get("token")
+		use, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), newSession())
+		if err != nil || !mayIntrospect(caller, ar) {
+			p.oauth.WriteIntrospectionResponse(ctx, w, &fosite.IntrospectionResponse{Active: false})
+			return
+		}
+		resp := &fosite.IntrospectionResponse{Active: true, AccessRequester: ar, TokenUse: use}
+		if use == fosite.AccessToken {
+			resp.AccessTokenType = fosite.BearerAccessToken
+		}
+		p.oauth.WriteIntrospectionResponse(ctx, w, resp)
 	})
+}
+
+// introspectionCaller authenticates the caller of the introspection
+// endpoint: a confidential client (under the limits on failures), or the
+// client of the access token it presents.
+func (p *Provider) introspectionCaller(ctx context.Context, r *http.Request) (fosite.Client, error) {
+	if bearer := fosite.AccessTokenFromRequest(r); bearer != "" {
+		if bearer == r.PostForm.Get("token") {
+			return nil, errors.New("the bearer token is the token to introspect")
+		}
+		use, ar, err := p.oauth.IntrospectToken(ctx, bearer, fosite.AccessToken, newSession())
+		if err != nil || use != fosite.AccessToken {
+			return nil, errors.New("the bearer token is not an active access token")
+		}
+		return ar.GetClient(), nil
+	}
+	c, err := p.authenticateClient(ctx, r, r.PostForm)
+	if err == nil && c.IsPublic() {
+		return nil, errors.New("a public client cannot introspect")
+	}
+	return c, err
+}
+
+func mayIntrospect(caller fosite.Client, ar fosite.AccessRequester) bool {
+	if c, ok := caller.(*client); ok && c.resourceServer {
+		return true
+	}
+	return ar != nil && ar.GetClient() != nil && ar.GetClient().GetID() == caller.GetID()
 }
 
 // Discovery is the SMART configuration document (.well-known/smart-configuration):

@@ -26,6 +26,7 @@ type tokenStore interface {
 	SupersedeTokens(ctx context.Context, kind, requestID string) error
 	UseJTI(ctx context.Context, jti string, expires time.Time) error
 	JTIKnown(ctx context.Context, jti string) (bool, error)
+	limitStore
 }
 
 // fositeStore adapts the database to fosite's storage interfaces.
@@ -45,7 +46,7 @@ type storedRequest struct {
 }
 
 func (s fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	c, err := s.db.Client(ctx, id)
+	c, err := s.authClient(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fosite.ErrNotFound
 	}
@@ -55,12 +56,34 @@ func (s fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, e
 	return fositeClient(c), nil
 }
 
+// authClient reads a client; while the client authenticates, with the
+// lockouts on it and on the source address, refusing it when locked
+// (whether or not it exists, so that a lockout tells nothing of that).
+func (s fositeStore) authClient(ctx context.Context, id string) (storage.OAuthClient, error) {
+	a, ok := ctx.Value(attemptKey{}).(attempt)
+	if !ok {
+		return s.db.Client(ctx, id)
+	}
+	c, until, err := s.db.ClientForAuth(ctx, id, append([]string{"client:" + id}, a.keys...))
+	if !until.IsZero() {
+		return c, &lockedOut{until: until}
+	}
+	return c, err
+}
+
+// client is a registered client as fosite sees it, with what this server
+// adds.
+type client struct {
+	*fosite.DefaultClient
+	resourceServer bool
+}
+
 func fositeClient(c storage.OAuthClient) fosite.Client {
-	return &fosite.DefaultClient{
+	return &client{DefaultClient: &fosite.DefaultClient{
 		ID: c.ID, Secret: c.SecretHash, Public: c.Public,
 		RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes,
 		ResponseTypes: c.ResponseTypes, Scopes: c.Scopes,
-	}
+	}, resourceServer: c.ResourceServer}
 }
 
 // ClientAssertionJWTValid refuses a client assertion whose jti was seen.
@@ -215,8 +238,15 @@ func (s fositeStore) CreatePKCERequestSession(ctx context.Context, signature str
 	return s.put(ctx, "pkce", "pkce:"+signature, r)
 }
 
+// GetPKCERequestSession finds a challenge used up by an earlier attempt
+// (right or wrong verifier) not found: fosite answers that invalid_grant,
+// and the code it belongs to can never be exchanged.
 func (s fositeStore) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
-	return s.get(ctx, "pkce", "pkce:"+signature, session)
+	r, err := s.get(ctx, "pkce", "pkce:"+signature, session)
+	if errors.Is(err, fosite.ErrInactiveToken) {
+		return nil, fosite.ErrNotFound
+	}
+	return r, err
 }
 
 func (s fositeStore) DeletePKCERequestSession(ctx context.Context, signature string) error {

@@ -20,8 +20,8 @@ import (
 type userStore interface {
 	PutUser(ctx context.Context, u storage.User) error
 	User(ctx context.Context, username string) (storage.User, error)
-	UserForLogin(ctx context.Context, username string, since time.Time) (storage.User, int, error)
-	LoginAttempt(ctx context.Context, username string, success bool) error
+	UserForLogin(ctx context.Context, username string, lockKeys []string) (storage.User, time.Time, error)
+	LoginAttempt(ctx context.Context, username string, success bool, resetKey string) error
 }
 
 // Argon2id parameters: OWASP's recommended minimum (19 MiB, 2 passes).
@@ -30,13 +30,6 @@ const (
 	argonTime    = 2
 	argonThreads = 1
 	argonKeyLen  = 32
-)
-
-// Lockout: this many failed sign-ins within lockoutWindow, with no success
-// since, lock the account until the window has passed.
-const (
-	lockoutFailures = 5
-	lockoutWindow   = 15 * time.Minute
 )
 
 // User is a person to register.
@@ -124,31 +117,33 @@ func checkPassword(hash, password string) bool {
 // whether or not the name exists.
 var dummyHash, _ = hashPassword("not a password of anyone")
 
-var (
-	errBadLogin = errors.New("the username or password is wrong")
-	errLocked   = errors.New("too many failed sign-ins: the account is locked for 15 minutes")
-)
+var errBadLogin = errors.New("the username or password is wrong")
 
-// login checks a username and password, records the attempt and applies
-// the lockout.
-func (p *Provider) login(ctx context.Context, username, password string) (storage.User, error) {
-	u, failures, err := p.db.UserForLogin(ctx, username, time.Now().Add(-lockoutWindow))
-	if errors.Is(err, storage.ErrNotFound) {
-		checkPassword(dummyHash, password)
-		return u, errBadLogin
-	}
-	if err != nil {
+// login checks a username and password under the limits on failures: a
+// lockout in force (on the username, known or not, or on the source
+// address) refuses it before the password is looked at, with the same
+// answer whether or not the user exists; a failure counts against both.
+func (p *Provider) login(ctx context.Context, a attempt, username, password string) (storage.User, error) {
+	u, until, err := p.db.UserForLogin(ctx, username, a.keys)
+	known := err == nil
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return u, err
 	}
-	if failures >= lockoutFailures {
-		return u, errLocked
+	if !until.IsZero() {
+		p.log.Warn("sign-in refused", "reason", "locked out")
+		return u, &lockedOut{until: until}
 	}
-	ok := checkPassword(u.PasswordHash, password)
-	if err := p.db.LoginAttempt(ctx, username, ok); err != nil {
+	hash := dummyHash
+	if known {
+		hash = u.PasswordHash
+	}
+	ok := checkPassword(hash, password) && known
+	if err := p.db.LoginAttempt(ctx, username, ok, "user:"+username); err != nil {
 		return u, err
 	}
 	if !ok {
-		p.log.Warn("sign-in refused", "reason", "wrong password")
+		p.log.Warn("sign-in refused", "reason", "wrong username or password")
+		p.fail(ctx, a)
 		return u, errBadLogin
 	}
 	return u, nil

@@ -43,39 +43,46 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation
 }
 
-// UserForLogin reads a user and the number of failed sign-ins since the
-// last success that happened after since; ErrNotFound for an unknown name.
-func (s *Store) UserForLogin(ctx context.Context, username string, since time.Time) (User, int, error) {
+// UserForLogin reads a user together with when the lockouts in force on
+// lockKeys end (zero when none), in one query whether or not the user
+// exists, so that the answer takes as long either way. ErrNotFound for an
+// unknown name, with the lockout still read.
+func (s *Store) UserForLogin(ctx context.Context, username string, lockKeys []string) (User, time.Time, error) {
 	u := User{Username: username}
-	var fhirUser *string
-	var failures int
+	var hash, role, fhirUser *string
+	var until *time.Time
 	err := s.pool.QueryRow(ctx, `
-		SELECT u.password_hash, u.role, u.fhir_user,
-		       (SELECT count(*) FROM login_attempt a
-		        WHERE a.username = u.username AND NOT a.success AND a.at > $2
-		          AND a.at > coalesce((SELECT max(b.at) FROM login_attempt b WHERE b.username = u.username AND b.success), '-infinity'))
-		FROM app_user u WHERE u.username = $1`, username, since).Scan(&u.PasswordHash, &u.Role, &fhirUser, &failures)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return u, 0, ErrNotFound
-	}
+		SELECT `+authLockedUntil("$2")+`, u.password_hash, u.role, u.fhir_user
+		FROM (SELECT $1::text AS name) q LEFT JOIN app_user u ON u.username = q.name`, username, lockKeys).Scan(&until, &hash, &role, &fhirUser)
 	if err != nil {
-		return u, 0, fmt.Errorf("storage: user: %w", err)
+		return u, time.Time{}, fmt.Errorf("storage: user: %w", err)
 	}
+	if hash == nil {
+		return u, orZero(until), ErrNotFound
+	}
+	u.PasswordHash, u.Role = *hash, *role
 	if fhirUser != nil {
 		u.FHIRUser = *fhirUser
 	}
-	return u, failures, nil
+	return u, orZero(until), nil
 }
 
 // User reads a user; ErrNotFound for an unknown name.
 func (s *Store) User(ctx context.Context, username string) (User, error) {
-	u, _, err := s.UserForLogin(ctx, username, time.Now())
+	u, _, err := s.UserForLogin(ctx, username, nil)
 	return u, err
 }
 
-// LoginAttempt records a sign-in attempt.
-func (s *Store) LoginAttempt(ctx context.Context, username string, success bool) error {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO login_attempt (username, success) VALUES ($1, $2)`, username, success); err != nil {
+// LoginAttempt records a sign-in attempt. A success also forgets the
+// failures counted against resetKey (the user's), unless they locked it:
+// the lockout counts failures since the last success.
+func (s *Store) LoginAttempt(ctx context.Context, username string, success bool, resetKey string) error {
+	_, err := s.pool.Exec(ctx, `
+		WITH reset AS (
+		  UPDATE auth_limit SET failures = '{}' WHERE $2 AND key = $3 AND NOT coalesce(locked_until > now(), false)
+		)
+		INSERT INTO login_attempt (username, success) VALUES ($1, $2)`, username, success, resetKey)
+	if err != nil {
 		return fmt.Errorf("storage: login attempt: %w", err)
 	}
 	return nil

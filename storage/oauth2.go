@@ -46,6 +46,9 @@ type OAuthClient struct {
 	JWKS          json.RawMessage
 	LaunchURL     string // the app's EHR launch page; empty when none
 	JWKSURI       string // where the client's public keys are published; empty when none
+	// ResourceServer may introspect every client's tokens; any other
+	// client only its own.
+	ResourceServer bool
 }
 
 // PutClient registers a client; ErrConflict when the id is taken.
@@ -60,9 +63,10 @@ func (s *Store) PutClient(ctx context.Context, c OAuthClient) error {
 		jwks = c.JWKS
 	}
 	_, err := s.pool.Exec(ctx, adminAudited(`
-		INSERT INTO oauth2_client (id, secret_hash, public, redirect_uris, grant_types, response_types, scopes, jwks, launch_url, jwks_uri)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), nullif($10, '')) RETURNING 'client:' || id AS target`, "client.create", 10),
-		c.ID, hash, c.Public, nonNil(c.RedirectURIs), nonNil(c.GrantTypes), nonNil(c.ResponseTypes), nonNil(c.Scopes), jwks, c.LaunchURL, c.JWKSURI, actorOf(ctx))
+		INSERT INTO oauth2_client (id, secret_hash, public, redirect_uris, grant_types, response_types, scopes, jwks, launch_url, jwks_uri, resource_server)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''), nullif($10, ''), $11) RETURNING 'client:' || id AS target`, "client.create", 11),
+		c.ID, hash, c.Public, nonNil(c.RedirectURIs), nonNil(c.GrantTypes), nonNil(c.ResponseTypes), nonNil(c.Scopes), jwks, c.LaunchURL, c.JWKSURI,
+		c.ResourceServer, actorOf(ctx))
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}
@@ -92,9 +96,31 @@ func (s *Store) Client(ctx context.Context, id string) (OAuthClient, error) {
 	return r.client(), nil
 }
 
+// ClientForAuth reads a client that is authenticating together with when
+// the lockouts in force on lockKeys end (zero when none): one round trip,
+// so that checking the lockout costs a successful authentication nothing.
+// ErrNotFound when there is no such client, with the lockout still read.
+func (s *Store) ClientForAuth(ctx context.Context, id string, lockKeys []string) (OAuthClient, time.Time, error) {
+	var r clientRow
+	var until *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT `+clientColumns+`, `+authLockedUntil("$2")+` FROM oauth2_client c WHERE c.id = $1`, id, lockKeys).
+		Scan(append(r.dest(), &until)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		locked, err := s.AuthLockedUntil(ctx, lockKeys)
+		if err != nil {
+			return OAuthClient{ID: id}, time.Time{}, err
+		}
+		return OAuthClient{ID: id}, locked, ErrNotFound
+	}
+	if err != nil {
+		return OAuthClient{ID: id}, time.Time{}, fmt.Errorf("storage: client: %w", err)
+	}
+	return r.client(), orZero(until), nil
+}
+
 // clientColumns are the columns of oauth2_client, aliased c, that a
 // clientRow scans.
-const clientColumns = `c.id, c.secret_hash, c.public, c.redirect_uris, c.grant_types, c.response_types, c.scopes, c.jwks, coalesce(c.launch_url, ''), coalesce(c.jwks_uri, '')`
+const clientColumns = `c.id, c.secret_hash, c.public, c.redirect_uris, c.grant_types, c.response_types, c.scopes, c.jwks, coalesce(c.launch_url, ''), coalesce(c.jwks_uri, ''), c.resource_server`
 
 type clientRow struct {
 	c    OAuthClient
@@ -102,7 +128,7 @@ type clientRow struct {
 }
 
 func (r *clientRow) dest() []any {
-	return []any{&r.c.ID, &r.hash, &r.c.Public, &r.c.RedirectURIs, &r.c.GrantTypes, &r.c.ResponseTypes, &r.c.Scopes, &r.c.JWKS, &r.c.LaunchURL, &r.c.JWKSURI}
+	return []any{&r.c.ID, &r.hash, &r.c.Public, &r.c.RedirectURIs, &r.c.GrantTypes, &r.c.ResponseTypes, &r.c.Scopes, &r.c.JWKS, &r.c.LaunchURL, &r.c.JWKSURI, &r.c.ResourceServer}
 }
 
 func (r *clientRow) client() OAuthClient {

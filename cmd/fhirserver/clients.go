@@ -33,6 +33,7 @@ func clientsAdd(ctx context.Context, args []string, out io.Writer, log *slog.Log
 	fs.Var(&grants, "grant-type", "an allowed grant type (repeatable)")
 	fs.StringVar(&c.LaunchURL, "launch-url", "", "the app's launch page, where an EHR launch sends the browser")
 	fs.StringVar(&c.JWKSURI, "jwks-uri", "", "where the client publishes its public keys (private_key_jwt)")
+	fs.BoolVar(&c.ResourceServer, "resource-server", false, "a resource server, which may introspect every client's tokens (others only their own)")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}

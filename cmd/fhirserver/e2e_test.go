@@ -252,6 +252,13 @@ func TestCommandsWithoutServer(t *testing.T) {
 	assert.NotContains(t, out, "correct horse")
 	_, err = fhirserver(t, "users", "add", "--data-dir", dir, "--username", "doc", "--password", "another one", "--role", "clinician")
 	assert.Error(t, err, "a username is registered once")
+	record := filepath.Join(t.TempDir(), "record.json")
+	require.NoError(t, os.WriteFile(record, []byte(`{"resourceType":"Bundle","type":"transaction","entry":[
+		{"resource":{"resourceType":"Patient","id":"p1"},"request":{"method":"PUT","url":"Patient/p1"}},
+		{"resource":{"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/p1"}},
+		 "request":{"method":"PUT","url":"Encounter/e1"}}]}`), 0o644))
+	out, err = fhirserver(t, "load", "--data-dir", dir, record)
+	require.NoError(t, err, out)
 	out, err = fhirserver(t, "launch", "create", "--data-dir", dir, "--patient", "p1", "--encounter", "e1")
 	require.NoError(t, err, out)
 	assert.Regexp(t, `(?m)^[A-Za-z0-9_-]{40,}$`, out, "an opaque launch value")
@@ -283,6 +290,8 @@ func TestCommandsWithoutServer(t *testing.T) {
 		{"users add with a short password", []string{"users", "add", "--data-dir", dir, "--username", "u", "--password", "short", "--role", "clinician"}},
 		{"users add with a bad fhirUser", []string{"users", "add", "--data-dir", dir, "--username", "u", "--password", "long enough", "--role", "r", "--fhir-user", "Observation/1"}},
 		{"launch with a reference", []string{"launch", "create", "--data-dir", dir, "--patient", "Patient/p1"}},
+		{"launch for a patient the server does not hold", []string{"launch", "create", "--data-dir", dir, "--patient", "nobody"}},
+		{"launch for an encounter the server does not hold", []string{"launch", "create", "--data-dir", dir, "--patient", "p1", "--encounter", "nothing"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

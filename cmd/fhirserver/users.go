@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/fhirserver/fhirserver/fhirserver"
+	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/smart"
 )
 
@@ -16,6 +18,12 @@ import (
 // admin command; the URLs only name the realm, which admin commands do
 // not use.
 func adminProvider(ctx context.Context, d dbFlags, log *slog.Logger) (*smart.Provider, func(), error) {
+	return openProvider(ctx, d, log, false)
+}
+
+// openProvider is adminProvider, reading the FHIR data when withData:
+// launch create checks that its patient and encounter exist.
+func openProvider(ctx context.Context, d dbFlags, log *slog.Logger, withData bool) (*smart.Provider, func(), error) {
 	db, err := openDatabase(ctx, d, log)
 	if err != nil {
 		return nil, nil, err
@@ -24,6 +32,9 @@ func adminProvider(ctx context.Context, d dbFlags, log *slog.Logger) (*smart.Pro
 	if err != nil {
 		db.close()
 		return nil, nil, err
+	}
+	if withData {
+		provider.SetDirectory(fhirserver.Directory(resources.New(db.store, log)))
 	}
 	return provider, db.close, nil
 }
@@ -77,7 +88,7 @@ func launchCreate(ctx context.Context, args []string, out io.Writer, log *slog.L
 	}
 	banner := !noBanner
 	lc.NeedPatientBanner = &banner
-	provider, done, err := adminProvider(ctx, d, log)
+	provider, done, err := openProvider(ctx, d, log, true)
 	if err != nil {
 		return err
 	}
