@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -38,6 +39,8 @@ type serveFlags struct {
 	livekitURLs   string
 	livekitKey    string
 	livekitSecret string
+	limits        smart.Limits
+	proxies       listFlag
 }
 
 func serve(ctx context.Context, args []string, log *slog.Logger) error {
@@ -54,7 +57,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	defer db.close()
-	provider, err := smart.New(ctx, smart.Config{Issuer: f.baseURL, FHIRBase: f.baseURL + "/fhir", TokenLifespan: f.tokenLifespan}, db.store, log)
+	provider, err := smart.New(ctx, smart.Config{Issuer: f.baseURL, FHIRBase: f.baseURL + "/fhir", TokenLifespan: f.tokenLifespan, Limits: &f.limits}, db.store, log)
 	if err != nil {
 		return err
 	}
@@ -128,8 +131,12 @@ func parseServe(args []string) (serveFlags, error) {
 	fs.StringVar(&f.livekitKey, "livekit-key", os.Getenv("FHIR_LIVEKIT_KEY"), "the LiveKit API key (env FHIR_LIVEKIT_KEY)")
 	f.livekitSecret = os.Getenv("FHIR_LIVEKIT_SECRET") // a secret: from the environment only, never a flag
 	fs.StringVar(&f.weights, "waitlist-weights", "urgency=10,wait-per-day=1,distance-per-km=0.1", "the waitlist's priority score: urgency × urgency + wait-per-day × days waited − distance-per-km × km")
+	f.registerLimits(fs)
 	if err := fs.Parse(args); err != nil {
 		return f, usageError(err.Error())
+	}
+	if err := f.parseProxies(); err != nil {
+		return f, err
 	}
 	if _, err := f.validation.options(); err != nil {
 		return f, err
@@ -142,6 +149,34 @@ func parseServe(args []string) (serveFlags, error) {
 	}
 	f.baseURL = strings.TrimRight(f.baseURL, "/")
 	return f, nil
+}
+
+// registerLimits adds the flags of the limits on failed authentications.
+func (f *serveFlags) registerLimits(fs *flag.FlagSet) {
+	d := smart.DefaultLimits()
+	fs.IntVar(&f.limits.ClientFailures, "auth-client-failures", d.ClientFailures, "failed client authentications per client id within --auth-failure-window that lock it for the window (0: no limit)")
+	fs.IntVar(&f.limits.UserFailures, "auth-user-failures", d.UserFailures, "failed sign-ins per username within --auth-failure-window that lock it for the window (0: no limit)")
+	fs.IntVar(&f.limits.AddressFailures, "auth-address-failures", d.AddressFailures, "failed authentications per source address within --auth-failure-window that lock it for the window (0: no limit)")
+	fs.DurationVar(&f.limits.Window, "auth-failure-window", d.Window, "the window failed authentications are counted in, and how long a lockout lasts")
+	fs.Var(&f.proxies, "trusted-proxy", "a proxy (address or CIDR) whose X-Forwarded-For names the source address (repeatable); by default the TCP peer is the source")
+}
+
+func (f *serveFlags) parseProxies() error {
+	for _, v := range f.proxies {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return usageError(fmt.Sprintf("--trusted-proxy %q is not an address or CIDR", v))
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		f.limits.TrustedProxies = append(f.limits.TrustedProxies, p.Masked())
+	}
+	if f.limits.Window <= 0 {
+		return usageError("--auth-failure-window must be positive")
+	}
+	return nil
 }
 
 // videoProviders are the LiveKit servers configured, in order.
