@@ -175,7 +175,7 @@ func (a *app) auditRecord(c echo.Context, status int, touched []storage.Key) err
 		ev.Agent = append(ev.Agent, user)
 	}
 	for _, k := range touched {
-		ev.Entity = append(ev.Entity, auditEntity{What: reference{Reference: k.Type + "/" + k.ID}, Type: coding{System: entityType, Code: "2", Display: "System Object"}})
+		ev.Entity = append(ev.Entity, auditEntity{What: reference{Reference: printable(k.Type + "/" + k.ID)}, Type: coding{System: entityType, Code: "2", Display: "System Object"}})
 	}
 	typ, query := c.Param("type"), r.URL.RawQuery
 	ran, isSearch := c.Get(searchRunKey).(searchRun)

@@ -143,6 +143,8 @@ func TestMalformedText(t *testing.T) {
 		{"NUL posted search", "POST", "/Patient/_search", form, "name=%00"},
 		{"invalid UTF-8 posted search", "POST", "/Patient/_search", form, "name=%FF"},
 		{"NUL conditional delete", "DELETE", "/Patient?identifier=%00", "", ""},
+		{"NUL operation", "POST", "/Patient/%00/$break-glass", fhirJSON, `{"resourceType":"Parameters"}`},
+		{"NUL everything", "GET", "/Patient/%00/$everything", "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
