@@ -306,6 +306,10 @@ func keyOfPath(c echo.Context) []storage.Key {
 	if t, id := c.Param("type"), c.Param("id"); t != "" && id != "" {
 		return []storage.Key{{Type: printable(t), ID: printable(id)}}
 	}
+	// A refused operation on a patient ($break-glass) names whom it was for.
+	if id := c.Param("id"); id != "" && strings.HasPrefix(c.Path(), "/fhir/Patient/:id/") {
+		return []storage.Key{{Type: "Patient", ID: id}}
+	}
 	return nil
 }
 

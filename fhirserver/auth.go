@@ -51,18 +51,22 @@ func (s smartAuth) Authenticate(r *http.Request) (resources.Caller, error) {
 	}
 	var care *storage.Care
 	breakGlass := false
-	if access.User != "" && access.Role != resources.PrivacyOfficerRole {
+	if access.User != "" && !resources.SpansPatients(access.Role) {
 		// Minimum necessary: a user's queries see only their patients. The
-		// privacy officer's reviews span patients; their role permits
-		// Tasks alone.
+		// privacy officer's reviews and registration span patients; their
+		// roles permit Tasks, or demographics and scheduling, alone.
 		c := storage.CareOf(access.UserResource)
-		broken, err := s.glass.BrokenGlass(r.Context(), access.User)
-		if err != nil {
-			return resources.Caller{}, outcome.E(outcome.Internal, "break-glass access cannot be read").Wrap("authenticate", err)
+		if resources.BreaksGlass(access.Role) {
+			// Only a role that may break the glass has its events count:
+			// one recorded for another role grants nothing.
+			broken, err := s.glass.BrokenGlass(r.Context(), access.User)
+			if err != nil {
+				return resources.Caller{}, outcome.E(outcome.Internal, "break-glass access cannot be read").Wrap("authenticate", err)
+			}
+			c.Patients = append(c.Patients, broken...)
+			breakGlass = len(broken) > 0
 		}
-		c.Patients = append(c.Patients, broken...)
 		care = &c
-		breakGlass = len(broken) > 0
 	}
 	caller := resources.Caller{ID: access.ClientID, User: access.User, FHIRUser: access.FHIRUser, Role: access.Role,
 		Authorize: authorizer(access, role), Patient: patientLimit(access), Filters: scopeFilters(access), Care: care, BreakGlass: breakGlass}

@@ -37,6 +37,9 @@ func (s *Service) Everything(ctx context.Context, c Caller, patientID string, q 
 	if err != nil {
 		return Result{}, err
 	}
+	if err := s.redactGroups(ctx, s.store, c, Read, versions); err != nil {
+		return Result{}, err
+	}
 	b := newBundle("searchset")
 	for _, v := range versions {
 		b.Entry = append(b.Entry, entry{FullURL: fullURL(o.BaseURL, v.Key), Resource: v.Resource, Search: &entrySearch{Mode: "match"}})

@@ -50,6 +50,9 @@ func (s *Service) History(ctx context.Context, c Caller, p HistoryParams, o Opti
 	if err != nil {
 		return Result{}, err
 	}
+	if err := s.redactGroups(ctx, s.store, c, History, versions); err != nil {
+		return Result{}, err
+	}
 	b := newBundle("history")
 	for _, v := range versions {
 		b.Entry = append(b.Entry, historyEntry(o.BaseURL, v))

@@ -33,6 +33,9 @@ func (s *Service) Read(ctx context.Context, c Caller, k storage.Key) (Result, er
 	if err := s.inReach(ctx, c, Read, v); err != nil {
 		return Result{}, err
 	}
+	if err := s.redactGroup(ctx, c, Read, &v); err != nil {
+		return Result{}, err
+	}
 	return ok(v.Resource, &v), nil
 }
 
@@ -61,6 +64,9 @@ func (s *Service) VRead(ctx context.Context, c Caller, k storage.Key, vid string
 		if err := s.inReach(ctx, c, VRead, cur); err != nil {
 			return Result{}, err
 		}
+	}
+	if err := s.redactGroup(ctx, c, VRead, &v); err != nil {
+		return Result{}, err
 	}
 	return ok(v.Resource, &v), nil
 }

@@ -73,6 +73,9 @@ func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values
 		body, err := b.encode()
 		return ok(body, nil), err
 	}
+	if err := s.redactGroups(ctx, s.store, c, Search, versions); err != nil {
+		return Result{}, err
+	}
 	keep := keptElements(typ, parsed)
 	for _, v := range versions {
 		res := v.Resource
@@ -85,6 +88,9 @@ func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values
 	}
 	included, err := s.include(ctx, c, parsed.Includes, versions, crit.Snapshot)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := s.redactGroups(ctx, s.store, c, Read, included); err != nil {
 		return Result{}, err
 	}
 	for _, v := range included {

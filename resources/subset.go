@@ -43,13 +43,7 @@ func subset(body []byte, keep []string) ([]byte, error) {
 		}
 		delete(obj, key)
 	}
-	meta, _ := obj["meta"].(map[string]any)
-	if meta == nil {
-		meta = map[string]any{}
-		obj["meta"] = meta
-	}
-	tags, _ := meta["tag"].([]any)
-	meta["tag"] = append(tags, subsetted)
+	tagSubsetted(obj)
 	return encode(obj)
 }
 

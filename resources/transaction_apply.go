@@ -243,6 +243,11 @@ func (s *Service) reads(ctx context.Context, w *work, entries []*txEntry) error 
 		if err != nil {
 			return entryError(e, readError(err, e.target.key(), &v))
 		}
+		vs := []storage.Version{v}
+		if err := s.redactGroups(ctx, w.tx, w.caller, Read, vs); err != nil {
+			return entryError(e, err)
+		}
+		v = vs[0]
 		e.result = ok(v.Resource, &v)
 	}
 	return nil

@@ -30,6 +30,10 @@ type work struct {
 	blind   func(typ, param, system, code string) string // search.Options.Blind
 	links   map[string]bool                              // Service.links
 	svc     *Service
+	// care is the patients a user held to care relationships sees, read
+	// once (careRead) by guardCare: what this work writes does not count.
+	care     []string
+	careRead bool
 }
 
 func (s *Service) newWork(tx *storage.Tx, c Caller) *work {
@@ -65,6 +69,11 @@ func (w *work) head(ctx context.Context, k storage.Key) (storage.Head, error) {
 // write stamps obj as the next version of k and queues its row; obj nil
 // queues a tombstone.
 func (w *work) write(ctx context.Context, k storage.Key, method string, obj map[string]any) (*storage.Version, error) {
+	if obj != nil {
+		if err := refuseSubsetted(k.Type, obj); err != nil {
+			return nil, err
+		}
+	}
 	h := w.heads[k]
 	v := &storage.Version{Key: k, Version: h.Version + 1, LastUpdated: w.tx.Now(), Method: method, Deleted: obj == nil}
 	row := storage.Row{Key: k, Version: v.Version, Method: method, Deleted: v.Deleted}
@@ -76,7 +85,10 @@ func (w *work) write(ctx context.Context, k storage.Key, method string, obj map[
 		v.Resource, row.Resource = body, body
 		row.Index = w.index.Extract(k.Type, obj)
 	}
-	if err := w.guard(ctx, k, method, row); err != nil {
+	if err := w.guard(ctx, k, method, row, obj); err != nil {
+		return nil, err
+	}
+	if err := w.guardCare(ctx, k, row); err != nil {
 		return nil, err
 	}
 	if err := w.guardReviewTask(ctx, k, obj); err != nil {
@@ -100,14 +112,18 @@ var methodInteraction = map[string]Interaction{
 // guard holds the writes of a caller limited to one patient to that
 // patient's compartment: what it writes must be in it (the patient itself,
 // or a resource that points at the patient through a compartment
-// parameter), and so must the version it replaces or deletes.
-func (w *work) guard(ctx context.Context, k storage.Key, method string, row storage.Row) error {
+// parameter) and name no other patient anywhere, and so must the version
+// it replaces or deletes be in it.
+func (w *work) guard(ctx context.Context, k storage.Key, method string, row storage.Row, obj map[string]any) error {
 	p := w.caller.patient(k.Type, methodInteraction[method])
 	if p == "" {
 		return nil
 	}
 	if !row.Deleted && !w.inCompartment(k, row.Index, p) {
 		return outcome.E(outcome.Forbidden, "the access token is limited to one patient, and this %s would not be in that patient's compartment", k.Type)
+	}
+	if at := otherPatient(obj, p, k.Type); at != "" {
+		return outcome.E(outcome.Forbidden, "the access token is limited to one patient, and this %s refers to another patient", k.Type).At(at)
 	}
 	if h := w.heads[k]; h.Version > 0 && !h.Deleted && !w.guarded[k] {
 		passing, err := w.tx.Passing(ctx, w.reach(p).Clause(), []storage.Version{{Key: k, Version: h.Version}})

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -74,6 +75,29 @@ func prepareConn(ctx context.Context, conn *pgx.Conn) (bool, error) {
 	}
 	data[identityKey] = want
 	return true, nil
+}
+
+// Patients names the patients a row concerns, as its version row will.
+func (r Row) Patients() []string { return patientsOf(r) }
+
+// CarePatients returns the patients ctx's care limit lets its queries
+// see (migration 019's fhir_care_patients); only for a ctx WithCare.
+func (s *Store) CarePatients(ctx context.Context) ([]string, error) {
+	return carePatients(ctx, s.pool)
+}
+
+// CarePatients is Store.CarePatients inside the transaction: what it has
+// written counts.
+func (t *Tx) CarePatients(ctx context.Context) ([]string, error) {
+	return carePatients(ctx, t.tx)
+}
+
+func carePatients(ctx context.Context, q querier) ([]string, error) {
+	var ps []string
+	if err := q.QueryRow(ctx, `SELECT fhir_care_patients()`).Scan(&ps); err != nil {
+		return nil, fmt.Errorf("storage: care patients: %w", err)
+	}
+	return ps, nil
 }
 
 // patientsOf names the patients a version concerns: the patient itself,

@@ -10,7 +10,8 @@ import (
 // Reach is what a token held to one patient may see: the patient, the
 // current members of its compartment (through the "Type param" pairs of
 // Links), and the resources that a current member or the patient points
-// at (its practitioners, organizations, medications, locations).
+// at (its practitioners, organizations, medications, locations), other
+// patients excepted (a Group's members, a Patient.link).
 type Reach struct {
 	Patient string
 	Links   []string // "Type param" pairs, as Everything's
@@ -26,9 +27,9 @@ func (r Reach) Clause() KeyClause {
 		}
 		return "((" + v + ".type = 'Patient' AND " + v + ".id = " + p + ")" +
 			" OR EXISTS (SELECT 1 FROM search_reference x WHERE x.type = " + v + ".type AND x.id = " + v + ".id AND x.version = " + v + ".version AND " + member("x") + ")" +
-			" OR EXISTS (SELECT 1 FROM search_reference r JOIN resource_version s ON s.type = r.type AND s.id = r.id AND s.version = r.version" +
+			" OR (" + v + ".type <> 'Patient' AND EXISTS (SELECT 1 FROM search_reference r JOIN resource_version s ON s.type = r.type AND s.id = r.id AND s.version = r.version" +
 			" WHERE r.target_type = " + v + ".type AND r.target_id = " + v + ".id AND " + currentAt("s", "0") +
-			" AND ((r.type = 'Patient' AND r.id = " + p + ") OR EXISTS (SELECT 1 FROM search_reference m WHERE m.type = r.type AND m.id = r.id AND m.version = r.version AND " + member("m") + "))))"
+			" AND ((r.type = 'Patient' AND r.id = " + p + ") OR EXISTS (SELECT 1 FROM search_reference m WHERE m.type = r.type AND m.id = r.id AND m.version = r.version AND " + member("m") + ")))))"
 	}
 }
 

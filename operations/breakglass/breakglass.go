@@ -1,5 +1,6 @@
-// Package breakglass is Patient/[id]/$break-glass: a user's emergency
-// access to a patient outside their care relationships. The event is
+// Package breakglass is Patient/[id]/$break-glass: a clinician's emergency
+// access to a patient outside their care relationships (no other role, no
+// token held to a patient in context; resources.Caller.MayBreakGlass). The event is
 // recorded before access is granted; access is granted at once, to that
 // patient only, for a limited time; a compliance review Task goes to the
 // privacy officer.
@@ -41,8 +42,8 @@ var system = resources.Caller{ID: resources.BreakGlassCaller, Authorize: resourc
 
 // Run breaks the glass for caller on patient with the Parameters in body.
 func (op *Op) Run(ctx context.Context, caller resources.Caller, patient string, body []byte, base string) ([]byte, error) {
-	if caller.User == "" {
-		return nil, outcome.E(outcome.Forbidden, "break-glass is for a person signed in, not a backend service")
+	if err := caller.MayBreakGlass(); err != nil {
+		return nil, err
 	}
 	justification, purpose, err := params(body)
 	if err != nil {
