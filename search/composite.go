@@ -151,7 +151,7 @@ func compositeValue(name string, kinds []string, val string) (func(arg func(any)
 	var first func(arg func(any) string) string
 	if kinds[0] == "reference" {
 		ref := unescape(parts[0])
-		first = func(arg func(any) string) string { return "x.c1_code = " + arg(ref) }
+		first = func(arg func(any) string) string { return equals(arg, "x.c1_code", ref) }
 	} else {
 		t, err := parseToken(name, parts[0])
 		if err != nil {

@@ -243,13 +243,13 @@ func referenceCondition(p *Param, name, modifier string, values []string, o Opti
 			if typed != "" && typ != typed {
 				return "false"
 			}
-			return "x.target_type = " + arg(typ) + " AND x.target_id = " + arg(id)
+			return "x.target_type = " + arg(typ) + " AND " + equals(arg, "x.target_id", id)
 		}
 		if strings.Contains(val, ":") { // absolute, elsewhere
 			url, _, _ := strings.Cut(val, "|")
-			return "x.url = " + arg(url)
+			return equals(arg, "x.url", url)
 		}
-		cond := "x.target_id = " + arg(val)
+		cond := equals(arg, "x.target_id", val)
 		if typed != "" {
 			cond += " AND x.target_type = " + arg(typed)
 		}

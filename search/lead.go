@@ -71,7 +71,7 @@ func referenceLead(p *Param, modifier, val string, o Options) (storage.KeyClause
 	switch {
 	case local && (typed == "" || typ == typed):
 		return func(arg func(any) string, x string) string {
-			return x + ".target_id = " + arg(id) + " AND " + x + ".target_type = " + arg(typ)
+			return equals(arg, x+".target_id", id) + " AND " + x + ".target_type = " + arg(typ)
 		}, true
 	case local:
 		return nil, false
@@ -79,7 +79,7 @@ func referenceLead(p *Param, modifier, val string, o Options) (storage.KeyClause
 		return nil, false // absolute URLs elsewhere are rare; they are checked per candidate
 	case typed != "":
 		return func(arg func(any) string, x string) string {
-			return x + ".target_id = " + arg(val) + " AND " + x + ".target_type = " + arg(typed)
+			return equals(arg, x+".target_id", val) + " AND " + x + ".target_type = " + arg(typed)
 		}, true
 	}
 	return nil, false

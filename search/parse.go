@@ -380,20 +380,44 @@ func stringCondition(typ string, p *Param, name, modifier string, values []strin
 	}
 	switch modifier {
 	case "":
-		one = func(arg func(any) string, val string) string {
-			return "x.value LIKE " + arg(likePrefix(Normalize(val)))
-		}
+		one = func(arg func(any) string, val string) string { return startsWith(arg, Normalize(val)) }
 	case "exact":
 		one = func(arg func(any) string, val string) string { return "x.exact = " + arg(val) }
 	case "contains":
-		one = func(arg func(any) string, val string) string {
-			return "x.value LIKE " + arg("%"+likePrefix(Normalize(val)))
-		}
+		one = func(arg func(any) string, val string) string { return contains(arg, Normalize(val)) }
 	default:
 		return nil, unknownModifier(name, modifier)
 	}
 	cond := anyOf(values, one)
 	return func(arg func(any) string, v string) string { return index("search_string", p, v, cond(arg), arg) }, nil
+}
+
+// startsWith matches a normalised string value by prefix. The index holds
+// a value's first storage.MaxIndexed bytes: a longer prefix is looked up
+// by its own first bytes and checked on the whole value.
+func startsWith(arg func(any) string, norm string) string {
+	if len(norm) <= storage.MaxIndexed {
+		return "x.value LIKE " + arg(likePrefix(norm))
+	}
+	return "x.value LIKE " + arg(likePrefix(storage.IndexPrefix(norm))) + " AND coalesce(x.long, x.value) LIKE " + arg(likePrefix(norm))
+}
+
+// contains matches a normalised string value anywhere: in the indexed
+// first bytes, or in the whole of a longer value (column long). Planned
+// as the condition on value alone was (an OR rather than coalesce, whose
+// estimate led the planner elsewhere).
+func contains(arg func(any) string, norm string) string {
+	p := arg("%" + likePrefix(norm))
+	return "(x.value LIKE " + p + " OR x.long LIKE " + p + ")"
+}
+
+// equals matches a column that the index holds by storage.IndexKey. A
+// long value written before the index held keys is matched as written.
+func equals(arg func(any) string, col, v string) string {
+	if len(v) <= storage.MaxIndexed {
+		return col + " = " + arg(v)
+	}
+	return col + " = ANY(" + arg([]string{storage.IndexKey(v), v}) + ")"
 }
 
 type tokenValue struct {
@@ -450,10 +474,10 @@ func (t tokenValue) sqlOn(arg func(any) string, system, code string) string {
 	case t.noSystem:
 		conds = append(conds, system+" IS NULL")
 	case t.system != nil:
-		conds = append(conds, system+" = "+arg(*t.system))
+		conds = append(conds, equals(arg, system, *t.system))
 	}
 	if t.code != nil {
-		conds = append(conds, code+" = "+arg(*t.code))
+		conds = append(conds, equals(arg, code, *t.code))
 	}
 	return strings.Join(conds, " AND ")
 }
@@ -494,7 +518,7 @@ func uriCondition(p *Param, name, modifier string, values []string) (builder, er
 	var one func(arg func(any) string, val string) string
 	switch modifier {
 	case "":
-		one = func(arg func(any) string, val string) string { return "x.value = " + arg(val) }
+		one = func(arg func(any) string, val string) string { return equals(arg, "x.value", val) }
 	case "below":
 		one = func(arg func(any) string, val string) string { return "x.value LIKE " + arg(likePrefix(val)) }
 	case "above":
@@ -540,7 +564,7 @@ func ofTypeCondition(p *Param, name string, values []string) (builder, error) {
 	return func(arg func(any) string, v string) string {
 		ors := make([]string, len(ts))
 		for i, t := range ts {
-			ors[i] = "(x.system = " + arg(t.system) + " AND x.code = " + arg(t.joined) + ")"
+			ors[i] = "(" + equals(arg, "x.system", t.system) + " AND " + equals(arg, "x.code", t.joined) + ")"
 		}
 		return index("search_token", q, v, strings.Join(ors, " OR "), arg)
 	}, nil

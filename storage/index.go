@@ -21,7 +21,9 @@ type Index struct {
 }
 
 type (
-	// StringEntry: Value is normalised (lower case, no accents), Exact as written.
+	// StringEntry: Value is normalised (lower case, no accents), Exact as
+	// written. The index holds Value's first MaxIndexed bytes, and the
+	// whole in column long when it is longer.
 	StringEntry struct{ Param, Value, Exact string }
 	// TokenEntry: a nil System is a value without one; Text is normalised.
 	TokenEntry struct {
@@ -87,7 +89,7 @@ type indexTable struct {
 }
 
 var indexTables = []indexTable{
-	{"search_string", []string{"value", "exact"}, []string{"text", "text"}},
+	{"search_string", []string{"value", "exact", "long"}, []string{"text", "text", "text"}},
 	{"search_token", []string{"system", "code", "text"}, []string{"text", "text", "text"}},
 	{"search_reference", []string{"target_type", "target_id", "url"}, []string{"text", "text", "text"}},
 	{"search_date", []string{"lo", "hi"}, []string{"timestamptz", "timestamptz"}},
@@ -107,13 +109,13 @@ func collectIndex(rows []Row) []indexColumns {
 	for _, r := range rows {
 		ix, k, v := &r.Index, r.Key, r.Version
 		for _, e := range ix.Strings {
-			out[0].add(k, v, e.Param, s(e.Value), s(e.Exact))
+			out[0].add(k, v, e.Param, s(IndexPrefix(e.Value)), s(e.Exact), longValue(e.Value))
 		}
 		for _, e := range ix.Tokens {
-			out[1].add(k, v, e.Param, e.System, e.Code, e.Text)
+			out[1].add(k, v, e.Param, indexKey(e.System), indexKey(e.Code), e.Text)
 		}
 		for _, e := range ix.References {
-			out[2].add(k, v, e.Param, e.TargetType, e.TargetID, e.URL)
+			out[2].add(k, v, e.Param, indexKey(e.TargetType), indexKey(e.TargetID), indexKey(e.URL))
 		}
 		for _, e := range ix.Dates {
 			out[3].add(k, v, e.Param, ts(e.Lo), ts(e.Hi))
@@ -125,10 +127,10 @@ func collectIndex(rows []Row) []indexColumns {
 			out[5].add(k, v, e.Param, s(e.Value), e.System, e.Code, e.Unit)
 		}
 		for _, e := range ix.URIs {
-			out[6].add(k, v, e.Param, s(e.Value))
+			out[6].add(k, v, e.Param, s(IndexKey(e.Value)))
 		}
 		for _, e := range ix.Composites {
-			out[7].add(k, v, e.Param, e.C1System, e.C1Code, e.C2System, e.C2Code, e.C2Text, e.C2Unit, e.C2Value, tsp(e.C2Lo), tsp(e.C2Hi), e.C3Value)
+			out[7].add(k, v, e.Param, indexKey(e.C1System), indexKey(e.C1Code), e.C2System, e.C2Code, e.C2Text, e.C2Unit, e.C2Value, tsp(e.C2Lo), tsp(e.C2Hi), e.C3Value)
 		}
 	}
 	return out
