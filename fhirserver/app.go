@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -86,13 +85,16 @@ func New(cfg Config, d Deps) *echo.Echo {
 	if d.Audit == nil {
 		panic("fhirserver: an Auditor is required: every FHIR interaction is audited")
 	}
+	if d.Resources != nil {
+		d.Resources.SetMaxResourceBytes(cfg.MaxBodyBytes) // a patch's result, as a body
+	}
 	a := &app{cfg: cfg, d: d, auth: d.Auth, res: d.Resources, log: cfg.Log, audit: d.Audit, roles: d.Roles}
 	a.caps = a.capabilityStatement()
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = a.errorHandler
 	e.Pre(trimSlash)
-	e.Use(a.requestLog, middleware.BodyLimit(strconv.FormatInt(cfg.MaxBodyBytes, 10)+"B"), cors())
+	e.Use(a.requestLog, a.recoverPanic, a.limitBody, cors())
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", a.ready)

@@ -11,7 +11,7 @@ import (
 
 // decodeJSON parses one JSON document into the generic form encoding/json
 // gives with UseNumber: map[string]any, []any, string, json.Number, bool and
-// nil. It exists because encoding/json's byte-at-a-time scanner was the
+// nil; unlike encoding/json, it refuses an object that repeats a key. It exists because encoding/json's byte-at-a-time scanner was the
 // largest single cost of ingest; decode_test.go holds it to the same
 // results and the same verdicts on validity, by table and by fuzzing.
 func decodeJSON(data []byte) (any, error) {
@@ -142,7 +142,12 @@ func (d *decoder) object() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		m[key] = v
+		// A repeated key would silently drop a value the client sent;
+		// comparing lengths costs nothing beside the insert itself.
+		n := len(m)
+		if m[key] = v; len(m) == n {
+			return nil, &syntaxError{msg: "duplicate key " + strconv.Quote(clip(key)), offset: d.pos}
+		}
 		d.space()
 		if d.pos < len(d.data) && d.data[d.pos] == ',' {
 			d.pos++

@@ -14,9 +14,10 @@ import (
 )
 
 // reference is what decodeJSON must agree with: encoding/json's verdict on
-// validity, and its generic decoding with UseNumber.
+// validity, stricter by refusing repeated keys, and its generic decoding
+// with UseNumber.
 func reference(data []byte) (any, bool) {
-	if !json.Valid(data) {
+	if !json.Valid(data) || repeatsKey(data) {
 		return nil, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -26,6 +27,41 @@ func reference(data []byte) (any, bool) {
 		return nil, false
 	}
 	return v, true
+}
+
+// repeatsKey walks valid JSON's tokens for an object that names a key
+// twice (after unescaping, as the decoded map would hold it).
+func repeatsKey(data []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var stack []map[string]bool // the keys seen, per open object; nil in an array
+	expectKey := func() bool { return len(stack) > 0 && stack[len(stack)-1] != nil }
+	keyNext := true
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, map[string]bool{})
+			keyNext = true
+			continue
+		case json.Delim('['):
+			stack = append(stack, nil)
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		default:
+			if k, ok := tok.(string); ok && expectKey() && keyNext {
+				if stack[len(stack)-1][k] {
+					return true
+				}
+				stack[len(stack)-1][k] = true
+				keyNext = false
+				continue
+			}
+		}
+		keyNext = true
+	}
 }
 
 func agree(t *testing.T, data []byte) {
@@ -44,7 +80,7 @@ func agree(t *testing.T, data []byte) {
 func TestDecodeAgreesWithEncodingJSON(t *testing.T) {
 	cases := []string{
 		`{}`, `[]`, `""`, `0`, `-0`, `1.5e10`, `-12.340E-2`, `true`, `false`, `null`, ` {"a" : [ 1 , 2 ] } `,
-		`{"a":1,"a":2}`, `{"":""}`, `"\u00e9\u4e2d\ud83c\udf89"`, `"\ud83c"`, `"\ud83cx"`, `"\udf89\ud83c"`,
+		`{"a":1,"a":2}`, `{"a":1,"\u0061":2}`, `{"a":{"b":1},"b":{"b":2}}`, `[{"a":1},{"a":1}]`, `{"a":[{"a":1,"a":1}]}`, `{"":""}`, `"\u00e9\u4e2d\ud83c\udf89"`, `"\ud83c"`, `"\ud83cx"`, `"\udf89\ud83c"`,
 		`"\ud83c\u0041"`, `"\"\\\/\b\f\n\r\t"`, "\"bad \xff\xfe utf8\"", "\"mixed \xc3\xa9 \xc3\"", `"\u002"`,
 		`01`, `1.`, `.5`, `1e`, `1e+`, `-`, `+1`, `NaN`, `tru`, `nul`, `[1,]`, `{"a":1,}`, `{"a" 1}`, `{1:2}`,
 		`[1 2]`, `{"a":1}x`, `{"a":1} {}`, "\"tab\there\"", `"\x"`, `"unterminated`, ``, `   `, `[`, `{"a":`,

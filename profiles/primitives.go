@@ -1,6 +1,10 @@
 package profiles
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // fastChecks are hand-written equivalents of the specification's patterns
 // for the commonest and largest primitives: the same answers
@@ -74,4 +78,50 @@ func isBase64(s string) bool {
 		}
 	}
 	return n > 0 && n%4 == 0
+}
+
+// rangeChecks refuse what a type's pattern lets through but no database
+// can hold or search: a date the calendar lacks, a decimal beyond a
+// double's range. Such a value would be stored and then never found, or
+// fail the write deep in storage.
+var rangeChecks = map[string]func(string) bool{
+	"decimal":  decimalInRange,
+	"date":     dayExists,
+	"dateTime": dayExists,
+	"instant":  dayExists,
+}
+
+// maxDecimalDigits bounds a decimal's digits: more than PostgreSQL's
+// numeric holds after an exponent shifts them, far more than any
+// measurement has.
+const maxDecimalDigits = 1000
+
+// decimalInRange takes a JSON number (the decoder checked its grammar): no
+// more than maxDecimalDigits digits, and zero or a magnitude a double
+// holds without overflow or underflow to zero.
+func decimalInRange(s string) bool {
+	mantissa, _, _ := strings.Cut(strings.ToLower(s), "e")
+	if len(mantissa) > maxDecimalDigits+2 { // sign and point
+		return false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return false
+	}
+	return f != 0 || strings.Trim(mantissa, "-0.") == ""
+}
+
+// dayExists takes a value its pattern matched: when it names a day
+// (YYYY-MM-DD...), the day must be in its month (no 2023-02-30).
+func dayExists(s string) bool {
+	if len(s) < 10 {
+		return true
+	}
+	y, errY := strconv.Atoi(s[:4])
+	m, errM := strconv.Atoi(s[5:7])
+	d, errD := strconv.Atoi(s[8:10])
+	if errY != nil || errM != nil || errD != nil {
+		return false
+	}
+	return d >= 1 && d <= time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }

@@ -2,8 +2,10 @@ package profiles
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -33,5 +35,38 @@ func TestFastChecksAgreeWithThePatterns(t *testing.T) {
 			}
 			require.Equal(t, pattern.MatchString(s), fast(s), "%s %q", typ, s)
 		}
+	}
+}
+
+// The range checks refuse what the patterns let through but a database
+// cannot hold, and nothing a real record holds.
+func TestRangeChecks(t *testing.T) {
+	tests := []struct {
+		typ, value string
+		ok         bool
+	}{
+		{"decimal", "0", true},
+		{"decimal", "-0.000", true},
+		{"decimal", "1.5e300", true},
+		{"decimal", "-1e-320", true}, // subnormal, still a double
+		{"decimal", "1e200000", false},
+		{"decimal", "-1e309", false},
+		{"decimal", "1e-400", false}, // underflows to zero
+		{"decimal", "1" + strings.Repeat("0", 400), false},
+		{"decimal", "0." + strings.Repeat("1", 1000), true},
+		{"decimal", "0." + strings.Repeat("1", 1001), false},
+		{"date", "2024", true},
+		{"date", "2023-02", true},
+		{"date", "2024-02-29", true},
+		{"date", "2023-02-29", false},
+		{"date", "2023-02-30", false},
+		{"date", "2023-04-31", false},
+		{"date", "2023-12-31", true},
+		{"dateTime", "2023-02-30T10:00:00Z", false},
+		{"dateTime", "2023-01-31T10:00:00+14:00", true},
+		{"instant", "2023-06-31T10:00:00.123Z", false},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.ok, rangeChecks[tc.typ](tc.value), "%s %s", tc.typ, tc.value)
 	}
 }

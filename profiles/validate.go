@@ -419,6 +419,10 @@ func (v *validator) primitive(typ string, prim *primitive, val any, p *path) boo
 		v.fail(p, "value", "%q is not a valid %s", clip(text), typ)
 		return false
 	}
+	if inRange, ok := rangeChecks[typ]; ok && !inRange(text) {
+		v.fail(p, "value", "%q is out of range for a %s", clip(text), typ)
+		return false
+	}
 	return true
 }
 

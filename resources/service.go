@@ -183,6 +183,8 @@ type Service struct {
 	// validation is how writes are checked against the profiles they claim.
 	validation profiles.Options
 	validator  Validator
+	// maxResourceBytes bounds what a patch produces (patch.go).
+	maxResourceBytes int64
 	// appointmentHook hears every appointment move, inside its transaction.
 	appointmentHook AppointmentHook
 }

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
-
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
 	"github.com/fhirserver/fhirserver/storage"
@@ -215,9 +213,9 @@ func (s *Service) patchEntry(ctx context.Context, w *work, e *txEntry) error {
 	if err != nil {
 		return outcome.E(outcome.Invalid, "the Binary's data is not base64")
 	}
-	p, err := jsonpatch.DecodePatch(doc)
+	p, err := decodePatch(doc)
 	if err != nil {
-		return outcome.E(outcome.Invalid, "the Binary's data is not a JSON Patch document")
+		return err
 	}
 	e.result, err = s.patch(ctx, w, e.target.key(), p, e.ifMatch)
 	return err

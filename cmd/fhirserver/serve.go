@@ -30,6 +30,7 @@ type serveFlags struct {
 	addr          string
 	baseURL       string
 	maxBody       int64
+	timeouts      fhirserver.Timeouts
 	tokenLifespan time.Duration
 	breakGlassFor time.Duration
 	slotHorizon   int
@@ -95,7 +96,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		OAuth:      provider.Handlers(),
 		Security:   provider.Security(),
 	})
-	return listen(ctx, f.addr, app, log)
+	return listen(ctx, f.addr, fhirserver.NewHTTPServer(app, f.timeouts), log)
 }
 
 // tuneGC trades memory for CPU unless the operator set GOGC: decoding
@@ -120,6 +121,11 @@ func parseServe(args []string) (serveFlags, error) {
 	fs.StringVar(&f.addr, "addr", envOr("FHIR_ADDR", "127.0.0.1:8080"), "address to listen on")
 	fs.StringVar(&f.baseURL, "base-url", envOr("FHIR_BASE_URL", ""), "public root URL of the server (default http://ADDR)")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", 64<<20, "largest request body accepted; larger ones get 413")
+	def := fhirserver.DefaultTimeouts
+	fs.DurationVar(&f.timeouts.ReadHeader, "http-read-header-timeout", def.ReadHeader, "time a client has to send a request's headers")
+	fs.DurationVar(&f.timeouts.Read, "http-read-timeout", def.Read, "time a client has to send a whole request, body included")
+	fs.DurationVar(&f.timeouts.Write, "http-write-timeout", def.Write, "time from a request's headers to the end of its answer (keep it above --http-read-timeout)")
+	fs.DurationVar(&f.timeouts.Idle, "http-idle-timeout", def.Idle, "how long a kept-alive connection may wait for its next request")
 	fs.DurationVar(&f.tokenLifespan, "token-lifespan", 15*time.Minute, "lifetime of access tokens")
 	fs.DurationVar(&f.db.budget.StatementTimeout, "statement-timeout", 5*time.Second, "longest a database statement of a request may run (0: no limit); longer ones answer 503 too-costly")
 	fs.DurationVar(&f.db.budget.WriteTimeout, "write-timeout", time.Minute, "longest a statement of a write transaction may run (0: ten times --statement-timeout, at least a minute)")
@@ -192,12 +198,11 @@ func (f serveFlags) videoProviders() []telehealth.VideoProvider {
 
 // listen serves until ctx ends, then stops taking connections and lets
 // in-flight requests finish.
-func listen(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+func listen(ctx context.Context, addr string, srv *http.Server, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String())
