@@ -646,7 +646,7 @@ func TestPatientScopedWrites(t *testing.T) {
 	obs := func(id, patient, status string) string {
 		body := `{"resourceType":"Observation","status":"` + status + `","code":{"text":"x"},"subject":{"reference":"Patient/` + patient + `"}}`
 		if id != "" {
-			body = `{"resourceType":"Observation","id":"` + id + `",` + body[len(`{`):]
+			body = `{"resourceType":"Observation","id":"` + id + `",` + body[len(`{"resourceType":"Observation",`):]
 		}
 		return body
 	}

@@ -58,8 +58,11 @@ func (b searchset) link(rel string) string {
 
 func (ts *testServer) put(typ, id, body string) {
 	ts.t.Helper()
-	body = `{"id":"` + id + `",` + strings.TrimPrefix(strings.TrimSpace(body), "{")
-	r := ts.do("PUT", "/"+typ+"/"+id, fhirJSON, body)
+	var obj map[string]json.RawMessage
+	require.NoError(ts.t, json.Unmarshal([]byte(body), &obj), body)
+	obj["id"], _ = json.Marshal(id)
+	b, _ := json.Marshal(obj)
+	r := ts.do("PUT", "/"+typ+"/"+id, fhirJSON, string(b))
 	require.Contains(ts.t, []int{200, 201}, r.Status, "%s", r.Body)
 }
 
