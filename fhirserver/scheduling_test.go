@@ -315,3 +315,115 @@ func TestSlotsMadeThroughTheAPI(t *testing.T) {
 		"participant":[{"actor":{"reference":"Patient/p1"},"status":"accepted"}]}`)
 	assert.Equal(t, 201, r.Status, "%s", r.Body)
 }
+
+// apiSlot is a free Slot as a FHIR client would POST it.
+func apiSlot(schedule string, start time.Time) string {
+	return fmt.Sprintf(`{"resourceType":"Slot","schedule":{"reference":"Schedule/%s"},"status":"free",
+		"serviceType":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/service-type","code":"124"}]}],
+		"specialty":[{"coding":[{"system":"http://snomed.info/sct","code":"394814009"}]}],
+		"appointmentType":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0276","code":"FOLLOWUP"}]},
+		"start":"%s","end":"%s"}`, schedule, start.Format(time.RFC3339), start.Add(30*time.Minute).Format(time.RFC3339))
+}
+
+// A Schedule and Slots POSTed as any FHIR client makes them are found by
+// $find (by practitioner, visit type, specialty, location and dates,
+// earliest first) and booked by $book, as derived slots are.
+func TestFindAndBookSlotsMadeThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	ts.put("Practitioner", "drx", `{"resourceType":"Practitioner"}`)
+	ts.put("Location", "west", `{"resourceType":"Location"}`)
+	ts.put("Patient", "p1", `{"resourceType":"Patient"}`)
+	sch := ts.create("Schedule", `{"resourceType":"Schedule","active":true,
+		"actor":[{"reference":"Practitioner/drx"},{"reference":"Location/west"}],
+		"serviceType":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/service-type","code":"124"}]}],
+		"specialty":[{"coding":[{"system":"http://snomed.info/sct","code":"394814009"}]}]}`)["id"].(string)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 3)
+	var made []string
+	for _, h := range []int{15, 9, 11} { // posted out of order
+		made = append(made, ts.create("Slot", apiSlot(sch, day.Add(time.Duration(h)*time.Hour)))["id"].(string))
+	}
+	want := []string{made[1], made[2], made[0]}
+	for _, q := range []string{"practitioner=drx", "practitioner=Practitioner/drx", "visit-type=124",
+		"visit-type=http://terminology.hl7.org/CodeSystem/service-type|124", "specialty=394814009",
+		"location=west", "practitioner=drx&location=west&specialty=394814009&visit-type=124",
+		"start=" + day.Format("2006-01-02") + "&end=" + day.AddDate(0, 0, 1).Format("2006-01-02")} {
+		assert.Equal(t, want, freeSlots(t, ts, q), q)
+	}
+	assert.Equal(t, want[1:2], freeSlots(t, ts, "practitioner=drx&start="+day.Add(10*time.Hour).Format(time.RFC3339)+
+		"&end="+day.Add(12*time.Hour).Format(time.RFC3339)))
+	assert.Empty(t, freeSlots(t, ts, "practitioner=nobody"))
+	assert.Empty(t, freeSlots(t, ts, "location=east"))
+	assert.Empty(t, freeSlots(t, ts, "specialty=000"))
+
+	r := ts.do("POST", "/Appointment/$book", fhirJSON, bookBody(want[0]))
+	require.Equal(t, 201, r.Status, "%s", r.Body)
+	assert.Equal(t, want[1:], freeSlots(t, ts, "practitioner=drx"))
+	assertOutcome(t, ts.do("POST", "/Appointment/$book", fhirJSON, bookBody(want[0])), 409, "conflict", "")
+}
+
+// A Slot POSTed through the API follows its changes: a client's busy,
+// busy-unavailable or entered-in-error takes it out of $find and $book
+// (and a cancellation does not free a slot the client blocked); a
+// Schedule given a new actor moves its Slots to that actor; a Slot made in
+// a transaction Bundle is found and booked as any other.
+func TestSlotsMadeThroughTheAPIFollowTheirChanges(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	ts.put("Patient", "p1", `{"resourceType":"Patient"}`)
+	ts.put("Schedule", "sch", `{"resourceType":"Schedule","actor":[{"reference":"Practitioner/drx"}]}`)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 3)
+	var slots []string
+	for h := range 5 {
+		slots = append(slots, ts.create("Slot", apiSlot("sch", day.Add(time.Duration(9+h)*time.Hour)))["id"].(string))
+	}
+	setStatus := func(id, status string) {
+		t.Helper()
+		slot := ts.do("GET", "/Slot/"+id, "", "").json(t)
+		delete(slot, "meta")
+		slot["status"] = status
+		r := ts.do("PUT", "/Slot/"+id, fhirJSON, string(mustJSON(t, slot)))
+		require.Equal(t, 200, r.Status, "%s", r.Body)
+	}
+	setStatus(slots[0], "busy")
+	setStatus(slots[1], "busy-unavailable")
+	setStatus(slots[2], "entered-in-error")
+	assert.Equal(t, slots[3:], freeSlots(t, ts, "practitioner=drx"))
+	for _, s := range slots[:3] {
+		assertOutcome(t, ts.do("POST", "/Appointment/$book", fhirJSON, bookBody(s)), 409, "conflict", "Appointment.slot[0]")
+	}
+
+	// Booked, then blocked by the client, then cancelled: still blocked,
+	// and offered to nobody waiting.
+	r := ts.do("POST", "/Appointment/$book", fhirJSON, bookBody(slots[3]))
+	require.Equal(t, 201, r.Status, "%s", r.Body)
+	appt := r.json(t)
+	setStatus(slots[3], "busy-unavailable")
+	r = ts.do("POST", "/Appointment/$waitlist", fhirJSON, `{"resourceType":"Parameters","parameter":[
+		{"name":"patient","valueReference":{"reference":"Patient/p1"}},{"name":"practitioner","valueReference":{"reference":"Practitioner/drx"}},
+		{"name":"urgency","valueInteger":5}]}`)
+	require.Equal(t, 201, r.Status, "%s", r.Body)
+	waiting := r.json(t)["id"].(string)
+	delete(appt, "meta")
+	appt["status"] = "cancelled"
+	r = ts.do("PUT", "/Appointment/"+appt["id"].(string), fhirJSON, string(mustJSON(t, appt)))
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	assert.Equal(t, "busy-unavailable", ts.do("GET", "/Slot/"+slots[3], "", "").json(t)["status"])
+	assert.Equal(t, "waitlist", ts.do("GET", "/Appointment/"+waiting, "", "").json(t)["status"])
+	assert.Equal(t, slots[4:], freeSlots(t, ts, "practitioner=drx"))
+
+	ts.put("Schedule", "sch", `{"resourceType":"Schedule","actor":[{"reference":"Practitioner/dry"}]}`)
+	assert.Empty(t, freeSlots(t, ts, "practitioner=drx"))
+	assert.Equal(t, slots[4:], freeSlots(t, ts, "practitioner=dry"))
+
+	r = ts.do("POST", "", fhirJSON, `{"resourceType":"Bundle","type":"transaction","entry":[
+		{"fullUrl":"urn:uuid:6e1c1a8e-0a4e-4c43-9d57-5a3f3b0e0001","resource":{"resourceType":"Schedule","actor":[{"reference":"Practitioner/drz"}]},
+		 "request":{"method":"POST","url":"Schedule"}},
+		{"resource":`+strings.Replace(apiSlot("x", day.Add(10*time.Hour)), `"Schedule/x"`, `"urn:uuid:6e1c1a8e-0a4e-4c43-9d57-5a3f3b0e0001"`, 1)+`,
+		 "request":{"method":"POST","url":"Slot"}}]}`)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	inBundle := freeSlots(t, ts, "practitioner=drz")
+	require.Len(t, inBundle, 1)
+	require.Equal(t, 201, ts.do("POST", "/Appointment/$book", fhirJSON, bookBody(inBundle[0])).Status)
+	assert.Empty(t, freeSlots(t, ts, "practitioner=drz"))
+}

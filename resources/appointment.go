@@ -130,7 +130,7 @@ func (w *work) bookSlots(ctx context.Context, appointment string, obj map[string
 			return err
 		}
 		if use.Full {
-			if err := w.setSlotStatus(ctx, ref, "busy"); err != nil {
+			if err := w.setSlotStatus(ctx, ref, "free", "busy"); err != nil {
 				return err
 			}
 		}
@@ -146,16 +146,19 @@ func (w *work) releaseSlots(ctx context.Context, appointment, reason string) ([]
 		return nil, err
 	}
 	for _, s := range slots {
-		if err := w.setSlotStatus(ctx, s, "free"); err != nil {
+		if err := w.setSlotStatus(ctx, s, "busy", "free"); err != nil {
 			return nil, err
 		}
 	}
 	return slots, nil
 }
 
-// setSlotStatus writes the slot's next version with status, as the
-// server: the booking that changes it was authorized already.
-func (w *work) setSlotStatus(ctx context.Context, id, status string) error {
+// setSlotStatus moves the slot from status from to status, writing its
+// next version as the server: the booking that changes it was authorized
+// already. Bookings move a slot only between free and busy; the other
+// statuses are its owner's (a block, a withdrawal, an error), which no
+// booking or release undoes.
+func (w *work) setSlotStatus(ctx context.Context, id, from, status string) error {
 	k := storage.Key{Type: "Slot", ID: id}
 	h, err := w.head(ctx, k)
 	if err != nil {
@@ -172,7 +175,7 @@ func (w *work) setSlotStatus(ctx context.Context, id, status string) error {
 	if err != nil {
 		return err
 	}
-	if slot["status"] == status {
+	if slot["status"] != from {
 		return nil
 	}
 	slot["status"] = status

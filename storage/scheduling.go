@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -196,6 +197,35 @@ func (t *Tx) SlotsWithPrefix(ctx context.Context, prefix string) (map[string]Slo
 		out[id] = st
 	}
 	return out, rows.Err()
+}
+
+// SchedulesWithActors lists the current Schedules that have every one of
+// actors (Type/id) among theirs, as the caller may see them. It starts
+// from the first actor's index rows: a slot search chained through
+// schedule.actor checks every free slot instead.
+func (s *Store) SchedulesWithActors(ctx context.Context, actors []string) ([]string, error) {
+	var types, ids []string
+	for _, a := range actors {
+		typ, id, _ := strings.Cut(a, "/")
+		types, ids = append(types, typ), append(ids, id)
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT DISTINCT r.id FROM search_reference r
+		JOIN resource_version v ON v.type = r.type AND v.id = r.id AND v.version = r.version
+		WHERE r.type = 'Schedule' AND r.param = 'actor' AND r.target_id = ($2::text[])[1] AND r.target_type = ($1::text[])[1] AND NOT v.deleted
+		  AND NOT EXISTS (SELECT 1 FROM resource_version n WHERE n.type = v.type AND n.id = v.id AND n.version > v.version)
+		  AND NOT EXISTS (SELECT 1 FROM unnest($1::text[], $2::text[]) AS a(typ, id) WHERE NOT EXISTS (
+		      SELECT 1 FROM search_reference o WHERE o.type = r.type AND o.id = r.id AND o.version = r.version
+		        AND o.param = 'actor' AND o.target_id = a.id AND o.target_type = a.typ))
+		ORDER BY r.id`, types, ids)
+	if err != nil {
+		return nil, fmt.Errorf("storage: schedules: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("storage: schedules: %w", err)
+	}
+	return out, nil
 }
 
 // SlotState is a slot's capacity and how much of it is free.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -115,4 +116,47 @@ func TestDoubleBookingIsRefusedByTheDatabase(t *testing.T) {
 	var live int
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM slot_booking WHERE slot = 's1'`).Scan(&live))
 	assert.Equal(t, 1, live)
+}
+
+// scheduleRow is a version of a Schedule with its actor index rows.
+func scheduleRow(id string, version int64, actors ...string) storage.Row {
+	r := storage.Row{Key: storage.Key{Type: "Schedule", ID: id}, Version: version, Method: "PUT", Resource: []byte(`{"resourceType":"Schedule"}`)}
+	for _, a := range actors {
+		typ, target, _ := strings.Cut(a, "/")
+		r.Index.References = append(r.Index.References, storage.ReferenceEntry{Param: "actor", TargetType: &typ, TargetID: &target})
+	}
+	return r
+}
+
+// The Schedules of $find's actors: current versions only (a Schedule
+// whose actor changed is the new actor's), not deleted ones, and every
+// actor given must be among a Schedule's.
+func TestSchedulesWithActors(t *testing.T) {
+	t.Parallel()
+	s, _ := storagetest.Open(t)
+	ctx := context.Background()
+	gone := scheduleRow("gone", 2)
+	gone.Deleted, gone.Resource, gone.Method = true, nil, "DELETE"
+	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error {
+		return tx.Append(ctx, []storage.Row{
+			scheduleRow("both", 1, "Practitioner/a", "Location/l"), scheduleRow("a", 1, "Practitioner/a"),
+			scheduleRow("moved", 1, "Practitioner/a"), scheduleRow("moved", 2, "Practitioner/b"),
+			scheduleRow("gone", 1, "Practitioner/a"), gone,
+		})
+	}))
+	for _, c := range []struct {
+		actors []string
+		want   []string
+	}{
+		{[]string{"Practitioner/a"}, []string{"a", "both"}},
+		{[]string{"Practitioner/a", "Location/l"}, []string{"both"}},
+		{[]string{"Location/l", "Practitioner/a"}, []string{"both"}},
+		{[]string{"Practitioner/b"}, []string{"moved"}},
+		{[]string{"Practitioner/b", "Location/l"}, []string{}},
+		{[]string{"Location/a"}, []string{}},
+	} {
+		got, err := s.SchedulesWithActors(ctx, c.actors)
+		require.NoError(t, err)
+		assert.Equal(t, c.want, got, "%v", c.actors)
+	}
 }

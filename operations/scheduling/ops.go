@@ -30,10 +30,17 @@ type Events interface {
 	FindAppointmentEvents(ctx context.Context, q storage.AppointmentEventQuery) ([]storage.FoundAppointmentEvent, error)
 }
 
+// Store is what the operations read besides resources: status changes,
+// and the Schedules that $find's actors have.
+type Store interface {
+	Events
+	SchedulesWithActors(ctx context.Context, actors []string) ([]string, error)
+}
+
 // Op serves the scheduling operations.
 type Op struct {
 	res      *resources.Service
-	events   Events
+	store    Store
 	horizon  int // days of slots kept ahead
 	now      func() time.Time
 	Waitlist *Waitlist
@@ -42,8 +49,8 @@ type Op struct {
 // New serves scheduling over res, keeping horizon days of slots ahead, and
 // hooks the waitlist into res's appointment moves, so that a freed slot is
 // offered to whoever waits for it.
-func New(res *resources.Service, events Events, horizon int) *Op {
-	op := &Op{res: res, events: events, horizon: horizon, now: time.Now, Waitlist: &Waitlist{Res: res, Weights: DefaultWeights}}
+func New(res *resources.Service, store Store, horizon int) *Op {
+	op := &Op{res: res, store: store, horizon: horizon, now: time.Now, Waitlist: &Waitlist{Res: res, Weights: DefaultWeights}}
 	res.SetAppointmentHook(op.Waitlist.OnMove)
 	return op
 }
@@ -98,7 +105,7 @@ func (op *Op) SearchEvents(ctx context.Context, c resources.Caller, q url.Values
 			return nil, outcome.E(outcome.Invalid, "$events takes to, actor, since and _count, not %s", name).At(name)
 		}
 	}
-	found, err := op.events.FindAppointmentEvents(ctx, eq)
+	found, err := op.store.FindAppointmentEvents(ctx, eq)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +128,7 @@ func (op *Op) AppointmentEvents(ctx context.Context, c resources.Caller, id stri
 	if _, err := op.res.Read(ctx, c, storage.Key{Type: "Appointment", ID: id}); err != nil {
 		return nil, err
 	}
-	events, err := op.events.AppointmentEvents(storage.Unrestricted(ctx), id)
+	events, err := op.store.AppointmentEvents(storage.Unrestricted(ctx), id)
 	if err != nil {
 		return nil, err
 	}
@@ -365,12 +372,12 @@ func actor(c resources.Caller) string {
 	return "client:" + c.ID
 }
 
-// Find is Appointment/$find: the free slots, earliest first, of a
-// practitioner (practitioner), a visit type (visit-type, a code of
-// VisitTypeSystem or system|code), a specialty (specialty, token), a
-// location (location, the Location of the practitioner's availability),
-// from start to end (dates or instants; default: the horizon). It answers the
-// Slot search it makes.
+// Find is Appointment/$find: the free slots, earliest first, whose
+// Schedule has the practitioner (practitioner) and the location (location)
+// among its actors, of a visit type (visit-type, a token on the Slot's
+// serviceType), a specialty (specialty, token), from start to end (dates
+// or instants; default: the horizon), whether availability derived them
+// or a client created them. It answers the Slot search it makes.
 func (op *Op) Find(ctx context.Context, c resources.Caller, q url.Values, o resources.Options) (resources.Result, error) {
 	search := url.Values{"status": {"free"}, "_sort": {"start"}}
 	from := op.now().UTC().Format(time.RFC3339)
@@ -381,20 +388,16 @@ func (op *Op) Find(ctx context.Context, c resources.Caller, q url.Values, o reso
 	if v := q.Get("end"); v != "" {
 		search.Add("start", "lt"+v)
 	}
-	if p := q.Get("practitioner"); p != "" {
-		search.Set("schedule", "Schedule/"+ScheduleID(strings.TrimPrefix(p, "Practitioner/")))
+	if err := op.bySchedules(ctx, q, search); err != nil {
+		return resources.Result{}, err
 	}
+	// A bare code matches in any system, as a token does: a client's Slot
+	// names its visit types in its own system.
 	if v := q.Get("visit-type"); v != "" {
-		if !strings.Contains(v, "|") {
-			v = VisitTypeSystem + "|" + v
-		}
 		search.Set("service-type", v)
 	}
 	if v := q.Get("specialty"); v != "" {
 		search.Set("specialty", v)
-	}
-	if v := q.Get("location"); v != "" {
-		search.Set("schedule.actor", "Location/"+strings.TrimPrefix(v, "Location/"))
 	}
 	if v := q.Get("_count"); v != "" {
 		search.Set("_count", v)
@@ -409,11 +412,42 @@ func (op *Op) Find(ctx context.Context, c resources.Caller, q url.Values, o reso
 	return op.res.Search(ctx, c, "Slot", search, o, nil)
 }
 
+// bySchedules narrows search to the slots of the Schedules that have
+// $find's practitioner and location among their actors: a client's own
+// Schedules too, and one whose actors changed, not only the one
+// availability makes.
+func (op *Op) bySchedules(ctx context.Context, q url.Values, search url.Values) error {
+	var actors []string
+	if v := q.Get("practitioner"); v != "" {
+		actors = append(actors, "Practitioner/"+strings.TrimPrefix(v, "Practitioner/"))
+	}
+	if v := q.Get("location"); v != "" {
+		actors = append(actors, "Location/"+strings.TrimPrefix(v, "Location/"))
+	}
+	if len(actors) == 0 {
+		return nil
+	}
+	ids, err := op.store.SchedulesWithActors(ctx, actors)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		search.Set("_id", "") // no Schedule, no slot: an empty searchset
+		return nil
+	}
+	refs := make([]string, len(ids))
+	for i, id := range ids {
+		refs[i] = "Schedule/" + id
+	}
+	search.Set("schedule", strings.Join(refs, ","))
+	return nil
+}
+
 // Book is Appointment/$book: the Parameters' appointment part is the
 // Appointment, naming its slot(s) in Appointment.slot (Argonaut
-// Scheduling). It is created as any Appointment is (booked unless it says
-// otherwise), which books its slots under their locks: a slot that another
-// booking filled first answers 409.
+// Scheduling), each of which must be free. It is created as any
+// Appointment is (booked unless it says otherwise), which books its slots
+// under their locks: a slot that another booking filled first answers 409.
 func (op *Op) Book(ctx context.Context, c resources.Caller, body []byte, o resources.Options) (resources.Result, error) {
 	var p struct {
 		ResourceType string `json:"resourceType"`
@@ -440,7 +474,7 @@ func (op *Op) Book(ctx context.Context, c resources.Caller, body []byte, o resou
 	if _, ok := appt["status"]; !ok {
 		appt["status"] = "booked"
 	}
-	if err := op.spanSlots(ctx, c, appt); err != nil {
+	if err := op.bookable(ctx, c, appt); err != nil {
 		return resources.Result{}, err
 	}
 	raw, err := json.Marshal(appt)
@@ -450,23 +484,27 @@ func (op *Op) Book(ctx context.Context, c resources.Caller, body []byte, o resou
 	return op.res.Create(ctx, c, "Appointment", raw, o)
 }
 
-// spanSlots gives an appointment without start and end those of its
-// slots: a booked appointment has them (app-3).
-func (op *Op) spanSlots(ctx context.Context, c resources.Caller, appt map[string]any) error {
-	if appt["start"] != nil && appt["end"] != nil {
-		return nil
-	}
+// bookable checks that every slot the appointment names is free, as the
+// caller may read it: a slot its owner marked busy, busy-unavailable or
+// entered-in-error is not offered, whatever units it has left. An
+// appointment without start and end gets those of its slots: a booked
+// appointment has them (app-3).
+func (op *Op) bookable(ctx context.Context, c resources.Caller, appt map[string]any) error {
 	var start, end string
 	for i, s := range appt["slot"].([]any) {
 		ref, _ := s.(map[string]any)["reference"].(string)
 		id := ref[strings.LastIndex(ref, "/")+1:]
+		at := fmt.Sprintf("Appointment.slot[%d]", i)
 		r, err := op.res.Read(ctx, c, storage.Key{Type: "Slot", ID: id})
 		if err != nil {
-			return outcome.E(outcome.Unprocessable, "%s is not a slot that can be read", ref).At(fmt.Sprintf("Appointment.slot[%d]", i))
+			return outcome.E(outcome.Unprocessable, "%s is not a slot that can be read", ref).At(at)
 		}
-		var slot struct{ Start, End string }
+		var slot struct{ Start, End, Status string }
 		if err := json.Unmarshal(r.Body, &slot); err != nil {
 			return err
+		}
+		if slot.Status != "free" {
+			return outcome.E(outcome.Conflict, "Slot/%s is %s, not free", id, slot.Status).At(at)
 		}
 		if start == "" || slot.Start < start {
 			start = slot.Start
@@ -475,7 +513,9 @@ func (op *Op) spanSlots(ctx context.Context, c resources.Caller, appt map[string
 			end = slot.End
 		}
 	}
-	appt["start"], appt["end"] = start, end
+	if appt["start"] == nil || appt["end"] == nil {
+		appt["start"], appt["end"] = start, end
+	}
 	return nil
 }
 

@@ -168,6 +168,7 @@ func (wl *Waitlist) offer(ctx context.Context, t *resources.Txn, slotID string) 
 	}
 	var slot struct {
 		Start, End  string
+		Status      string
 		Schedule    struct{ Reference string }
 		ServiceType []struct {
 			Coding []struct{ System, Code string }
@@ -181,6 +182,11 @@ func (wl *Waitlist) offer(ctx context.Context, t *resources.Txn, slotID string) 
 	}
 	if start, err := time.Parse(time.RFC3339, slot.Start); err != nil || !start.After(wl.now()) {
 		return nil // a slot already begun (a no-show's) is offered to nobody
+	}
+	// Read as stored, before the release: a full slot (busy) is free now;
+	// one its owner blocked or withdrew stays so, and is offered to nobody.
+	if slot.Status != "free" && slot.Status != "busy" {
+		return nil
 	}
 	practitioner, err := wl.practitionerOf(ctx, t, slot.Schedule.Reference)
 	if err != nil {
