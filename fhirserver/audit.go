@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/profiles"
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/storage"
 )
@@ -306,9 +307,12 @@ func keyOfPath(c echo.Context) []storage.Key {
 	if t, id := c.Param("type"), c.Param("id"); t != "" && id != "" {
 		return []storage.Key{{Type: printable(t), ID: printable(id)}}
 	}
-	// A refused operation on a patient ($break-glass) names whom it was for.
-	if id := c.Param("id"); id != "" && strings.HasPrefix(c.Path(), "/fhir/Patient/:id/") {
-		return []storage.Key{{Type: "Patient", ID: id}}
+	// A refused operation on an instance names what it was for: the
+	// patient of a $break-glass, the session of a telehealth move.
+	if id := c.Param("id"); id != "" {
+		if typ, op, ok := strings.Cut(strings.TrimPrefix(c.Path(), "/fhir/"), "/:id/"); ok && strings.HasPrefix(op, "$") && profiles.IsResourceType(typ) {
+			return []storage.Key{{Type: typ, ID: id}}
+		}
 	}
 	return nil
 }

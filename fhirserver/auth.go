@@ -69,7 +69,8 @@ func (s smartAuth) Authenticate(r *http.Request) (resources.Caller, error) {
 		care = &c
 	}
 	caller := resources.Caller{ID: access.ClientID, User: access.User, FHIRUser: access.FHIRUser, Role: access.Role,
-		Authorize: authorizer(access, role), Patient: patientLimit(access), Filters: scopeFilters(access), Care: care, BreakGlass: breakGlass}
+		Authorize: authorizer(access, role), Patient: patientLimit(access), Filters: scopeFilters(access), Care: care, BreakGlass: breakGlass,
+		Expires: access.Expires}
 	if slices.Contains(access.Scopes, "fhirUser") {
 		caller.Self = access.FHIRUser
 	}

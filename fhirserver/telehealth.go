@@ -69,14 +69,18 @@ func (a *app) telehealthMove(state string) echo.HandlerFunc {
 // waitingRoom is GET Encounter/[id]/$waiting-room: the session's place in
 // the waiting room and the estimated wait, as JSON; over a WebSocket
 // (authenticated like any request, by its bearer token) a new message
-// every time the waiting room changes.
+// every time the waiting room changes. Who may watch is the session's
+// (telehealth.Service.Watcher). The WebSocket lives no longer than its
+// token: it closes when the token expires, and its token is checked again
+// before each message, so that a revoked one hears nothing more.
 func (a *app) waitingRoom(c echo.Context) error {
 	t, err := a.telehealth()
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	practitioner, err := t.PractitionerOf(ctx, callerOf(c), c.Param("id"))
+	caller := callerOf(c)
+	practitioner, err := t.Watcher(ctx, caller, c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -98,13 +102,29 @@ func (a *app) waitingRoom(c echo.Context) error {
 	}
 	defer conn.CloseNow()
 	ctx = conn.CloseRead(context.WithoutCancel(ctx))
+	var expired <-chan time.Time
+	if !caller.Expires.IsZero() {
+		timer := time.NewTimer(time.Until(caller.Expires))
+		defer timer.Stop()
+		expired = timer.C
+	}
+	// The request as it was authenticated, kept to check its token again;
+	// its own context ended with the upgrade.
+	again := c.Request().WithContext(ctx)
 	positions, stop := t.Subscribe(ctx, c.Param("id"), practitioner)
 	defer stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-expired:
+			conn.Close(websocket.StatusPolicyViolation, "the access token has expired")
+			return nil
 		case p := <-positions:
+			if _, err := a.auth.Authenticate(again); err != nil {
+				conn.Close(websocket.StatusPolicyViolation, "the access token is no longer valid")
+				return nil
+			}
 			b, _ := json.Marshal(p)
 			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err := conn.Write(wctx, websocket.MessageText, b)

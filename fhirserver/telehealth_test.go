@@ -53,7 +53,9 @@ func TestTelehealthSession(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, ts.smart.AddUser(ctx, smart.User{Username: "pat", Password: password, Role: "patient", FHIRUser: "Patient/p1"}))
 	patient := userTokenFor(t, ts, "app", "pat", "openid fhirUser user/*.rs")
-	doc := userTokenFor(t, ts, "app", "doc", "openid fhirUser user/*.rs")
+	teleApp(t, ts)
+	// The practitioner's moves change the Encounter: their app asks to update it.
+	doc := userTokenFor(t, ts, "tele-app", "doc", "openid fhirUser user/*.rs user/Encounter.u")
 	backend := ts.token
 	s1 := newSession(t, ts, "a1", "p1")
 	s2 := newSession(t, ts, "a2", "p2")
@@ -126,6 +128,7 @@ func TestTelehealthSession(t *testing.T) {
 	require.NoError(t, json.Unmarshal(ts.do("GET", "/Encounter/"+s2+"/$waiting-room", "", "").Body, &p2))
 	assert.Equal(t, 1, p2.Position, "next in line")
 
+	ts.token = patient // a participant reports quality
 	assert.Equal(t, 202, ts.do("POST", "/Encounter/"+s1+"/$quality", fhirJSON, `{"resourceType":"Parameters","parameter":[{"name":"kind","valueCode":"PACKET_LOSS"},{"name":"value","valueDecimal":0.05}]}`).Status)
 	assert.Equal(t, 400, ts.do("POST", "/Encounter/"+s1+"/$quality", fhirJSON, `{"resourceType":"Parameters","parameter":[{"name":"kind","valueCode":"MOOD"}]}`).Status)
 	ts.token = doc

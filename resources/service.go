@@ -58,6 +58,10 @@ type Caller struct {
 	// Self is the caller's own resource ("Practitioner/dr1"), which it may
 	// read whatever its other scopes: SMART's fhirUser scope.
 	Self string
+	// Expires is when the caller's token ends (zero: not known): what
+	// outlives the request that authenticated it (a WebSocket) must end
+	// by then.
+	Expires time.Time
 }
 
 // AllowAll authorizes every interaction; it is for the operator's own
@@ -101,6 +105,12 @@ func (c Caller) allowWrite(typ string, i Interaction) error {
 	}
 	return nil
 }
+
+// AllowWrite is allowWrite for an operation that changes a resource by a
+// path of its own (a telehealth move writes the session's Encounter): the
+// caller is held to the rule of every write (scope, role, no narrowed
+// scope) before anything moves, not only to a read of the resource.
+func (c Caller) AllowWrite(typ string, i Interaction) error { return c.allowWrite(typ, i) }
 
 // allowUnlimited refuses an interaction the caller may do only within a
 // patient's reach or through narrowed scopes, where it is not checked

@@ -498,7 +498,8 @@ func (p *Provider) Authenticate(r *http.Request) (*Access, error) {
 		a.User, a.Role, a.FHIRUser, a.Patient, a.Encounter = s.User, s.Role, s.FHIRUser, s.Launch.Patient, s.Launch.Encounter
 		a.UserResource = s.UserResource
 	}
-	p.cache.put(key, a, ar.GetSession().GetExpiresAt(fosite.AccessToken))
+	a.Expires = ar.GetSession().GetExpiresAt(fosite.AccessToken)
+	p.cache.put(key, a, a.Expires)
 	return a, nil
 }
 

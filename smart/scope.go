@@ -2,6 +2,7 @@ package smart
 
 import (
 	"strings"
+	"time"
 
 	"github.com/fhirserver/fhirserver/profiles"
 )
@@ -130,7 +131,10 @@ type Access struct {
 	// compartment of this patient (and what it references).
 	Patient   string
 	Encounter string
-	parsed    []Scope
+	// Expires is when the token ends: what outlives the request it
+	// authenticated (a WebSocket) ends then too.
+	Expires time.Time
+	parsed  []Scope
 }
 
 func newAccess(clientID string, granted []string) *Access {

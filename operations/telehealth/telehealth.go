@@ -168,7 +168,8 @@ func (s *Service) Move(ctx context.Context, c resources.Caller, id, to string) (
 		return resources.Result{}, err
 	}
 	practitioner := practitionerOf(enc)
-	if err := mayMove(c, to, patientOf(enc), practitioner); err != nil {
+	patientAct, err := mayMove(c, to, patientOf(enc), practitioner)
+	if err != nil {
 		return resources.Result{}, err
 	}
 	from, since, err := s.Store.TelehealthState(ctx, id)
@@ -202,9 +203,15 @@ func (s *Service) Move(ctx context.Context, c resources.Caller, id, to string) (
 		enc["period"] = period
 	}
 	var v *storage.Version
-	err = s.Res.Transact(ctx, server(c), func(t *resources.Txn) error {
+	// The Encounter is written as the caller, whose update the write path
+	// checks again (a token held to a patient writes only in that
+	// patient's compartment; a user makes no care relationship by it),
+	// except for the patient's own act, written as the server. What
+	// follows from the move (the appointment, its slots, the waitlist) is
+	// the server's bookkeeping.
+	err = s.Res.Transact(ctx, c, func(t *resources.Txn) error {
 		var err error
-		if v, err = t.Put(ctx, enc, true); err != nil {
+		if v, err = t.Put(ctx, enc, patientAct); err != nil {
 			return err
 		}
 		if err := t.Tx().AddTelehealthEvent(ctx, storage.TelehealthMove{Encounter: id, Practitioner: practitioner, Actor: actor(c), From: from, To: to}); err != nil {
@@ -232,22 +239,32 @@ func (s *Service) Move(ctx context.Context, c resources.Caller, id, to string) (
 	return resources.Result{Status: 200, Body: v.Resource, Version: v, Keys: []storage.Key{k}}, nil
 }
 
-// mayMove says who moves a session: the patient joins the waiting room,
-// the practitioner starts and closes; a backend service (no user) may do
-// either, for the EHR that drives them.
-func mayMove(c resources.Caller, to, patient, practitioner string) error {
-	if c.User == "" {
-		return nil
-	}
+// mayMove says who moves a session, and whether the move is the session
+// patient's own act (asServer): then its Encounter is written as the
+// server. A move changes the Encounter, so besides the participant rule
+// (the practitioner starts, closes and marks a no-show; a backend service,
+// with no user, makes any move for the EHR that drives sessions) it takes
+// what any update of an Encounter takes: a scope that updates Encounters
+// and, for a user, a role that permits it. The session's patient joining
+// or leaving is the exception: that is the patient's act, which the
+// operation grants them, not a generic update of the Encounter (a
+// patient's role reads and searches; no scope names a join), so the
+// participant rule alone suffices, with the read of the session already
+// made.
+func mayMove(c resources.Caller, to, patient, practitioner string) (asServer bool, err error) {
 	who := c.FHIRUserRef()
-	switch {
-	case to == "WAITING_ROOM" && who == "Patient/"+patient:
-	case to != "WAITING_ROOM" && who == "Practitioner/"+practitioner:
-	case to == "ABANDONED" && who == "Patient/"+patient: // a patient may leave
-	default:
-		return outcome.E(outcome.Forbidden, "a session is joined by its patient and started and closed by its practitioner")
+	if c.User != "" {
+		switch {
+		case patient != "" && who == "Patient/"+patient && (to == "WAITING_ROOM" || to == "ABANDONED"):
+			return true, nil // a patient joins, and may leave
+		case to == "WAITING_ROOM" || practitioner == "" || who != "Practitioner/"+practitioner:
+			return false, outcome.E(outcome.Forbidden, "a session is joined by its patient and started and closed by its practitioner")
+		}
 	}
-	return nil
+	if err := c.AllowWrite("Encounter", resources.Update); err != nil {
+		return false, err
+	}
+	return false, nil
 }
 
 // appointmentStatus is where a session's move takes its appointment: a
@@ -438,9 +455,14 @@ func (s *Service) queueChanged(ctx context.Context, practitioner string) {
 	}
 }
 
-// PractitionerOf reads the practitioner of a session, for the waiting
-// room's callers.
-func (s *Service) PractitionerOf(ctx context.Context, c resources.Caller, id string) (string, error) {
+// Watcher reads a session for a watcher of its waiting room and answers
+// its practitioner, whose queue that is. The queue is watched by the
+// session's practitioner, by the session's patient (their own place and
+// wait, which the waiting room pushes to them), and by backend services
+// that read the Encounter (the EHR's front end); any other user who may
+// read the Encounter is refused: the queue's changes are the
+// practitioner's other patients coming and going.
+func (s *Service) Watcher(ctx context.Context, c resources.Caller, id string) (string, error) {
 	r, err := s.Res.Read(ctx, c, storage.Key{Type: "Encounter", ID: id})
 	if err != nil {
 		return "", err
@@ -449,7 +471,15 @@ func (s *Service) PractitionerOf(ctx context.Context, c resources.Caller, id str
 	if err := json.Unmarshal(r.Body, &enc); err != nil {
 		return "", err
 	}
-	return practitionerOf(enc), nil
+	practitioner, patient := practitionerOf(enc), patientOf(enc)
+	switch who := c.FHIRUserRef(); {
+	case c.User == "":
+	case practitioner != "" && who == "Practitioner/"+practitioner:
+	case patient != "" && who == "Patient/"+patient:
+	default:
+		return "", outcome.E(outcome.Forbidden, "a waiting room is watched by the session's practitioner and patient")
+	}
+	return practitioner, nil
 }
 
 func practitionerOf(enc map[string]any) string {

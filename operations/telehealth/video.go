@@ -43,43 +43,72 @@ var requiredConsents = []string{"TELEHEALTH_TERMS", "DATA_PROCESSING"}
 // consents exist. The answer is a Parameters: token, provider, room,
 // expires.
 func (s *Service) VideoToken(ctx context.Context, c resources.Caller, id string) ([]byte, error) {
-	r, err := s.Res.Read(ctx, c, storage.Key{Type: "Encounter", ID: id})
+	identity, err := s.videoParticipant(ctx, c, id)
 	if err != nil {
 		return nil, err
-	}
-	var enc map[string]any
-	if err := json.Unmarshal(r.Body, &enc); err != nil {
-		return nil, err
-	}
-	patient, practitioner := patientOf(enc), practitionerOf(enc)
-	identity := ""
-	switch c.FHIRUserRef() {
-	case "Patient/" + patient:
-		identity = "patient-" + patient
-		if missing, err := s.missingConsents(ctx, patient); err != nil {
-			return nil, err
-		} else if len(missing) > 0 {
-			return nil, outcome.E(outcome.Forbidden, "no video before the patient's consent to %s", strings.Join(missing, " and "))
-		}
-	case "Practitioner/" + practitioner:
-		identity = "practitioner-" + practitioner
-	default:
-		return nil, outcome.E(outcome.Forbidden, "only the session's patient and practitioner join its video")
-	}
-	state, _, err := s.Store.TelehealthState(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if state != "WAITING_ROOM" && state != "ACTIVE" {
-		return nil, outcome.E(outcome.Conflict, "the session is %s: video is for sessions waiting or active", state)
-	}
-	ttl := s.TokenTTL
-	if ttl == 0 {
-		ttl = 2 * time.Minute
 	}
 	room, p, err := s.room(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	return s.videoToken(ctx, id, identity, room, p)
+}
+
+// participant reads the session as the caller and names the caller's
+// part in it: "patient-<id>" for the session's patient (the token's
+// fhirUser), "practitioner-<id>" for its practitioner. Anyone else, a
+// backend service or another user who reads the Encounter, is refused:
+// what only a participant reports or joins.
+func (s *Service) participant(ctx context.Context, c resources.Caller, id string) (identity, patient string, err error) {
+	r, err := s.Res.Read(ctx, c, storage.Key{Type: "Encounter", ID: id})
+	if err != nil {
+		return "", "", err
+	}
+	var enc map[string]any
+	if err := json.Unmarshal(r.Body, &enc); err != nil {
+		return "", "", err
+	}
+	patient, practitioner := patientOf(enc), practitionerOf(enc)
+	switch who := c.FHIRUserRef(); {
+	case c.User != "" && patient != "" && who == "Patient/"+patient:
+		return "patient-" + patient, patient, nil
+	case c.User != "" && practitioner != "" && who == "Practitioner/"+practitioner:
+		return "practitioner-" + practitioner, patient, nil
+	}
+	return "", "", outcome.E(outcome.Forbidden, "only the session's patient and practitioner take part in its video")
+}
+
+// videoParticipant is participant for the video itself: the patient only
+// once the required consents exist, and only while the session waits or
+// is active. Every check comes before the room is touched, so that a
+// refused caller changes nothing.
+func (s *Service) videoParticipant(ctx context.Context, c resources.Caller, id string) (string, error) {
+	identity, patient, err := s.participant(ctx, c, id)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(identity, "patient-") {
+		if missing, err := s.missingConsents(ctx, patient); err != nil {
+			return "", err
+		} else if len(missing) > 0 {
+			return "", outcome.E(outcome.Forbidden, "no video before the patient's consent to %s", strings.Join(missing, " and "))
+		}
+	}
+	state, _, err := s.Store.TelehealthState(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if state != "WAITING_ROOM" && state != "ACTIVE" {
+		return "", outcome.E(outcome.Conflict, "the session is %s: video is for sessions waiting or active", state)
+	}
+	return identity, nil
+}
+
+// videoToken issues identity a token into room and records it.
+func (s *Service) videoToken(ctx context.Context, id, identity string, room storage.TelehealthRoom, p VideoProvider) ([]byte, error) {
+	ttl := s.TokenTTL
+	if ttl == 0 {
+		ttl = 2 * time.Minute
 	}
 	// The identity carries the token's id, so that the video server's
 	// report of a join names the token used (LiveKitWebhook).
@@ -148,18 +177,24 @@ func (s *Service) failover(ctx context.Context, id, skip, reason string) (storag
 // ProviderFailed is POST Encounter/[id]/$video-failover: the client found
 // the room's provider failing; the session moves to the next provider (a
 // new map row), and the answer is as $video-token's.
+//
+// Only a participant who could have a video token reports a failure, and
+// that is checked before the room moves: a room switched for anyone who
+// reads the Encounter would let them disrupt the session.
 func (s *Service) ProviderFailed(ctx context.Context, c resources.Caller, id string) ([]byte, error) {
-	if _, err := s.Res.Read(ctx, c, storage.Key{Type: "Encounter", ID: id}); err != nil {
+	identity, err := s.videoParticipant(ctx, c, id)
+	if err != nil {
 		return nil, err
 	}
 	cur, err := s.Store.CurrentRoom(ctx, id)
 	if err != nil {
 		return nil, outcome.E(outcome.Conflict, "the session has no room yet")
 	}
-	if _, _, err := s.failover(ctx, id, cur.Provider, "provider "+cur.Provider+" failed"); err != nil {
+	room, p, err := s.failover(ctx, id, cur.Provider, "provider "+cur.Provider+" failed")
+	if err != nil {
 		return nil, err
 	}
-	return s.VideoToken(ctx, c, id)
+	return s.videoToken(ctx, id, identity, room, p)
 }
 
 func (s *Service) provider(name string) VideoProvider {
@@ -263,9 +298,10 @@ func (s *Service) Consent(ctx context.Context, c resources.Caller, id string, bo
 
 // Quality is POST Encounter/[id]/$quality: kind (PACKET_LOSS,
 // BITRATE_DROP, DISCONNECT, RECONNECT, JITTER) and value (valueDecimal or
-// valueString); stored apart from the clinical record.
+// valueString); stored apart from the clinical record. Only the
+// session's participants report, as they are the ones in its video.
 func (s *Service) Quality(ctx context.Context, c resources.Caller, id string, body []byte) error {
-	if _, err := s.Res.Read(ctx, c, storage.Key{Type: "Encounter", ID: id}); err != nil {
+	if _, _, err := s.participant(ctx, c, id); err != nil {
 		return err
 	}
 	p, err := params(body)
