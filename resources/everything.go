@@ -16,7 +16,8 @@ import (
 // Everything is Patient/[id]/$everything (every patient when id is empty):
 // the patient, everything in its compartment, and what those resources
 // point at, with _since, _type and _count, one page at a time from a
-// snapshot. Only types the caller may read are returned.
+// snapshot. Only types the caller may read are returned, each held to
+// what the caller's search of it would return (everythingKeep).
 func (s *Service) Everything(ctx context.Context, c Caller, patientID string, q url.Values, o Options) (Result, error) {
 	if err := c.allow("Patient", Read); err != nil {
 		return Result{}, err
@@ -108,17 +109,91 @@ func (s *Service) everythingQuery(ctx context.Context, c Caller, patientID strin
 		}
 	}
 	for _, t := range profiles.ResourceTypes() {
-		// Types held to narrowed scopes are left out: $everything does not
-		// filter within a type yet.
-		if (wanted == nil || wanted[t]) && c.allow(t, Read) == nil && len(c.filters(t, Read)) == 0 {
+		if (wanted == nil || wanted[t]) && c.allow(t, Read) == nil {
 			e.Types = append(e.Types, t)
 		}
 	}
+	keep, err := s.everythingKeep(c, e.Types)
+	if err != nil {
+		return e, 0, err
+	}
+	e.Keep = keep
 	e.LinkTypes, e.LinkParams = s.linkTypes, s.linkParams
 	if err := s.everythingPage(ctx, &e, q, o); err != nil {
 		return e, 0, err
 	}
 	return e, count, nil
+}
+
+// everythingKeep holds each type of $everything to exactly what this
+// caller's searches of it would give (and its reads, as for an _include):
+// the Patient read that opens $everything says nothing of the other
+// types, and a token may read patients at user level but Observations
+// only through a patient/ scope, for the patient in context; such a type
+// is held to that patient's reach whichever patient is asked for, and a
+// type granted through narrowed scopes to their queries. Types held to a
+// patient's reach alone share one condition, so that a token held to one
+// patient for every type adds one reach to the query, not one per type.
+func (s *Service) everythingKeep(c Caller, types []string) (storage.KeyClause, error) {
+	var parts []storage.KeyClause
+	byPatient := map[string][]string{}
+	var patients []string
+	for _, t := range types {
+		is := []Interaction{Read}
+		if c.allow(t, Search) == nil {
+			is = append(is, Search)
+		}
+		narrowed, patient := false, ""
+		for _, i := range is {
+			narrowed = narrowed || len(c.filters(t, i)) > 0
+			if p := c.patient(t, i); p != "" {
+				patient = p
+			}
+		}
+		if !narrowed {
+			if patient != "" {
+				if byPatient[patient] == nil {
+					patients = append(patients, patient)
+				}
+				byPatient[patient] = append(byPatient[patient], t)
+			}
+			continue
+		}
+		var limits []storage.KeyClause
+		for _, i := range is {
+			limit, err := s.limit(c, t, i)
+			if err != nil {
+				return nil, err
+			}
+			if limit != nil {
+				limits = append(limits, limit)
+			}
+		}
+		typ := t
+		parts = append(parts, func(arg func(any) string, v string) string {
+			held := make([]string, len(limits))
+			for i, l := range limits {
+				held[i] = "(" + l(arg, v) + ")"
+			}
+			return v + ".type <> " + arg(typ) + "::text OR (" + strings.Join(held, " AND ") + ")"
+		})
+	}
+	for _, p := range patients {
+		reach, held := s.reach(p).Clause(), byPatient[p]
+		parts = append(parts, func(arg func(any) string, v string) string {
+			return "NOT " + v + ".type = ANY(" + arg(held) + "::text[]) OR " + reach(arg, v)
+		})
+	}
+	if len(parts) == 0 {
+		return nil, nil
+	}
+	return func(arg func(any) string, v string) string {
+		all := make([]string, len(parts))
+		for i, p := range parts {
+			all[i] = "(" + p(arg, v) + ")"
+		}
+		return strings.Join(all, " AND ")
+	}, nil
 }
 
 // careDates names, for the compartment's types without a "date" date

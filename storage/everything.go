@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -31,6 +32,11 @@ type Everything struct {
 	Extras                bool   // the page is of extras (the members are done)
 	AfterType, AfterID    string // the last entry of the previous page, in its part
 	Limit                 int
+
+	// Keep, when set, is a further condition on every entry, members and
+	// extras alike: the caller's limits on each type (a patient/ scope's
+	// reach, a narrowed scope's query), as its searches are held to them.
+	Keep KeyClause
 }
 
 // everythingMembersSQL merges two inputs in (type, id) order, both read
@@ -45,7 +51,7 @@ SELECT DISTINCT ON (k.type, k.id) ` + `%COLUMNS%` + ` FROM (
   SELECT p.type, p.id, p.version FROM resource_version p
    WHERE p.type = 'Patient' AND ($1 = '' OR p.id = $1) AND (p.type, p.id) > ($6, $7)
 ) k JOIN resource_version v ON v.type = k.type AND v.id = k.id AND v.version = k.version
- WHERE ` + `%CURRENT_V%` + ` AND v.type = ANY($4) AND ($5::timestamptz IS NULL OR v.last_updated >= $5)
+ WHERE ` + `%CURRENT_V%` + `%KEEP%` + ` AND v.type = ANY($4) AND ($5::timestamptz IS NULL OR v.last_updated >= $5)
    AND ($9::timestamptz IS NULL AND $10::timestamptz IS NULL OR NOT v.type = ANY($11::text[])
      OR EXISTS (SELECT 1 FROM search_date d WHERE d.type = v.type AND d.id = v.id AND d.version = v.version
        AND d.type || ' ' || d.param = ANY($12::text[])
@@ -74,7 +80,7 @@ WITH members AS (
 )
 SELECT ` + `%COLUMNS%` + ` FROM extras x
   JOIN resource_version v ON v.type = x.type AND v.id = x.id
- WHERE ` + `%CURRENT_V%` + ` AND ($5::timestamptz IS NULL OR v.last_updated >= $5)
+ WHERE ` + `%CURRENT_V%` + `%KEEP%` + ` AND ($5::timestamptz IS NULL OR v.last_updated >= $5)
  ORDER BY v.type, v.id
  LIMIT $8`
 
@@ -89,9 +95,14 @@ func (s *Store) EverythingPage(ctx context.Context, e Everything) ([]Version, er
 		sql = everythingMembersSQL
 		args = append(args, nullTime(e.CareFrom), nullTime(e.CareTo), append([]string{}, e.CareTypes...), typeParams(e.CareTypes, e.CareParams))
 	}
+	keep := ""
+	if e.Keep != nil {
+		arg := func(a any) string { args = append(args, a); return fmt.Sprintf("$%d", len(args)) }
+		keep = " AND (" + e.Keep(arg, "v") + ")"
+	}
 	sql = replaceAll(sql, map[string]string{
 		"%CURRENT_P%": currentAt("p", "$3"), "%CURRENT_M%": currentAt("m", "$3"),
-		"%CURRENT_V%": currentAt("v", "$3"), "%COLUMNS%": qualified("v"),
+		"%CURRENT_V%": currentAt("v", "$3"), "%COLUMNS%": qualified("v"), "%KEEP%": keep,
 	})
 	// Planned for its values: an instance's $1 = '' folds away, leaving the
 	// patient's id as an index condition.
