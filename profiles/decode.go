@@ -15,17 +15,25 @@ import (
 // largest single cost of ingest; decode_test.go holds it to the same
 // results and the same verdicts on validity, by table and by fuzzing.
 func decodeJSON(data []byte) (any, error) {
+	v, _, err := decodeText(data)
+	return v, err
+}
+
+// decodeText is decodeJSON that also tells whether a string or a key held
+// U+0000 (only the escape \u0000 can write it): valid JSON, but no FHIR
+// string, and PostgreSQL's jsonb refuses it.
+func decodeText(data []byte) (v any, nul bool, err error) {
 	d := &decoder{data: data}
 	d.space()
-	v, err := d.value()
+	v, err = d.value()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	d.space()
 	if d.pos < len(d.data) {
-		return nil, errTrailing
+		return nil, false, errTrailing
 	}
-	return v, nil
+	return v, d.nul, nil
 }
 
 // maxDepth matches encoding/json's nesting limit.
@@ -45,6 +53,7 @@ type decoder struct {
 	data  []byte
 	pos   int
 	depth int
+	nul   bool // a \u0000 was decoded
 }
 
 func (d *decoder) fail(msg string) error { return &syntaxError{msg: msg, offset: d.pos} }
@@ -332,6 +341,7 @@ func (d *decoder) escape(b *strings.Builder) error {
 			}
 			r = utf8.RuneError
 		}
+		d.nul = d.nul || r == 0
 		b.WriteRune(r)
 	default:
 		d.pos--

@@ -46,12 +46,15 @@ func DecodeOnly(body []byte, _ Options) (*Resource, error) {
 
 // ParseWith is Parse with validation options.
 func ParseWith(body []byte, opts Options) (*Resource, error) {
-	root, err := decodeJSON(body)
+	root, nul, err := decodeText(body)
 	if errors.Is(err, errTrailing) {
 		return nil, outcome.E(outcome.Invalid, "the body holds more than one JSON value").WithCode("structure")
 	}
 	if err != nil {
 		return nil, outcome.E(outcome.Invalid, "the body is not valid JSON: %s", err).WithCode("structure")
+	}
+	if nul {
+		return nil, outcome.E(outcome.Invalid, "the body holds a NUL character (\\u0000), which no FHIR string may hold").WithCode("structure")
 	}
 	obj, ok := root.(map[string]any)
 	if !ok {
