@@ -33,6 +33,8 @@ const (
 	MaxBinds = 1000
 	// MaxOffset bounds _offset, the position of a page of a sorted search.
 	MaxOffset = 1_000_000
+	// MaxSortKeys bounds the keys of _sort: each is a subquery per match.
+	MaxSortKeys = 10
 )
 
 // The numbers a search compares, far beyond any measurement: PostgreSQL's
@@ -109,6 +111,9 @@ func checkBinds(c storage.Criteria) error {
 	}
 	if c.Lead != nil {
 		c.Lead.Cond(count, "l")
+	}
+	for _, s := range c.Sort {
+		s.Expr(count)
 	}
 	if n > MaxBinds {
 		return tooCostly("the search needs %d bind values; at most %d: use fewer values or name the chain's target types", n, MaxBinds)

@@ -581,6 +581,9 @@ func (r *Registry) ScopeClause(typ, query string) (storage.KeyClause, error) {
 	if err != nil || len(q) == 0 {
 		return nil, outcome.E(outcome.Invalid, "scope query %q is not a search", query)
 	}
+	if err := checkText(q); err != nil { // PostgreSQL refuses such text: a scope of it would fail every read
+		return nil, err
+	}
 	var all []storage.KeyClause
 	for _, name := range sortedKeys(q) {
 		if code, _, _ := splitName(name); strings.HasPrefix(code, "_") && code != "_id" && code != "_tag" && code != "_security" && code != "_profile" {

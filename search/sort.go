@@ -19,6 +19,9 @@ var sortValue = map[string][2]string{
 // parseSort reads _sort=a,-b: keys in order, - for descending.
 func (r *Registry) parseSort(typ, value string) ([]storage.Sort, error) {
 	var keys []storage.Sort
+	if n := strings.Count(value, ",") + 1; n > MaxSortKeys {
+		return nil, tooCostly("_sort takes at most %d keys, not %d", MaxSortKeys, n).At("_sort")
+	}
 	for _, k := range strings.Split(value, ",") {
 		desc := strings.HasPrefix(k, "-")
 		code := strings.TrimPrefix(k, "-")
