@@ -143,6 +143,11 @@ func auditQuery(q url.Values, o Options) (auditSearch, error) {
 	as := auditSearch{AuditQuery: storage.AuditQuery{Limit: search.DefaultCount + 1}, applied: url.Values{}}
 	for name, values := range q {
 		for _, v := range values {
+			// A POST form's values reach here unchecked by the HTTP layer;
+			// PostgreSQL refuses NUL and invalid UTF-8.
+			if !search.WellFormed(name) || !search.WellFormed(v) {
+				return as, outcome.E(outcome.Invalid, "the query holds a NUL byte or is not UTF-8")
+			}
 			applied, err := as.read(name, v, o)
 			if err != nil {
 				return as, err
@@ -262,20 +267,29 @@ func earlier(a, b time.Time) time.Time {
 	return a
 }
 
+// parseAuditCursor reads recorded.stripe.link.position, the last row of
+// the previous page: recorded in microseconds within the years 1 to 9999,
+// each part within its column's range. A value outside them is no row's
+// position: it wrapped around (in int16(stripe), in the driver's encoding
+// of a time beyond PostgreSQL's) and named some other page.
 func parseAuditCursor(v string) (*storage.AuditRow, error) {
 	parts := strings.Split(v, ".")
 	if len(parts) != 4 {
 		return nil, errors.New("malformed")
 	}
 	var n [4]int64
-	for i, p := range parts {
-		x, err := strconv.ParseInt(p, 10, 64)
+	for i, bits := range []int{64, 16, 64, 32} {
+		x, err := strconv.ParseInt(parts[i], 10, bits)
 		if err != nil {
 			return nil, err
 		}
 		n[i] = x
 	}
-	return &storage.AuditRow{Recorded: time.UnixMicro(n[0]).UTC(), Stripe: int16(n[1]), Link: n[2], Position: int32(n[3])}, nil
+	recorded := time.UnixMicro(n[0]).UTC()
+	if y := recorded.Year(); y < 1 || y > 9999 {
+		return nil, errors.New("out of range")
+	}
+	return &storage.AuditRow{Recorded: recorded, Stripe: int16(n[1]), Link: n[2], Position: int32(n[3])}, nil
 }
 
 // idOf reads a stored AuditEvent's id without decoding the rest.

@@ -247,17 +247,27 @@ func (s *Service) careRange(e *storage.Everything, q url.Values) error {
 }
 
 func (s *Service) everythingPage(ctx context.Context, e *storage.Everything, q url.Values, o Options) error {
-	if v := q.Get("_cursor"); v != "" {
-		v, e.Extras = strings.CutPrefix(v, extrasCursor)
-		typ, id, ok := strings.Cut(v, "/")
-		if !ok || !profiles.IsResourceType(typ) {
-			return outcome.E(outcome.Invalid, "_cursor is not a page of this server").At("_cursor")
-		}
-		e.AfterType, e.AfterID = typ, id
+	if err := everythingCursor(e, q.Get("_cursor")); err != nil {
+		return err
 	}
 	snap, err := s.snapshot(ctx, q)
 	e.Snapshot = snap
 	return err
+}
+
+// everythingCursor reads the position a following page of $everything
+// starts after: [x:]Type/id; "" on a first page.
+func everythingCursor(e *storage.Everything, v string) error {
+	if v == "" {
+		return nil
+	}
+	v, e.Extras = strings.CutPrefix(v, extrasCursor)
+	typ, id, ok := strings.Cut(v, "/")
+	if !ok || !profiles.IsResourceType(typ) {
+		return outcome.E(outcome.Invalid, "_cursor is not a page of this server").At("_cursor")
+	}
+	e.AfterType, e.AfterID = typ, id
+	return nil
 }
 
 // extrasCursor marks a cursor in the extras: types never contain a colon.

@@ -100,18 +100,10 @@ func kindOf(res *profiles.Resource, body []byte) string {
 }
 
 func (s *Service) bundle(ctx context.Context, c Caller, res *profiles.Resource, o Options) (Result, error) {
-	if res.Type != "Bundle" {
-		return Result{}, outcome.E(outcome.Invalid, "POST to the base takes a Bundle, not a %s", res.Type).At("Bundle.resourceType")
-	}
-	kind, _ := res.Object["type"].(string)
-	if kind != "transaction" && kind != "batch" {
-		return Result{}, outcome.E(outcome.Invalid, "Bundle.type must be transaction or batch, not %q", kind).At("Bundle.type")
-	}
-	entries, err := parseEntries(res.Object, o.BaseURL)
+	kind, entries, err := parseBundle(res, o.BaseURL)
 	if err != nil {
 		return Result{}, err
 	}
-	shareWarnings(res.Warnings, entries)
 	if kind == "batch" {
 		s.batch(ctx, c, entries, o)
 	} else if err := s.transaction(ctx, c, entries, o); err != nil {
@@ -128,6 +120,25 @@ func (s *Service) bundle(ctx context.Context, c Caller, res *profiles.Resource, 
 		}
 	}
 	return r, nil
+}
+
+// parseBundle reads a validated transaction or batch Bundle into its kind
+// and entries, each with its share of the warnings; nothing in it needs
+// the database.
+func parseBundle(res *profiles.Resource, base string) (string, []*txEntry, error) {
+	if res.Type != "Bundle" {
+		return "", nil, outcome.E(outcome.Invalid, "POST to the base takes a Bundle, not a %s", res.Type).At("Bundle.resourceType")
+	}
+	kind, _ := res.Object["type"].(string)
+	if kind != "transaction" && kind != "batch" {
+		return "", nil, outcome.E(outcome.Invalid, "Bundle.type must be transaction or batch, not %q", kind).At("Bundle.type")
+	}
+	entries, err := parseEntries(res.Object, base)
+	if err != nil {
+		return "", nil, err
+	}
+	shareWarnings(res.Warnings, entries)
+	return kind, entries, nil
 }
 
 // shareWarnings gives each entry the warnings the Bundle's validation

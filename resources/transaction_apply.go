@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
+
 	"github.com/fhirserver/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
 	"github.com/fhirserver/fhirserver/storage"
@@ -208,17 +210,22 @@ func (s *Service) write(ctx context.Context, w *work, e *txEntry) error {
 }
 
 func (s *Service) patchEntry(ctx context.Context, w *work, e *txEntry) error {
-	data, _ := e.body["data"].(string)
-	doc, err := base64.StdEncoding.DecodeString(data)
-	if err != nil {
-		return outcome.E(outcome.Invalid, "the Binary's data is not base64")
-	}
-	p, err := decodePatch(doc)
+	p, err := e.patchDocument()
 	if err != nil {
 		return err
 	}
 	e.result, err = s.patch(ctx, w, e.target.key(), p, e.ifMatch)
 	return err
+}
+
+// patchDocument reads the JSON Patch a PATCH entry carries as a Binary.
+func (e *txEntry) patchDocument() (jsonpatch.Patch, error) {
+	data, _ := e.body["data"].(string)
+	doc, err := base64.StdEncoding.DecodeString(data)
+	if err != nil {
+		return nil, outcome.E(outcome.Invalid, "the Binary's data is not base64")
+	}
+	return decodePatch(doc)
 }
 
 // reads answers GET and HEAD entries after the writes, inside the same
