@@ -4,7 +4,7 @@ BIN      := bin
 DATA_DIR ?= ./.data
 ADDR     ?= 127.0.0.1:8080
 
-.PHONY: build run test bench bench-search bench-audit bench-validation bench-scheduling postgres browser vet
+.PHONY: build run test bench bench-search bench-audit bench-validation bench-scheduling postgres browser vet fuzz
 
 build:
 	$(GO) build -o $(BIN)/fhirserver ./cmd/fhirserver
@@ -55,6 +55,23 @@ bench-audit: postgres
 	@dir=$$(mktemp -d /tmp/fhirtest-XXXXXX) && chmod 755 "$$dir" && \
 	  FHIR_TEST_DATA_DIR="$$dir" $(GO) test -run '^$$' -bench BenchmarkAuditOverhead -benchtime 1x -timeout 30m ./fhirserver; \
 	  rc=$$?; rm -rf "$$dir"; exit $$rc
+
+# Every fuzz target, one after another, each for FUZZTIME (a duration, or
+# Nx for N executions); no database is needed. A crash or a failed check
+# stops the run with the input written to the package's
+# testdata/fuzz/<Target>, where plain `go test` runs it from then on.
+# FUZZFLAGS passes more flags (-parallel 1 on a shared machine).
+FUZZTIME  ?= 60s
+FUZZFLAGS ?= -fuzzminimizetime 10s
+FUZZ_TARGETS := ./profiles:FuzzDecode ./profiles:FuzzParse ./search:FuzzParse ./search/fhirpath:FuzzCompile \
+	./resources:FuzzEncode ./resources:FuzzPatch ./resources:FuzzBundle ./resources:FuzzCursor
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t#*:}; \
+	  echo "== $$name ($$pkg), $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; \
+	done
 
 # PostgreSQL binaries (initdb, pg_ctl, postgres) are needed for the embedded
 # default; install Debian's package when they are missing.
