@@ -342,8 +342,12 @@ func TestGroupMembersFilteredToWhatTheTokenSees(t *testing.T) {
 		"a clinician":                        userTokenFor(t, ts, "app", "doc", "openid fhirUser user/*.rs"),
 	}
 	paths := map[string]func(t *testing.T, token string) []map[string]any{
-		"read":  func(t *testing.T, token string) []map[string]any { return []map[string]any{fhirGet(ts, token, "/Group/g1").json(t)} },
-		"vread": func(t *testing.T, token string) []map[string]any { return []map[string]any{fhirGet(ts, token, "/Group/g1/_history/1").json(t)} },
+		"read": func(t *testing.T, token string) []map[string]any {
+			return []map[string]any{fhirGet(ts, token, "/Group/g1").json(t)}
+		},
+		"vread": func(t *testing.T, token string) []map[string]any {
+			return []map[string]any{fhirGet(ts, token, "/Group/g1/_history/1").json(t)}
+		},
 		"search": func(t *testing.T, token string) []map[string]any {
 			return groupsIn(t, fhirGet(ts, token, "/Group?member=Patient/p1"))
 		},
@@ -353,7 +357,9 @@ func TestGroupMembersFilteredToWhatTheTokenSees(t *testing.T) {
 		"$everything": func(t *testing.T, token string) []map[string]any {
 			return groupsIn(t, fhirGet(ts, token, "/Patient/p1/$everything"))
 		},
-		"history": func(t *testing.T, token string) []map[string]any { return groupsIn(t, fhirGet(ts, token, "/Group/g1/_history")) },
+		"history": func(t *testing.T, token string) []map[string]any {
+			return groupsIn(t, fhirGet(ts, token, "/Group/g1/_history"))
+		},
 	}
 	for who, token := range tokens {
 		for path, read := range paths {

@@ -57,8 +57,8 @@ func TestDocRef(t *testing.T) {
 	const loincDischarge = `{"system":"http://loinc.org","code":"18842-5"}`
 	for _, tc := range []struct {
 		name, token, query, body string // a POST when body is set
-		want                         int
-		ids                          []string
+		want                     int
+		ids                      []string
 	}{
 		{"the latest CCD", "system", "patient=p1", "", 200, []string{"d2"}},
 		{"the latest CCD by POST", "system", "", parametersOf(`patient=valueId:"p1"`), 200, []string{"d2"}},

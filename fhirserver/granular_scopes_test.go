@@ -21,7 +21,7 @@ var usCoreCategories = map[string][]string{
 		"http://hl7.org/fhir/us/core/CodeSystem/us-core-category|treatment-intervention-preference"},
 	"Condition": {"http://terminology.hl7.org/CodeSystem/condition-category|problem-list-item", "http://terminology.hl7.org/CodeSystem/condition-category|encounter-diagnosis",
 		"http://hl7.org/fhir/us/core/CodeSystem/condition-category|health-concern"},
-	"DiagnosticReport": {"http://terminology.hl7.org/CodeSystem/v2-0074|LAB", "http://loinc.org|LP29684-5", "http://loinc.org|LP29708-2", "http://loinc.org|LP7839-6"},
+	"DiagnosticReport":  {"http://terminology.hl7.org/CodeSystem/v2-0074|LAB", "http://loinc.org|LP29684-5", "http://loinc.org|LP29708-2", "http://loinc.org|LP7839-6"},
 	"DocumentReference": {"http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category|clinical-note"},
 	"ServiceRequest": {"http://hl7.org/fhir/us/core/CodeSystem/us-core-category|sdoh", "http://hl7.org/fhir/us/core/CodeSystem/us-core-category|functional-status",
 		"http://snomed.info/sct|387713003"},

@@ -43,7 +43,7 @@ func loadInvariants(t testing.TB) []invariant {
 		for _, b := range sds {
 			var sd struct {
 				ID, Version string
-				Snapshot struct {
+				Snapshot    struct {
 					Element []struct {
 						Path       string
 						Constraint []struct{ Key, Expression string }
