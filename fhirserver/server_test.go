@@ -21,10 +21,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/fhirserver/fhirserver/fhirserver"
-	"github.com/fhirserver/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/operations/breakglass"
 	"github.com/fhirserver/fhirserver/operations/scheduling"
 	"github.com/fhirserver/fhirserver/operations/telehealth"
+	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/smart"
 	"github.com/fhirserver/fhirserver/storage"

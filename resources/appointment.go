@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/storage"
 )
 

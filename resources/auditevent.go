@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/storage"
 )

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/storage"

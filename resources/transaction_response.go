@@ -3,7 +3,7 @@ package resources
 import (
 	"net/http"
 
-	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/outcome"
 )
 
 // responseBundle answers a transaction or batch, one entry per request

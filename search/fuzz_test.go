@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/storage"
 )
 

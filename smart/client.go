@@ -10,7 +10,7 @@ import (
 	"net/url"
 	"slices"
 
-	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/storage"
 )
 

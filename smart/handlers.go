@@ -6,7 +6,7 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/outcome"
 )
 
 // Handlers are the authorization server's endpoints by path, for the HTTP

@@ -15,7 +15,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/fhirserver/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
 )
 
