@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"sort"
 
+	"github.com/fhirserver/fhirserver/operations"
 	"github.com/fhirserver/fhirserver/profiles"
 	"github.com/fhirserver/fhirserver/search"
 )
@@ -14,6 +15,7 @@ var typeInteractions = []string{"read", "vread", "update", "patch", "delete", "h
 
 // capabilityStatement describes what fhirRoutes really serves.
 func (a *app) capabilityStatement() []byte {
+	reg := registry(a.d)
 	defs, err := profiles.R4()
 	if err != nil {
 		panic(err) // compiled-in data, tested to load
@@ -45,9 +47,9 @@ func (a *app) capabilityStatement() []byte {
 		if sp := defs.Profiles(t); len(sp) > 0 {
 			res["supportedProfile"] = sp
 		}
-		res["operation"] = operationsOf(t)
+		res["operation"] = operationsOf(reg, t)
 		if t == "AuditEvent" {
-			res = auditEventCapability(res)
+			res = auditEventCapability(reg, res)
 		}
 		types = append(types, res)
 	}
@@ -56,6 +58,15 @@ func (a *app) capabilityStatement() []byte {
 		"resource":    types,
 		"interaction": []map[string]string{{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}},
 		"compartment": []string{"http://hl7.org/fhir/CompartmentDefinition/patient"},
+	}
+	var system []map[string]string
+	for _, o := range reg.All() {
+		if o.Levels&operations.System != 0 {
+			system = append(system, o.Entry())
+		}
+	}
+	if system != nil {
+		rest["operation"] = system
 	}
 	if a.d.Security != nil {
 		rest["security"] = a.d.Security
@@ -85,8 +96,14 @@ func (a *app) capabilityStatement() []byte {
 
 // auditEventCapability is what the audit log answers: auditors read and
 // search it (resources/auditevent.go) and verify its chains; nobody writes
-// it.
-func auditEventCapability(res map[string]any) map[string]any {
+// it, so the operations of every type ($validate) are not claimed for it.
+func auditEventCapability(reg *operations.Registry, res map[string]any) map[string]any {
+	var ops []map[string]string
+	for _, o := range reg.All() {
+		if o.Types != nil && o.RunsOn("AuditEvent") {
+			ops = append(ops, o.Entry())
+		}
+	}
 	var params []map[string]string
 	for _, p := range res["searchParam"].([]map[string]string) {
 		switch p["name"] {
@@ -99,30 +116,21 @@ func auditEventCapability(res map[string]any) map[string]any {
 		"profile":     res["profile"],
 		"interaction": []map[string]string{{"code": "read"}, {"code": "search-type"}},
 		"searchParam": params,
-		"operation":   operationsOf("AuditEvent")[1:], // no $validate: nobody writes it
+		"operation":   ops,
 	}
 }
 
-// operationsOf lists the operations fhirRoutes serves on typ, each with
-// its OperationDefinition's canonical URL: the specification's for
-// $validate and $everything; for the others, this server's own or the
-// guide's that defines it (ownOperations, served at
-// [base]/OperationDefinition/[id]).
-func operationsOf(typ string) []map[string]string {
-	ops := []map[string]string{{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}}
-	if typ == "Patient" {
-		ops = append(ops, map[string]string{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"})
-	}
-	for _, o := range ownOperations {
-		if o.resource == typ {
-			ops = append(ops, o.entry())
+// operationsOf lists the operations of reg that run on typ, each with
+// its OperationDefinition's canonical URL (operations.Operation.Entry).
+func operationsOf(reg *operations.Registry, typ string) []map[string]string {
+	var ops []map[string]string
+	for _, o := range reg.All() {
+		if o.RunsOn(typ) {
+			ops = append(ops, o.Entry())
 		}
 	}
 	return ops
 }
-
-// operationBase is where this server's own OperationDefinitions are named.
-const operationBase = "http://fhirserver.dev/fhir/OperationDefinition/"
 
 // searchParams lists the parameters a search on typ applies: every R4 and
 // US Core parameter of the type that has an expression, but special ones,

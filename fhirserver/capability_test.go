@@ -87,6 +87,7 @@ var routeClaims = map[string]string{
 	"POST /fhir/DocumentReference/$docref":      "op:DocumentReference:docref",
 	"GET /fhir/OperationDefinition/:id":         "interaction:read",
 	"POST /fhir/:type/$validate":                "op:*:validate",
+	"GET /fhir/:type/$validate":                 "op:*:validate",
 	"POST /fhir/:type/:id/$validate":            "op:*:validate",
 	"GET /fhir/:type/:id/$validate":             "op:*:validate",
 	"GET /fhir/metadata":                        "",

@@ -1,8 +1,6 @@
 package fhirserver
 
 import (
-	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -10,39 +8,23 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/fhirserver/fhirserver/operations/docref"
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// fhirRoutes mounts the RESTful interactions. The CapabilityStatement
-// lists the same interactions (capability.go); change both together.
+// fhirRoutes mounts the RESTful interactions, and the operations of the
+// registry before the generic [type]/[id] routes. The CapabilityStatement
+// lists the same interactions and operations (capability.go); change both
+// together.
 func (a *app) fhirRoutes(add func(method, path string, h echo.HandlerFunc)) {
+	reg := registry(a.d)
 	add(http.MethodPost, "", a.bundle)
 	add(http.MethodGet, "/_history", a.history)
 	add(http.MethodGet, "/:type", a.typed(a.search))
-	add(http.MethodGet, "/Patient/$everything", a.everything)
-	add(http.MethodGet, "/Patient/:id/$everything", a.everything)
-	add(http.MethodPost, "/Patient/:id/$break-glass", a.breakGlass)
-	add(http.MethodGet, "/AuditEvent/$verify", a.verifyAudit)
-	add(http.MethodPost, "/AuditEvent/$verify", a.verifyAudit)
-	add(http.MethodPost, "/Practitioner/:id/$availability", a.availability)
-	add(http.MethodPost, "/Practitioner/:id/$block", a.block)
-	add(http.MethodGet, "/Appointment/$find", a.find)
-	add(http.MethodPost, "/Appointment/$find", a.find)
-	add(http.MethodPost, "/Appointment/$book", a.book)
-	add(http.MethodPost, "/Appointment/$waitlist", a.waitlist)
-	a.telehealthRoutes(add)
-	add(http.MethodGet, "/Appointment/:id/$events", a.appointmentEvents)
-	add(http.MethodGet, "/Appointment/$events", a.searchEvents)
-	add(http.MethodGet, "/DocumentReference/$docref", a.docref)
-	add(http.MethodPost, "/DocumentReference/$docref", a.docref)
-	add(http.MethodGet, "/OperationDefinition/:id", a.operationDefinition)
-	add(http.MethodPost, "/:type/$validate", a.typed(a.validate))
-	add(http.MethodPost, "/:type/:id/$validate", a.typed(a.validate))
-	add(http.MethodGet, "/:type/:id/$validate", a.typed(a.validate))
+	a.operationRoutes(reg, add)
+	add(http.MethodGet, "/OperationDefinition/:id", a.operationDefinition(reg))
 	add(http.MethodPost, "/:type/_search", a.typed(a.searchPost))
 	add(http.MethodPost, "/:type", a.typed(a.create))
 	add(http.MethodPut, "/:type", a.typed(a.conditionalUpdate))
@@ -276,106 +258,4 @@ func (a *app) respondDelete(c echo.Context, r resources.Result, o resources.Opti
 		return a.respond(c, r, resources.Options{BaseURL: o.BaseURL}, false)
 	}
 	return a.respond(c, r, o, false)
-}
-
-// everything is Patient/$everything and Patient/[id]/$everything.
-func (a *app) everything(c echo.Context) error {
-	o := a.options(c)
-	r, err := a.res.Everything(c.Request().Context(), callerOf(c), c.Param("id"), c.QueryParams(), o)
-	if err != nil {
-		return err
-	}
-	return a.respond(c, r, o, false)
-}
-
-// BreakGlass runs Patient/[id]/$break-glass.
-type BreakGlass interface {
-	Run(ctx context.Context, caller resources.Caller, patient string, body []byte, base string) ([]byte, error)
-}
-
-// breakGlass is POST Patient/[id]/$break-glass.
-func (a *app) breakGlass(c echo.Context) error {
-	if a.d.BreakGlass == nil {
-		return outcome.E(outcome.NotSupported, "$break-glass is not enabled")
-	}
-	b, err := body(c)
-	if err != nil {
-		return err
-	}
-	out, err := a.d.BreakGlass.Run(c.Request().Context(), callerOf(c), c.Param("id"), b, a.fhirBase())
-	if err != nil {
-		return err
-	}
-	r := resources.Result{Status: http.StatusOK, Body: out, Keys: []storage.Key{{Type: "Patient", ID: c.Param("id")}}}
-	return a.respond(c, r, a.options(c), false)
-}
-
-// validate is $validate at type and instance level: the body is the
-// resource or a Parameters (resource, mode, profile); mode and profile may
-// also come in the query.
-func (a *app) validate(c echo.Context) error {
-	var b []byte
-	if c.Request().Method == http.MethodPost {
-		var err error
-		if b, err = body(c); err != nil {
-			return err
-		}
-	}
-	r, err := a.res.Validate(c.Request().Context(), callerOf(c), resources.ValidateRequest{
-		Type: c.Param("type"), ID: c.Param("id"), Body: b, Query: c.QueryParams(),
-	})
-	if err != nil {
-		return err
-	}
-	return a.respond(c, r, a.options(c), false)
-}
-
-// docref is DocumentReference/$docref (operations/docref): answered as the
-// DocumentReference search it stands for, so that scopes, a patient's
-// reach and audit are a search's.
-func (a *app) docref(c echo.Context) error {
-	in := c.QueryParams()
-	if c.Request().Method == http.MethodPost {
-		b, err := body(c)
-		if err != nil {
-			return err
-		}
-		if in, err = docref.Params(b); err != nil {
-			return err
-		}
-	}
-	q, err := docref.Query(in)
-	if err != nil {
-		return err
-	}
-	c.Set(searchRunKey, searchRun{"DocumentReference", q})
-	return a.searchWith(c, "DocumentReference", q, nil)
-}
-
-// verifyAudit is AuditEvent/$verify: auditors recompute every audit chain;
-// the answer names the first broken link, if any.
-func (a *app) verifyAudit(c echo.Context) error {
-	if a.d.VerifyAudit == nil {
-		return outcome.E(outcome.NotSupported, "AuditEvent/$verify is not enabled")
-	}
-	if err := callerOf(c).AllowAudit(); err != nil {
-		return err
-	}
-	// The chains span every patient; who may check them was decided above.
-	rows, broken, err := a.d.VerifyAudit(storage.Unrestricted(c.Request().Context()))
-	if err != nil {
-		return err
-	}
-	params := []map[string]any{{"name": "rows", "valueInteger": rows}, {"name": "intact", "valueBoolean": broken == nil}}
-	if broken != nil {
-		params = append(params,
-			map[string]any{"name": "stripe", "valueInteger": broken.Stripe},
-			map[string]any{"name": "link", "valueInteger": broken.Link},
-			map[string]any{"name": "reason", "valueString": broken.Reason})
-	}
-	body, err := json.Marshal(map[string]any{"resourceType": "Parameters", "parameter": params})
-	if err != nil {
-		return err
-	}
-	return a.respond(c, resources.Result{Status: http.StatusOK, Body: body}, a.options(c), false)
 }

@@ -1,8 +1,3 @@
-// Package docref is DocumentReference/$docref (US Core 6.1.0, a SHALL for
-// servers): a patient's document references, answered as the
-// DocumentReference search that finds them, so that scopes, a patient's
-// reach and audit are a search's. The server makes no documents: it
-// returns those it holds.
 package docref
 
 import (

@@ -1,7 +1,3 @@
-// Package scheduling turns providers' availability into Schedule and Slot
-// resources and books them: Appointment/$find and Appointment/$book. The
-// database keeps a slot from holding more bookings than its capacity
-// (storage: migration 022); this package decides which slots exist.
 package scheduling
 
 import (

@@ -1,11 +1,3 @@
-// Package telehealth runs telehealth sessions: an Encounter of class
-// virtual (VR) linked to its Appointment, with a session type and the
-// lifecycle SCHEDULED → WAITING_ROOM → ACTIVE → COMPLETED | ABANDONED |
-// NO_SHOW (every move an event, the duration computed when it closes); a
-// waiting room with queue positions and estimated waits pushed to the
-// patient; session consents gating the video; video providers behind one
-// interface with failover; and technical quality reports kept apart from
-// the clinical record.
 package telehealth
 
 import (
