@@ -29,6 +29,7 @@ import (
 	"github.com/fhirserver/fhirserver/smart"
 	"github.com/fhirserver/fhirserver/storage"
 	"github.com/fhirserver/fhirserver/storage/keyring"
+	"github.com/fhirserver/fhirserver/storage/oauth"
 	"github.com/fhirserver/fhirserver/storage/storagetest"
 )
 
@@ -88,7 +89,7 @@ func newServerOn(t testing.TB, opt storage.Options, lifespan time.Duration, wrap
 	}
 	provider, err := smart.New(context.Background(), smart.Config{
 		Issuer: cfg.BaseURL, FHIRBase: cfg.BaseURL + "/fhir", TokenLifespan: lifespan, HashCost: bcrypt.MinCost,
-	}, store, nil)
+	}, oauth.New(store), nil)
 	require.NoError(t, err)
 	ts.smart = provider
 	rolesCtx, stopRoles := context.WithCancel(context.Background())

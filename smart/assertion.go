@@ -20,6 +20,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/oauth"
 )
 
 // SMART's asymmetric client authentication (private_key_jwt): the client
@@ -200,7 +201,7 @@ func clientKeys(raw []byte) ([]jose.JSONWebKey, error) {
 
 // keysOf returns a client's registered keys, fetching a jwks_uri (cached
 // briefly: a client rotating its keys publishes the new one first).
-func (p *Provider) keysOf(ctx context.Context, c storage.OAuthClient) ([]jose.JSONWebKey, error) {
+func (p *Provider) keysOf(ctx context.Context, c oauth.Client) ([]jose.JSONWebKey, error) {
 	if len(c.JWKS) > 0 {
 		return clientKeys(c.JWKS)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/oauth"
 )
 
 //go:embed pages/*.html
@@ -235,7 +236,7 @@ func (p *Provider) bindValid(s signin, params url.Values, got string) bool {
 // signedIn settles who is signed in: the cookie's user, or the one a
 // posted sign-in form names (whose step it then consumes). ok is false when
 // the sign-in page was written instead.
-func (p *Provider) signedIn(r *http.Request, s *signin, step *string, pg *page, render func(string)) (storage.User, bool, error) {
+func (p *Provider) signedIn(r *http.Request, s *signin, step *string, pg *page, render func(string)) (oauth.User, bool, error) {
 	ctx, f := r.Context(), r.Form
 	if s.User == "" && *step == "login" {
 		name := f.Get("username")
@@ -251,7 +252,7 @@ func (p *Provider) signedIn(r *http.Request, s *signin, step *string, pg *page, 
 		case errors.Is(err, errBadLogin):
 			pg.Error = err.Error()
 		default:
-			return storage.User{}, false, err
+			return oauth.User{}, false, err
 		}
 	}
 	if s.User != "" {
@@ -266,7 +267,7 @@ func (p *Provider) signedIn(r *http.Request, s *signin, step *string, pg *page, 
 	}
 	pg.Title = "Sign in"
 	render("login.html")
-	return storage.User{}, false, nil
+	return oauth.User{}, false, nil
 }
 
 // chooseContext settles the patient and encounter of the launch: from the
@@ -274,7 +275,7 @@ func (p *Provider) signedIn(r *http.Request, s *signin, step *string, pg *page, 
 // the user's picks (a user who is a patient is their own context). ok is
 // false when a page was written instead.
 func (p *Provider) chooseContext(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, lc *LaunchContext,
-	user storage.User, pg *page, render func(string)) (Launch, Choice, bool) {
+	user oauth.User, pg *page, render func(string)) (Launch, Choice, bool) {
 	// The pickers show only the patients the user may see.
 	ctx := storage.WithCare(r.Context(), storage.CareOf(user.FHIRUser))
 	scopes := ar.GetRequestedScopes()
@@ -339,7 +340,7 @@ func (p *Provider) pickPatient(ctx context.Context, pg *page, q, problem string,
 // finishAuthorize grants what the user approved and redirects to the app
 // with a code.
 func (p *Provider) finishAuthorize(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, lc *LaunchContext,
-	user storage.User, l Launch, s signin) {
+	user oauth.User, l Launch, s signin) {
 	ctx := r.Context()
 	offered := map[string]bool{}
 	for _, c := range describeScopes(ar.GetRequestedScopes()) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/oauth"
 )
 
 // Client is an OAuth2 client to register.
@@ -39,7 +40,7 @@ func (p *Provider) RegisterClient(ctx context.Context, c Client) (string, error)
 	if err := p.checkClient(&c); err != nil {
 		return "", err
 	}
-	stored := storage.OAuthClient{
+	stored := oauth.Client{
 		ID: c.ID, Public: c.Public, RedirectURIs: c.RedirectURIs,
 		GrantTypes: c.GrantTypes, Scopes: c.Scopes, JWKS: json.RawMessage(c.JWKS), LaunchURL: c.LaunchURL, JWKSURI: c.JWKSURI,
 		ResourceServer: c.ResourceServer,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/smart"
+	"github.com/fhirserver/fhirserver/storage/oauth"
 	"github.com/fhirserver/fhirserver/storage/storagetest"
 )
 
@@ -18,7 +19,8 @@ func TestMain(m *testing.M) { storagetest.Main(m) }
 
 func TestRegisterClientStoresTheSecretHashed(t *testing.T) {
 	ctx := context.Background()
-	store, _ := storagetest.Open(t)
+	db, _ := storagetest.Open(t)
+	store := oauth.New(db)
 	p, err := smart.New(ctx, smart.Config{Issuer: "https://ehr.example", FHIRBase: "https://ehr.example/fhir", HashCost: bcrypt.MinCost}, store, nil)
 	require.NoError(t, err)
 
@@ -41,7 +43,8 @@ func TestRegisterClientStoresTheSecretHashed(t *testing.T) {
 
 func TestRegisterClientRefusesNonsense(t *testing.T) {
 	ctx := context.Background()
-	store, _ := storagetest.Open(t)
+	db, _ := storagetest.Open(t)
+	store := oauth.New(db)
 	p, err := smart.New(ctx, smart.Config{Issuer: "https://ehr.example", HashCost: bcrypt.MinCost}, store, nil)
 	require.NoError(t, err)
 	tests := []struct {
@@ -69,10 +72,11 @@ func TestRegisterClientRefusesNonsense(t *testing.T) {
 
 func TestTheTokenKeySurvivesARestart(t *testing.T) {
 	ctx := context.Background()
-	store, _ := storagetest.Open(t)
-	a, err := store.OAuthSecret(ctx, func() ([]byte, error) { return []byte(strings.Repeat("a", 32)), nil })
+	db, _ := storagetest.Open(t)
+	store := oauth.New(db)
+	a, err := store.Secret(ctx, func() ([]byte, error) { return []byte(strings.Repeat("a", 32)), nil })
 	require.NoError(t, err)
-	b, err := store.OAuthSecret(ctx, func() ([]byte, error) { return []byte(strings.Repeat("b", 32)), nil })
+	b, err := store.Secret(ctx, func() ([]byte, error) { return []byte(strings.Repeat("b", 32)), nil })
 	require.NoError(t, err)
 	assert.Equal(t, a, b, "the first key made is kept")
 }

@@ -14,12 +14,13 @@ import (
 	"github.com/go-jose/go-jose/v3"
 
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/oauth"
 )
 
 // keyStore keeps the keys that sign id_tokens.
 type keyStore interface {
-	SigningKeys(ctx context.Context) ([]storage.SigningKey, error)
-	PutSigningKey(ctx context.Context, k storage.SigningKey) error
+	SigningKeys(ctx context.Context) ([]oauth.SigningKey, error)
+	PutSigningKey(ctx context.Context, k oauth.SigningKey) error
 }
 
 // idTokenAlg is the algorithm of id_tokens: SMART requires RS256 support.
@@ -67,7 +68,7 @@ func rotateKey(ctx context.Context, db keyStore) error {
 	if err != nil {
 		return err
 	}
-	return db.PutSigningKey(ctx, storage.SigningKey{KID: base64.RawURLEncoding.EncodeToString(thumb), Alg: idTokenAlg, PrivateKey: der})
+	return db.PutSigningKey(ctx, oauth.SigningKey{KID: base64.RawURLEncoding.EncodeToString(thumb), Alg: idTokenAlg, PrivateKey: der})
 }
 
 // RotateSigningKey makes a new id_token signing key.

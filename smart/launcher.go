@@ -8,11 +8,12 @@ import (
 	"strings"
 
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/oauth"
 )
 
 // launcherStore lists the apps an EHR can launch.
 type launcherStore interface {
-	LaunchableClients(ctx context.Context) ([]storage.OAuthClient, error)
+	LaunchableClients(ctx context.Context) ([]oauth.Client, error)
 }
 
 // LauncherHandler is the EHR launcher: a signed-in user picks a registered
@@ -56,7 +57,7 @@ func (p *Provider) LauncherHandler() http.Handler {
 	})
 }
 
-func (p *Provider) launcherStep(w http.ResponseWriter, r *http.Request, user storage.User, step string, pg *page, render func(string)) error {
+func (p *Provider) launcherStep(w http.ResponseWriter, r *http.Request, user oauth.User, step string, pg *page, render func(string)) error {
 	ctx, f := r.Context(), r.Form
 	// The lists and checks of FHIR data show only the patients the user
 	// may see; the server's own tables are read as usual.
@@ -79,7 +80,7 @@ func (p *Provider) launcherStep(w http.ResponseWriter, r *http.Request, user sto
 		}
 	}
 	pageHeaders(w, action)
-	client := slices.IndexFunc(clients, func(c storage.OAuthClient) bool { return c.ID == f.Get("client") })
+	client := slices.IndexFunc(clients, func(c oauth.Client) bool { return c.ID == f.Get("client") })
 	var patient Choice
 	if step != "" {
 		if patient, err = p.dir.Patient(care, f.Get("patient")); err != nil || client < 0 {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/ory/fosite"
 
-	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/oauth"
 )
 
 // Limits bound failed authentications (client secrets and assertions at
@@ -39,8 +39,8 @@ func DefaultLimits() Limits {
 
 // limitStore keeps the counts of failed authentications.
 type limitStore interface {
-	ClientForAuth(ctx context.Context, id string, lockKeys []string) (storage.OAuthClient, time.Time, error)
-	RecordAuthFailure(ctx context.Context, f storage.AuthFailure) ([]string, error)
+	ClientForAuth(ctx context.Context, id string, lockKeys []string) (oauth.Client, time.Time, error)
+	RecordAuthFailure(ctx context.Context, f oauth.AuthFailure) ([]string, error)
 	PruneAuthLimits(ctx context.Context) error
 }
 
@@ -78,7 +78,7 @@ func (p *Provider) fail(ctx context.Context, a attempt) {
 	if len(a.keys) == 0 {
 		return
 	}
-	locked, err := p.db.RecordAuthFailure(ctx, storage.AuthFailure{Keys: a.keys, Limits: a.limits, Window: p.limits.Window, Address: a.address})
+	locked, err := p.db.RecordAuthFailure(ctx, oauth.AuthFailure{Keys: a.keys, Limits: a.limits, Window: p.limits.Window, Address: a.address})
 	if err != nil {
 		p.log.Error("auth failure not counted", "err", err)
 		return

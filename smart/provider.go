@@ -18,7 +18,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 
 	"github.com/fhirserver/fhirserver/outcome"
-	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/oauth"
 )
 
 // Config configures the authorization server.
@@ -44,8 +44,8 @@ type Store interface {
 	userStore
 	launchStore
 	launcherStore
-	OAuthSecret(ctx context.Context, fresh func() ([]byte, error)) ([]byte, error)
-	PutClient(ctx context.Context, c storage.OAuthClient) error
+	Secret(ctx context.Context, fresh func() ([]byte, error)) ([]byte, error)
+	PutClient(ctx context.Context, c oauth.Client) error
 }
 
 // Provider is the OAuth2 authorization server and the token check that
@@ -80,7 +80,7 @@ func New(ctx context.Context, cfg Config, db Store, log *slog.Logger) (*Provider
 		cfg.HashCost = 12
 	}
 	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
-	secret, err := db.OAuthSecret(ctx, func() ([]byte, error) {
+	secret, err := db.Secret(ctx, func() ([]byte, error) {
 		b := make([]byte, 32)
 		_, err := rand.Read(b)
 		return b, err

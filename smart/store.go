@@ -13,14 +13,15 @@ import (
 	"github.com/ory/fosite/handler/openid"
 
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/oauth"
 )
 
 // tokenStore is what fosite needs of the database: clients and issued
 // tokens. Tokens are never deleted: revocation appends a row.
 type tokenStore interface {
-	Client(ctx context.Context, id string) (storage.OAuthClient, error)
-	PutToken(ctx context.Context, t storage.OAuthToken) error
-	Token(ctx context.Context, kind, signature string) (storage.OAuthToken, storage.OAuthClient, bool, error)
+	Client(ctx context.Context, id string) (oauth.Client, error)
+	PutToken(ctx context.Context, t oauth.Token) error
+	Token(ctx context.Context, kind, signature string) (oauth.Token, oauth.Client, bool, error)
 	RevokeTokens(ctx context.Context, kind, requestID string) error
 	RevokeToken(ctx context.Context, signature, reason string) error
 	SupersedeTokens(ctx context.Context, kind, requestID string) error
@@ -59,7 +60,7 @@ func (s fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, e
 // authClient reads a client; while the client authenticates, with the
 // lockouts on it and on the source address, refusing it when locked
 // (whether or not it exists, so that a lockout tells nothing of that).
-func (s fositeStore) authClient(ctx context.Context, id string) (storage.OAuthClient, error) {
+func (s fositeStore) authClient(ctx context.Context, id string) (oauth.Client, error) {
 	a, ok := ctx.Value(attemptKey{}).(attempt)
 	if !ok {
 		return s.db.Client(ctx, id)
@@ -78,7 +79,7 @@ type client struct {
 	resourceServer bool
 }
 
-func fositeClient(c storage.OAuthClient) fosite.Client {
+func fositeClient(c oauth.Client) fosite.Client {
 	return &client{DefaultClient: &fosite.DefaultClient{
 		ID: c.ID, Secret: c.SecretHash, Public: c.Public,
 		RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes,
@@ -123,7 +124,7 @@ func (s fositeStore) put(ctx context.Context, kind, signature string, r fosite.R
 	if expires.IsZero() {
 		expires = time.Now().Add(24 * time.Hour)
 	}
-	return s.db.PutToken(ctx, storage.OAuthToken{
+	return s.db.PutToken(ctx, oauth.Token{
 		Signature: signature, Kind: kind, RequestID: r.GetID(),
 		ClientID: r.GetClient().GetID(), Request: body, ExpiresAt: expires,
 	})

@@ -14,13 +14,14 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/oauth"
 )
 
 // userStore keeps the people who sign in.
 type userStore interface {
-	PutUser(ctx context.Context, u storage.User) error
-	User(ctx context.Context, username string) (storage.User, error)
-	UserForLogin(ctx context.Context, username string, lockKeys []string) (storage.User, time.Time, error)
+	PutUser(ctx context.Context, u oauth.User) error
+	User(ctx context.Context, username string) (oauth.User, error)
+	UserForLogin(ctx context.Context, username string, lockKeys []string) (oauth.User, time.Time, error)
 	LoginAttempt(ctx context.Context, username string, success bool, resetKey string) error
 }
 
@@ -63,7 +64,7 @@ func (p *Provider) AddUser(ctx context.Context, u User) error {
 	if err != nil {
 		return err
 	}
-	err = p.db.PutUser(ctx, storage.User{Username: u.Username, PasswordHash: hash, Role: u.Role, FHIRUser: u.FHIRUser})
+	err = p.db.PutUser(ctx, oauth.User{Username: u.Username, PasswordHash: hash, Role: u.Role, FHIRUser: u.FHIRUser})
 	if errors.Is(err, storage.ErrConflict) {
 		return outcome.E(outcome.Conflict, "a user named %q is already registered", u.Username)
 	}
@@ -123,7 +124,7 @@ var errBadLogin = errors.New("the username or password is wrong")
 // lockout in force (on the username, known or not, or on the source
 // address) refuses it before the password is looked at, with the same
 // answer whether or not the user exists; a failure counts against both.
-func (p *Provider) login(ctx context.Context, a attempt, username, password string) (storage.User, error) {
+func (p *Provider) login(ctx context.Context, a attempt, username, password string) (oauth.User, error) {
 	u, until, err := p.db.UserForLogin(ctx, username, a.keys)
 	known := err == nil
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {

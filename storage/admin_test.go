@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/oauth"
 	"github.com/fhirserver/fhirserver/storage/storagetest"
 )
 
@@ -18,10 +19,11 @@ func TestAdminActionsAreAudited(t *testing.T) {
 	t.Parallel()
 	s, owner := storagetest.Open(t)
 	ctx := storage.WithActor(context.Background(), "cli:alice")
-	require.NoError(t, s.PutClient(ctx, storage.OAuthClient{ID: "c1", SecretHash: []byte("hash"), Scopes: []string{"system/*.rs"}}))
-	require.ErrorIs(t, s.PutClient(ctx, storage.OAuthClient{ID: "c1", SecretHash: []byte("hash")}), storage.ErrConflict)
-	require.NoError(t, s.PutUser(storage.WithActor(context.Background(), "user:admin"), storage.User{Username: "doc", PasswordHash: "x", Role: "clinician"}))
-	require.NoError(t, s.PutSigningKey(ctx, storage.SigningKey{KID: "k1", Alg: "RS256", PrivateKey: []byte("der")}))
+	o := oauth.New(s)
+	require.NoError(t, o.PutClient(ctx, oauth.Client{ID: "c1", SecretHash: []byte("hash"), Scopes: []string{"system/*.rs"}}))
+	require.ErrorIs(t, o.PutClient(ctx, oauth.Client{ID: "c1", SecretHash: []byte("hash")}), storage.ErrConflict)
+	require.NoError(t, o.PutUser(storage.WithActor(context.Background(), "user:admin"), oauth.User{Username: "doc", PasswordHash: "x", Role: "clinician"}))
+	require.NoError(t, o.PutSigningKey(ctx, oauth.SigningKey{KID: "k1", Alg: "RS256", PrivateKey: []byte("der")}))
 	require.NoError(t, s.SetRolePermissions(ctx, "nurse", "Observation", "rs"))
 	require.Error(t, s.SetRolePermissions(ctx, "nurse", "Observation", "rx"))
 	perms, err := s.RolePermissions(ctx, "nurse")

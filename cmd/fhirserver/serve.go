@@ -22,6 +22,7 @@ import (
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/smart"
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/oauth"
 )
 
 type serveFlags struct {
@@ -58,7 +59,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	defer db.close()
-	provider, err := smart.New(ctx, smart.Config{Issuer: f.baseURL, FHIRBase: f.baseURL + "/fhir", TokenLifespan: f.tokenLifespan, Limits: &f.limits}, db.store, log)
+	provider, err := smart.New(ctx, smart.Config{Issuer: f.baseURL, FHIRBase: f.baseURL + "/fhir", TokenLifespan: f.tokenLifespan, Limits: &f.limits}, oauth.New(db.store), log)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/fhirserver/fhirserver/fhirserver"
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/smart"
+	"github.com/fhirserver/fhirserver/storage/oauth"
 )
 
 // adminProvider opens the database and the authorization server for an
@@ -28,7 +29,7 @@ func openProvider(ctx context.Context, d dbFlags, log *slog.Logger, withData boo
 	if err != nil {
 		return nil, nil, err
 	}
-	provider, err := smart.New(ctx, smart.Config{Issuer: "http://localhost", FHIRBase: "http://localhost/fhir"}, db.store, log)
+	provider, err := smart.New(ctx, smart.Config{Issuer: "http://localhost", FHIRBase: "http://localhost/fhir"}, oauth.New(db.store), log)
 	if err != nil {
 		db.close()
 		return nil, nil, err

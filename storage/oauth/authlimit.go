@@ -1,4 +1,4 @@
-package storage
+package oauth
 
 import (
 	"context"
@@ -26,7 +26,7 @@ type AuthFailure struct {
 // over the same keys never deadlock.
 func (s *Store) RecordAuthFailure(ctx context.Context, f AuthFailure) ([]string, error) {
 	keys, limits := sortedLimits(f.Keys, f.Limits)
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.db.Query(ctx, `
 		WITH hit AS (
 		  INSERT INTO auth_limit AS l (key, lock_after, failures, locked_until, stale_after)
 		  SELECT k, n, CASE WHEN n > 1 THEN ARRAY[now()] ELSE '{}' END, CASE WHEN n <= 1 THEN now() + $3::interval END, now() + $3::interval
@@ -80,7 +80,7 @@ func authLockedUntil(param string) string {
 // when there is none.
 func (s *Store) AuthLockedUntil(ctx context.Context, keys []string) (time.Time, error) {
 	var until *time.Time
-	if err := s.pool.QueryRow(ctx, `SELECT `+authLockedUntil("$1"), keys).Scan(&until); err != nil {
+	if err := s.db.QueryRow(ctx, `SELECT `+authLockedUntil("$1"), keys).Scan(&until); err != nil {
 		return time.Time{}, fmt.Errorf("storage: auth lock: %w", err)
 	}
 	return orZero(until), nil
@@ -95,7 +95,7 @@ func orZero(t *time.Time) time.Time {
 
 // PruneAuthLimits deletes the counts that no longer count anything.
 func (s *Store) PruneAuthLimits(ctx context.Context) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM auth_limit WHERE stale_after < now()`); err != nil {
+	if _, err := s.db.Exec(ctx, `DELETE FROM auth_limit WHERE stale_after < now()`); err != nil {
 		return fmt.Errorf("storage: prune auth limits: %w", err)
 	}
 	return nil

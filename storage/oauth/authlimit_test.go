@@ -1,4 +1,4 @@
-package storage_test
+package oauth_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/oauth"
 	"github.com/fhirserver/fhirserver/storage/storagetest"
 )
 
@@ -19,7 +19,8 @@ import (
 // while locked do not lengthen the lockout.
 func TestAuthFailuresLockOnceUnderConcurrency(t *testing.T) {
 	t.Parallel()
-	s, _ := storagetest.Open(t)
+	db, _ := storagetest.Open(t)
+	s := oauth.New(db)
 	ctx := context.Background()
 	const limit, attempts = 10, 40
 	var mu sync.Mutex
@@ -32,7 +33,7 @@ func TestAuthFailuresLockOnceUnderConcurrency(t *testing.T) {
 			if i%2 == 0 {
 				keys, limits = []string{"address:192.0.2.1", "client:c1"}, []int{100, limit}
 			}
-			got, err := s.RecordAuthFailure(ctx, storage.AuthFailure{Keys: keys, Limits: limits, Window: time.Minute, Address: fmt.Sprint(i)})
+			got, err := s.RecordAuthFailure(ctx, oauth.AuthFailure{Keys: keys, Limits: limits, Window: time.Minute, Address: fmt.Sprint(i)})
 			assert.NoError(t, err)
 			mu.Lock()
 			locked = append(locked, got...)
@@ -44,7 +45,7 @@ func TestAuthFailuresLockOnceUnderConcurrency(t *testing.T) {
 	until, err := s.AuthLockedUntil(ctx, []string{"client:c1"})
 	require.NoError(t, err)
 	assert.WithinDuration(t, time.Now().Add(time.Minute), until, 5*time.Second)
-	_, err = s.RecordAuthFailure(ctx, storage.AuthFailure{Keys: []string{"client:c1"}, Limits: []int{limit}, Window: time.Hour})
+	_, err = s.RecordAuthFailure(ctx, oauth.AuthFailure{Keys: []string{"client:c1"}, Limits: []int{limit}, Window: time.Hour})
 	require.NoError(t, err)
 	again, err := s.AuthLockedUntil(ctx, []string{"client:c1", "address:192.0.2.1"})
 	require.NoError(t, err)

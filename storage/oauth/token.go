@@ -1,0 +1,98 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// Token is an issued token (or code) as stored: its signature, the grant
+// it belongs to and the serialized request behind it. Every kind (access,
+// refresh, code, pkce, oidc) has this one row shape, in oauth2_token.
+type Token struct {
+	Signature string
+	Kind      string
+	RequestID string
+	ClientID  string
+	Request   []byte
+	ExpiresAt time.Time
+}
+
+// PutToken records an issued token.
+func (s *Store) PutToken(ctx context.Context, t Token) error {
+	_, err := s.db.Exec(ctx, `
+		INSERT INTO oauth2_token (signature, kind, request_id, client_id, request, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		t.Signature, t.Kind, t.RequestID, t.ClientID, t.Request, t.ExpiresAt)
+	if err != nil {
+		return fmt.Errorf("storage: put token: %w", err)
+	}
+	return nil
+}
+
+// Token reads an issued token of a kind by signature together with its
+// client, and whether its grant was revoked: one round trip, since every
+// API request checks its token. storage.ErrNotFound when the token was
+// never issued or its client is not registered.
+func (s *Store) Token(ctx context.Context, kind, signature string) (Token, Client, bool, error) {
+	t := Token{Signature: signature, Kind: kind}
+	var c clientRow
+	var revoked bool
+	err := s.db.QueryRow(ctx, `
+		SELECT t.request_id, t.client_id, t.request, t.expires_at,
+		       EXISTS (SELECT 1 FROM oauth2_revocation r WHERE r.request_id = t.request_id AND r.kind = t.kind)
+		         OR EXISTS (SELECT 1 FROM oauth2_token_revocation r WHERE r.signature = t.signature),
+		       `+clientColumns+`
+		FROM oauth2_token t JOIN oauth2_client c ON c.id = t.client_id
+		WHERE t.signature = $1 AND t.kind = $2`, signature, kind).
+		Scan(append([]any{&t.RequestID, &t.ClientID, &t.Request, &t.ExpiresAt, &revoked}, c.dest()...)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, Client{}, false, storage.ErrNotFound
+	}
+	if err != nil {
+		return t, Client{}, false, fmt.Errorf("storage: token: %w", err)
+	}
+	return t, c.client(), revoked, nil
+}
+
+// RevokeTokens revokes every token of a kind issued for a grant (request
+// id), those issued later included.
+func (s *Store) RevokeTokens(ctx context.Context, kind, requestID string) error {
+	_, err := s.db.Exec(ctx, `
+		INSERT INTO oauth2_revocation (request_id, kind) VALUES ($1, $2)
+		ON CONFLICT (request_id, kind) DO NOTHING`, requestID, kind)
+	if err != nil {
+		return fmt.Errorf("storage: revoke: %w", err)
+	}
+	return nil
+}
+
+// RevokeToken revokes one token by signature, for a reason: rotated,
+// superseded or used. Revoking it again changes nothing.
+func (s *Store) RevokeToken(ctx context.Context, signature, reason string) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO oauth2_token_revocation (signature, reason) VALUES ($1, $2) ON CONFLICT (signature) DO NOTHING`,
+		signature, reason)
+	if err != nil {
+		return fmt.Errorf("storage: revoke token: %w", err)
+	}
+	return nil
+}
+
+// SupersedeTokens revokes every token of a kind issued for a grant so far,
+// one by one: a rotation retires the grant's access tokens, not the ones
+// issued after it.
+func (s *Store) SupersedeTokens(ctx context.Context, kind, requestID string) error {
+	_, err := s.db.Exec(ctx, `
+		INSERT INTO oauth2_token_revocation (signature, reason)
+		SELECT signature, 'superseded' FROM oauth2_token WHERE request_id = $1 AND kind = $2
+		ON CONFLICT (signature) DO NOTHING`, requestID, kind)
+	if err != nil {
+		return fmt.Errorf("storage: supersede tokens: %w", err)
+	}
+	return nil
+}
