@@ -3,9 +3,7 @@ package smart
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -17,9 +15,10 @@ import (
 
 // launchStore keeps EHR launch contexts.
 type launchStore interface {
-	PutLaunch(ctx context.Context, signature string, context json.RawMessage, createdBy string, expires time.Time) error
-	Launch(ctx context.Context, signature string) (json.RawMessage, error)
-	UseLaunch(ctx context.Context, signature string) error
+	// The store keeps only a hash of each launch value.
+	PutLaunch(ctx context.Context, value string, context json.RawMessage, createdBy string, expires time.Time) error
+	Launch(ctx context.Context, value string) (json.RawMessage, error)
+	UseLaunch(ctx context.Context, value string) error
 }
 
 // launchLifespan is how long an EHR has given an app to use its launch
@@ -54,7 +53,7 @@ func (p *Provider) CreateLaunch(ctx context.Context, lc LaunchContext, createdBy
 	if err != nil {
 		return "", err
 	}
-	if err := p.db.PutLaunch(ctx, launchSignature(value), body, createdBy, time.Now().Add(launchLifespan)); err != nil {
+	if err := p.db.PutLaunch(ctx, value, body, createdBy, time.Now().Add(launchLifespan)); err != nil {
 		return "", err
 	}
 	return value, nil
@@ -104,17 +103,12 @@ func (p *Provider) checkExists(ctx context.Context, lc LaunchContext) error {
 	return nil
 }
 
-func launchSignature(value string) string {
-	h := sha256.Sum256([]byte(value))
-	return hex.EncodeToString(h[:])
-}
-
 var errLaunch = errors.New("the launch value is unknown, used or expired")
 
 // launchContext reads a launch value's context without using it up.
 func (p *Provider) launchContext(ctx context.Context, value string) (LaunchContext, error) {
 	var lc LaunchContext
-	raw, err := p.db.Launch(ctx, launchSignature(value))
+	raw, err := p.db.Launch(ctx, value)
 	if errors.Is(err, storage.ErrNotFound) {
 		return lc, errLaunch
 	}
@@ -126,7 +120,7 @@ func (p *Provider) launchContext(ctx context.Context, value string) (LaunchConte
 
 // useLaunch uses a launch value up; errLaunch when it was already used.
 func (p *Provider) useLaunch(ctx context.Context, value string) error {
-	err := p.db.UseLaunch(ctx, launchSignature(value))
+	err := p.db.UseLaunch(ctx, value)
 	if errors.Is(err, storage.ErrConflict) {
 		return errLaunch
 	}

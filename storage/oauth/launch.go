@@ -12,10 +12,11 @@ import (
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// PutLaunch stores an EHR launch context under the hash of its launch value.
-func (s *Store) PutLaunch(ctx context.Context, signature string, context json.RawMessage, createdBy string, expires time.Time) error {
+// PutLaunch stores an EHR launch context under the hash of its launch
+// value: the value itself, which opens the context, is not kept.
+func (s *Store) PutLaunch(ctx context.Context, value string, context json.RawMessage, createdBy string, expires time.Time) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO launch_context (signature, context, created_by, expires_at) VALUES ($1, $2, $3, $4)`,
-		signature, context, createdBy, expires)
+		Hash(value), context, createdBy, expires)
 	if err != nil {
 		return fmt.Errorf("storage: put launch: %w", err)
 	}
@@ -24,12 +25,12 @@ func (s *Store) PutLaunch(ctx context.Context, signature string, context json.Ra
 
 // Launch reads a launch context that is neither used nor expired;
 // storage.ErrNotFound otherwise.
-func (s *Store) Launch(ctx context.Context, signature string) (json.RawMessage, error) {
+func (s *Store) Launch(ctx context.Context, value string) (json.RawMessage, error) {
 	var c json.RawMessage
 	err := s.db.QueryRow(ctx, `
 		SELECT l.context FROM launch_context l
 		WHERE l.signature = $1 AND l.expires_at > now()
-		  AND NOT EXISTS (SELECT 1 FROM launch_use u WHERE u.signature = l.signature)`, signature).Scan(&c)
+		  AND NOT EXISTS (SELECT 1 FROM launch_use u WHERE u.signature = l.signature)`, Hash(value)).Scan(&c)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, storage.ErrNotFound
 	}
@@ -40,8 +41,8 @@ func (s *Store) Launch(ctx context.Context, signature string) (json.RawMessage, 
 }
 
 // UseLaunch marks a launch used; storage.ErrConflict when it already was.
-func (s *Store) UseLaunch(ctx context.Context, signature string) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO launch_use (signature) VALUES ($1)`, signature)
+func (s *Store) UseLaunch(ctx context.Context, value string) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO launch_use (signature) VALUES ($1)`, Hash(value))
 	if storage.IsUniqueViolation(err) {
 		return storage.ErrConflict
 	}

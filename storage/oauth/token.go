@@ -2,6 +2,8 @@ package oauth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -14,6 +16,10 @@ import (
 // Token is an issued token (or code) as stored: its signature, the grant
 // it belongs to and the serialized request behind it. Every kind (access,
 // refresh, code, pkce, oidc) has this one row shape, in oauth2_token.
+//
+// The database keeps only the SHA-256 of the signature (Hash): a reader of
+// the database learns no signature it could present. Methods take and
+// return the signature itself and hash it on the way in.
 type Token struct {
 	Signature string
 	Kind      string
@@ -28,7 +34,7 @@ func (s *Store) PutToken(ctx context.Context, t Token) error {
 	_, err := s.db.Exec(ctx, `
 		INSERT INTO oauth2_token (signature, kind, request_id, client_id, request, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6)`,
-		t.Signature, t.Kind, t.RequestID, t.ClientID, t.Request, t.ExpiresAt)
+		Hash(t.Signature), t.Kind, t.RequestID, t.ClientID, t.Request, t.ExpiresAt)
 	if err != nil {
 		return fmt.Errorf("storage: put token: %w", err)
 	}
@@ -49,7 +55,7 @@ func (s *Store) Token(ctx context.Context, kind, signature string) (Token, Clien
 		         OR EXISTS (SELECT 1 FROM oauth2_token_revocation r WHERE r.signature = t.signature),
 		       `+clientColumns+`
 		FROM oauth2_token t JOIN oauth2_client c ON c.id = t.client_id
-		WHERE t.signature = $1 AND t.kind = $2`, signature, kind).
+		WHERE t.signature = $1 AND t.kind = $2`, Hash(signature), kind).
 		Scan(append([]any{&t.RequestID, &t.ClientID, &t.Request, &t.ExpiresAt, &revoked}, c.dest()...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, Client{}, false, storage.ErrNotFound
@@ -76,7 +82,7 @@ func (s *Store) RevokeTokens(ctx context.Context, kind, requestID string) error 
 // superseded or used. Revoking it again changes nothing.
 func (s *Store) RevokeToken(ctx context.Context, signature, reason string) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO oauth2_token_revocation (signature, reason) VALUES ($1, $2) ON CONFLICT (signature) DO NOTHING`,
-		signature, reason)
+		Hash(signature), reason)
 	if err != nil {
 		return fmt.Errorf("storage: revoke token: %w", err)
 	}
@@ -95,4 +101,12 @@ func (s *Store) SupersedeTokens(ctx context.Context, kind, requestID string) err
 		return fmt.Errorf("storage: supersede tokens: %w", err)
 	}
 	return nil
+}
+
+// Hash is what the database keeps of a token's signature or a launch
+// value: its SHA-256, in lower-case hex (migration 032 hashed the rows
+// stored before with the same function in SQL).
+func Hash(signature string) string {
+	h := sha256.Sum256([]byte(signature))
+	return hex.EncodeToString(h[:])
 }
