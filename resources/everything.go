@@ -3,53 +3,86 @@ package resources
 import (
 	"context"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
-	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// Everything is Patient/[id]/$everything (every patient when id is empty):
-// the patient, everything in its compartment, and what those resources
-// point at, with _since, _type and _count, one page at a time from a
-// snapshot. Only types the caller may read are returned, each held to
-// what the caller's search of it would return (everythingKeep).
-func (s *Service) Everything(ctx context.Context, c Caller, patientID string, q url.Values, o Options) (Result, error) {
+// The reading side of Patient/$everything (operations/everything, which
+// owns its parameters, links and answer): who is asked for, and one page
+// of the compartment and what it points at, from a snapshot. Only types
+// the caller may read are returned, each held to what the caller's search
+// of it would return (everythingKeep).
+
+// EverythingPatient is the patient $everything is for: patientID, or for
+// a token held to one patient that patient when none is named. It refuses
+// a caller that may not read patients, and a patient the caller may not
+// read.
+func (s *Service) EverythingPatient(ctx context.Context, c Caller, patientID string) (string, error) {
 	if err := c.allow("Patient", Read); err != nil {
-		return Result{}, err
+		return "", err
 	}
 	if p := c.patient("Patient", Read); p != "" && patientID == "" {
 		patientID = p // a token held to one patient: that patient's everything
 	}
 	if patientID != "" {
 		if _, err := s.Read(ctx, c, storage.Key{Type: "Patient", ID: patientID}); err != nil {
-			return Result{}, err
+			return "", err
 		}
 	}
-	e, count, err := s.everythingQuery(ctx, c, patientID, q, o)
-	if err != nil {
-		return Result{}, err
+	return patientID, nil
+}
+
+// EverythingPage is one page of $everything: its entries, whether the
+// last of them is one the compartment points at from outside it (an
+// extra), and whether more follow.
+type EverythingPage struct {
+	Versions        []storage.Version
+	LastExtra, More bool
+}
+
+// EverythingPage reads up to count entries of e (its patient, since and
+// care range set) of the types in wanted (nil: every type) that c may
+// read, from the position and snapshot q's _cursor and _snapshot name;
+// e is left with the types, position and snapshot read.
+func (s *Service) EverythingPage(ctx context.Context, c Caller, e *storage.Everything, wanted map[string]bool, count int, q url.Values) (EverythingPage, error) {
+	for _, t := range profiles.ResourceTypes() {
+		if (wanted == nil || wanted[t]) && c.allow(t, Read) == nil {
+			e.Types = append(e.Types, t)
+		}
 	}
-	versions, lastExtra, more, err := s.everythingEntries(ctx, e, count)
+	keep, err := s.everythingKeep(c, e.Types)
 	if err != nil {
-		return Result{}, err
+		return EverythingPage{}, err
+	}
+	e.Keep = keep
+	e.LinkTypes, e.LinkParams = s.linkTypes, s.linkParams
+	if err := s.everythingPage(ctx, e, q); err != nil {
+		return EverythingPage{}, err
+	}
+	versions, lastExtra, more, err := s.everythingEntries(ctx, *e, count)
+	if err != nil {
+		return EverythingPage{}, err
 	}
 	if err := s.redactGroups(ctx, s.store, c, Read, versions); err != nil {
-		return Result{}, err
+		return EverythingPage{}, err
 	}
+	return EverythingPage{Versions: versions, LastExtra: lastExtra, More: more}, nil
+}
+
+// Searchset is a searchset Bundle of versions, with total when known and
+// links as (relation, url) pairs, for an operation answered by one.
+func Searchset(base string, versions []storage.Version, total *int, links ...[2]string) (Result, error) {
 	b := newBundle("searchset")
 	for _, v := range versions {
-		b.Entry = append(b.Entry, entry{FullURL: fullURL(o.BaseURL, v.Key), Resource: v.Resource, Search: &entrySearch{Mode: "match"}})
+		b.Entry = append(b.Entry, entry{FullURL: fullURL(base, v.Key), Resource: v.Resource, Search: &entrySearch{Mode: "match"}})
 	}
-	if !more && e.AfterType == "" && !e.Extras {
-		n := len(versions)
-		b.Total = &n
+	b.Total = total
+	for _, l := range links {
+		b.Link = append(b.Link, link{Relation: l[0], URL: l[1]})
 	}
-	b.Link = everythingLinks(o.BaseURL, patientID, q, e, versions, lastExtra, more)
 	body, err := b.encode()
 	r := ok(body, nil)
 	r.Keys = keysOf(versions)
@@ -74,55 +107,6 @@ func (s *Service) everythingEntries(ctx context.Context, e storage.Everything, c
 	more = len(vs)+len(extras) > count
 	extras = extras[:min(len(extras), count-len(vs))]
 	return append(vs, extras...), len(extras) > 0, more, nil
-}
-
-const everythingCount = 100
-
-func (s *Service) everythingQuery(ctx context.Context, c Caller, patientID string, q url.Values, o Options) (storage.Everything, int, error) {
-	e := storage.Everything{PatientID: patientID}
-	count := everythingCount
-	if v := q.Get("_count"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return e, 0, outcome.E(outcome.Invalid, "_count must be a positive integer").At("_count")
-		}
-		count = min(n, search.MaxCount)
-	}
-	if v := q.Get("_since"); v != "" {
-		lo, _, err := search.DateRange(v)
-		if err != nil || !strings.Contains(v, "T") {
-			return e, 0, outcome.E(outcome.Invalid, "_since must be an instant").At("_since")
-		}
-		e.Since = lo
-	}
-	if err := s.careRange(&e, q); err != nil {
-		return e, 0, err
-	}
-	var wanted map[string]bool
-	if v := q.Get("_type"); v != "" {
-		wanted = map[string]bool{}
-		for _, t := range strings.Split(v, ",") {
-			if !profiles.IsResourceType(t) {
-				return e, 0, outcome.E(outcome.Invalid, "_type: %q is not a resource type", t).At("_type")
-			}
-			wanted[t] = true
-		}
-	}
-	for _, t := range profiles.ResourceTypes() {
-		if (wanted == nil || wanted[t]) && c.allow(t, Read) == nil {
-			e.Types = append(e.Types, t)
-		}
-	}
-	keep, err := s.everythingKeep(c, e.Types)
-	if err != nil {
-		return e, 0, err
-	}
-	e.Keep = keep
-	e.LinkTypes, e.LinkParams = s.linkTypes, s.linkParams
-	if err := s.everythingPage(ctx, &e, q, o); err != nil {
-		return e, 0, err
-	}
-	return e, count, nil
 }
 
 // everythingKeep holds each type of $everything to exactly what this
@@ -212,25 +196,10 @@ var careDates = map[string]string{
 	"Specimen": "collected", "Task": "period", "VisionPrescription": "datewritten",
 }
 
-// careRange reads start and end, the range of care dates of the R4
-// operation: a resource of a type with a care date is kept when one of
-// its care dates overlaps the range, each end taken at its precision.
-func (s *Service) careRange(e *storage.Everything, q url.Values) error {
-	for _, bound := range []struct {
-		name string
-		set  func(lo, hi time.Time)
-	}{{"start", func(lo, _ time.Time) { e.CareFrom = lo }}, {"end", func(_, hi time.Time) { e.CareTo = hi }}} {
-		if v := q.Get(bound.name); v != "" {
-			lo, hi, err := search.DateRange(v)
-			if err != nil {
-				return outcome.E(outcome.Invalid, "%s must be a date", bound.name).At(bound.name)
-			}
-			bound.set(lo, hi)
-		}
-	}
-	if e.CareFrom.IsZero() && e.CareTo.IsZero() {
-		return nil
-	}
+// CareDateParams are the (type, index code) pairs of the care dates of
+// the compartment's types: what $everything's start and end are checked
+// against (storage.Everything's CareTypes and CareParams).
+func (s *Service) CareDateParams() (types, params []string) {
 	for _, t := range s.search.Types() {
 		code := careDates[t]
 		if p := s.search.Param(t, "date"); code == "" && p != nil && p.Type == "date" {
@@ -240,13 +209,13 @@ func (s *Service) careRange(e *storage.Everything, q url.Values) error {
 			continue
 		}
 		for _, ic := range s.search.IndexCodes(t, code) {
-			e.CareTypes, e.CareParams = append(e.CareTypes, t), append(e.CareParams, ic)
+			types, params = append(types, t), append(params, ic)
 		}
 	}
-	return nil
+	return types, params
 }
 
-func (s *Service) everythingPage(ctx context.Context, e *storage.Everything, q url.Values, o Options) error {
+func (s *Service) everythingPage(ctx context.Context, e *storage.Everything, q url.Values) error {
 	if err := everythingCursor(e, q.Get("_cursor")); err != nil {
 		return err
 	}
@@ -273,51 +242,11 @@ func everythingCursor(e *storage.Everything, v string) error {
 // extrasCursor marks a cursor in the extras: types never contain a colon.
 const extrasCursor = "x:"
 
-func everythingLinks(base, patientID string, q url.Values, e storage.Everything, versions []storage.Version, lastExtra, more bool) []link {
-	path := base + "/Patient/$everything"
-	if patientID != "" {
-		path = base + "/Patient/" + patientID + "/$everything"
-	}
-	kept := url.Values{}
-	for _, k := range []string{"_count", "_since", "_type", "start", "end"} {
-		if v := q.Get(k); v != "" {
-			kept.Set(k, v)
-		}
-	}
-	self := kept
-	if e.AfterType != "" || e.Extras {
-		self = cloneWith(kept, "_snapshot", strconv.FormatInt(e.Snapshot, 10), "_cursor", cursor(e.Extras, e.AfterType, e.AfterID))
-	}
-	links := []link{{Relation: "self", URL: withQuery(path, self)}}
-	if more && len(versions) > 0 {
-		last := versions[len(versions)-1]
-		next := cloneWith(kept, "_snapshot", strconv.FormatInt(e.Snapshot, 10), "_cursor", cursor(lastExtra, last.Type, last.ID))
-		links = append(links, link{Relation: "next", URL: withQuery(path, next)})
-	}
-	return links
-}
-
-func cursor(extra bool, typ, id string) string {
+// EverythingCursor is the _cursor of a page of $everything that starts
+// after typ/id, an extra or one of the compartment.
+func EverythingCursor(extra bool, typ, id string) string {
 	if extra {
 		return extrasCursor + typ + "/" + id
 	}
 	return typ + "/" + id
-}
-
-func cloneWith(v url.Values, kv ...string) url.Values {
-	out := url.Values{}
-	for k, vals := range v {
-		out[k] = vals
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		out.Set(kv[i], kv[i+1])
-	}
-	return out
-}
-
-func withQuery(path string, v url.Values) string {
-	if len(v) == 0 {
-		return path
-	}
-	return path + "?" + v.Encode()
 }
