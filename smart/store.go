@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
 
 	"github.com/fhirserver/fhirserver/storage"
 	"github.com/fhirserver/fhirserver/storage/oauth"
@@ -24,7 +26,7 @@ type tokenStore interface {
 	Token(ctx context.Context, kind, signature string) (oauth.Token, oauth.Client, bool, error)
 	RevokeTokens(ctx context.Context, kind, requestID string) error
 	RevokeToken(ctx context.Context, signature, reason string) error
-	SupersedeTokens(ctx context.Context, kind, requestID string) error
+	RotateRefreshToken(ctx context.Context, requestID, signature string) error
 	UseJTI(ctx context.Context, jti string, expires time.Time) error
 	JTIKnown(ctx context.Context, jti string) (bool, error)
 	limitStore
@@ -32,6 +34,23 @@ type tokenStore interface {
 
 // fositeStore adapts the database to fosite's storage interfaces.
 type fositeStore struct{ db tokenStore }
+
+// fosite's Compose and the factories New composes type-assert the store at
+// run time (compose.go, compose_oauth2.go, compose_openid.go,
+// compose_pkce.go in fosite v0.49), so a missing method would be a panic at
+// startup; these make it a compile error. Each line names who asserts it.
+// Not implemented, because nothing composed asks: RFC 7523 key storage
+// (private_key_jwt is checked by authenticateClient), the resource owner
+// password grant, PAR and storage.Transactional (both optional in fosite).
+var (
+	_ fosite.Storage                     = fositeStore{} // compose.Compose
+	_ fosite.ClientManager               = fositeStore{} // client authentication, client assertion jti
+	_ oauth2.CoreStorage                 = fositeStore{} // OAuth2AuthorizeExplicitFactory, OAuth2TokenIntrospectionFactory
+	_ oauth2.AccessTokenStorage          = fositeStore{} // OAuth2ClientCredentialsGrantFactory
+	_ oauth2.TokenRevocationStorage      = fositeStore{} // OAuth2AuthorizeExplicitFactory, OAuth2RefreshTokenGrantFactory, OAuth2TokenRevocationFactory
+	_ pkce.PKCERequestStorage            = fositeStore{} // OAuth2PKCEFactory
+	_ openid.OpenIDConnectRequestStorage = fositeStore{} // OpenIDConnectExplicitFactory
+)
 
 // storedRequest is the part of a fosite request kept with a token.
 type storedRequest struct {
@@ -205,13 +224,18 @@ func (s fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature st
 }
 
 // RotateRefreshToken retires the refresh token just used and the access
-// tokens issued before it; the tokens the rotation issues share the grant's
-// request id and stay valid. The revocation row is the rotation log entry.
+// tokens issued before it, in one statement; the tokens the rotation issues
+// share the grant's request id and stay valid. The revocation row is the
+// rotation log entry. When a concurrent exchange of the same refresh token
+// rotated it first, fosite answers this one invalid_request (hydra's
+// ErrSerializationFailure contract) and issues nothing: one refresh token
+// never yields two live ones.
 func (s fositeStore) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
-	if err := s.db.RevokeToken(ctx, signature, "rotated"); err != nil {
-		return err
+	err := s.db.RotateRefreshToken(ctx, requestID, signature)
+	if errors.Is(err, storage.ErrConflict) {
+		return fosite.ErrSerializationFailure
 	}
-	return s.db.SupersedeTokens(ctx, "access", requestID)
+	return err
 }
 
 func (s fositeStore) CreateAuthorizeCodeSession(ctx context.Context, code string, r fosite.Requester) error {

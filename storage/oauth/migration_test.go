@@ -66,6 +66,7 @@ func TestMigrationHashesStoredSignatures(t *testing.T) {
 	_, _, revoked, err = s.Token(ctx, "access", "old-access")
 	require.NoError(t, err)
 	assert.True(t, revoked, "the revocation follows its token")
+	require.NoError(t, s.RotateRefreshToken(ctx, "g1", "old-refresh"))
 
 	check, err := pgx.Connect(ctx, url)
 	require.NoError(t, err)

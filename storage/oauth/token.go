@@ -78,8 +78,8 @@ func (s *Store) RevokeTokens(ctx context.Context, kind, requestID string) error 
 	return nil
 }
 
-// RevokeToken revokes one token by signature, for a reason: rotated,
-// superseded or used. Revoking it again changes nothing.
+// RevokeToken revokes one token by signature, for a reason: superseded
+// or used. Revoking it again changes nothing.
 func (s *Store) RevokeToken(ctx context.Context, signature, reason string) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO oauth2_token_revocation (signature, reason) VALUES ($1, $2) ON CONFLICT (signature) DO NOTHING`,
 		Hash(signature), reason)
@@ -89,19 +89,43 @@ func (s *Store) RevokeToken(ctx context.Context, signature, reason string) error
 	return nil
 }
 
-// SupersedeTokens revokes every token of a kind issued for a grant so far,
-// one by one: a rotation retires the grant's access tokens, not the ones
-// issued after it.
-func (s *Store) SupersedeTokens(ctx context.Context, kind, requestID string) error {
-	_, err := s.db.Exec(ctx, `
-		INSERT INTO oauth2_token_revocation (signature, reason)
-		SELECT signature, 'superseded' FROM oauth2_token WHERE request_id = $1 AND kind = $2
-		ON CONFLICT (signature) DO NOTHING`, requestID, kind)
+// RotateRefreshToken retires a grant's refresh token as it is exchanged,
+// together with the access tokens issued for the grant so far (not those
+// the exchange issues next), in one statement. storage.ErrConflict when
+// the refresh token was not active: it was never issued, or a concurrent
+// exchange rotated it first, so that of two exchanges of one refresh token
+// only one goes on to issue tokens. The revocation row with reason
+// 'rotated' is the rotation log entry (oauth2_rotation_log).
+func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
+	var rotated bool
+	err := s.db.QueryRow(ctx, rotateSQL, Hash(signature), requestID).Scan(&rotated)
 	if err != nil {
-		return fmt.Errorf("storage: supersede tokens: %w", err)
+		return fmt.Errorf("storage: rotate refresh token: %w", err)
+	}
+	if !rotated {
+		return storage.ErrConflict
 	}
 	return nil
 }
+
+// rotateSQL revokes the refresh token $1 of grant $2 unless it is revoked
+// already, and then, only then, the grant's access tokens. A concurrent
+// rotation of the same token waits on the first one's revocation row and,
+// once that commits, finds it and rotates nothing.
+const rotateSQL = `
+	WITH rotated AS (
+	  INSERT INTO oauth2_token_revocation (signature, reason)
+	  SELECT t.signature, 'rotated' FROM oauth2_token t
+	  WHERE t.signature = $1 AND t.request_id = $2 AND t.kind = 'refresh'
+	  ON CONFLICT (signature) DO NOTHING
+	  RETURNING signature
+	), superseded AS (
+	  INSERT INTO oauth2_token_revocation (signature, reason)
+	  SELECT t.signature, 'superseded' FROM oauth2_token t
+	  WHERE t.request_id = $2 AND t.kind = 'access' AND EXISTS (SELECT 1 FROM rotated)
+	  ON CONFLICT (signature) DO NOTHING
+	)
+	SELECT EXISTS (SELECT 1 FROM rotated)`
 
 // Hash is what the database keeps of a token's signature or a launch
 // value: its SHA-256, in lower-case hex (migration 032 hashed the rows

@@ -3,6 +3,7 @@ package oauth_test
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,4 +78,60 @@ func TestSignaturesAreStoredHashed(t *testing.T) {
 	_, err = conn.Exec(ctx, `INSERT INTO oauth2_token (signature, kind, request_id, client_id, request, expires_at)
 		VALUES ('not-a-hash', 'access', 'g2', 'app', '{}', now())`)
 	assert.Error(t, err, "the table takes nothing but a hash")
+}
+
+// A rotation retires the refresh token and the grant's access tokens so
+// far in one statement: of many concurrent exchanges of one refresh token
+// exactly one rotates it, the rest are refused and retire nothing, and the
+// tokens issued after the rotation stay valid.
+func TestRotationIsOneStatement(t *testing.T) {
+	t.Parallel()
+	s, conn := openStore(t)
+	ctx := context.Background()
+	for _, tok := range []oauth.Token{token("refresh-1", "refresh", "g1"), token("access-1", "access", "g1"),
+		token("access-0", "access", "g1"), token("access-other", "access", "g2")} {
+		require.NoError(t, s.PutToken(ctx, tok))
+	}
+	const racers = 8
+	var wg sync.WaitGroup
+	errs := make([]error, racers)
+	for i := range racers {
+		wg.Go(func() { errs[i] = s.RotateRefreshToken(ctx, "g1", "refresh-1") })
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		if err == nil {
+			won++
+			continue
+		}
+		assert.ErrorIs(t, err, storage.ErrConflict)
+	}
+	assert.Equal(t, 1, won, "one exchange rotates; the others find the token rotated")
+	require.NoError(t, s.PutToken(ctx, token("access-2", "access", "g1")))
+
+	for sig, want := range map[string]bool{"refresh-1": true, "access-0": true, "access-1": true, "access-2": false, "access-other": false} {
+		kind := "access"
+		if sig == "refresh-1" {
+			kind = "refresh"
+		}
+		_, _, revoked, err := s.Token(ctx, kind, sig)
+		require.NoError(t, err)
+		assert.Equal(t, want, revoked, sig)
+	}
+	var rotations int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM oauth2_rotation_log WHERE request_id = 'g1'`).Scan(&rotations))
+	assert.Equal(t, 1, rotations)
+
+	// Nothing to rotate (an unknown token, or one of another grant):
+	// refused, and the grant's access tokens stay as they are.
+	require.NoError(t, s.PutToken(ctx, token("refresh-2", "refresh", "g2")))
+	assert.ErrorIs(t, s.RotateRefreshToken(ctx, "g2", "unknown"), storage.ErrConflict)
+	assert.ErrorIs(t, s.RotateRefreshToken(ctx, "g1", "refresh-2"), storage.ErrConflict)
+	_, _, revoked, err := s.Token(ctx, "access", "access-other")
+	require.NoError(t, err)
+	assert.False(t, revoked)
+	_, _, revoked, err = s.Token(ctx, "access", "access-2")
+	require.NoError(t, err)
+	assert.False(t, revoked)
 }
