@@ -48,6 +48,10 @@ type Store interface {
 	PutClient(ctx context.Context, c oauth.Client) error
 }
 
+// The server's store is storage/oauth's: a change to either side that
+// parts them fails to compile here, not in the commands that wire them.
+var _ Store = (*oauth.Store)(nil)
+
 // Provider is the OAuth2 authorization server and the token check that
 // guards every FHIR interaction.
 type Provider struct {
