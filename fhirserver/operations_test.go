@@ -13,7 +13,8 @@ import (
 
 // Every operation the CapabilityStatement claims, at system level and on
 // each type, resolves to its OperationDefinition on this server: code,
-// resource and levels as claimed and as routed.
+// resource and levels as claimed and as routed; each definition is a
+// valid OperationDefinition.
 func TestEveryClaimedOperationResolves(t *testing.T) {
 	t.Parallel()
 	ts := newServer(t)
@@ -102,6 +103,10 @@ func TestEveryClaimedOperationResolves(t *testing.T) {
 		require.NotNil(t, levels, "%s $%s is claimed but not routed", c.typ, c.name)
 		assert.Equal(t, map[string]bool{"system": def.System, "type": def.Type, "instance": def.Instance},
 			map[string]bool{"system": levels["system"], "type": levels["type"], "instance": levels["instance"]}, "%s $%s: the definition's levels are the routes'", c.typ, c.name)
+		if !seen[c.name] {
+			v := ts.do("POST", "/OperationDefinition/$validate", fhirJSON, string(got.Body))
+			assert.Equal(t, `{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational","diagnostics":"the resource is valid"}]}`, string(v.Body), c.definition)
+		}
 		seen[c.name] = true
 	}
 	for name := range routed {
