@@ -163,6 +163,7 @@ func (a *app) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if caller.Care != nil {
 			c.SetRequest(c.Request().WithContext(storage.WithCare(c.Request().Context(), *caller.Care)))
 		}
+		a.recordWrites(c)
 		return next(c)
 	}
 }

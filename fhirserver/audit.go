@@ -134,9 +134,18 @@ func interactionOf(method, route string) (code, action string) {
 	return strings.ToLower(method), "E"
 }
 
-// auditRecord writes the audit record of a FHIR request: who asked (the
-// user, the client, from where), what it touched, how it ended.
+// auditRecord writes the audit record of a FHIR request.
 func (a *app) auditRecord(c echo.Context, status int, touched []storage.Key) error {
+	body, err := a.auditEvent(c, status, touched)
+	if err != nil {
+		return err
+	}
+	return a.audit.Record(c.Request().Context(), body)
+}
+
+// auditEvent is the audit record of a FHIR request: who asked (the user,
+// the client, from where), what it touched, how it ended.
+func (a *app) auditEvent(c echo.Context, status int, touched []storage.Key) ([]byte, error) {
 	r := c.Request()
 	code, action := interactionOf(r.Method, c.Path())
 	caller := callerOf(c)
@@ -187,11 +196,44 @@ func (a *app) auditRecord(c echo.Context, status int, touched []storage.Key) err
 		ev.Entity = append(ev.Entity, auditEntity{What: reference{Display: "query"}, Type: coding{System: entityType, Code: "2", Display: "System Object"},
 			Query: a.encodeQuery(typ, query)})
 	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return err
+	return json.Marshal(ev)
+}
+
+// writeRecorder gives a write's transaction the request's audit record,
+// so that the write commits with it (resources.Recorder).
+type writeRecorder struct {
+	a         *app
+	c         echo.Context
+	committed bool
+}
+
+const recorderKey = "fhir.recorder"
+
+func (w *writeRecorder) Record(status int, touched []storage.Key) ([]byte, error) {
+	return w.a.auditEvent(w.c, status, touched)
+}
+
+func (w *writeRecorder) Committed() { w.committed = true }
+
+// recordWrites has the writes of a request that may write commit with
+// their audit record. Reads need none: their record is durable before
+// their answer leaves (respond).
+func (a *app) recordWrites(c echo.Context) {
+	if m := c.Request().Method; m == http.MethodGet || m == http.MethodHead {
+		return
 	}
-	return a.audit.Record(r.Context(), body)
+	w := &writeRecorder{a: a, c: c}
+	c.Set(recorderKey, w)
+	c.SetRequest(c.Request().WithContext(resources.WithRecorder(c.Request().Context(), w)))
+}
+
+// auditedInTx reports whether the request's writes committed with its
+// audit record, which then needs no second one. An operation's answer
+// still gets its own: its writes are recorded with them, and what it
+// answers about (the patient of a $break-glass) with the answer.
+func auditedInTx(c echo.Context) bool {
+	w, _ := c.Get(recorderKey).(*writeRecorder)
+	return w != nil && w.committed && !strings.Contains(c.Path(), "$")
 }
 
 // searchRunKey holds the search an operation is answered by (searchRun):

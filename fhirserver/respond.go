@@ -52,7 +52,12 @@ func (a *app) respond(c echo.Context, r resources.Result, o resources.Options, w
 	if r.Status == http.StatusNoContent {
 		body = nil
 	}
-	// Fail closed: nothing is sent until its audit record is durable.
+	// Fail closed: nothing is sent until its audit record is durable. A
+	// write's record committed with it.
+	if auditedInTx(c) {
+		writeFHIR(c, r.Status, body)
+		return nil
+	}
 	if err := a.auditRecord(c, r.Status, r.Touched()); err != nil {
 		a.log.Error("audit failed", "request_id", requestID(c), "err", err)
 		for _, k := range []string{"ETag", "Last-Modified", "Location"} {

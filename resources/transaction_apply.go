@@ -36,13 +36,28 @@ func (s *Service) transaction(ctx context.Context, c Caller, entries []*txEntry,
 			seen[e.target.key()] = e.index
 		}
 	}
-	return s.store.InTx(ctxDetached(ctx), func(tx *storage.Tx) error {
+	err := s.store.InTx(ctxDetached(ctx), func(tx *storage.Tx) error {
 		w := s.newWork(tx, c)
 		if err := s.apply(ctx, w, entries, o); err != nil {
 			return err
 		}
-		return s.reads(ctx, w, entries)
+		if err := s.reads(ctx, w, entries); err != nil {
+			return err
+		}
+		return audit(ctx, tx, http.StatusOK, touchedBy(entries))
 	})
+	return audited(ctx, err)
+}
+
+// touchedBy is what the entries that succeeded wrote or read.
+func touchedBy(entries []*txEntry) []storage.Key {
+	var keys []storage.Key
+	for _, e := range entries {
+		if e.err == nil && e.result.Version != nil {
+			keys = append(keys, e.result.Version.Key)
+		}
+	}
+	return keys
 }
 
 // batch runs each entry on its own; a failure is that entry's answer.
@@ -71,8 +86,9 @@ func (s *Service) batch(ctx context.Context, c Caller, entries []*txEntry, o Opt
 				again = append(again, e)
 			}
 		}
-		return nil
+		return audit(ctx, tx, http.StatusOK, touchedBy(entries))
 	})
+	err = audited(ctx, err)
 	if err != nil {
 		// The commit failed: nothing of the batch was written.
 		for _, e := range entries {
@@ -83,7 +99,12 @@ func (s *Service) batch(ctx context.Context, c Caller, entries []*txEntry, o Opt
 		return
 	}
 	for _, e := range again {
-		e.err = s.store.InTx(ctxDetached(ctx), func(tx *storage.Tx) error { return run(tx, e) })
+		e.err = audited(ctx, s.store.InTx(ctxDetached(ctx), func(tx *storage.Tx) error {
+			if err := run(tx, e); err != nil {
+				return err
+			}
+			return audit(ctx, tx, http.StatusOK, touchedBy([]*txEntry{e}))
+		}))
 	}
 }
 

@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -34,6 +35,9 @@ type work struct {
 	// once (careRead) by guardCare: what this work writes does not count.
 	care     []string
 	careRead bool
+	// written is every version the work appended: what an operation's
+	// audit record names.
+	written []storage.Key
 }
 
 func (s *Service) newWork(tx *storage.Tx, c Caller) *work {
@@ -151,6 +155,9 @@ func (w *work) inCompartment(k storage.Key, idx storage.Index, patient string) b
 }
 
 func (w *work) flush(ctx context.Context) error {
+	for _, r := range w.rows {
+		w.written = append(w.written, r.Key)
+	}
 	err := w.tx.Append(ctx, w.rows)
 	w.rows = nil
 	return err
@@ -202,9 +209,16 @@ func (s *Service) inTx(ctx context.Context, c Caller, fn func(w *work) (Result, 
 		if r, err = fn(w); err != nil {
 			return err
 		}
-		return w.flush(ctx)
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+		touched := r.Touched()
+		if len(touched) == 0 {
+			touched = w.written // an operation's writes
+		}
+		return audit(ctx, tx, cmp.Or(r.Status, http.StatusOK), touched)
 	})
-	return r, err
+	return r, audited(ctx, err)
 }
 
 func newID() string {

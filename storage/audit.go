@@ -119,8 +119,11 @@ type AuditLog struct {
 }
 
 type auditStripe struct {
-	n    int16
-	in   chan *auditRecord
+	n  int16
+	in chan *auditRecord
+	// mu guards the head (link, mac): the stripe's writer and the write
+	// transactions that link their own record (commitWith) take turns.
+	mu   sync.Mutex
 	link int64
 	mac  []byte
 	done chan struct{}
@@ -164,6 +167,7 @@ func (s *Store) OpenAuditLog(ctx context.Context, key []byte, n int) (*AuditLog,
 	for _, st := range a.stripes {
 		go a.write(st)
 	}
+	s.audit = a
 	return a, nil
 }
 
@@ -197,8 +201,15 @@ func (a *AuditLog) closeConns() {
 	}
 }
 
+// loadHead reads the head of a stripe's chain. It reads through the
+// stripe's own connection once there is one: it runs while the stripe is
+// held, when write transactions waiting for it may hold the pool's.
 func (a *AuditLog) loadHead(ctx context.Context, st *auditStripe) error {
-	err := a.s.pool.QueryRow(ctx, `SELECT link, mac FROM audit_link WHERE stripe = $1 ORDER BY link DESC LIMIT 1`, st.n).Scan(&st.link, &st.mac)
+	var q querier = a.s.pool
+	if st.conn != nil && !st.conn.IsClosed() {
+		q = st.conn
+	}
+	err := q.QueryRow(ctx, `SELECT link, mac FROM audit_link WHERE stripe = $1 ORDER BY link DESC LIMIT 1`, st.n).Scan(&st.link, &st.mac)
 	if errors.Is(err, pgx.ErrNoRows) {
 		st.link, st.mac = 0, make([]byte, sha256.Size)
 		return nil
@@ -212,11 +223,11 @@ func (a *AuditLog) loadHead(ctx context.Context, st *auditStripe) error {
 // Record appends one AuditEvent and returns once it is durable: a caller
 // sends nothing that needs auditing before then, and fails if it fails.
 func (a *AuditLog) Record(ctx context.Context, event []byte) error {
-	r := &auditRecord{at: time.Now().UTC().Truncate(time.Microsecond), event: event, err: make(chan error, 1)}
+	r := &auditRecord{at: now(), event: event, err: make(chan error, 1)}
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
-		return errors.New("storage: the audit log is closed")
+		return errAuditClosed
 	}
 	st := a.stripes[a.next%uint64(len(a.stripes))]
 	a.next++
@@ -229,6 +240,45 @@ func (a *AuditLog) Record(ctx context.Context, event []byte) error {
 		// The record may still be written; the request fails either way.
 		return ctx.Err()
 	}
+}
+
+var errAuditClosed = errors.New("storage: the audit log is closed")
+
+// commitWith links event into a stripe's chain inside tx and commits tx:
+// the transaction's writes and their audit record are durable together
+// or not at all. The stripe's head is held from the insert to the
+// commit, a round trip and a flush, and moves only once tx committed.
+// When another server took the link, the head is read again and the
+// unique violation makes InTx run the whole transaction again.
+func (a *AuditLog) commitWith(ctx context.Context, tx pgx.Tx, event []byte) error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return errAuditClosed
+	}
+	st := a.stripes[a.next%uint64(len(a.stripes))]
+	a.next++
+	a.mu.Unlock()
+	r := []*auditRecord{{at: now(), event: event}}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	link := st.link + 1
+	mac := linkMAC(a.key, st.n, link, st.mac, r)
+	if err := a.insert(ctx, tx, st.n, link, st.mac, mac, r); err != nil {
+		if isUniqueViolation(err) {
+			if herr := a.loadHead(ctx, st); herr != nil {
+				return herr
+			}
+		}
+		return fmt.Errorf("storage: audit: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		// Whether it committed is unknown: a head left behind meets a
+		// unique violation at its next link and is read again then.
+		return err
+	}
+	st.link, st.mac = link, mac
+	return nil
 }
 
 // Close stops the writers once the records already queued are written.
@@ -282,6 +332,8 @@ func (a *AuditLog) write(st *auditStripe) {
 func (a *AuditLog) commit(st *auditStripe, batch []*auditRecord) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	var err error
 	for range 5 {
 		if st.conn == nil || st.conn.IsClosed() {
@@ -321,7 +373,7 @@ func connectionLost(err error) bool {
 	return !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }
 
-func (a *AuditLog) insert(ctx context.Context, conn *pgx.Conn, stripe int16, link int64, prev, mac []byte, batch []*auditRecord) error {
+func (a *AuditLog) insert(ctx context.Context, conn execer, stripe int16, link int64, prev, mac []byte, batch []*auditRecord) error {
 	if len(batch) == 1 {
 		// The common case when requests do not overlap: no arrays to
 		// encode and unnest (a tenth of the record's cost).
@@ -343,6 +395,11 @@ func (a *AuditLog) insert(ctx context.Context, conn *pgx.Conn, stripe int16, lin
 		SELECT $1, $2, p, r, e::json FROM unnest($3::int[], $4::timestamptz[], $5::text[]) AS x(p, r, e)`,
 		stripe, link, positions, times, events, len(batch), prev, mac)
 	return err
+}
+
+// execer is a connection or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
 // linkMAC is the HMAC of a link: its place in the chain, the link before

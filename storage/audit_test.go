@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -229,4 +230,59 @@ func TestAuditLogOwnConnections(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, broken)
 	assert.EqualValues(t, 8, n)
+}
+
+// A write's record commits with the write, in the chain that the records
+// of reads share; two servers writing the same stripes meet at the same
+// link numbers and take turns. The chains verify, every committed write
+// has its record, and a write rolled back left neither.
+func TestWritesCommitWithTheirAuditRecord(t *testing.T) {
+	t.Parallel()
+	s, owner, key, log := openAuditLog(t)
+	ctx := context.Background()
+	other, err := s.OpenAuditLog(ctx, key, 2) // a second server on the same database
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, log.Record(ctx, []byte(fmt.Sprintf(`{"resourceType":"AuditEvent","id":"read%02d"}`, i))))
+		}()
+		go func() {
+			defer wg.Done()
+			err := s.InTx(ctx, func(tx *storage.Tx) error {
+				row := storage.Row{Key: storage.Key{Type: "Basic", ID: fmt.Sprintf("b%02d", i)}, Version: 1, Method: "PUT", Resource: []byte(`{}`)}
+				if err := tx.Append(ctx, []storage.Row{row}); err != nil {
+					return err
+				}
+				tx.Audit([]byte(fmt.Sprintf(`{"resourceType":"AuditEvent","id":"write%02d"}`, i)))
+				if i%4 == 3 {
+					return errors.New("refused after its record was given")
+				}
+				return nil
+			})
+			if i%4 == 3 {
+				assert.Error(t, err)
+			} else {
+				assert.NoError(t, err)
+			}
+		}()
+	}
+	wg.Wait()
+	log.Close()
+	other.Close()
+	n, broken, err := s.VerifyAudit(ctx, key)
+	require.NoError(t, err)
+	assert.Nil(t, broken)
+	assert.EqualValues(t, 40+30, n)
+
+	conn, err := pgx.Connect(ctx, owner)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var writes, records int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM resource_version WHERE type = 'Basic'),
+		(SELECT count(*) FROM audit_event WHERE event->>'id' LIKE 'write%')`).Scan(&writes, &records))
+	assert.Equal(t, 30, writes)
+	assert.Equal(t, 30, records)
 }

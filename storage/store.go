@@ -22,6 +22,9 @@ type Store struct {
 	cipher *FieldCipher
 	// begin starts a write transaction, with its own statement budget.
 	begin pgx.TxOptions
+	// audit is the open audit log, which a transaction that carries a
+	// record (Tx.Audit) links its record into before it commits.
+	audit *AuditLog
 }
 
 // Options tune the pool.
@@ -141,9 +144,23 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 func (s *Store) inTxOnce(ctx context.Context, fn func(tx *Tx) error) error {
-	return pgx.BeginTxFunc(ctx, s.pool, s.begin, func(ptx pgx.Tx) error {
-		return fn(&Tx{tx: ptx, now: now(), cipher: s.cipher})
-	})
+	ptx, err := s.pool.BeginTx(ctx, s.begin)
+	if err != nil {
+		return err
+	}
+	// After a commit, Rollback does nothing.
+	defer func() { _ = ptx.Rollback(context.WithoutCancel(ctx)) }()
+	t := &Tx{tx: ptx, now: now(), cipher: s.cipher}
+	if err := fn(t); err != nil {
+		return err
+	}
+	if t.event == nil {
+		return ptx.Commit(ctx)
+	}
+	if s.audit == nil {
+		return errors.New("storage: a write carries an audit record and no audit log is open")
+	}
+	return s.audit.commitWith(ctx, ptx, t.event)
 }
 
 // Savepoint runs fn inside a savepoint of the transaction: when fn fails,
@@ -154,7 +171,7 @@ func (t *Tx) Savepoint(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("storage: savepoint: %w", err)
 	}
-	if err := fn(&Tx{tx: sp, now: t.now, cipher: t.cipher}); err != nil {
+	if err := fn(&Tx{tx: sp, now: t.now, cipher: t.cipher, parent: t.root()}); err != nil {
 		if rerr := sp.Rollback(ctx); rerr != nil {
 			return fmt.Errorf("storage: rollback to savepoint: %w (after %w)", rerr, err)
 		}
@@ -200,10 +217,27 @@ type Tx struct {
 	tx     pgx.Tx
 	now    time.Time
 	cipher *FieldCipher
+	// parent is the transaction a savepoint belongs to; nil for the
+	// transaction itself.
+	parent *Tx
+	// event is the audit record that commits with the transaction.
+	event []byte
 }
 
 // Now is the lastUpdated of everything the transaction writes.
 func (t *Tx) Now() time.Time { return t.now }
+
+// Audit makes event the audit record of the transaction's writes: it is
+// linked into the audit chain inside the transaction, so that the writes
+// commit with their record or not at all. A later call replaces it.
+func (t *Tx) Audit(event []byte) { t.root().event = event }
+
+func (t *Tx) root() *Tx {
+	if t.parent != nil {
+		return t.parent
+	}
+	return t
+}
 
 // querier is what both the pool and a transaction offer.
 type querier interface {
