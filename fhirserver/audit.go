@@ -320,11 +320,11 @@ var ssnShape = regexp.MustCompile(`^[0-9]{3}-?[0-9]{2}-?[0-9]{4}$`)
 func (a *app) blindSSN(v string) string {
 	i := strings.LastIndexByte(v, '|')
 	prefix, code := v[:i+1], v[i+1:]
-	if !ssnShape.MatchString(code) || strings.Count(prefix, "|") == 1 && prefix != "|" && prefix != storage.SSNSystem+"|" {
+	if !ssnShape.MatchString(code) || strings.Count(prefix, "|") == 1 && prefix != "|" && prefix != resources.SSNSystem+"|" {
 		return v
 	}
 	if a.d.Blind != nil {
-		if b := a.d.Blind("Patient", "identifier", storage.SSNSystem, code); b != code {
+		if b := a.d.Blind("Patient", "identifier", resources.SSNSystem, code); b != code {
 			return prefix + b
 		}
 	}

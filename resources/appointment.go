@@ -42,9 +42,6 @@ var holdsSlots = map[string]bool{"proposed": true, "pending": true, "booked": tr
 // noshow, entered-in-error) releases them; a Slot whose last unit is taken
 // becomes busy, and free again when one is released.
 func (w *work) guardAppointment(ctx context.Context, k storage.Key, obj map[string]any) error {
-	if k.Type != "Appointment" {
-		return nil
-	}
 	from := ""
 	if h := w.heads[k]; h.Version > 0 && !h.Deleted {
 		prev, err := w.current(ctx, k)
@@ -199,7 +196,7 @@ func (w *work) current(ctx context.Context, k storage.Key) ([]byte, error) {
 // slot-capacity extension, else 1), so that any slot can be booked; the
 // ones availability makes have theirs already.
 func (w *work) guardSlot(ctx context.Context, k storage.Key, obj map[string]any) error {
-	if k.Type != "Slot" || obj == nil {
+	if obj == nil {
 		return nil
 	}
 	if h := w.heads[k]; h.Version > 0 && !h.Deleted {

@@ -34,9 +34,6 @@ func isReviewTask(obj map[string]any) bool {
 // through the API, deletion, a change other than its review, a review by
 // anyone but the privacy officer, any change once reviewed.
 func (w *work) guardReviewTask(ctx context.Context, k storage.Key, obj map[string]any) error {
-	if k.Type != "Task" {
-		return nil
-	}
 	h := w.heads[k]
 	if h.Version == 0 || h.Deleted {
 		if obj != nil && isReviewTask(obj) && w.caller.ID != BreakGlassCaller {

@@ -244,6 +244,9 @@ func New(store *storage.Store, log *slog.Logger) *Service {
 	if err != nil {
 		panic(err)
 	}
+	if store != nil { // nil: parsing alone (fuzzing)
+		store.Protect(Protection())
+	}
 	s := &Service{store: store, search: reg, log: log, links: map[string]bool{}, validator: profiles.ParseWith}
 	for _, t := range reg.Types() {
 		for _, code := range reg.CompartmentParams(t) {

@@ -95,13 +95,7 @@ func (w *work) write(ctx context.Context, k storage.Key, method string, obj map[
 	if err := w.guardCare(ctx, k, row); err != nil {
 		return nil, err
 	}
-	if err := w.guardReviewTask(ctx, k, obj); err != nil {
-		return nil, err
-	}
-	if err := w.guardSlot(ctx, k, obj); err != nil {
-		return nil, err
-	}
-	if err := w.guardAppointment(ctx, k, obj); err != nil {
+	if err := w.checkType(ctx, k, obj); err != nil {
 		return nil, err
 	}
 	w.rows = append(w.rows, row)

@@ -152,17 +152,16 @@ const AuditStripes = 4
 // chains.
 func (s *Store) OpenAuditLog(ctx context.Context, key []byte, n int) (*AuditLog, error) {
 	a := &AuditLog{s: s, key: key}
-	for i := range n {
-		st := &auditStripe{n: int16(i), in: make(chan *auditRecord, maxAuditBatch), done: make(chan struct{})}
-		if err := a.loadHead(ctx, st); err != nil {
+	for range n {
+		st := &auditStripe{n: -1, in: make(chan *auditRecord, maxAuditBatch), done: make(chan struct{})}
+		err := a.connect(ctx, st)
+		if st.conn != nil {
+			a.stripes = append(a.stripes, st) // closed below if it failed
+		}
+		if err != nil {
 			a.closeConns()
 			return nil, err
 		}
-		if err := a.connect(ctx, st); err != nil {
-			a.closeConns()
-			return nil, err
-		}
-		a.stripes = append(a.stripes, st)
 	}
 	for _, st := range a.stripes {
 		go a.write(st)
@@ -189,8 +188,50 @@ func (a *AuditLog) connect(ctx context.Context, st *auditStripe) error {
 	if err != nil {
 		return fmt.Errorf("storage: audit connection: %w", err)
 	}
+	if st.n, err = claimStripe(ctx, c, st.n); err != nil {
+		_ = c.Close(ctx)
+		return err
+	}
 	st.conn = c
-	return nil
+	// A new claim, or a commit whose outcome was lost with the old
+	// connection: the head is read again either way.
+	return a.loadHead(ctx, st)
+}
+
+// stripeLock is the first key of the advisory locks by which a server
+// claims its stripes.
+const stripeLock = 0x61756474 // "audt"
+
+// maxStripes bounds the stripe numbers of all servers on one database.
+const maxStripes = 1024
+
+// claimStripe takes a stripe for the connection's session, the one it had
+// (want) when it is free, else the lowest free one: each chain has one
+// writing server, so servers sharing a database never race for a link.
+// The claim ends with the session; a stripe whose claim was lost for a
+// moment and taken by another server still verifies (a race then costs a
+// retry, not a break).
+func claimStripe(ctx context.Context, c *pgx.Conn, want int16) (int16, error) {
+	try := func(n int16) (bool, error) {
+		var ok bool
+		err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, int32(stripeLock), int32(n)).Scan(&ok)
+		return ok, err
+	}
+	if want >= 0 {
+		if ok, err := try(want); err != nil || ok {
+			return want, err
+		}
+	}
+	for n := int16(0); n < maxStripes; n++ {
+		ok, err := try(n)
+		if err != nil {
+			return 0, fmt.Errorf("storage: claim an audit stripe: %w", err)
+		}
+		if ok {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("storage: all %d audit stripes are claimed by other servers", maxStripes)
 }
 
 func (a *AuditLog) closeConns() {

@@ -233,9 +233,9 @@ func TestAuditLogOwnConnections(t *testing.T) {
 }
 
 // A write's record commits with the write, in the chain that the records
-// of reads share; two servers writing the same stripes meet at the same
-// link numbers and take turns. The chains verify, every committed write
-// has its record, and a write rolled back left neither.
+// of reads share; two servers on one database claim stripes of their own.
+// The chains verify, every committed write has its record, and a write
+// rolled back left neither.
 func TestWritesCommitWithTheirAuditRecord(t *testing.T) {
 	t.Parallel()
 	s, owner, key, log := openAuditLog(t)
@@ -276,6 +276,12 @@ func TestWritesCommitWithTheirAuditRecord(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, broken)
 	assert.EqualValues(t, 40+30, n)
+	var stripes int
+	conn0, err := pgx.Connect(ctx, owner)
+	require.NoError(t, err)
+	defer conn0.Close(ctx)
+	require.NoError(t, conn0.QueryRow(ctx, `SELECT count(DISTINCT stripe) FROM audit_link`).Scan(&stripes))
+	assert.Equal(t, 4, stripes, "each server writes stripes of its own")
 
 	conn, err := pgx.Connect(ctx, owner)
 	require.NoError(t, err)

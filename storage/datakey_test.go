@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/storage"
 	"github.com/fhirserver/fhirserver/storage/keyring"
 	"github.com/fhirserver/fhirserver/storage/storagetest"
@@ -22,6 +23,7 @@ func withFieldKeys(t *testing.T, s *storage.Store, kp keyring.Provider) {
 	c, err := s.FieldKeys(context.Background(), kp)
 	require.NoError(t, err)
 	s.SetFieldCipher(c)
+	s.Protect(resources.Protection())
 }
 
 func localKeys(t *testing.T) keyring.Provider {
@@ -36,7 +38,7 @@ func localKeys(t *testing.T) keyring.Provider {
 func putSSN(t *testing.T, s *storage.Store, id string, version int64) {
 	t.Helper()
 	ssn := fmt.Sprintf("123-45-%04d", version)
-	body := `{"resourceType":"Patient","id":"` + id + `","identifier":[{"system":"` + storage.SSNSystem + `","value":"` + ssn + `"}],"address":[{"city":"Town ` + ssn + `"}]}`
+	body := `{"resourceType":"Patient","id":"` + id + `","identifier":[{"system":"` + resources.SSNSystem + `","value":"` + ssn + `"}],"address":[{"city":"Town ` + ssn + `"}]}`
 	row := storage.Row{Key: storage.Key{Type: "Patient", ID: id}, Version: version, Method: "PUT", Resource: []byte(body)}
 	require.NoError(t, s.InTx(context.Background(), func(tx *storage.Tx) error {
 		return tx.Append(context.Background(), []storage.Row{row})

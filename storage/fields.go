@@ -20,16 +20,46 @@ import (
 	"github.com/fhirserver/fhirserver/storage/keyring"
 )
 
-// Field encryption of high-risk PHI: government identifiers (US SSN) are
-// stored encrypted with AES-256-GCM under a data key the key provider
-// wraps, and indexed by a keyed HMAC (a blind index) so that an exact
-// search still finds them. What a client reads is the plaintext.
+// Field encryption of high-risk PHI: what the Protection names (the type
+// rules declare it: government identifiers, addresses, notes, sensitive
+// conditions) is stored encrypted with AES-256-GCM under a data key the
+// key provider wraps, and indexed by a keyed HMAC (a blind index) so that
+// an exact search still finds it. What a client reads is the plaintext.
 const (
-	// SSNSystem is the identifier system encrypted at rest.
-	SSNSystem    = "http://hl7.org/fhir/sid/us-ssn"
 	encryptedURL = "http://fhirserver.dev/fhir/StructureDefinition/encrypted-value"
 	blindPrefix  = "blind:"
 )
+
+// Protection says what of each resource type is encrypted at rest and
+// indexed blind. The cipher applies it and knows no resource type of its
+// own: the type rules declare it (resources), and the server sets it
+// before it writes (Store.Protect).
+type Protection struct {
+	// Identifier is the identifier system whose values are encrypted and
+	// indexed blind, in any resource (US SSN); also the associated data
+	// that binds each sealed value to it.
+	Identifier string
+	// Sealed are the elements encrypted whole, by resource type; "*" for
+	// every type.
+	Sealed map[string][]string
+	// BlindStrings are the string parameters indexed blind, by type.
+	BlindStrings map[string][]string
+	// Sensitive are the codes that make a resource of a type sensitive:
+	// its coded element is then encrypted whole and its codes indexed
+	// blind.
+	Sensitive map[string]SensitiveCodes
+}
+
+// SensitiveCodes are the codes of one token parameter that make a
+// resource sensitive, and the element they come from.
+type SensitiveCodes struct {
+	Param, Element string
+	Codes          map[string]bool
+}
+
+// Protect sets what is encrypted at rest. A server sets it once, before
+// its first write; a store without one encrypts nothing of a resource.
+func (s *Store) Protect(p Protection) { s.protection = p }
 
 // FieldCipher seals and opens encrypted elements and computes blind
 // index values.
@@ -37,6 +67,8 @@ type FieldCipher struct {
 	blind []byte
 	keys  atomic.Pointer[keySet]
 	mu    sync.Mutex // one look for newer generations at a time
+	// protection is what it encrypts: the store's (SetFieldCipher).
+	protection *Protection
 	// s and kp find and unwrap newer generations; nil in a cipher of fixed
 	// keys.
 	s  *Store
@@ -93,7 +125,20 @@ func (s *Store) dataKey(ctx context.Context, kp keyring.Provider, purpose string
 
 // SetFieldCipher makes the store encrypt and decrypt fields; without it
 // nothing is encrypted.
-func (s *Store) SetFieldCipher(c *FieldCipher) { s.cipher = c }
+func (s *Store) SetFieldCipher(c *FieldCipher) {
+	if c != nil {
+		c.protection = &s.protection
+	}
+	s.cipher = c
+}
+
+// policy is the protection the cipher applies; empty when none is set.
+func (c *FieldCipher) policy() *Protection {
+	if c.protection == nil {
+		return &Protection{}
+	}
+	return c.protection
+}
 
 // Blind is the blind index value of an identifier.
 func (c *FieldCipher) Blind(value string) string {
@@ -102,33 +147,17 @@ func (c *FieldCipher) Blind(value string) string {
 	return blindPrefix + hex.EncodeToString(m.Sum(nil))
 }
 
-// The elements encrypted whole ("*": of every type): addresses of people,
-// the text of notes, and the code of a condition with a sensitive code;
-// and the parameters whose index rows they yield, blinded.
-var (
-	sealedElements = map[string][]string{
-		"Patient": {"address"}, "Person": {"address"}, "RelatedPerson": {"address"}, "Practitioner": {"address"}, "*": {"note"},
-	}
-	addressParams = []string{"address", "address-city", "address-country", "address-postalcode", "address-state"}
-	blindStrings  = map[string][]string{"Patient": addressParams, "Person": addressParams, "RelatedPerson": addressParams, "Practitioner": addressParams}
-	// SensitiveCodes are condition codes (ICD-10-CM, SNOMED CT) whose
-	// conditions are encrypted: HIV, substance use, mental health.
-	SensitiveCodes = map[string]bool{
-		"B20": true, "Z21": true, "86406008": true, "165816005": true, // HIV
-		"F10.20": true, "F11.20": true, "F14.20": true, "66590003": true, "5602001": true, "7200002": true, // substance use
-		"F20.9": true, "F31.9": true, "F32.9": true, "F33.9": true, "58214004": true, "13746004": true, "35489007": true, // mental health
-	}
-)
-
 const encryptedElementURL = "http://fhirserver.dev/fhir/StructureDefinition/encrypted-element"
 
-// sensitive reports whether a Condition's index carries a sensitive code.
-func sensitive(typ string, idx Index) bool {
-	if typ != "Condition" {
+// sensitive reports whether a resource's index carries one of its type's
+// sensitive codes.
+func (p *Protection) sensitive(typ string, idx Index) bool {
+	sc, ok := p.Sensitive[typ]
+	if !ok {
 		return false
 	}
 	for _, t := range idx.Tokens {
-		if t.Param == "code" && t.Code != nil && SensitiveCodes[*t.Code] {
+		if t.Param == sc.Param && t.Code != nil && sc.Codes[*t.Code] {
 			return true
 		}
 	}
@@ -136,10 +165,10 @@ func sensitive(typ string, idx Index) bool {
 }
 
 // elementsOf are the elements of a resource encrypted whole.
-func elementsOf(typ string, isSensitive bool) []string {
-	out := append(append([]string{}, sealedElements["*"]...), sealedElements[typ]...)
+func (p *Protection) elementsOf(typ string, isSensitive bool) []string {
+	out := append(append([]string{}, p.Sealed["*"]...), p.Sealed[typ]...)
 	if isSensitive {
-		out = append(out, "code")
+		out = append(out, p.Sensitive[typ].Element)
 	}
 	return out
 }
@@ -150,9 +179,10 @@ func (c *FieldCipher) seal(typ string, idx Index, resource []byte) ([]byte, erro
 	if c == nil {
 		return resource, nil
 	}
-	isSensitive := sensitive(typ, idx)
-	elements := elementsOf(typ, isSensitive)
-	present := bytes.Contains(resource, []byte(SSNSystem))
+	p := c.policy()
+	isSensitive := p.sensitive(typ, idx)
+	elements := p.elementsOf(typ, isSensitive)
+	present := p.Identifier != "" && bytes.Contains(resource, []byte(p.Identifier))
 	for _, e := range elements {
 		present = present || bytes.Contains(resource, []byte(`"`+e+`"`))
 	}
@@ -187,10 +217,10 @@ func (c *FieldCipher) seal(typ string, idx Index, resource []byte) ([]byte, erro
 	for _, x := range ids {
 		id, _ := x.(map[string]any)
 		value, ok := id["value"].(string)
-		if !ok || id["system"] != SSNSystem {
+		if !ok || p.Identifier == "" || id["system"] != p.Identifier {
 			continue
 		}
-		sealed, err := c.sealValue([]byte(value), []byte(SSNSystem))
+		sealed, err := c.sealValue([]byte(value), []byte(p.Identifier))
 		if err != nil {
 			return nil, err
 		}
@@ -263,7 +293,7 @@ func (c *FieldCipher) open(ctx context.Context, resource []byte) ([]byte, error)
 		if err != nil {
 			return nil, err
 		}
-		plain, err := c.openValue(ctx, sealed, []byte(SSNSystem))
+		plain, err := c.openValue(ctx, sealed, []byte(c.policy().Identifier))
 		if err != nil {
 			return nil, fmt.Errorf("storage: an encrypted identifier does not open: %w", err)
 		}
@@ -279,19 +309,20 @@ func (c *FieldCipher) blindIndex(typ string, idx *Index) {
 	if c == nil {
 		return
 	}
-	isSensitive := sensitive(typ, *idx)
+	p := c.policy()
+	isSensitive := p.sensitive(typ, *idx)
 	for i, t := range idx.Tokens {
 		switch {
-		case t.System != nil && *t.System == SSNSystem && t.Code != nil:
+		case p.Identifier != "" && t.System != nil && *t.System == p.Identifier && t.Code != nil:
 			b := c.Blind(*t.Code)
 			idx.Tokens[i].Code = &b
-		case isSensitive && t.Param == "code" && t.Code != nil:
+		case isSensitive && t.Param == p.Sensitive[typ].Param && t.Code != nil:
 			b := c.Blind("code:" + *t.Code)
 			idx.Tokens[i].Code, idx.Tokens[i].Text = &b, nil
 		}
 	}
 	for i, st := range idx.Strings {
-		if slices.Contains(blindStrings[typ], st.Param) {
+		if slices.Contains(p.BlindStrings[typ], st.Param) {
 			idx.Strings[i].Value, idx.Strings[i].Exact = c.Blind("value:"+st.Value), c.Blind("exact:"+st.Exact)
 		}
 	}
@@ -316,12 +347,13 @@ func (c *FieldCipher) opened(ctx context.Context, vs []Version) ([]Version, erro
 // index value of an identifier or a sensitive code encrypted at rest,
 // else the code itself.
 func (s *Store) BlindToken(typ, param, system, code string) string {
+	p := &s.protection
 	switch {
 	case s.cipher == nil:
 		return code
-	case system == SSNSystem:
+	case p.Identifier != "" && system == p.Identifier:
 		return s.cipher.Blind(code)
-	case typ == "Condition" && param == "code" && SensitiveCodes[code]:
+	case p.Sensitive[typ].Param == param && p.Sensitive[typ].Codes[code]:
 		return s.cipher.Blind("code:" + code)
 	}
 	return code
@@ -332,7 +364,7 @@ func (s *Store) BlindToken(typ, param, system, code string) string {
 // ok false for other parameters. A blind value matches whole, not by
 // prefix.
 func (s *Store) BlindString(typ, param, value string, exact bool) (string, bool) {
-	if s.cipher == nil || !slices.Contains(blindStrings[typ], param) {
+	if s.cipher == nil || !slices.Contains(s.protection.BlindStrings[typ], param) {
 		return "", false
 	}
 	if exact {
@@ -346,7 +378,7 @@ func (s *Store) BlindString(typ, param, value string, exact bool) (string, bool)
 var sealedPrefix = []byte("sealed:")
 
 func (c *FieldCipher) sealBody(ctx context.Context, body []byte) ([]byte, error) {
-	if c == nil || !bytes.Contains(body, []byte(SSNSystem)) {
+	if c == nil || c.policy().Identifier == "" || !bytes.Contains(body, []byte(c.policy().Identifier)) {
 		return body, nil
 	}
 	if err := c.fresh(ctx); err != nil {
@@ -431,7 +463,7 @@ func (c *FieldCipher) openFast(ctx context.Context, resource []byte) ([]byte, bo
 			}
 			var plain []byte
 			if env.value {
-				p, err := c.openValue(ctx, sealed[:n], []byte(SSNSystem))
+				p, err := c.openValue(ctx, sealed[:n], []byte(c.policy().Identifier))
 				if err != nil || key != "_value" {
 					return nil, false
 				}

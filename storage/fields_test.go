@@ -52,10 +52,18 @@ func mustMarshal(v any) string {
 	return string(b)
 }
 
+// SSNSystem is the identifier the test protection encrypts.
+const SSNSystem = "http://hl7.org/fhir/sid/us-ssn"
+
+// testProtection encrypts what these tests seal: SSNs, addresses, notes
+// (the type rules declare the server's).
+var testProtection = Protection{Identifier: SSNSystem,
+	Sealed: map[string][]string{"Patient": {"address"}, "*": {"note"}}}
+
 // fixedCipher is a cipher of given generations, the newest in use, that
 // looks for no others.
 func fixedCipher(byGen map[int32][]byte) *FieldCipher {
-	c := &FieldCipher{blind: make([]byte, 32)}
+	c := &FieldCipher{blind: make([]byte, 32), protection: &testProtection}
 	ks := &keySet{byGen: byGen, checked: time.Now().Add(time.Hour)}
 	for g := range byGen {
 		ks.current = max(ks.current, g)

@@ -22,6 +22,8 @@ type Store struct {
 	cipher *FieldCipher
 	// begin starts a write transaction, with its own statement budget.
 	begin pgx.TxOptions
+	// protection is what the field cipher encrypts (Protect).
+	protection Protection
 	// audit is the open audit log, which a transaction that carries a
 	// record (Tx.Audit) links its record into before it commits.
 	audit *AuditLog
