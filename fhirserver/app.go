@@ -13,6 +13,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/audit"
 )
 
 // Authenticator turns a request's bearer token into a Caller, or an
@@ -47,7 +48,7 @@ type Deps struct {
 	// Telehealth runs telehealth sessions.
 	Telehealth Telehealth
 	// VerifyAudit recomputes the audit chains for AuditEvent/$verify.
-	VerifyAudit func(ctx context.Context) (int64, *storage.AuditBreak, error)
+	VerifyAudit func(ctx context.Context) (int64, *audit.Break, error)
 	// Blind is the blind index of identifiers encrypted at rest, which the
 	// audit log records searches by.
 	Blind       func(typ, param, system, code string) string

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fhirserver/fhirserver/smart"
+	"github.com/fhirserver/fhirserver/storage/audit"
 )
 
 // auditEvents reads the audit log in the order it was written.
@@ -127,7 +128,7 @@ func TestEveryInteractionIsAudited(t *testing.T) {
 	assert.Equal(t, "unauthenticated", got[5].Client)
 	assert.Equal(t, "4", got[5].Outcome)
 
-	n, broken, err := ts.store.VerifyAudit(context.Background(), ts.auditKey)
+	n, broken, err := audit.New(ts.store).Verify(context.Background(), ts.auditKey)
 	require.NoError(t, err)
 	assert.Nil(t, broken)
 	assert.EqualValues(t, before+6, n)

@@ -28,6 +28,7 @@ import (
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/smart"
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/audit"
 	"github.com/fhirserver/fhirserver/storage/keyring"
 	"github.com/fhirserver/fhirserver/storage/oauth"
 	"github.com/fhirserver/fhirserver/storage/storagetest"
@@ -100,16 +101,16 @@ func newServerOn(t testing.TB, opt storage.Options, lifespan time.Duration, wrap
 	provider.SetDirectory(fhirserver.Directory(res))
 	kp, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "kek"))
 	require.NoError(t, err)
-	auditKey, err := store.AuditKey(context.Background(), kp)
+	auditKey, err := audit.New(store).Key(context.Background(), kp)
 	require.NoError(t, err)
 	cipher, err := store.FieldKeys(context.Background(), kp)
 	require.NoError(t, err)
 	store.SetFieldCipher(cipher)
-	audit, err := store.OpenAuditLog(context.Background(), auditKey, storage.AuditStripes)
+	auditLog, err := audit.New(store).Open(context.Background(), auditKey, audit.Stripes)
 	require.NoError(t, err)
-	t.Cleanup(audit.Close)
+	t.Cleanup(auditLog.Close)
 	ts.auditKey = auditKey
-	var auditor fhirserver.Auditor = testAuditor{audit, &ts.failAudit}
+	var auditor fhirserver.Auditor = testAuditor{auditLog, &ts.failAudit}
 	if wrap != nil {
 		auditor = wrap(auditor)
 	}
@@ -125,7 +126,7 @@ func newServerOn(t testing.TB, opt storage.Options, lifespan time.Duration, wrap
 		Roles:       roles,
 		Blind:       store.BlindToken,
 		BlindString: store.BlindString,
-		VerifyAudit: func(ctx context.Context) (int64, *storage.AuditBreak, error) { return store.VerifyAudit(ctx, auditKey) },
+		VerifyAudit: func(ctx context.Context) (int64, *audit.Break, error) { return audit.New(store).Verify(ctx, auditKey) },
 		BreakGlass:  breakglass.New(store, res, time.Hour, 72*time.Hour),
 		Scheduling:  scheduling.New(res, store, 31),
 		Telehealth:  tele,
@@ -223,7 +224,7 @@ var _ = outcome.Invalid
 
 // testAuditor is the real audit log, which a test can make fail.
 type testAuditor struct {
-	log  *storage.AuditLog
+	log  *audit.Log
 	fail *atomic.Bool
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/storage"
+	auditlog "github.com/fhirserver/fhirserver/storage/audit"
 )
 
 // AuditEvent is the server's own audit log: read and searched by auditors
@@ -46,7 +47,7 @@ func (s *Service) readAudit(ctx context.Context, c Caller, id string) (Result, e
 	if err := c.allowAudit(Read); err != nil {
 		return Result{}, err
 	}
-	event, err := s.store.AuditEvent(ctx, id)
+	event, err := s.auditLog().Event(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return Result{}, outcome.E(outcome.NotFound, "AuditEvent/%s is not known", id)
 	}
@@ -72,9 +73,9 @@ func (s *Service) searchAudit(ctx context.Context, c Caller, q url.Values, o Opt
 	b := newBundle("searchset")
 	b.Link = []link{{Relation: "self", URL: o.BaseURL + "/AuditEvent?" + as.applied.Encode()}}
 	if as.summary == "count" {
-		return s.countAudit(ctx, b, as.AuditQuery)
+		return s.countAudit(ctx, b, as.Query)
 	}
-	rows, err := s.store.AuditEvents(ctx, as.AuditQuery)
+	rows, err := s.auditLog().Events(ctx, as.Query)
 	if err != nil {
 		return Result{}, err
 	}
@@ -96,9 +97,12 @@ func (s *Service) searchAudit(ctx context.Context, c Caller, q url.Values, o Opt
 	return r, err
 }
 
+// auditLog is the audit log the AuditEvent interactions read.
+func (s *Service) auditLog() *auditlog.Store { return auditlog.New(s.store) }
+
 // countAudit answers _summary=count: the total and no entries.
-func (s *Service) countAudit(ctx context.Context, b *bundle, aq storage.AuditQuery) (Result, error) {
-	n, err := s.store.CountAuditEvents(ctx, aq)
+func (s *Service) countAudit(ctx context.Context, b *bundle, aq auditlog.Query) (Result, error) {
+	n, err := s.auditLog().Count(ctx, aq)
 	if err != nil {
 		return Result{}, err
 	}
@@ -114,7 +118,7 @@ func (s *Service) auditTotal(ctx context.Context, as auditSearch, more bool, n i
 	case as.total == "none":
 		return nil, nil
 	case as.total == "accurate" || as.total == "estimate":
-		t, err := s.store.CountAuditEvents(ctx, as.AuditQuery)
+		t, err := s.auditLog().Count(ctx, as.Query)
 		return &t, err
 	case !more && as.After == nil:
 		return &n, nil
@@ -122,7 +126,7 @@ func (s *Service) auditTotal(ctx context.Context, as auditSearch, more bool, n i
 	return nil, nil
 }
 
-func auditNext(base string, applied url.Values, last storage.AuditRow) string {
+func auditNext(base string, applied url.Values, last auditlog.Row) string {
 	next := url.Values{}
 	for k, v := range applied {
 		next[k] = v
@@ -133,14 +137,14 @@ func auditNext(base string, applied url.Values, last storage.AuditRow) string {
 
 // auditSearch is an AuditEvent search as its parameters ask.
 type auditSearch struct {
-	storage.AuditQuery
+	auditlog.Query
 	applied url.Values // the parameters applied, for the links
 	summary string     // _summary: count, or "" for whole events
 	total   string     // _total, "" when not asked
 }
 
 func auditQuery(q url.Values, o Options) (auditSearch, error) {
-	as := auditSearch{AuditQuery: storage.AuditQuery{Limit: search.DefaultCount + 1}, applied: url.Values{}}
+	as := auditSearch{Query: auditlog.Query{Limit: search.DefaultCount + 1}, applied: url.Values{}}
 	for name, values := range q {
 		for _, v := range values {
 			// A POST form's values reach here unchecked by the HTTP layer;
@@ -180,7 +184,7 @@ func (as *auditSearch) read(name, v string, o Options) (bool, error) {
 		}
 		as.total = v
 	case "date":
-		if err := dateBound(&as.AuditQuery, v); err != nil {
+		if err := dateBound(&as.Query, v); err != nil {
 			return false, bad("%v", err)
 		}
 	case "entity", "patient":
@@ -229,7 +233,7 @@ func (as *auditSearch) readSummary(v string, o Options) (bool, error) {
 	return false, outcome.E(outcome.Invalid, "_summary must be true, text, data, count or false").At("_summary")
 }
 
-func dateBound(aq *storage.AuditQuery, v string) error {
+func dateBound(aq *auditlog.Query, v string) error {
 	prefix := ""
 	if len(v) > 2 && strings.Contains("ge gt le lt eq", v[:2]) && (v[2] >= '0' && v[2] <= '9') {
 		prefix, v = v[:2], v[2:]
@@ -272,7 +276,7 @@ func earlier(a, b time.Time) time.Time {
 // each part within its column's range. A value outside them is no row's
 // position: it wrapped around (in int16(stripe), in the driver's encoding
 // of a time beyond PostgreSQL's) and named some other page.
-func parseAuditCursor(v string) (*storage.AuditRow, error) {
+func parseAuditCursor(v string) (*auditlog.Row, error) {
 	parts := strings.Split(v, ".")
 	if len(parts) != 4 {
 		return nil, errors.New("malformed")
@@ -289,7 +293,7 @@ func parseAuditCursor(v string) (*storage.AuditRow, error) {
 	if y := recorded.Year(); y < 1 || y > 9999 {
 		return nil, errors.New("out of range")
 	}
-	return &storage.AuditRow{Recorded: recorded, Stripe: int16(n[1]), Link: n[2], Position: int32(n[3])}, nil
+	return &auditlog.Row{Recorded: recorded, Stripe: int16(n[1]), Link: n[2], Position: int32(n[3])}, nil
 }
 
 // idOf reads a stored AuditEvent's id without decoding the rest.

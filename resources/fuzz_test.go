@@ -241,7 +241,7 @@ func FuzzCursor(f *testing.F) {
 
 		as, err := auditQuery(q, Options{BaseURL: fuzzBase})
 		if clientError(t, query, err) {
-			aq := as.AuditQuery
+			aq := as.Query
 			ok := pgTime(aq.From) && pgTime(aq.To) && search.WellFormed(aq.AltID) && search.WellFormed(aq.Action) &&
 				search.WellFormed(aq.Outcome) && aq.Limit >= 2 && aq.Limit <= search.MaxCount+1
 			for _, en := range aq.Entities {

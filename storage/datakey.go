@@ -187,3 +187,43 @@ func (s *Store) RotateDataKey(ctx context.Context) (int32, error) {
 	}
 	return g, c.lookNewer(ctx, func(ks *keySet) bool { return ks.current < g })
 }
+
+// RewrapDataKeys moves every data key (each generation of the field
+// encryption key, the blind index key) to the new key-encryption key;
+// `keys rewrap` moves the audit key with them (storage/audit).
+func (s *Store) RewrapDataKeys(ctx context.Context, from, to keyring.Provider) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// A rotation meanwhile would make a generation left behind.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('data_key:' || $1))`, fieldPurpose); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT DISTINCT ON (purpose, generation) purpose, generation, wrapped FROM data_key
+			ORDER BY purpose, generation, id DESC`)
+		if err != nil {
+			return err
+		}
+		type key struct {
+			Purpose    string
+			Generation int32
+			Wrapped    []byte
+		}
+		keys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[key])
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			next, err := keyring.Rewrap(ctx, from, to, k.Wrapped, k.Purpose)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO data_key (purpose, generation, kek, wrapped) VALUES ($1, $2, $3, $4)`, k.Purpose, k.Generation, to.ID(), next); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("storage: rewrap data keys: %w", err)
+	}
+	return nil
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/audit"
 	"github.com/fhirserver/fhirserver/storage/keyring"
 	"github.com/fhirserver/fhirserver/storage/storagetest"
 )
@@ -121,7 +122,7 @@ func TestRewrapMovesEveryDataKeyGeneration(t *testing.T) {
 	s, url := storagetest.Open(t)
 	from, to := localKeys(t), localKeys(t)
 	withFieldKeys(t, s, from)
-	_, err := s.AuditKey(ctx, from)
+	_, err := audit.New(s).Key(ctx, from)
 	require.NoError(t, err)
 	for v := int64(1); v <= 3; v++ {
 		if v > 1 {
@@ -130,7 +131,8 @@ func TestRewrapMovesEveryDataKeyGeneration(t *testing.T) {
 		}
 		putSSN(t, s, "p", v)
 	}
-	require.NoError(t, s.RewrapAuditKey(ctx, from, to))
+	require.NoError(t, audit.New(s).RewrapKey(ctx, from, to))
+	require.NoError(t, s.RewrapDataKeys(ctx, from, to))
 
 	moved, err := storage.Open(ctx, url, storage.Options{}, nil)
 	require.NoError(t, err)

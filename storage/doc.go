@@ -2,14 +2,18 @@
 // fhir_app role), every table's migrations (storage/migrations, embedded,
 // one numbered sequence applied by tern, forward-only), transactions with
 // their retries, and the clinical data: the append-only version rows and
-// their search indexes, the inbound log, the audit chain, field encryption
-// and its data keys, roles, care relationships, break-glass, scheduling and
-// telehealth state.
+// their search indexes, the inbound log, field encryption and its data
+// keys, roles, care relationships, break-glass, scheduling and telehealth
+// state. A write transaction that carries an audit record (Tx.Audit) hands
+// it to the TxAuditor the audit log installed, which links it into the
+// chain before the transaction commits.
 //
 // Domains that stand on their own live in subpackages: storage/oauth (the
-// authorization server's and SMART's state). They share the pool, the admin
-// audit and the sentinels (ErrNotFound, ErrConflict) through the small
-// surface in domain.go, and keep their own SQL.
+// authorization server's and SMART's state) and storage/audit (the audit
+// log: the record's shape, its chains and key, verification and search).
+// They share the pool, connections of their own, the admin audit and the
+// sentinels (ErrNotFound, ErrConflict) through the small surface in
+// domain.go, and keep their own SQL.
 //
 // It imports pgx, tern and storage/keyring, and nothing else of the
 // server. Among the server's packages, storage and its subpackages are the

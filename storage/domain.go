@@ -3,14 +3,16 @@ package storage
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// This file is what the domain subpackages under storage/ (storage/oauth)
-// build on: the pool, the admin audit and the error helpers. It is small on
+// This file is what the domain subpackages under storage/ (storage/oauth,
+// storage/audit) build on: the pool, connections of their own, the admin
+// audit, the audit hook of write transactions and the error helpers. It is small on
 // purpose; a domain package keeps its own tables and SQL and returns this
 // package's sentinels (ErrNotFound, ErrConflict).
 
@@ -45,3 +47,48 @@ func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation
 }
+
+// TxAuditor links a write's audit record into the audit chain inside the
+// write's transaction and commits that transaction (storage/audit's Log):
+// the writes and their record are durable together or not at all. It is
+// the only thing outside this package that sees a write's pgx.Tx.
+type TxAuditor interface {
+	CommitWith(ctx context.Context, tx pgx.Tx, event []byte) error
+}
+
+// SetTxAuditor makes a the auditor of the transactions that carry an audit
+// record (Tx.Audit); without one such a transaction fails.
+func (s *Store) SetTxAuditor(a TxAuditor) { s.audit = a }
+
+// Connect opens a connection of its own, outside the pool and set up as
+// the pool's are (the fhir_app role), named application in
+// pg_stat_activity and without the pool's statement timeout: for a writer
+// that must never wait for a pooled connection behind the requests it
+// serves. The caller closes it.
+func (s *Store) Connect(ctx context.Context, application string) (*pgx.Conn, error) {
+	cfg := s.pool.Config()
+	cc := cfg.ConnConfig.Copy()
+	cc.RuntimeParams["application_name"] = application
+	// A request's budget is not the writer's.
+	delete(cc.RuntimeParams, "statement_timeout")
+	c, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AfterConnect != nil {
+		if err := cfg.AfterConnect(ctx, c); err != nil {
+			_ = c.Close(ctx)
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// LongRead runs fn in a read-only transaction without statement timeout,
+// for a long job that reads much (verifying the audit log).
+func (s *Store) LongRead(ctx context.Context, fn func(q Querier) error) error {
+	return pgx.BeginTxFunc(ctx, s.pool, unbounded, func(tx pgx.Tx) error { return fn(tx) })
+}
+
+// Now is the timestamp of a write, at the precision PostgreSQL keeps.
+func Now() time.Time { return now() }

@@ -24,9 +24,9 @@ type Store struct {
 	begin pgx.TxOptions
 	// protection is what the field cipher encrypts (Protect).
 	protection Protection
-	// audit is the open audit log, which a transaction that carries a
-	// record (Tx.Audit) links its record into before it commits.
-	audit *AuditLog
+	// audit is the open audit log (SetTxAuditor), which a transaction that
+	// carries a record (Tx.Audit) links its record into before it commits.
+	audit TxAuditor
 }
 
 // Options tune the pool.
@@ -162,7 +162,7 @@ func (s *Store) inTxOnce(ctx context.Context, fn func(tx *Tx) error) error {
 	if s.audit == nil {
 		return errors.New("storage: a write carries an audit record and no audit log is open")
 	}
-	return s.audit.commitWith(ctx, ptx, t.event)
+	return s.audit.CommitWith(ctx, ptx, t.event)
 }
 
 // Savepoint runs fn inside a savepoint of the transaction: when fn fails,

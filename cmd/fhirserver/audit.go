@@ -7,20 +7,21 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/audit"
 )
 
 // openAudit opens the audit log under the key the key provider guards.
-func openAudit(ctx context.Context, d dbFlags, db *database) (*storage.AuditLog, []byte, error) {
+func openAudit(ctx context.Context, d dbFlags, db *database) (*audit.Log, []byte, error) {
 	kp, err := d.keys(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := db.store.AuditKey(ctx, kp)
+	chains := audit.New(db.store)
+	key, err := chains.Key(ctx, kp)
 	if err != nil {
 		return nil, nil, err
 	}
-	log, err := db.store.OpenAuditLog(ctx, key, storage.AuditStripes)
+	log, err := chains.Open(ctx, key, audit.Stripes)
 	return log, key, err
 }
 
@@ -35,11 +36,12 @@ func auditVerify(ctx context.Context, args []string, out io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	key, err := db.store.AuditKey(ctx, kp)
+	chains := audit.New(db.store)
+	key, err := chains.Key(ctx, kp)
 	if err != nil {
 		return err
 	}
-	rows, broken, err := db.store.VerifyAudit(ctx, key)
+	rows, broken, err := chains.Verify(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -75,7 +77,10 @@ func keysRewrap(ctx context.Context, args []string, out io.Writer, log *slog.Log
 	if err != nil {
 		return err
 	}
-	if err := db.store.RewrapAuditKey(ctx, from, to); err != nil {
+	if err := audit.New(db.store).RewrapKey(ctx, from, to); err != nil {
+		return err
+	}
+	if err := db.store.RewrapDataKeys(ctx, from, to); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "the audit key is now wrapped by %s; run the server with that key from now on\n", to.ID())

@@ -21,7 +21,7 @@ import (
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/smart"
-	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/audit"
 	"github.com/fhirserver/fhirserver/storage/oauth"
 )
 
@@ -63,11 +63,11 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	audit, auditKey, err := openAudit(ctx, f.db, db)
+	auditLog, auditKey, err := openAudit(ctx, f.db, db)
 	if err != nil {
 		return err
 	}
-	defer audit.Close()
+	defer auditLog.Close()
 	roles := fhirserver.NewRoles(ctx, db.store, log)
 	res := resources.New(db.store, log)
 	validation, _ := f.validation.options() // checked by parseServe
@@ -85,13 +85,13 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		Roles:       roles,
 		Blind:       db.store.BlindToken,
 		BlindString: db.store.BlindString,
-		VerifyAudit: func(ctx context.Context) (int64, *storage.AuditBreak, error) {
-			return db.store.VerifyAudit(ctx, auditKey)
+		VerifyAudit: func(ctx context.Context) (int64, *audit.Break, error) {
+			return audit.New(db.store).Verify(ctx, auditKey)
 		},
 		BreakGlass: breakglass.New(db.store, res, f.breakGlassFor, 72*time.Hour),
 		Scheduling: sched,
 		Telehealth: tele,
-		Audit:      audit,
+		Audit:      auditLog,
 		Ready:      db.store.Ready,
 		Discovery:  provider.Discovery,
 		OAuth:      provider.Handlers(),

@@ -9,11 +9,12 @@ import (
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/audit"
 )
 
 // Chains recomputes the audit chains: the rows checked and the first
 // broken link, nil when every chain holds.
-type Chains func(ctx context.Context) (int64, *storage.AuditBreak, error)
+type Chains func(ctx context.Context) (int64, *audit.Break, error)
 
 // Operation is AuditEvent/$verify over chains; nil chains answer 501.
 func Operation(chains Chains) *operations.Operation {

@@ -1,4 +1,4 @@
-package storage
+package audit
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fhirserver/fhirserver/storage"
 )
 
 // BenchmarkAuditVerify measures `audit verify` in rows per second over a
@@ -27,14 +29,14 @@ func BenchmarkAuditVerify(b *testing.B) {
 		rows = n
 	}
 	ctx := context.Background()
-	s, err := Open(ctx, url, Options{}, nil)
+	s, err := storage.Open(ctx, url, storage.Options{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
 	key := make([]byte, 32)
 	var have int64
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM audit_event`).Scan(&have); err != nil {
+	if err := s.Querier().QueryRow(ctx, `SELECT count(*) FROM audit_event`).Scan(&have); err != nil {
 		b.Fatal(err)
 	}
 	if have == 0 {
@@ -47,7 +49,7 @@ func BenchmarkAuditVerify(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		n, broken, err := s.VerifyAudit(ctx, key)
+		n, broken, err := New(s).Verify(ctx, key)
 		if err != nil || broken != nil {
 			b.Fatalf("%v %v", err, broken)
 		}
@@ -78,11 +80,11 @@ func writeAuditRows(ctx context.Context, url string, key []byte, rows int) error
 	}
 	for link, done := int64(1), 0; done < rows; link++ {
 		n := min(512, rows-done)
-		batch := make([]*auditRecord, n)
+		batch := make([]*record, n)
 		for i := range batch {
 			ev := fmt.Sprintf(`{"resourceType":"AuditEvent","id":"%d-%d","type":{"system":"http://terminology.hl7.org/CodeSystem/audit-event-type","code":"rest"},"subtype":[{"system":"http://hl7.org/fhir/restful-interaction","code":"read"}],"action":"R","recorded":"%s","outcome":"0","agent":[{"who":{"identifier":{"value":"bench"}},"requestor":true,"network":{"address":"127.0.0.1","type":"2"}}],"entity":[{"what":{"reference":"Patient/p%d"}}]}`,
 				link, i, at.Format(time.RFC3339Nano), done+i)
-			batch[i] = &auditRecord{at: at, event: []byte(ev)}
+			batch[i] = &record{at: at, event: []byte(ev)}
 			events = append(events, []any{int16(0), link, int32(i), at, ev})
 		}
 		mac := linkMAC(key, 0, link, prev, batch)

@@ -1,4 +1,4 @@
-package storage_test
+package audit_test
 
 import (
 	"context"
@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/audit"
 	"github.com/fhirserver/fhirserver/storage/keyring"
 	"github.com/fhirserver/fhirserver/storage/storagetest"
 )
@@ -22,14 +22,14 @@ import (
 // openAuditLog opens a fresh store's audit log of two stripes, under a key
 // from a local key file; it returns the store, its owner's connection
 // string, the key and the log.
-func openAuditLog(t *testing.T) (*storage.Store, string, []byte, *storage.AuditLog) {
+func openAuditLog(t *testing.T) (*storage.Store, string, []byte, *audit.Log) {
 	t.Helper()
-	s, owner := storagetest.Open(t)
+	s, owner := storagetest.OpenWith(t, storage.Options{MaxConns: 4})
 	kp, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "kek"))
 	require.NoError(t, err)
-	key, err := s.AuditKey(context.Background(), kp)
+	key, err := audit.New(s).Key(context.Background(), kp)
 	require.NoError(t, err)
-	log, err := s.OpenAuditLog(context.Background(), key, 2)
+	log, err := audit.New(s).Open(context.Background(), key, 2)
 	require.NoError(t, err)
 	return s, owner, key, log
 }
@@ -67,7 +67,7 @@ func TestAuditChainVerifies(t *testing.T) {
 	t.Parallel()
 	s, key, conn := auditedStore(t)
 	ctx := context.Background()
-	n, broken, err := s.VerifyAudit(ctx, key)
+	n, broken, err := audit.New(s).Verify(ctx, key)
 	require.NoError(t, err)
 	assert.Nil(t, broken)
 	assert.EqualValues(t, 40, n)
@@ -75,7 +75,7 @@ func TestAuditChainVerifies(t *testing.T) {
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(DISTINCT stripe) FROM audit_link`).Scan(&links))
 	assert.Equal(t, 2, links, "both stripes used")
 
-	_, broken, err = s.VerifyAudit(ctx, make([]byte, 32))
+	_, broken, err = audit.New(s).Verify(ctx, make([]byte, 32))
 	require.NoError(t, err)
 	assert.NotNil(t, broken, "another key does not verify the chain")
 }
@@ -118,7 +118,7 @@ func TestAuditChainFindsTampering(t *testing.T) {
 			link, pos := target(t, conn)
 			_, err := conn.Exec(ctx, tamper(conn, link, pos))
 			require.NoError(t, err)
-			_, broken, err := s.VerifyAudit(ctx, key)
+			_, broken, err := audit.New(s).Verify(ctx, key)
 			require.NoError(t, err)
 			require.NotNil(t, broken, "tampering goes unnoticed")
 			assert.Equal(t, int16(0), broken.Stripe)
@@ -139,9 +139,9 @@ func TestAuditKeyComesFromTheKeyProvider(t *testing.T) {
 	ctx := context.Background()
 	kp, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "kek"))
 	require.NoError(t, err)
-	first, err := s.AuditKey(ctx, kp)
+	first, err := audit.New(s).Key(ctx, kp)
 	require.NoError(t, err)
-	again, err := s.AuditKey(ctx, kp)
+	again, err := audit.New(s).Key(ctx, kp)
 	require.NoError(t, err)
 	assert.Equal(t, first, again)
 	conn, err := pgx.Connect(ctx, owner)
@@ -152,7 +152,7 @@ func TestAuditKeyComesFromTheKeyProvider(t *testing.T) {
 	assert.NotContains(t, string(stored), string(first), "the database holds the key only wrapped")
 	other, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "kek"))
 	require.NoError(t, err)
-	_, err = s.AuditKey(ctx, other)
+	_, err = audit.New(s).Key(ctx, other)
 	assert.Error(t, err)
 }
 
@@ -164,21 +164,21 @@ func TestAuditKeyRewrap(t *testing.T) {
 	oldKP, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "old"))
 	require.NoError(t, err)
 	s, _ := storagetest.Open(t)
-	first, err := s.AuditKey(ctx, oldKP)
+	first, err := audit.New(s).Key(ctx, oldKP)
 	require.NoError(t, err)
-	log, err := s.OpenAuditLog(ctx, first, 1)
+	log, err := audit.New(s).Open(ctx, first, 1)
 	require.NoError(t, err)
 	require.NoError(t, log.Record(ctx, []byte(`{"resourceType":"AuditEvent","id":"before"}`)))
 	log.Close()
 	newKP, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "new"))
 	require.NoError(t, err)
-	require.NoError(t, s.RewrapAuditKey(ctx, oldKP, newKP))
-	got, err := s.AuditKey(ctx, newKP)
+	require.NoError(t, audit.New(s).RewrapKey(ctx, oldKP, newKP))
+	got, err := audit.New(s).Key(ctx, newKP)
 	require.NoError(t, err)
 	assert.Equal(t, first, got, "the same audit key, wrapped anew")
-	_, err = s.AuditKey(ctx, oldKP)
+	_, err = audit.New(s).Key(ctx, oldKP)
 	assert.Error(t, err, "the retired key-encryption key no longer opens it")
-	n, broken, err := s.VerifyAudit(ctx, got)
+	n, broken, err := audit.New(s).Verify(ctx, got)
 	require.NoError(t, err)
 	assert.Nil(t, broken)
 	assert.EqualValues(t, 1, n)
@@ -196,24 +196,33 @@ func TestAuditLogOwnConnections(t *testing.T) {
 		return log.Record(ctx, []byte(fmt.Sprintf(`{"resourceType":"AuditEvent","id":"%s"}`, id)))
 	}
 
-	// Every pooled connection busy: records still commit.
-	var held []*pgxpool.Conn
-	for {
-		acquireCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		c, err := s.Pool().Acquire(acquireCtx)
-		cancel()
-		if err != nil {
-			break
-		}
-		held = append(held, c)
+	// Every pooled connection busy (the pool's four held by open
+	// transactions, and a fifth waiting): records still commit.
+	release := make(chan struct{})
+	var held sync.WaitGroup
+	started := make(chan struct{}, 4)
+	for range 4 {
+		held.Add(1)
+		go func() {
+			defer held.Done()
+			assert.NoError(t, s.InTx(ctx, func(*storage.Tx) error {
+				started <- struct{}{}
+				<-release
+				return nil
+			}))
+		}()
 	}
-	require.NotEmpty(t, held)
+	for range 4 {
+		<-started
+	}
+	busy, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	assert.Error(t, s.InTx(busy, func(*storage.Tx) error { return nil }), "the pool is exhausted")
+	cancel()
 	for i := range 4 {
 		require.NoError(t, record(fmt.Sprintf("busy%d", i)))
 	}
-	for _, c := range held {
-		c.Release()
-	}
+	close(release)
+	held.Wait()
 
 	// The database ends the stripes' sessions: the next records reconnect.
 	conn, err := pgx.Connect(ctx, owner)
@@ -221,12 +230,12 @@ func TestAuditLogOwnConnections(t *testing.T) {
 	defer conn.Close(ctx)
 	var ended int
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND application_name = $1`, storage.AuditApplicationName).Scan(&ended))
+		WHERE datname = current_database() AND application_name = $1`, audit.ApplicationName).Scan(&ended))
 	require.Equal(t, 2, ended)
 	for i := range 4 {
 		require.NoError(t, record(fmt.Sprintf("after%d", i)))
 	}
-	n, broken, err := s.VerifyAudit(ctx, key)
+	n, broken, err := audit.New(s).Verify(ctx, key)
 	require.NoError(t, err)
 	assert.Nil(t, broken)
 	assert.EqualValues(t, 8, n)
@@ -240,7 +249,7 @@ func TestWritesCommitWithTheirAuditRecord(t *testing.T) {
 	t.Parallel()
 	s, owner, key, log := openAuditLog(t)
 	ctx := context.Background()
-	other, err := s.OpenAuditLog(ctx, key, 2) // a second server on the same database
+	other, err := audit.New(s).Open(ctx, key, 2) // a second server on the same database
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	for i := range 40 {
@@ -272,7 +281,7 @@ func TestWritesCommitWithTheirAuditRecord(t *testing.T) {
 	wg.Wait()
 	log.Close()
 	other.Close()
-	n, broken, err := s.VerifyAudit(ctx, key)
+	n, broken, err := audit.New(s).Verify(ctx, key)
 	require.NoError(t, err)
 	assert.Nil(t, broken)
 	assert.EqualValues(t, 40+30, n)

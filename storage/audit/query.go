@@ -1,0 +1,114 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// Row is one stored audit record and its place in the log.
+type Row struct {
+	Recorded time.Time
+	Stripe   int16
+	Link     int64
+	Position int32
+	Event    []byte
+}
+
+// Event reads one record by its AuditEvent id; storage.ErrNotFound when
+// none.
+func (s *Store) Event(ctx context.Context, id string) ([]byte, error) {
+	var event string
+	err := s.q.QueryRow(ctx, `SELECT event::text FROM audit_event WHERE event->>'id' = $1`, id).Scan(&event)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, storage.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: audit event: %w", err)
+	}
+	return []byte(event), nil
+}
+
+// Query selects audit records, newest first: the AuditEvent search.
+type Query struct {
+	From, To time.Time // recorded in [From, To); zero: open
+	Entities []string  // one of these references among the entities
+	AltID    string    // the user
+	Action   string
+	Outcome  string
+	After    *Row // the last row of the previous page
+	Limit    int
+}
+
+// Events returns a page of records.
+func (s *Store) Events(ctx context.Context, q Query) ([]Row, error) {
+	where, args := q.where()
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	sql := `SELECT recorded, stripe, link, position, event::text FROM audit_event` + where +
+		" ORDER BY recorded DESC, stripe DESC, link DESC, position DESC LIMIT " + arg(q.Limit)
+	rows, err := s.q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: audit events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Row, error) {
+		var a Row
+		var event string
+		err := r.Scan(&a.Recorded, &a.Stripe, &a.Link, &a.Position, &event)
+		a.Event = []byte(event)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: audit events: %w", err)
+	}
+	return out, nil
+}
+
+// Count counts the records q selects on every page: its After and Limit
+// are ignored.
+func (s *Store) Count(ctx context.Context, q Query) (int, error) {
+	q.After = nil
+	where, args := q.where()
+	var n int
+	if err := s.q.QueryRow(ctx, `SELECT count(*) FROM audit_event`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("storage: count audit events: %w", err)
+	}
+	return n, nil
+}
+
+// where is the WHERE clause of q, with its arguments.
+func (q Query) where() (string, []any) {
+	var conds []string
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if !q.From.IsZero() {
+		conds = append(conds, "recorded >= "+arg(q.From))
+	}
+	if !q.To.IsZero() {
+		conds = append(conds, "recorded < "+arg(q.To))
+	}
+	if len(q.Entities) > 0 {
+		conds = append(conds, "EXISTS (SELECT 1 FROM json_array_elements(event->'entity') e WHERE e->'what'->>'reference' = ANY("+arg(q.Entities)+"))")
+	}
+	if q.AltID != "" {
+		conds = append(conds, "EXISTS (SELECT 1 FROM json_array_elements(event->'agent') a WHERE a->>'altId' = "+arg(q.AltID)+")")
+	}
+	if q.Action != "" {
+		conds = append(conds, "event->>'action' = "+arg(q.Action))
+	}
+	if q.Outcome != "" {
+		conds = append(conds, "event->>'outcome' = "+arg(q.Outcome))
+	}
+	if a := q.After; a != nil {
+		conds = append(conds, "(recorded, stripe, link, position) < ("+arg(a.Recorded)+", "+arg(a.Stripe)+", "+arg(a.Link)+", "+arg(a.Position)+")")
+	}
+	if len(conds) == 0 {
+		return "", args
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
