@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -15,10 +16,6 @@ type RoleAdmin interface {
 	AllRolePermissions(ctx context.Context) (map[string]map[string]string, error)
 	SetRolePermissions(ctx context.Context, role, typ, perms string) error
 }
-
-// AdminRole is the role of the users who may change role permissions,
-// with a token that also carries the admin scope.
-const AdminRole = "admin"
 
 // adminRoutes mount the admin API: role permissions as data.
 //
@@ -40,7 +37,7 @@ func (a *app) admin(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		if !caller.Admin {
-			return outcome.E(outcome.Forbidden, "the admin API takes the token of a user of role %q granted the admin scope", AdminRole)
+			return outcome.E(outcome.Forbidden, "the admin API takes the token of a user of role %q granted the admin scope", access.AdminRole)
 		}
 		c.Set(callerKey, caller)
 		return next(c)

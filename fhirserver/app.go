@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 	"github.com/fhirserver/fhirserver/storage/audit"
 )
@@ -19,7 +20,7 @@ import (
 // Authenticator turns a request's bearer token into a Caller, or an
 // Unauthorized error whose challenge goes in WWW-Authenticate.
 type Authenticator interface {
-	Authenticate(r *http.Request) (resources.Caller, error)
+	Authenticate(r *http.Request) (access.Caller, error)
 	Challenge(err error) string
 }
 
@@ -169,8 +170,8 @@ func (a *app) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func callerOf(c echo.Context) resources.Caller {
-	caller, _ := c.Get(callerKey).(resources.Caller)
+func callerOf(c echo.Context) access.Caller {
+	caller, _ := c.Get(callerKey).(access.Caller)
 	return caller
 }
 

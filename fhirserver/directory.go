@@ -9,6 +9,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/smart"
 	"github.com/fhirserver/fhirserver/storage"
 )
@@ -21,7 +22,7 @@ func Directory(res *resources.Service) smart.Directory { return directory{res} }
 type directory struct{ res *resources.Service }
 
 // pages is the server's own authority for what the pages list.
-var pages = resources.Caller{ID: "authorization-pages", Authorize: resources.AllowAll}
+var pages = access.System("authorization-pages")
 
 func (d directory) Patients(ctx context.Context, name string, limit int) ([]smart.Choice, error) {
 	q := url.Values{"_count": {strconv.Itoa(limit)}, "_elements": {"name,birthDate"}}

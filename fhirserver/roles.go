@@ -3,7 +3,6 @@ package fhirserver
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 )
@@ -85,9 +84,4 @@ func (r *Roles) For(ctx context.Context, role string) (map[string]string, error)
 		r.mu.Unlock()
 	}
 	return perms, nil
-}
-
-// rolePermits reports whether a role's permissions allow perm on typ.
-func rolePermits(perms map[string]string, typ string, perm rune) bool {
-	return strings.ContainsRune(perms["*"], perm) || (typ != "*" && strings.ContainsRune(perms[typ], perm))
 }

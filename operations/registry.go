@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -92,7 +93,7 @@ type Operation struct {
 	AuditAction string
 	// Allow, when set, refuses a caller before anything is read: an
 	// authorization the handler does not make itself.
-	Allow func(c resources.Caller) error
+	Allow func(c access.Caller) error
 	// Handler answers the operation.
 	Handler func(ctx context.Context, r *Request) (resources.Result, error)
 	// Upgrade, when set, answers a request that asks to upgrade its
@@ -103,7 +104,7 @@ type Operation struct {
 
 // Request is an operation's call, as the HTTP layer read it.
 type Request struct {
-	Caller resources.Caller
+	Caller access.Caller
 	// Method is GET or POST.
 	Method string
 	// Type is the resource type of the path (empty at system level); ID
@@ -131,7 +132,7 @@ type Search struct {
 
 // Exchange is what an Upgrade gets besides the HTTP request.
 type Exchange struct {
-	Caller resources.Caller
+	Caller access.Caller
 	Type   string
 	ID     string
 	// Audit records the exchange's audit record, which must be durable

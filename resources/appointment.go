@@ -66,7 +66,7 @@ func (w *work) guardAppointment(ctx context.Context, k storage.Key, obj map[stri
 			orNew(from), to, orNew(from), strings.Join(appointmentMoves[from], ", ")).At("Appointment.status")
 	}
 	if err := w.tx.AddAppointmentEvent(ctx, storage.AppointmentEvent{
-		Appointment: k.ID, Actor: w.caller.actor(), From: from, To: to, Reason: cancelReason(obj),
+		Appointment: k.ID, Actor: w.caller.Actor(), From: from, To: to, Reason: cancelReason(obj),
 	}); err != nil {
 		return err
 	}
@@ -93,14 +93,6 @@ func orNew(status string) string {
 		return "(new)"
 	}
 	return status
-}
-
-// actor names who made a change: the user, else the client.
-func (c Caller) actor() string {
-	if c.User != "" {
-		return "user:" + c.User
-	}
-	return "client:" + c.ID
 }
 
 func cancelReason(obj map[string]any) string {

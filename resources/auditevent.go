@@ -10,41 +10,14 @@ import (
 	"time"
 
 	"github.com/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/storage"
 	auditlog "github.com/fhirserver/fhirserver/storage/audit"
 )
 
-// AuditEvent is the server's own audit log: read and searched by auditors
-// only, written by nobody through the API.
-const auditEventType = "AuditEvent"
-
-// AuditorRole is the role of the users who may read the audit log.
-const AuditorRole = "auditor"
-
-// AllowAudit refuses whoever may not read the audit log.
-func (c Caller) AllowAudit() error { return c.allowAudit(Search) }
-
-func (c Caller) allowAudit(i Interaction) error {
-	if err := c.allowUnlimited(auditEventType, i); err != nil {
-		return err
-	}
-	if c.User != "" && c.Role != AuditorRole {
-		return outcome.E(outcome.Forbidden, "only auditors read the audit log")
-	}
-	return nil
-}
-
-// readOnly refuses writes to the types the server alone writes.
-func readOnly(typ string, i Interaction) error {
-	if typ == auditEventType && i != Read && i != VRead && i != Search && i != History {
-		return outcome.E(outcome.NotSupported, "AuditEvent is the server's audit log: it is written by the server alone")
-	}
-	return nil
-}
-
-func (s *Service) readAudit(ctx context.Context, c Caller, id string) (Result, error) {
-	if err := c.allowAudit(Read); err != nil {
+func (s *Service) readAudit(ctx context.Context, c access.Caller, id string) (Result, error) {
+	if err := c.AllowAudit(access.Read); err != nil {
 		return Result{}, err
 	}
 	event, err := s.auditLog().Event(ctx, id)
@@ -55,15 +28,15 @@ func (s *Service) readAudit(ctx context.Context, c Caller, id string) (Result, e
 		return Result{}, err
 	}
 	r := ok(event, nil)
-	r.Keys = []storage.Key{{Type: auditEventType, ID: id}}
+	r.Keys = []storage.Key{{Type: access.AuditEventType, ID: id}}
 	return r, nil
 }
 
 // searchAudit answers AuditEvent searches, newest first: date (with ge,
 // gt, le, lt or a plain date), entity and patient, altid, action, outcome;
 // _count, _summary=count and _total as on every other type.
-func (s *Service) searchAudit(ctx context.Context, c Caller, q url.Values, o Options) (Result, error) {
-	if err := c.allowAudit(Search); err != nil {
+func (s *Service) searchAudit(ctx context.Context, c access.Caller, q url.Values, o Options) (Result, error) {
+	if err := c.AllowAudit(access.Search); err != nil {
 		return Result{}, err
 	}
 	as, err := auditQuery(q, o)
@@ -88,7 +61,7 @@ func (s *Service) searchAudit(ctx context.Context, c Caller, q url.Values, o Opt
 	for _, row := range rows {
 		id := idOf(row.Event)
 		b.Entry = append(b.Entry, entry{FullURL: o.BaseURL + "/AuditEvent/" + id, Resource: row.Event, Search: &entrySearch{Mode: "match"}})
-		r.Keys = append(r.Keys, storage.Key{Type: auditEventType, ID: id})
+		r.Keys = append(r.Keys, storage.Key{Type: access.AuditEventType, ID: id})
 	}
 	if b.Total, err = s.auditTotal(ctx, as, more, len(rows)); err != nil {
 		return Result{}, err

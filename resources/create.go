@@ -6,13 +6,14 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// Create is POST [type]: the server assigns the id; with If-None-Exist it
+// access.Create is POST [type]: the server assigns the id; with If-None-Exist it
 // is a conditional create.
-func (s *Service) Create(ctx context.Context, c Caller, typ string, body []byte, o Options) (Result, error) {
-	if err := c.allowWrite(typ, Create); err != nil {
+func (s *Service) Create(ctx context.Context, c access.Caller, typ string, body []byte, o Options) (Result, error) {
+	if err := c.AllowWrite(typ, access.Create); err != nil {
 		return Result{}, err
 	}
 	res, err := s.parseFor(typ, body)

@@ -4,13 +4,14 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// Delete is DELETE [type]/[id]: it appends a tombstone. Deleting what does
+// access.Delete is DELETE [type]/[id]: it appends a tombstone. Deleting what does
 // not exist, or is already deleted, succeeds without a new version.
-func (s *Service) Delete(ctx context.Context, c Caller, k storage.Key, o Options) (Result, error) {
-	if err := c.allowWrite(k.Type, Delete); err != nil {
+func (s *Service) Delete(ctx context.Context, c access.Caller, k storage.Key, o Options) (Result, error) {
+	if err := c.AllowWrite(k.Type, access.Delete); err != nil {
 		return Result{}, err
 	}
 	ifMatch, err := parseIfMatch(o.IfMatch)
@@ -39,8 +40,8 @@ func (s *Service) delete(ctx context.Context, w *work, k storage.Key, ifMatch in
 }
 
 // ConditionalDelete is DELETE [type]?criteria; it deletes at most one match.
-func (s *Service) ConditionalDelete(ctx context.Context, c Caller, typ string, o Options) (Result, error) {
-	if err := c.allowUnlimited(typ, Delete); err != nil {
+func (s *Service) ConditionalDelete(ctx context.Context, c access.Caller, typ string, o Options) (Result, error) {
+	if err := c.AllowUnlimited(typ, access.Delete); err != nil {
 		return Result{}, err
 	}
 	return s.inTx(ctx, c, func(w *work) (Result, error) { return s.conditionalDelete(ctx, w, typ, o.Query) })

@@ -7,6 +7,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -20,11 +21,11 @@ import (
 // a token held to one patient that patient when none is named. It refuses
 // a caller that may not read patients, and a patient the caller may not
 // read.
-func (s *Service) EverythingPatient(ctx context.Context, c Caller, patientID string) (string, error) {
-	if err := c.allow("Patient", Read); err != nil {
+func (s *Service) EverythingPatient(ctx context.Context, c access.Caller, patientID string) (string, error) {
+	if err := c.Allow("Patient", access.Read); err != nil {
 		return "", err
 	}
-	if p := c.patient("Patient", Read); p != "" && patientID == "" {
+	if p := c.PatientOf("Patient", access.Read); p != "" && patientID == "" {
 		patientID = p // a token held to one patient: that patient's everything
 	}
 	if patientID != "" {
@@ -47,9 +48,9 @@ type EverythingPage struct {
 // care range set) of the types in wanted (nil: every type) that c may
 // read, from the position and snapshot q's _cursor and _snapshot name;
 // e is left with the types, position and snapshot read.
-func (s *Service) EverythingPage(ctx context.Context, c Caller, e *storage.Everything, wanted map[string]bool, count int, q url.Values) (EverythingPage, error) {
+func (s *Service) EverythingPage(ctx context.Context, c access.Caller, e *storage.Everything, wanted map[string]bool, count int, q url.Values) (EverythingPage, error) {
 	for _, t := range profiles.ResourceTypes() {
-		if (wanted == nil || wanted[t]) && c.allow(t, Read) == nil {
+		if (wanted == nil || wanted[t]) && c.Allow(t, access.Read) == nil {
 			e.Types = append(e.Types, t)
 		}
 	}
@@ -66,7 +67,7 @@ func (s *Service) EverythingPage(ctx context.Context, c Caller, e *storage.Every
 	if err != nil {
 		return EverythingPage{}, err
 	}
-	if err := s.redactGroups(ctx, s.store, c, Read, versions); err != nil {
+	if err := s.redactGroups(ctx, s.store, c, access.Read, versions); err != nil {
 		return EverythingPage{}, err
 	}
 	return EverythingPage{Versions: versions, LastExtra: lastExtra, More: more}, nil
@@ -118,19 +119,19 @@ func (s *Service) everythingEntries(ctx context.Context, e storage.Everything, c
 // type granted through narrowed scopes to their queries. Types held to a
 // patient's reach alone share one condition, so that a token held to one
 // patient for every type adds one reach to the query, not one per type.
-func (s *Service) everythingKeep(c Caller, types []string) (storage.KeyClause, error) {
+func (s *Service) everythingKeep(c access.Caller, types []string) (storage.KeyClause, error) {
 	var parts []storage.KeyClause
 	byPatient := map[string][]string{}
 	var patients []string
 	for _, t := range types {
-		is := []Interaction{Read}
-		if c.allow(t, Search) == nil {
-			is = append(is, Search)
+		is := []access.Interaction{access.Read}
+		if c.Allow(t, access.Search) == nil {
+			is = append(is, access.Search)
 		}
 		narrowed, patient := false, ""
 		for _, i := range is {
-			narrowed = narrowed || len(c.filters(t, i)) > 0
-			if p := c.patient(t, i); p != "" {
+			narrowed = narrowed || len(c.FiltersOf(t, i)) > 0
+			if p := c.PatientOf(t, i); p != "" {
 				patient = p
 			}
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/storage"
 )
@@ -64,7 +65,7 @@ func FuzzBundle(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	s := New(nil, nil)
-	c := Caller{Authorize: AllowAll}
+	c := access.System("fuzz")
 	f.Fuzz(func(t *testing.T, body []byte) {
 		res, err := s.parse(body)
 		if !clientError(t, body, err) {
@@ -78,7 +79,7 @@ func FuzzBundle(f *testing.F) {
 			t.Fatalf("%q: kind %q", body, kind)
 		}
 		for _, e := range entries {
-			e.err = c.allowEntry(e)
+			e.err = allowEntry(c, e)
 			if e.err == nil {
 				e.err = s.entryCriteria(e)
 			}
@@ -180,7 +181,7 @@ func clientError[T string | []byte](t *testing.T, input T, err error) bool {
 
 // FuzzCursor feeds the readers of paging positions arbitrary queries: a
 // search's _cursor, _before, _offset and _snapshot (after the search's own
-// parameters, as Search reads them), a history's _cursor, _since and
+// parameters, as access.Search reads them), a history's _cursor, _since and
 // _count, $everything's [x:]Type/id cursor, and the AuditEvent search with
 // its recorded.stripe.link.position cursor. None panics; each refuses with
 // a client error or gives a position the database takes: text without NUL
@@ -209,7 +210,7 @@ func FuzzCursor(f *testing.F) {
 			get = get && search.WellFormed(name) && search.WellFormed(strings.Join(values, ""))
 		}
 
-		// A search's page: Search parses the parameters first.
+		// A search's page: access.Search parses the parameters first.
 		if parsed, err := s.search.Parse("Patient", q, search.Options{}); err == nil {
 			for _, sort := range [][]storage.Sort{nil, sorted} {
 				crit := parsed.Criteria

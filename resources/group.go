@@ -6,6 +6,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -21,7 +22,7 @@ type carePatients interface {
 // does not list the others. What is left is tagged SUBSETTED, and loses
 // its narrative, which may name them; the stored version is untouched.
 // Versions of other types cost nothing.
-func (s *Service) redactGroups(ctx context.Context, q carePatients, c Caller, i Interaction, vs []storage.Version) error {
+func (s *Service) redactGroups(ctx context.Context, q carePatients, c access.Caller, i access.Interaction, vs []storage.Version) error {
 	var sees func(id string) bool
 	for n := range vs {
 		v := &vs[n]
@@ -44,7 +45,7 @@ func (s *Service) redactGroups(ctx context.Context, q carePatients, c Caller, i 
 }
 
 // redactGroup is redactGroups for one version read outside a transaction.
-func (s *Service) redactGroup(ctx context.Context, c Caller, i Interaction, v *storage.Version) error {
+func (s *Service) redactGroup(ctx context.Context, c access.Caller, i access.Interaction, v *storage.Version) error {
 	if v.Type != "Group" {
 		return nil
 	}
@@ -57,8 +58,8 @@ func (s *Service) redactGroup(ctx context.Context, c Caller, i Interaction, v *s
 }
 
 // patientsSeen says which patients a Group read by c may list; nil: any.
-func patientsSeen(ctx context.Context, q carePatients, c Caller, i Interaction) (func(string) bool, error) {
-	if p := c.patient("Group", i); p != "" {
+func patientsSeen(ctx context.Context, q carePatients, c access.Caller, i access.Interaction) (func(string) bool, error) {
+	if p := c.PatientOf("Group", i); p != "" {
 		return func(id string) bool { return id == p }, nil
 	}
 	if c.Care == nil {

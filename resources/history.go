@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/storage"
 )
@@ -20,26 +21,26 @@ type HistoryParams struct {
 	Query    url.Values
 }
 
-// History is GET [type]/[id]/_history, [type]/_history or _history: the
+// access.History is GET [type]/[id]/_history, [type]/_history or _history: the
 // versions newest first, paged with next links that stay correct while new
 // versions arrive.
-func (s *Service) History(ctx context.Context, c Caller, p HistoryParams, o Options) (Result, error) {
-	if p.Type == auditEventType {
+func (s *Service) History(ctx context.Context, c access.Caller, p HistoryParams, o Options) (Result, error) {
+	if p.Type == access.AuditEventType {
 		return Result{}, outcome.E(outcome.NotSupported, "the audit log has no history: search it by date")
 	}
-	if p.ID != "" && c.patient(p.Type, History) != "" {
+	if p.ID != "" && c.PatientOf(p.Type, access.History) != "" {
 		// An instance's history is within reach when its newest version is.
-		if err := c.allow(p.Type, History); err != nil {
+		if err := c.Allow(p.Type, access.History); err != nil {
 			return Result{}, err
 		}
 		v, err := s.store.Read(ctx, storage.Key{Type: p.Type, ID: p.ID})
 		if err != nil && !errors.Is(err, storage.ErrGone) {
 			return Result{}, readError(err, storage.Key{Type: p.Type, ID: p.ID}, &v)
 		}
-		if err := s.inReach(ctx, c, History, v); err != nil {
+		if err := s.inReach(ctx, c, access.History, v); err != nil {
 			return Result{}, err
 		}
-	} else if err := c.allowUnlimited(orAll(p.Type), History); err != nil {
+	} else if err := c.AllowUnlimited(orAll(p.Type), access.History); err != nil {
 		return Result{}, err
 	}
 	h, err := historyQuery(p)
@@ -50,7 +51,7 @@ func (s *Service) History(ctx context.Context, c Caller, p HistoryParams, o Opti
 	if err != nil {
 		return Result{}, err
 	}
-	if err := s.redactGroups(ctx, s.store, c, History, versions); err != nil {
+	if err := s.redactGroups(ctx, s.store, c, access.History, versions); err != nil {
 		return Result{}, err
 	}
 	b := newBundle("history")

@@ -11,10 +11,11 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	"github.com/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// A copy in a JSON Patch can double what it copies: unbounded, a kilobyte
+// A copy in a JSON access.Patch can double what it copies: unbounded, a kilobyte
 // of copies grows a resource to gigabytes while it is applied. So a patch
 // holds at most maxPatchOps operations, its copies may add no more than
 // the resource already holds (at least minCopyAllowance), and what it
@@ -31,11 +32,11 @@ const (
 // serving; 0 means 64 MiB.
 func (s *Service) SetMaxResourceBytes(n int64) { s.maxResourceBytes = n }
 
-// Patch is PATCH [type]/[id] with a JSON Patch (RFC 6902) document. The
+// access.Patch is PATCH [type]/[id] with a JSON access.Patch (RFC 6902) document. The
 // patched resource is checked like any other write and may not change its
 // type or id.
-func (s *Service) Patch(ctx context.Context, c Caller, k storage.Key, doc []byte, o Options) (Result, error) {
-	if err := c.allowWrite(k.Type, Patch); err != nil {
+func (s *Service) Patch(ctx context.Context, c access.Caller, k storage.Key, doc []byte, o Options) (Result, error) {
+	if err := c.AllowWrite(k.Type, access.Patch); err != nil {
 		return Result{}, err
 	}
 	ifMatch, err := parseIfMatch(o.IfMatch)
@@ -49,20 +50,20 @@ func (s *Service) Patch(ctx context.Context, c Caller, k storage.Key, doc []byte
 	return s.inTx(ctx, c, func(w *work) (Result, error) { return s.patch(ctx, w, k, p, ifMatch) })
 }
 
-// decodePatch reads a JSON Patch and refuses, before it touches anything,
+// decodePatch reads a JSON access.Patch and refuses, before it touches anything,
 // an operation the library would misread or crash on (a test of the whole
 // document without a value panics inside it).
 func decodePatch(doc []byte) (jsonpatch.Patch, error) {
 	p, err := jsonpatch.DecodePatch(doc)
 	if err != nil {
-		return nil, outcome.E(outcome.Invalid, "the body is not a JSON Patch document: %v", err).WithCode("structure")
+		return nil, outcome.E(outcome.Invalid, "the body is not a JSON access.Patch document: %v", err).WithCode("structure")
 	}
 	if len(p) > maxPatchOps {
-		return nil, outcome.E(outcome.TooLarge, "a JSON Patch may hold at most %d operations", maxPatchOps)
+		return nil, outcome.E(outcome.TooLarge, "a JSON access.Patch may hold at most %d operations", maxPatchOps)
 	}
 	for i, op := range p {
 		if err := checkOp(op); err != nil {
-			return nil, outcome.E(outcome.Invalid, "operation %d of the JSON Patch %v", i, err).WithCode("structure")
+			return nil, outcome.E(outcome.Invalid, "operation %d of the JSON access.Patch %v", i, err).WithCode("structure")
 		}
 	}
 	return p, nil

@@ -7,13 +7,14 @@ import (
 	"strings"
 
 	"github.com/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// Read is GET [type]/[id]: the current version, 404 if it never existed,
+// access.Read is GET [type]/[id]: the current version, 404 if it never existed,
 // 410 if it is deleted.
-func (s *Service) Read(ctx context.Context, c Caller, k storage.Key) (Result, error) {
-	if k.Type == auditEventType {
+func (s *Service) Read(ctx context.Context, c access.Caller, k storage.Key) (Result, error) {
+	if k.Type == access.AuditEventType {
 		return s.readAudit(ctx, c, k.ID)
 	}
 	if c.Self != "" && c.Self == k.Type+"/"+k.ID {
@@ -23,28 +24,28 @@ func (s *Service) Read(ctx context.Context, c Caller, k storage.Key) (Result, er
 		}
 		return ok(v.Resource, &v), nil
 	}
-	if err := c.allow(k.Type, Read); err != nil {
+	if err := c.Allow(k.Type, access.Read); err != nil {
 		return Result{}, err
 	}
 	v, err := s.store.Read(ctx, k)
 	if err != nil {
 		return Result{}, readError(err, k, &v)
 	}
-	if err := s.inReach(ctx, c, Read, v); err != nil {
+	if err := s.inReach(ctx, c, access.Read, v); err != nil {
 		return Result{}, err
 	}
-	if err := s.redactGroup(ctx, c, Read, &v); err != nil {
+	if err := s.redactGroup(ctx, c, access.Read, &v); err != nil {
 		return Result{}, err
 	}
 	return ok(v.Resource, &v), nil
 }
 
-// VRead is GET [type]/[id]/_history/[vid].
-func (s *Service) VRead(ctx context.Context, c Caller, k storage.Key, vid string) (Result, error) {
-	if k.Type == auditEventType {
+// access.VRead is GET [type]/[id]/_history/[vid].
+func (s *Service) VRead(ctx context.Context, c access.Caller, k storage.Key, vid string) (Result, error) {
+	if k.Type == access.AuditEventType {
 		return Result{}, outcome.E(outcome.NotSupported, "the audit log keeps one version of each AuditEvent: read it")
 	}
-	if err := c.allow(k.Type, VRead); err != nil {
+	if err := c.Allow(k.Type, access.VRead); err != nil {
 		return Result{}, err
 	}
 	n, err := strconv.ParseInt(vid, 10, 64)
@@ -55,17 +56,17 @@ func (s *Service) VRead(ctx context.Context, c Caller, k storage.Key, vid string
 	if err != nil {
 		return Result{}, readError(err, k, &v)
 	}
-	if limit, _ := s.limit(c, k.Type, VRead); limit != nil {
+	if limit, _ := s.limit(c, k.Type, access.VRead); limit != nil {
 		// A past version is within reach when the current one is.
 		cur, err := s.store.Read(ctx, k)
 		if err != nil {
 			return Result{}, outcome.E(outcome.Forbidden, "%s is outside the patient in context", k)
 		}
-		if err := s.inReach(ctx, c, VRead, cur); err != nil {
+		if err := s.inReach(ctx, c, access.VRead, cur); err != nil {
 			return Result{}, err
 		}
 	}
-	if err := s.redactGroup(ctx, c, VRead, &v); err != nil {
+	if err := s.redactGroup(ctx, c, access.VRead, &v); err != nil {
 		return Result{}, err
 	}
 	return ok(v.Resource, &v), nil
@@ -94,7 +95,7 @@ func (g *GoneError) Unwrap() error { return g.Err }
 
 // inReach refuses a version the caller's limits keep out: outside its
 // patient's reach, or matching none of its narrowed scopes.
-func (s *Service) inReach(ctx context.Context, c Caller, i Interaction, v storage.Version) error {
+func (s *Service) inReach(ctx context.Context, c access.Caller, i access.Interaction, v storage.Version) error {
 	limit, err := s.limit(c, v.Type, i)
 	if err != nil || limit == nil {
 		return err
@@ -112,12 +113,12 @@ func (s *Service) inReach(ctx context.Context, c Caller, i Interaction, v storag
 // limit is the condition the caller's token puts on resources of typ for
 // an interaction, or nil when there is none: within its patient's reach,
 // and matching one of its narrowed scopes' queries.
-func (s *Service) limit(c Caller, typ string, i Interaction) (storage.KeyClause, error) {
+func (s *Service) limit(c access.Caller, typ string, i access.Interaction) (storage.KeyClause, error) {
 	var parts []storage.KeyClause
-	if p := c.patient(typ, i); p != "" {
+	if p := c.PatientOf(typ, i); p != "" {
 		parts = append(parts, s.reach(p).Clause())
 	}
-	if qs := c.filters(typ, i); len(qs) > 0 {
+	if qs := c.FiltersOf(typ, i); len(qs) > 0 {
 		var anyOf []storage.KeyClause
 		for _, q := range qs {
 			cl, err := s.search.ScopeClause(typ, q)

@@ -7,16 +7,16 @@ import (
 	"reflect"
 
 	"github.com/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
 // Break-glass review Tasks: made by the server alone, never deleted, and
 // changed only to record their review by the privacy officer.
 const (
-	BreakGlassCaller   = "break-glass"
-	PrivacyOfficerRole = "privacy-officer"
-	ReviewTaskSystem   = "http://fhirserver.dev/fhir/CodeSystem/task-code"
-	ReviewTaskCode     = "break-glass-review"
+	BreakGlassCaller = "break-glass"
+	ReviewTaskSystem = "http://fhirserver.dev/fhir/CodeSystem/task-code"
+	ReviewTaskCode   = "break-glass-review"
 )
 
 func isReviewTask(obj map[string]any) bool {
@@ -52,7 +52,7 @@ func (w *work) guardReviewTask(ctx context.Context, k storage.Key, obj map[strin
 	switch {
 	case obj == nil:
 		return outcome.E(outcome.Forbidden, "a break-glass review Task cannot be deleted")
-	case w.caller.Role != PrivacyOfficerRole:
+	case w.caller.Role != access.PrivacyOfficerRole:
 		return outcome.E(outcome.Forbidden, "only the privacy officer reviews break-glass access")
 	case old["status"] == "completed":
 		return outcome.E(outcome.Forbidden, "the review is complete and stays as it is")

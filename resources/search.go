@@ -7,23 +7,24 @@ import (
 	"strconv"
 
 	"github.com/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// Search is GET [type]?params (and POST [type]/_search, and the compartment
+// access.Search is GET [type]?params (and POST [type]/_search, and the compartment
 // search [Compartment]/[id]/[type]?params when compartment is set). Pages
 // are read from a snapshot of the store taken by the first page, so that
 // following next and previous links gives the same result set however
 // much is written meanwhile.
-func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values, o Options, compartment *storage.Key) (Result, error) {
-	if typ == auditEventType && compartment == nil {
+func (s *Service) Search(ctx context.Context, c access.Caller, typ string, q url.Values, o Options, compartment *storage.Key) (Result, error) {
+	if typ == access.AuditEventType && compartment == nil {
 		return s.searchAudit(ctx, c, q, o)
 	}
-	if typ == auditEventType {
+	if typ == access.AuditEventType {
 		return Result{}, outcome.E(outcome.NotSupported, "search AuditEvent with patient= rather than in a compartment")
 	}
-	if err := c.allow(typ, Search); err != nil {
+	if err := c.Allow(typ, access.Search); err != nil {
 		return Result{}, err
 	}
 	parsed, err := s.search.Parse(typ, q, search.Options{Strict: o.Strict, BaseURL: o.BaseURL, Blind: s.store.BlindToken, BlindString: s.store.BlindString})
@@ -36,7 +37,7 @@ func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values
 			return Result{}, err
 		}
 	}
-	limit, err := s.limit(c, typ, Search)
+	limit, err := s.limit(c, typ, access.Search)
 	if err != nil {
 		return Result{}, err
 	}
@@ -73,7 +74,7 @@ func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values
 		body, err := b.encode()
 		return ok(body, nil), err
 	}
-	if err := s.redactGroups(ctx, s.store, c, Search, versions); err != nil {
+	if err := s.redactGroups(ctx, s.store, c, access.Search, versions); err != nil {
 		return Result{}, err
 	}
 	keep := keptElements(typ, parsed)
@@ -90,7 +91,7 @@ func (s *Service) Search(ctx context.Context, c Caller, typ string, q url.Values
 	if err != nil {
 		return Result{}, err
 	}
-	if err := s.redactGroups(ctx, s.store, c, Read, included); err != nil {
+	if err := s.redactGroups(ctx, s.store, c, access.Read, included); err != nil {
 		return Result{}, err
 	}
 	for _, v := range included {
@@ -226,7 +227,7 @@ const maxIterate = 4
 // include adds what _include and _revinclude ask for to a page of
 // matches: each resource once, none that is already a match, and only
 // types the caller may read.
-func (s *Service) include(ctx context.Context, c Caller, incs []search.Include, matches []storage.Version, snap int64) ([]storage.Version, error) {
+func (s *Service) include(ctx context.Context, c access.Caller, incs []search.Include, matches []storage.Version, snap int64) ([]storage.Version, error) {
 	if len(incs) == 0 {
 		return nil, nil
 	}
@@ -248,7 +249,7 @@ func (s *Service) include(ctx context.Context, c Caller, incs []search.Include, 
 				return nil, err
 			}
 			for _, v := range got {
-				if seen[v.Key] || c.allow(v.Type, Read) != nil {
+				if seen[v.Key] || c.Allow(v.Type, access.Read) != nil {
 					continue
 				}
 				seen[v.Key] = true
@@ -268,14 +269,14 @@ func (s *Service) include(ctx context.Context, c Caller, incs []search.Include, 
 // withinReach drops the included versions the caller's limits keep out:
 // a _revinclude from a shared practitioner would otherwise bring in other
 // patients' records, and an _include a category the token was not given.
-func (s *Service) withinReach(ctx context.Context, c Caller, vs []storage.Version) ([]storage.Version, error) {
+func (s *Service) withinReach(ctx context.Context, c access.Caller, vs []storage.Version) ([]storage.Version, error) {
 	byType := map[string][]storage.Version{}
 	for _, v := range vs {
 		byType[v.Type] = append(byType[v.Type], v)
 	}
 	drop := map[storage.Key]bool{}
 	for typ, group := range byType {
-		limit, err := s.limit(c, typ, Read)
+		limit, err := s.limit(c, typ, access.Read)
 		if err != nil {
 			return nil, err
 		}

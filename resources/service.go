@@ -5,131 +5,13 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
-	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// Interaction names a FHIR RESTful interaction, the unit that scopes grant.
-type Interaction string
-
-const (
-	Read     Interaction = "read"
-	VRead    Interaction = "vread"
-	Search   Interaction = "search-type"
-	History  Interaction = "history"
-	Create   Interaction = "create"
-	Update   Interaction = "update"
-	Patch    Interaction = "patch"
-	Delete   Interaction = "delete"
-	Tx       Interaction = "transaction"
-	BatchInt Interaction = "batch"
-)
-
-// Caller is who asks: ID names the client (for the inbound log, never PHI),
-// and Authorize refuses what its token does not cover. A Caller without
-// Authorize may do nothing: access is granted, never assumed.
-type Caller struct {
-	ID string
-	// User and FHIRUser name the person behind the token, when there is one:
-	// for the audit record.
-	User, FHIRUser string
-	Role           string // the user's role; empty for a backend service
-	Admin          bool   // an admin user's token with the admin scope: may use the admin API
-	// Care, for a user's request, holds what the database returns to the
-	// patients the user may see (row-level security); nil: no such limit.
-	Care *storage.Care
-	// BreakGlass: the user has emergency access in force; every access is
-	// audited with purpose of use BTG.
-	BreakGlass bool
-	Authorize  func(resourceType string, i Interaction) error
-	// Patient, when it returns an id, holds an authorized interaction to
-	// that patient's reach: the patient, its compartment, and what they
-	// point at (a SMART patient/ scope). Nil or empty: no such limit.
-	Patient func(resourceType string, i Interaction) string
-	// Filters, when it returns queries, holds an authorized interaction to
-	// the resources matching one of them (SMART v2 scopes narrowed by
-	// search parameters, patient/Observation.rs?category=laboratory).
-	Filters func(resourceType string, i Interaction) []string
-	// Self is the caller's own resource ("Practitioner/dr1"), which it may
-	// read whatever its other scopes: SMART's fhirUser scope.
-	Self string
-	// Expires is when the caller's token ends (zero: not known): what
-	// outlives the request that authenticated it (a WebSocket) must end
-	// by then.
-	Expires time.Time
-}
-
-// AllowAll authorizes every interaction; it is for the operator's own
-// commands (fhirserver load), which act with the machine owner's authority.
-func AllowAll(string, Interaction) error { return nil }
-
-func (c Caller) allow(typ string, i Interaction) error {
-	if c.Authorize == nil {
-		return outcome.E(outcome.Forbidden, "no access granted")
-	}
-	return c.Authorize(typ, i)
-}
-
-// patient is the patient whose reach limits the interaction, if any.
-func (c Caller) patient(typ string, i Interaction) string {
-	if c.Patient == nil {
-		return ""
-	}
-	return c.Patient(typ, i)
-}
-
-func (c Caller) filters(typ string, i Interaction) []string {
-	if c.Filters == nil {
-		return nil
-	}
-	return c.Filters(typ, i)
-}
-
-// allowWrite is allow for a write: one held to a patient is checked
-// resource by resource as it is written (work.guard); one held to narrowed
-// scopes is refused, as no write is checked against their queries yet.
-func (c Caller) allowWrite(typ string, i Interaction) error {
-	if err := readOnly(typ, i); err != nil {
-		return err
-	}
-	if err := c.allow(typ, i); err != nil {
-		return err
-	}
-	if len(c.filters(typ, i)) > 0 {
-		return outcome.E(outcome.Forbidden, "a token limited to some %s records cannot %s them", typ, i)
-	}
-	return nil
-}
-
-// AllowWrite is allowWrite for an operation that changes a resource by a
-// path of its own (a telehealth move writes the session's Encounter): the
-// caller is held to the rule of every write (scope, role, no narrowed
-// scope) before anything moves, not only to a read of the resource.
-func (c Caller) AllowWrite(typ string, i Interaction) error { return c.allowWrite(typ, i) }
-
-// allowUnlimited refuses an interaction the caller may do only within a
-// patient's reach or through narrowed scopes, where it is not checked
-// resource by resource (histories across a type, conditional writes'
-// searches, reads inside a Bundle): granting it whole would grant too much.
-func (c Caller) allowUnlimited(typ string, i Interaction) error {
-	if err := readOnly(typ, i); err != nil {
-		return err
-	}
-	if err := c.allow(typ, i); err != nil {
-		return err
-	}
-	if c.patient(typ, i) != "" || len(c.filters(typ, i)) > 0 {
-		return outcome.E(outcome.Forbidden, "a token limited to one patient or to some %s records cannot %s them yet", typ, i)
-	}
-	return nil
-}
-
-// Return is the client's Prefer: return choice.
 type Return int
 
 const (
@@ -267,27 +149,6 @@ func ok(body []byte, v *storage.Version) Result {
 // ctxDetached keeps request values but not cancellation: once a commit has
 // started, a client hanging up must not leave us unsure what happened.
 func ctxDetached(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
-
-// FHIRUserRef is the caller's own resource as Type/id, whether the token
-// names it relatively or by its full URL; "" when it names none.
-func (c Caller) FHIRUserRef() string {
-	parts := strings.Split(strings.TrimSuffix(c.FHIRUser, "/"), "/")
-	if len(parts) < 2 {
-		return ""
-	}
-	return parts[len(parts)-2] + "/" + parts[len(parts)-1]
-}
-
-// MaySearchAll refuses a caller whose reach is limited (to a patient, to
-// narrowed scopes, to a user's care relationships) a search of every typ:
-// for records kept outside resources, which row-level security and the
-// patient reach do not filter.
-func (c Caller) MaySearchAll(typ string) error {
-	if c.Care != nil {
-		return outcome.E(outcome.Forbidden, "searching every %s record is for backend services", typ)
-	}
-	return c.allowUnlimited(typ, Search)
-}
 
 // Resources decodes the resources of a Bundle result (a search's page).
 func (r Result) Resources() ([]map[string]any, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -42,7 +43,7 @@ func (t target) key() storage.Key { return storage.Key{Type: t.Type, ID: t.ID} }
 // Bundle is POST [base] with a transaction or batch Bundle. The raw body is
 // logged before any entry is processed, and its outcome after. The body is
 // decoded once, first: the log records its kind, and decoding writes nothing.
-func (s *Service) Bundle(ctx context.Context, c Caller, body []byte, o Options) (Result, error) {
+func (s *Service) Bundle(ctx context.Context, c access.Caller, body []byte, o Options) (Result, error) {
 	res, err := s.parse(body)
 	return s.logged(ctx, c, kindOf(res, body), body, func() (Result, error) {
 		if err != nil {
@@ -53,7 +54,7 @@ func (s *Service) Bundle(ctx context.Context, c Caller, body []byte, o Options) 
 }
 
 // Load runs a body through the transaction path on behalf of the loader.
-func (s *Service) Load(ctx context.Context, c Caller, body []byte, o Options) (Result, error) {
+func (s *Service) Load(ctx context.Context, c access.Caller, body []byte, o Options) (Result, error) {
 	res, err := s.parse(body)
 	return s.logged(ctx, c, "load", body, func() (Result, error) {
 		if err != nil {
@@ -63,7 +64,7 @@ func (s *Service) Load(ctx context.Context, c Caller, body []byte, o Options) (R
 	})
 }
 
-func (s *Service) logged(ctx context.Context, c Caller, kind string, body []byte, run func() (Result, error)) (Result, error) {
+func (s *Service) logged(ctx context.Context, c access.Caller, kind string, body []byte, run func() (Result, error)) (Result, error) {
 	id, err := s.store.LogInbound(ctx, kind, c.ID, body)
 	if err != nil {
 		return Result{}, err
@@ -99,7 +100,7 @@ func kindOf(res *profiles.Resource, body []byte) string {
 	return "unknown"
 }
 
-func (s *Service) bundle(ctx context.Context, c Caller, res *profiles.Resource, o Options) (Result, error) {
+func (s *Service) bundle(ctx context.Context, c access.Caller, res *profiles.Resource, o Options) (Result, error) {
 	kind, entries, err := parseBundle(res, o.BaseURL)
 	if err != nil {
 		return Result{}, err
@@ -231,7 +232,7 @@ func (e *txEntry) check() error {
 		return bad("a %s entry needs a %s resource", e.method, e.target.Type)
 	}
 	if e.method == http.MethodPatch && (e.res == nil || e.res.Type != "Binary") {
-		return bad("a PATCH entry carries its JSON Patch as a Binary resource")
+		return bad("a PATCH entry carries its JSON access.Patch as a Binary resource")
 	}
 	return nil
 }
@@ -263,24 +264,24 @@ func parseTarget(raw, base string) (target, error) {
 	return t, nil
 }
 
-func (e *txEntry) interaction() Interaction {
+func (e *txEntry) interaction() access.Interaction {
 	switch e.method {
 	case http.MethodPost:
-		return Create
+		return access.Create
 	case http.MethodPut:
-		return Update
+		return access.Update
 	case http.MethodPatch:
-		return Patch
+		return access.Patch
 	case http.MethodDelete:
-		return Delete
+		return access.Delete
 	}
 	switch {
 	case e.target.VID != "":
-		return VRead
+		return access.VRead
 	case e.target.ID != "":
-		return Read
+		return access.Read
 	}
-	return Search
+	return access.Search
 }
 
 // phase orders a transaction's entries as the specification says: DELETE,

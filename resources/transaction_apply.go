@@ -10,23 +10,24 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
 // allowEntry checks a Bundle entry: its writes as writes, its reads as
 // reads that are not checked resource by resource.
-func (c Caller) allowEntry(e *txEntry) error {
+func allowEntry(c access.Caller, e *txEntry) error {
 	if e.method == http.MethodGet || e.method == http.MethodHead || e.target.Query != "" || e.ifNone != "" {
-		return c.allowUnlimited(e.target.Type, e.interaction())
+		return c.AllowUnlimited(e.target.Type, e.interaction())
 	}
-	return c.allowWrite(e.target.Type, e.interaction())
+	return c.AllowWrite(e.target.Type, e.interaction())
 }
 
 // transaction runs every entry in one database transaction: all or nothing.
-func (s *Service) transaction(ctx context.Context, c Caller, entries []*txEntry, o Options) error {
+func (s *Service) transaction(ctx context.Context, c access.Caller, entries []*txEntry, o Options) error {
 	seen := map[storage.Key]int{}
 	for _, e := range entries {
-		if err := c.allowEntry(e); err != nil {
+		if err := allowEntry(c, e); err != nil {
 			return err
 		}
 		if e.method != http.MethodGet && e.method != http.MethodHead && e.target.ID != "" {
@@ -66,7 +67,7 @@ func touchedBy(entries []*txEntry) []storage.Key {
 // entry rolls back alone. An entry that lost a race to a concurrent writer
 // runs again after the commit, in a transaction of its own, so that locks
 // this batch holds cannot keep it losing.
-func (s *Service) batch(ctx context.Context, c Caller, entries []*txEntry, o Options) {
+func (s *Service) batch(ctx context.Context, c access.Caller, entries []*txEntry, o Options) {
 	var again []*txEntry
 	run := func(tx *storage.Tx, e *txEntry) error {
 		w := s.newWork(tx, c)
@@ -78,7 +79,7 @@ func (s *Service) batch(ctx context.Context, c Caller, entries []*txEntry, o Opt
 	err := s.store.InTx(ctxDetached(ctx), func(tx *storage.Tx) error {
 		again = again[:0]
 		for _, e := range entries {
-			if e.err = c.allowEntry(e); e.err != nil {
+			if e.err = allowEntry(c, e); e.err != nil {
 				continue
 			}
 			e.err = tx.Savepoint(ctx, func(sp *storage.Tx) error { return run(sp, e) })
@@ -239,7 +240,7 @@ func (s *Service) patchEntry(ctx context.Context, w *work, e *txEntry) error {
 	return err
 }
 
-// patchDocument reads the JSON Patch a PATCH entry carries as a Binary.
+// patchDocument reads the JSON access.Patch a PATCH entry carries as a Binary.
 func (e *txEntry) patchDocument() (jsonpatch.Patch, error) {
 	data, _ := e.body["data"].(string)
 	doc, err := base64.StdEncoding.DecodeString(data)
@@ -270,7 +271,7 @@ func (s *Service) reads(ctx context.Context, w *work, entries []*txEntry) error 
 			return entryError(e, readError(err, e.target.key(), &v))
 		}
 		vs := []storage.Version{v}
-		if err := s.redactGroups(ctx, w.tx, w.caller, Read, vs); err != nil {
+		if err := s.redactGroups(ctx, w.tx, w.caller, access.Read, vs); err != nil {
 			return entryError(e, err)
 		}
 		v = vs[0]

@@ -6,42 +6,43 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// Txn is an operation's unit of work: rows of its own (Tx) and resource
+// Txn is an operation's unit of work: rows of its own (access.Tx) and resource
 // versions, committed together or not at all. Every resource it writes is
 // validated and indexed like any write.
 type Txn struct {
 	s      *Service
 	w      *work
-	caller Caller
+	caller access.Caller
 }
 
 // Transact runs fn in one database transaction for caller.
-func (s *Service) Transact(ctx context.Context, c Caller, fn func(t *Txn) error) error {
+func (s *Service) Transact(ctx context.Context, c access.Caller, fn func(t *Txn) error) error {
 	_, err := s.inTx(ctx, c, func(w *work) (Result, error) {
 		return Result{}, fn(&Txn{s: s, w: w, caller: c})
 	})
 	return err
 }
 
-// Tx is the database transaction, for the operation's own tables.
+// access.Tx is the database transaction, for the operation's own tables.
 func (t *Txn) Tx() *storage.Tx { return t.w.tx }
 
-// Read returns the current version of k as the transaction sees it.
+// access.Read returns the current version of k as the transaction sees it.
 func (t *Txn) Read(ctx context.Context, k storage.Key) (storage.Version, error) {
 	return t.w.tx.Read(ctx, k)
 }
 
-// Create writes obj as a new resource with a server-assigned id, as the
+// access.Create writes obj as a new resource with a server-assigned id, as the
 // caller.
 func (t *Txn) Create(ctx context.Context, obj map[string]any) (*storage.Version, error) {
 	res, err := t.check(obj)
 	if err != nil {
 		return nil, err
 	}
-	if err := t.caller.allowWrite(res.Type, Create); err != nil {
+	if err := t.caller.AllowWrite(res.Type, access.Create); err != nil {
 		return nil, err
 	}
 	r, err := t.s.create(ctx, t.w, res, "")
@@ -65,7 +66,7 @@ func (t *Txn) Put(ctx context.Context, obj map[string]any, asServer bool) (*stor
 	if asServer {
 		return asServerDo(t.w, update)
 	}
-	if err := t.caller.allowWrite(res.Type, Update); err != nil {
+	if err := t.caller.AllowWrite(res.Type, access.Update); err != nil {
 		return nil, err
 	}
 	return update()
@@ -76,7 +77,7 @@ func (t *Txn) Put(ctx context.Context, obj map[string]any, asServer bool) (*stor
 // already authorized.
 func asServerDo[T any](w *work, fn func() (T, error)) (T, error) {
 	saved := w.caller
-	w.caller = Caller{ID: saved.ID, Authorize: AllowAll}
+	w.caller = access.System(saved.ID)
 	defer func() { w.caller = saved }()
 	return fn()
 }

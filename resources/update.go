@@ -8,6 +8,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -16,10 +17,10 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 // ValidID reports whether id is a valid FHIR logical id.
 func ValidID(id string) bool { return idPattern.MatchString(id) }
 
-// Update is PUT [type]/[id]; a new id creates the resource (update as
+// access.Update is PUT [type]/[id]; a new id creates the resource (update as
 // create). With If-Match, a stale version is refused with 412.
-func (s *Service) Update(ctx context.Context, c Caller, k storage.Key, body []byte, o Options) (Result, error) {
-	if err := c.allowWrite(k.Type, Update); err != nil {
+func (s *Service) Update(ctx context.Context, c access.Caller, k storage.Key, body []byte, o Options) (Result, error) {
+	if err := c.AllowWrite(k.Type, access.Update); err != nil {
 		return Result{}, err
 	}
 	ifMatch, err := parseIfMatch(o.IfMatch)
@@ -68,8 +69,8 @@ func (s *Service) update(ctx context.Context, w *work, k storage.Key, res *profi
 		}
 	}
 	if h.Version == 0 || h.Deleted {
-		// Update as create makes a resource: the token must allow creating.
-		if err := w.caller.allowWrite(k.Type, Create); err != nil {
+		// access.Update as create makes a resource: the token must allow creating.
+		if err := w.caller.AllowWrite(k.Type, access.Create); err != nil {
 			return Result{}, err
 		}
 	}
@@ -84,8 +85,8 @@ func (s *Service) update(ctx context.Context, w *work, k storage.Key, res *profi
 }
 
 // ConditionalUpdate is PUT [type]?criteria.
-func (s *Service) ConditionalUpdate(ctx context.Context, c Caller, typ string, body []byte, o Options) (Result, error) {
-	if err := c.allowUnlimited(typ, Update); err != nil {
+func (s *Service) ConditionalUpdate(ctx context.Context, c access.Caller, typ string, body []byte, o Options) (Result, error) {
+	if err := c.AllowUnlimited(typ, access.Update); err != nil {
 		return Result{}, err
 	}
 	ifMatch, err := parseIfMatch(o.IfMatch)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/storage"
 )
@@ -19,7 +20,7 @@ import (
 // to append, which flush writes in one round trip.
 type work struct {
 	tx     *storage.Tx
-	caller Caller
+	caller access.Caller
 	index  *search.Registry
 	heads  map[storage.Key]storage.Head
 	rows   []storage.Row
@@ -40,7 +41,7 @@ type work struct {
 	written []storage.Key
 }
 
-func (s *Service) newWork(tx *storage.Tx, c Caller) *work {
+func (s *Service) newWork(tx *storage.Tx, c access.Caller) *work {
 	return &work{tx: tx, caller: c, index: s.search, heads: map[storage.Key]storage.Head{}, reach: s.reach, guarded: map[storage.Key]bool{},
 		blind: s.store.BlindToken, links: s.links, svc: s}
 }
@@ -103,8 +104,8 @@ func (w *work) write(ctx context.Context, k storage.Key, method string, obj map[
 	return v, nil
 }
 
-var methodInteraction = map[string]Interaction{
-	http.MethodPost: Create, http.MethodPut: Update, http.MethodPatch: Patch, http.MethodDelete: Delete,
+var methodInteraction = map[string]access.Interaction{
+	http.MethodPost: access.Create, http.MethodPut: access.Update, http.MethodPatch: access.Patch, http.MethodDelete: access.Delete,
 }
 
 // guard holds the writes of a caller limited to one patient to that
@@ -113,7 +114,7 @@ var methodInteraction = map[string]Interaction{
 // parameter) and name no other patient anywhere, and so must the version
 // it replaces or deletes be in it.
 func (w *work) guard(ctx context.Context, k storage.Key, method string, row storage.Row, obj map[string]any) error {
-	p := w.caller.patient(k.Type, methodInteraction[method])
+	p := w.caller.PatientOf(k.Type, methodInteraction[method])
 	if p == "" {
 		return nil
 	}
@@ -162,7 +163,7 @@ func (w *work) flush(ctx context.Context) error {
 // both miss. A conditional interaction searches, so the caller must be
 // allowed to.
 func (w *work) match(ctx context.Context, typ, query string) ([]string, error) {
-	if err := w.caller.allowUnlimited(typ, Search); err != nil {
+	if err := w.caller.AllowUnlimited(typ, access.Search); err != nil {
 		return nil, err
 	}
 	if err := w.tx.Lock(ctx, typ+"?"+query); err != nil {
@@ -175,7 +176,7 @@ func (w *work) match(ctx context.Context, typ, query string) ([]string, error) {
 // nothing, and a lock held to commit would serialise every transaction
 // that refers to the same practitioner or organization.
 func (w *work) lookup(ctx context.Context, typ, query string) ([]string, error) {
-	if err := w.caller.allowUnlimited(typ, Search); err != nil {
+	if err := w.caller.AllowUnlimited(typ, access.Search); err != nil {
 		return nil, err
 	}
 	return w.find(ctx, typ, query)
@@ -195,7 +196,7 @@ func (w *work) find(ctx context.Context, typ, query string) ([]string, error) {
 
 // inTx runs one interaction's writes in a transaction of its own and
 // flushes them; the whole of fn runs again if a concurrent writer wins.
-func (s *Service) inTx(ctx context.Context, c Caller, fn func(w *work) (Result, error)) (Result, error) {
+func (s *Service) inTx(ctx context.Context, c access.Caller, fn func(w *work) (Result, error)) (Result, error) {
 	var r Result
 	err := s.store.InTx(ctxDetached(ctx), func(tx *storage.Tx) error {
 		w := s.newWork(tx, c)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 )
 
 // ndjsonBatch is how many NDJSON lines go into one transaction.
@@ -106,7 +107,7 @@ func newLoader(svc *resources.Service) *loader {
 	return &loader{svc: svc, stored: map[string]int{}, warnings: map[warning]int{}}
 }
 
-var loadCaller = resources.Caller{ID: "fhirserver load", Authorize: resources.AllowAll}
+var loadCaller = access.System("fhirserver load")
 
 func (l *loader) file(ctx context.Context, path string) error {
 	if strings.HasSuffix(path, ".ndjson") {

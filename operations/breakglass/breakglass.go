@@ -9,6 +9,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -32,10 +33,10 @@ func New(store Store, res *resources.Service, lasts, reviewWithin time.Duration)
 }
 
 // system is the server's own authority for the review Task.
-var system = resources.Caller{ID: resources.BreakGlassCaller, Authorize: resources.AllowAll}
+var system = access.System(resources.BreakGlassCaller)
 
 // Run breaks the glass for caller on patient with the Parameters in body.
-func (op *Op) Run(ctx context.Context, caller resources.Caller, patient string, body []byte, base string) ([]byte, error) {
+func (op *Op) Run(ctx context.Context, caller access.Caller, patient string, body []byte, base string) ([]byte, error) {
 	if err := caller.MayBreakGlass(); err != nil {
 		return nil, err
 	}
@@ -122,7 +123,7 @@ func nonTrivial(s string) error {
 	return nil
 }
 
-func reviewTask(c resources.Caller, patient, justification, purpose string, now, due time.Time) map[string]any {
+func reviewTask(c access.Caller, patient, justification, purpose string, now, due time.Time) map[string]any {
 	requester := map[string]any{"identifier": map[string]string{"value": c.User}}
 	if c.FHIRUser != "" {
 		requester["reference"] = c.FHIRUser
@@ -139,7 +140,7 @@ func reviewTask(c resources.Caller, patient, justification, purpose string, now,
 		"for":          map[string]string{"reference": "Patient/" + patient},
 		"authoredOn":   now.Format(time.RFC3339),
 		"requester":    requester,
-		"owner":        map[string]string{"display": resources.PrivacyOfficerRole},
+		"owner":        map[string]string{"display": access.PrivacyOfficerRole},
 		"reasonCode":   map[string]any{"coding": []any{map[string]string{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": purpose}}},
 		"restriction":  map[string]any{"period": map[string]string{"end": due.Format(time.RFC3339)}},
 	}

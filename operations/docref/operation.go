@@ -7,13 +7,14 @@ import (
 
 	"github.com/fhirserver/fhirserver/operations"
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
 // Searcher runs the DocumentReference search $docref stands for
 // (resources.Service).
 type Searcher interface {
-	Search(ctx context.Context, c resources.Caller, typ string, q url.Values, o resources.Options, compartment *storage.Key) (resources.Result, error)
+	Search(ctx context.Context, c access.Caller, typ string, q url.Values, o resources.Options, compartment *storage.Key) (resources.Result, error)
 }
 
 // Operation is GET or POST DocumentReference/$docref, answered by res's

@@ -11,6 +11,7 @@ import (
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/storage"
 )
@@ -42,7 +43,7 @@ func Operation(res *resources.Service) *operations.Operation {
 // run answers $everything for patientID (every patient when empty): the
 // patient, everything in its compartment, and what those resources point
 // at, with _since, _type and _count, one page at a time from a snapshot.
-func run(ctx context.Context, res *resources.Service, c resources.Caller, patientID string, q url.Values, base string) (resources.Result, error) {
+func run(ctx context.Context, res *resources.Service, c access.Caller, patientID string, q url.Values, base string) (resources.Result, error) {
 	patientID, err := res.EverythingPatient(ctx, c, patientID)
 	if err != nil {
 		return resources.Result{}, err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -44,7 +45,7 @@ type NoShows struct {
 const CoordinatorReviewCode = "noshow-review"
 
 // jobCaller is the job's own authority.
-var jobCaller = resources.Caller{ID: "noshow-job", Authorize: resources.AllowAll}
+var jobCaller = access.System("noshow-job")
 
 // Run acts on the no-shows due now and returns how many it acted on.
 func (n *NoShows) Run(ctx context.Context) (int, error) {

@@ -7,6 +7,7 @@ import (
 	"github.com/fhirserver/fhirserver/operations"
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -43,7 +44,7 @@ func BlockOperation(op *Op) *operations.Operation {
 }
 
 // practitioner runs a change of the practitioner the path names.
-func practitioner(op *Op, run func(op *Op, ctx context.Context, c resources.Caller, practitioner string, body []byte) ([]byte, error)) func(context.Context, *operations.Request) (resources.Result, error) {
+func practitioner(op *Op, run func(op *Op, ctx context.Context, c access.Caller, practitioner string, body []byte) ([]byte, error)) func(context.Context, *operations.Request) (resources.Result, error) {
 	return func(ctx context.Context, r *operations.Request) (resources.Result, error) {
 		if op == nil {
 			return resources.Result{}, errDisabled

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -79,7 +80,7 @@ func eventPart(e storage.AppointmentEventRow, appointment string) map[string]any
 // NO_SHOW_TRIGGERED), actor and since (an instant), _count (default 100),
 // for callers whose reach is not limited (the events are kept outside the
 // resources that row-level security filters).
-func (op *Op) SearchEvents(ctx context.Context, c resources.Caller, q url.Values) ([]byte, error) {
+func (op *Op) SearchEvents(ctx context.Context, c access.Caller, q url.Values) ([]byte, error) {
 	if err := c.MaySearchAll("Appointment"); err != nil {
 		return nil, err
 	}
@@ -117,14 +118,14 @@ func (op *Op) SearchEvents(ctx context.Context, c resources.Caller, q url.Values
 }
 
 // JoinWaitlist is Appointment/$waitlist (Waitlist.Join).
-func (op *Op) JoinWaitlist(ctx context.Context, c resources.Caller, body []byte) (resources.Result, error) {
+func (op *Op) JoinWaitlist(ctx context.Context, c access.Caller, body []byte) (resources.Result, error) {
 	return op.Waitlist.Join(ctx, c, body)
 }
 
 // AppointmentEvents is GET Appointment/[id]/$events: the appointment's
 // status changes, oldest first, as a Parameters with one event part each
 // (at, actor, from, to, reason), for whoever may read the appointment.
-func (op *Op) AppointmentEvents(ctx context.Context, c resources.Caller, id string) ([]byte, error) {
+func (op *Op) AppointmentEvents(ctx context.Context, c access.Caller, id string) ([]byte, error) {
 	if _, err := op.res.Read(ctx, c, storage.Key{Type: "Appointment", ID: id}); err != nil {
 		return nil, err
 	}
@@ -161,7 +162,7 @@ func hash16(s string) string {
 // valueInteger), and location (valueReference Location/id) if any. It
 // replaces the pattern in force and brings the slots of the horizon in
 // line with it, booked ones untouched.
-func (op *Op) SetAvailability(ctx context.Context, c resources.Caller, practitioner string, body []byte) ([]byte, error) {
+func (op *Op) SetAvailability(ctx context.Context, c access.Caller, practitioner string, body []byte) ([]byte, error) {
 	tz, location, rules, err := availabilityParams(body)
 	if err != nil {
 		return nil, err
@@ -180,7 +181,7 @@ func (op *Op) SetAvailability(ctx context.Context, c resources.Caller, practitio
 
 // Block is POST Practitioner/[id]/$block: start and end (valueDateTime),
 // reason (valueString); the free slots it touches are withdrawn.
-func (op *Op) Block(ctx context.Context, c resources.Caller, practitioner string, body []byte) ([]byte, error) {
+func (op *Op) Block(ctx context.Context, c access.Caller, practitioner string, body []byte) ([]byte, error) {
 	b, err := blockParams(body)
 	if err != nil {
 		return nil, err
@@ -192,7 +193,7 @@ func (op *Op) Block(ctx context.Context, c resources.Caller, practitioner string
 
 // change records a change of availability and materializes the slots, in
 // one transaction, and answers with what it did.
-func (op *Op) change(ctx context.Context, c resources.Caller, practitioner string, record func(t *resources.Txn) error) ([]byte, error) {
+func (op *Op) change(ctx context.Context, c access.Caller, practitioner string, record func(t *resources.Txn) error) ([]byte, error) {
 	if _, err := op.res.Read(ctx, c, storage.Key{Type: "Practitioner", ID: practitioner}); err != nil {
 		return nil, err
 	}
@@ -365,7 +366,7 @@ func slotStart(practitioner, id string) (time.Time, bool) {
 	return time.Unix(n, 0).UTC(), true
 }
 
-func actor(c resources.Caller) string {
+func actor(c access.Caller) string {
 	if c.User != "" {
 		return "user:" + c.User
 	}
@@ -378,7 +379,7 @@ func actor(c resources.Caller) string {
 // serviceType), a specialty (specialty, token), from start to end (dates
 // or instants; default: the horizon), whether availability derived them
 // or a client created them. It answers the Slot search it makes.
-func (op *Op) Find(ctx context.Context, c resources.Caller, q url.Values, o resources.Options) (resources.Result, error) {
+func (op *Op) Find(ctx context.Context, c access.Caller, q url.Values, o resources.Options) (resources.Result, error) {
 	search := url.Values{"status": {"free"}, "_sort": {"start"}}
 	from := op.now().UTC().Format(time.RFC3339)
 	if v := q.Get("start"); v != "" {
@@ -448,7 +449,7 @@ func (op *Op) bySchedules(ctx context.Context, q url.Values, search url.Values) 
 // Scheduling), each of which must be free. It is created as any
 // Appointment is (booked unless it says otherwise), which books its slots
 // under their locks: a slot that another booking filled first answers 409.
-func (op *Op) Book(ctx context.Context, c resources.Caller, body []byte, o resources.Options) (resources.Result, error) {
+func (op *Op) Book(ctx context.Context, c access.Caller, body []byte, o resources.Options) (resources.Result, error) {
 	var p struct {
 		ResourceType string `json:"resourceType"`
 		Parameter    []struct {
@@ -489,7 +490,7 @@ func (op *Op) Book(ctx context.Context, c resources.Caller, body []byte, o resou
 // entered-in-error is not offered, whatever units it has left. An
 // appointment without start and end gets those of its slots: a booked
 // appointment has them (app-3).
-func (op *Op) bookable(ctx context.Context, c resources.Caller, appt map[string]any) error {
+func (op *Op) bookable(ctx context.Context, c access.Caller, appt map[string]any) error {
 	var start, end string
 	for i, s := range appt["slot"].([]any) {
 		ref, _ := s.(map[string]any)["reference"].(string)

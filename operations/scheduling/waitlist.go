@@ -12,6 +12,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -90,7 +91,7 @@ func (wl *Waitlist) now() time.Time {
 // (valueCode), urgency (valueInteger 1–5) and distanceKm (valueDecimal, to
 // the practitioner's location). It makes an Appointment with status
 // waitlist and the entry, and answers the Appointment (201).
-func (wl *Waitlist) Join(ctx context.Context, c resources.Caller, body []byte) (resources.Result, error) {
+func (wl *Waitlist) Join(ctx context.Context, c access.Caller, body []byte) (resources.Result, error) {
 	e, err := waitlistParams(body)
 	if err != nil {
 		return resources.Result{}, err

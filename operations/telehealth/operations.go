@@ -11,6 +11,7 @@ import (
 	"github.com/fhirserver/fhirserver/operations"
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -206,7 +207,7 @@ func VideoFailoverOperation(s *Service) *operations.Operation {
 	return video(s, "video-failover", "Moves the session to the next video provider and answers a token there.", (*Service).ProviderFailed)
 }
 
-func video(s *Service, code, doc string, run func(s *Service, ctx context.Context, c resources.Caller, id string) ([]byte, error)) *operations.Operation {
+func video(s *Service, code, doc string, run func(s *Service, ctx context.Context, c access.Caller, id string) ([]byte, error)) *operations.Operation {
 	return &operations.Operation{
 		Code: code, Types: []string{"Encounter"}, Levels: operations.Instance,
 		AffectsState: true, Doc: doc, Params: videoOut,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -85,14 +86,14 @@ func (s *Service) now() time.Time {
 
 // server is the sessions' own authority for the Encounter's bookkeeping,
 // once the caller's right to the move has been checked.
-func server(c resources.Caller) resources.Caller {
-	return resources.Caller{ID: c.ID, User: c.User, Authorize: resources.AllowAll}
+func server(c access.Caller) access.Caller {
+	return access.Caller{ID: c.ID, User: c.User}.AsSystem()
 }
 
 // Create is POST Encounter/$telehealth: appointment (valueReference) and
 // sessionType (valueCode). It makes the Encounter (class VR, planned),
 // SCHEDULED, and answers it (201).
-func (s *Service) Create(ctx context.Context, c resources.Caller, body []byte) (resources.Result, error) {
+func (s *Service) Create(ctx context.Context, c access.Caller, body []byte) (resources.Result, error) {
 	p, err := params(body)
 	if err != nil {
 		return resources.Result{}, err
@@ -149,7 +150,7 @@ func (s *Service) Create(ctx context.Context, c resources.Caller, body []byte) (
 // (ACTIVE), $end (COMPLETED, ABANDONED or NO_SHOW). A move the lifecycle
 // does not allow answers 409 naming the allowed ones. Closing a session
 // that was active records its duration (Encounter.length, period).
-func (s *Service) Move(ctx context.Context, c resources.Caller, id, to string) (resources.Result, error) {
+func (s *Service) Move(ctx context.Context, c access.Caller, id, to string) (resources.Result, error) {
 	k := storage.Key{Type: "Encounter", ID: id}
 	r, err := s.Res.Read(ctx, c, k)
 	if err != nil {
@@ -243,7 +244,7 @@ func (s *Service) Move(ctx context.Context, c resources.Caller, id, to string) (
 // patient's role reads and searches; no scope names a join), so the
 // participant rule alone suffices, with the read of the session already
 // made.
-func mayMove(c resources.Caller, to, patient, practitioner string) (asServer bool, err error) {
+func mayMove(c access.Caller, to, patient, practitioner string) (asServer bool, err error) {
 	who := c.FHIRUserRef()
 	if c.User != "" {
 		switch {
@@ -253,7 +254,7 @@ func mayMove(c resources.Caller, to, patient, practitioner string) (asServer boo
 			return false, outcome.E(outcome.Forbidden, "a session is joined by its patient and started and closed by its practitioner")
 		}
 	}
-	if err := c.AllowWrite("Encounter", resources.Update); err != nil {
+	if err := c.AllowWrite("Encounter", access.Update); err != nil {
 		return false, err
 	}
 	return false, nil
@@ -301,7 +302,7 @@ func (s *Service) moveAppointment(ctx context.Context, t *resources.Txn, enc map
 // appointment still SCHEDULED (the patient never joined) becomes NO_SHOW,
 // in the job's transaction.
 func (s *Service) SessionNoShow(ctx context.Context, t *resources.Txn, appointment string) error {
-	r, err := s.Res.Search(storage.Unrestricted(ctx), resources.Caller{ID: "telehealth", Authorize: resources.AllowAll}, "Encounter",
+	r, err := s.Res.Search(storage.Unrestricted(ctx), access.System("telehealth"), "Encounter",
 		url.Values{"appointment": {"Appointment/" + appointment}, "class": {"VR"}}, resources.Options{}, nil)
 	if err != nil {
 		return err
@@ -454,7 +455,7 @@ func (s *Service) queueChanged(ctx context.Context, practitioner string) {
 // that read the Encounter (the EHR's front end); any other user who may
 // read the Encounter is refused: the queue's changes are the
 // practitioner's other patients coming and going.
-func (s *Service) Watcher(ctx context.Context, c resources.Caller, id string) (string, error) {
+func (s *Service) Watcher(ctx context.Context, c access.Caller, id string) (string, error) {
 	r, err := s.Res.Read(ctx, c, storage.Key{Type: "Encounter", ID: id})
 	if err != nil {
 		return "", err
@@ -491,7 +492,7 @@ func patientOf(enc map[string]any) string {
 	return strings.TrimPrefix(ref, "Patient/")
 }
 
-func actor(c resources.Caller) string {
+func actor(c access.Caller) string {
 	if c.User != "" {
 		return "user:" + c.User
 	}

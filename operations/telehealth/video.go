@@ -14,6 +14,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -42,7 +43,7 @@ var requiredConsents = []string{"TELEHEALTH_TERMS", "DATA_PROCESSING"}
 // the next provider) as needed. A patient gets none until the required
 // consents exist. The answer is a Parameters: token, provider, room,
 // expires.
-func (s *Service) VideoToken(ctx context.Context, c resources.Caller, id string) ([]byte, error) {
+func (s *Service) VideoToken(ctx context.Context, c access.Caller, id string) ([]byte, error) {
 	identity, err := s.videoParticipant(ctx, c, id)
 	if err != nil {
 		return nil, err
@@ -59,7 +60,7 @@ func (s *Service) VideoToken(ctx context.Context, c resources.Caller, id string)
 // fhirUser), "practitioner-<id>" for its practitioner. Anyone else, a
 // backend service or another user who reads the Encounter, is refused:
 // what only a participant reports or joins.
-func (s *Service) participant(ctx context.Context, c resources.Caller, id string) (identity, patient string, err error) {
+func (s *Service) participant(ctx context.Context, c access.Caller, id string) (identity, patient string, err error) {
 	r, err := s.Res.Read(ctx, c, storage.Key{Type: "Encounter", ID: id})
 	if err != nil {
 		return "", "", err
@@ -82,7 +83,7 @@ func (s *Service) participant(ctx context.Context, c resources.Caller, id string
 // once the required consents exist, and only while the session waits or
 // is active. Every check comes before the room is touched, so that a
 // refused caller changes nothing.
-func (s *Service) videoParticipant(ctx context.Context, c resources.Caller, id string) (string, error) {
+func (s *Service) videoParticipant(ctx context.Context, c access.Caller, id string) (string, error) {
 	identity, patient, err := s.participant(ctx, c, id)
 	if err != nil {
 		return "", err
@@ -181,7 +182,7 @@ func (s *Service) failover(ctx context.Context, id, skip, reason string) (storag
 // Only a participant who could have a video token reports a failure, and
 // that is checked before the room moves: a room switched for anyone who
 // reads the Encounter would let them disrupt the session.
-func (s *Service) ProviderFailed(ctx context.Context, c resources.Caller, id string) ([]byte, error) {
+func (s *Service) ProviderFailed(ctx context.Context, c access.Caller, id string) ([]byte, error) {
 	identity, err := s.videoParticipant(ctx, c, id)
 	if err != nil {
 		return nil, err
@@ -208,7 +209,7 @@ func (s *Service) provider(name string) VideoProvider {
 
 // missingConsents are the required consents the patient has not given.
 func (s *Service) missingConsents(ctx context.Context, patient string) ([]string, error) {
-	system := resources.Caller{ID: "telehealth", Authorize: resources.AllowAll}
+	system := access.System("telehealth")
 	r, err := s.Res.Search(storage.Unrestricted(ctx), system, "Consent",
 		url.Values{"patient": {"Patient/" + patient}, "status": {"active"}, "category": {ConsentSystem + "|"}, "_count": {"100"}}, resources.Options{}, nil)
 	if err != nil {
@@ -249,7 +250,7 @@ func (s *Service) missingConsents(ctx context.Context, patient string) ([]string
 // DATA_PROCESSING, TELEHEALTH_TERMS) and method (IN_APP_CLICK by the
 // patient, VERBAL_CONFIRMED_BY_CLINICIAN by the practitioner); the
 // patient's Consent is written with the method and the request's IP.
-func (s *Service) Consent(ctx context.Context, c resources.Caller, id string, body []byte, ip string) (resources.Result, error) {
+func (s *Service) Consent(ctx context.Context, c access.Caller, id string, body []byte, ip string) (resources.Result, error) {
 	p, err := params(body)
 	if err != nil {
 		return resources.Result{}, err
@@ -300,7 +301,7 @@ func (s *Service) Consent(ctx context.Context, c resources.Caller, id string, bo
 // BITRATE_DROP, DISCONNECT, RECONNECT, JITTER) and value (valueDecimal or
 // valueString); stored apart from the clinical record. Only the
 // session's participants report, as they are the ones in its video.
-func (s *Service) Quality(ctx context.Context, c resources.Caller, id string, body []byte) error {
+func (s *Service) Quality(ctx context.Context, c access.Caller, id string, body []byte) error {
 	if _, _, err := s.participant(ctx, c, id); err != nil {
 		return err
 	}

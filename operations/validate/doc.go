@@ -5,7 +5,7 @@
 // It owns the operation's declaration, its input (the body, or a
 // Parameters' resource, mode and profile parts, and the query) and its
 // OperationOutcome; the caller's right to the write it stands for is
-// resources.Caller.AllowWrite's, the checks the profiles'. It may import
+// access.Caller.AllowWrite's, the checks the profiles'. It may import
 // operations, resources, profiles, storage and outcome; never another
 // operation, nor fhirserver or Echo.
 package validate

@@ -11,6 +11,7 @@ import (
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -45,7 +46,7 @@ func run(ctx context.Context, res *resources.Service, req *operations.Request) (
 	if err != nil {
 		return resources.Result{}, err
 	}
-	interaction := map[string]resources.Interaction{"create": resources.Create, "update": resources.Update, "delete": resources.Delete}[in.mode]
+	interaction := map[string]access.Interaction{"create": access.Create, "update": access.Update, "delete": access.Delete}[in.mode]
 	if err := req.Caller.AllowWrite(req.Type, interaction); err != nil {
 		return resources.Result{}, err
 	}

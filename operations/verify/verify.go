@@ -8,6 +8,7 @@ import (
 	"github.com/fhirserver/fhirserver/operations"
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
+	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
 	"github.com/fhirserver/fhirserver/storage/audit"
 )
@@ -25,7 +26,7 @@ func Operation(chains Chains) *operations.Operation {
 		Who:     "auditors: a token that searches AuditEvent by a scope naming it; a user must have the auditor role; not one limited to a patient or to narrowed scopes.",
 		Params: []operations.Param{{Name: "rows", Use: "out", Min: "1", Max: "1", Type: "integer", Doc: "rows checked"}, {Name: "intact", Use: "out", Min: "1", Max: "1", Type: "boolean", Doc: "every chain holds"},
 			{Name: "stripe", Use: "out", Min: "0", Max: "1", Type: "integer", Doc: "the broken chain"}, {Name: "link", Use: "out", Min: "0", Max: "1", Type: "integer", Doc: "its first broken link"}, {Name: "reason", Use: "out", Min: "0", Max: "1", Type: "string", Doc: "what is wrong"}},
-		Allow: resources.Caller.AllowAudit,
+		Allow: func(c access.Caller) error { return c.AllowAudit(access.Search) },
 		Handler: func(ctx context.Context, r *operations.Request) (resources.Result, error) {
 			if chains == nil {
 				return resources.Result{}, outcome.E(outcome.NotSupported, "AuditEvent/$verify is not enabled")
