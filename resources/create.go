@@ -10,7 +10,7 @@ import (
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// access.Create is POST [type]: the server assigns the id; with If-None-Exist it
+// Create is POST [type]: the server assigns the id; with If-None-Exist it
 // is a conditional create.
 func (s *Service) Create(ctx context.Context, c access.Caller, typ string, body []byte, o Options) (Result, error) {
 	if err := c.AllowWrite(typ, access.Create); err != nil {

@@ -8,7 +8,7 @@ import (
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// access.Delete is DELETE [type]/[id]: it appends a tombstone. Deleting what does
+// Delete is DELETE [type]/[id]: it appends a tombstone. Deleting what does
 // not exist, or is already deleted, succeeds without a new version.
 func (s *Service) Delete(ctx context.Context, c access.Caller, k storage.Key, o Options) (Result, error) {
 	if err := c.AllowWrite(k.Type, access.Delete); err != nil {

@@ -181,7 +181,7 @@ func clientError[T string | []byte](t *testing.T, input T, err error) bool {
 
 // FuzzCursor feeds the readers of paging positions arbitrary queries: a
 // search's _cursor, _before, _offset and _snapshot (after the search's own
-// parameters, as access.Search reads them), a history's _cursor, _since and
+// parameters, as Search reads them), a history's _cursor, _since and
 // _count, $everything's [x:]Type/id cursor, and the AuditEvent search with
 // its recorded.stripe.link.position cursor. None panics; each refuses with
 // a client error or gives a position the database takes: text without NUL
@@ -210,7 +210,7 @@ func FuzzCursor(f *testing.F) {
 			get = get && search.WellFormed(name) && search.WellFormed(strings.Join(values, ""))
 		}
 
-		// A search's page: access.Search parses the parameters first.
+		// A search's page: Search parses the parameters first.
 		if parsed, err := s.search.Parse("Patient", q, search.Options{}); err == nil {
 			for _, sort := range [][]storage.Sort{nil, sorted} {
 				crit := parsed.Criteria

@@ -21,7 +21,7 @@ type HistoryParams struct {
 	Query    url.Values
 }
 
-// access.History is GET [type]/[id]/_history, [type]/_history or _history: the
+// History is GET [type]/[id]/_history, [type]/_history or _history: the
 // versions newest first, paged with next links that stay correct while new
 // versions arrive.
 func (s *Service) History(ctx context.Context, c access.Caller, p HistoryParams, o Options) (Result, error) {

@@ -15,7 +15,7 @@ import (
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// A copy in a JSON access.Patch can double what it copies: unbounded, a kilobyte
+// A copy in a JSON Patch can double what it copies: unbounded, a kilobyte
 // of copies grows a resource to gigabytes while it is applied. So a patch
 // holds at most maxPatchOps operations, its copies may add no more than
 // the resource already holds (at least minCopyAllowance), and what it
@@ -32,7 +32,7 @@ const (
 // serving; 0 means 64 MiB.
 func (s *Service) SetMaxResourceBytes(n int64) { s.maxResourceBytes = n }
 
-// access.Patch is PATCH [type]/[id] with a JSON access.Patch (RFC 6902) document. The
+// Patch is PATCH [type]/[id] with a JSON Patch (RFC 6902) document. The
 // patched resource is checked like any other write and may not change its
 // type or id.
 func (s *Service) Patch(ctx context.Context, c access.Caller, k storage.Key, doc []byte, o Options) (Result, error) {
@@ -50,7 +50,7 @@ func (s *Service) Patch(ctx context.Context, c access.Caller, k storage.Key, doc
 	return s.inTx(ctx, c, func(w *work) (Result, error) { return s.patch(ctx, w, k, p, ifMatch) })
 }
 
-// decodePatch reads a JSON access.Patch and refuses, before it touches anything,
+// decodePatch reads a JSON Patch and refuses, before it touches anything,
 // an operation the library would misread or crash on (a test of the whole
 // document without a value panics inside it).
 func decodePatch(doc []byte) (jsonpatch.Patch, error) {

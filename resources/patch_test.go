@@ -6,7 +6,7 @@ import (
 	"github.com/fhirserver/fhirserver/profiles"
 )
 
-// No JSON access.Patch that decodePatch lets through makes the library panic:
+// No JSON Patch that decodePatch lets through makes the library panic:
 // a panic there once dropped the connection without an answer. Every
 // refusal, and the check of what a patch produces, is a client error.
 func FuzzPatch(f *testing.F) {

@@ -11,7 +11,7 @@ import (
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// access.Read is GET [type]/[id]: the current version, 404 if it never existed,
+// Read is GET [type]/[id]: the current version, 404 if it never existed,
 // 410 if it is deleted.
 func (s *Service) Read(ctx context.Context, c access.Caller, k storage.Key) (Result, error) {
 	if k.Type == access.AuditEventType {
@@ -40,7 +40,7 @@ func (s *Service) Read(ctx context.Context, c access.Caller, k storage.Key) (Res
 	return ok(v.Resource, &v), nil
 }
 
-// access.VRead is GET [type]/[id]/_history/[vid].
+// VRead is GET [type]/[id]/_history/[vid].
 func (s *Service) VRead(ctx context.Context, c access.Caller, k storage.Key, vid string) (Result, error) {
 	if k.Type == access.AuditEventType {
 		return Result{}, outcome.E(outcome.NotSupported, "the audit log keeps one version of each AuditEvent: read it")

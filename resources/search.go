@@ -12,7 +12,7 @@ import (
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// access.Search is GET [type]?params (and POST [type]/_search, and the compartment
+// Search is GET [type]?params (and POST [type]/_search, and the compartment
 // search [Compartment]/[id]/[type]?params when compartment is set). Pages
 // are read from a snapshot of the store taken by the first page, so that
 // following next and previous links gives the same result set however

@@ -240,7 +240,7 @@ func (s *Service) patchEntry(ctx context.Context, w *work, e *txEntry) error {
 	return err
 }
 
-// patchDocument reads the JSON access.Patch a PATCH entry carries as a Binary.
+// patchDocument reads the JSON Patch a PATCH entry carries as a Binary.
 func (e *txEntry) patchDocument() (jsonpatch.Patch, error) {
 	data, _ := e.body["data"].(string)
 	doc, err := base64.StdEncoding.DecodeString(data)

@@ -10,7 +10,7 @@ import (
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// Txn is an operation's unit of work: rows of its own (access.Tx) and resource
+// Txn is an operation's unit of work: rows of its own (Tx) and resource
 // versions, committed together or not at all. Every resource it writes is
 // validated and indexed like any write.
 type Txn struct {
@@ -27,15 +27,15 @@ func (s *Service) Transact(ctx context.Context, c access.Caller, fn func(t *Txn)
 	return err
 }
 
-// access.Tx is the database transaction, for the operation's own tables.
+// Tx is the database transaction, for the operation's own tables.
 func (t *Txn) Tx() *storage.Tx { return t.w.tx }
 
-// access.Read returns the current version of k as the transaction sees it.
+// Read returns the current version of k as the transaction sees it.
 func (t *Txn) Read(ctx context.Context, k storage.Key) (storage.Version, error) {
 	return t.w.tx.Read(ctx, k)
 }
 
-// access.Create writes obj as a new resource with a server-assigned id, as the
+// Create writes obj as a new resource with a server-assigned id, as the
 // caller.
 func (t *Txn) Create(ctx context.Context, obj map[string]any) (*storage.Version, error) {
 	res, err := t.check(obj)

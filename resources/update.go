@@ -17,7 +17,7 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 // ValidID reports whether id is a valid FHIR logical id.
 func ValidID(id string) bool { return idPattern.MatchString(id) }
 
-// access.Update is PUT [type]/[id]; a new id creates the resource (update as
+// Update is PUT [type]/[id]; a new id creates the resource (update as
 // create). With If-Match, a stale version is refused with 412.
 func (s *Service) Update(ctx context.Context, c access.Caller, k storage.Key, body []byte, o Options) (Result, error) {
 	if err := c.AllowWrite(k.Type, access.Update); err != nil {
@@ -69,7 +69,7 @@ func (s *Service) update(ctx context.Context, w *work, k storage.Key, res *profi
 		}
 	}
 	if h.Version == 0 || h.Deleted {
-		// access.Update as create makes a resource: the token must allow creating.
+		// Update as create makes a resource: the token must allow creating.
 		if err := w.caller.AllowWrite(k.Type, access.Create); err != nil {
 			return Result{}, err
 		}
