@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources/access"
@@ -111,42 +110,9 @@ func (s *Service) inReach(ctx context.Context, c access.Caller, i access.Interac
 }
 
 // limit is the condition the caller's token puts on resources of typ for
-// an interaction, or nil when there is none: within its patient's reach,
-// and matching one of its narrowed scopes' queries.
+// an interaction (access.Narrowing), or nil when there is none.
 func (s *Service) limit(c access.Caller, typ string, i access.Interaction) (storage.KeyClause, error) {
-	var parts []storage.KeyClause
-	if p := c.PatientOf(typ, i); p != "" {
-		parts = append(parts, s.reach(p).Clause())
-	}
-	if qs := c.FiltersOf(typ, i); len(qs) > 0 {
-		var anyOf []storage.KeyClause
-		for _, q := range qs {
-			cl, err := s.search.ScopeClause(typ, q)
-			if err != nil {
-				continue // a scope this server cannot apply grants nothing
-			}
-			anyOf = append(anyOf, cl)
-		}
-		parts = append(parts, func(arg func(any) string, v string) string {
-			if len(anyOf) == 0 {
-				return "false"
-			}
-			ors := make([]string, len(anyOf))
-			for i, cl := range anyOf {
-				ors[i] = "(" + cl(arg, v) + ")"
-			}
-			return "(" + strings.Join(ors, " OR ") + ")"
-		})
-	}
-	switch len(parts) {
-	case 0:
-		return nil, nil
-	case 1:
-		return parts[0], nil
-	}
-	return func(arg func(any) string, v string) string {
-		return "(" + parts[0](arg, v) + ") AND (" + parts[1](arg, v) + ")"
-	}, nil
+	return access.Narrowing{Search: s.search, Links: s.linkPairs}.Clause(typ, c.Decide(typ, i)), nil
 }
 
 // reach is what a token held to patient may see.

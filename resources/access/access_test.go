@@ -5,8 +5,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/fhirserver/fhirserver/resources/access"
+	"github.com/fhirserver/fhirserver/search"
 	"github.com/fhirserver/fhirserver/storage"
 )
 
@@ -172,4 +174,26 @@ func TestRulesOverDecisions(t *testing.T) {
 	admin := callers["clinician user/*.cruds"]
 	admin.Role = access.AdminRole
 	assert.True(t, admin.MakesCareRelationships())
+}
+
+// A decision narrows the query itself: a patient's reach and a narrowed
+// scope's query become its SQL, a refusal matches nothing, an unlimited
+// grant adds nothing.
+func TestNarrowing(t *testing.T) {
+	reg, err := search.R4()
+	require.NoError(t, err)
+	n := access.Narrowing{Search: reg, Links: []string{"Observation subject"}}
+	sql := func(c access.Caller, typ string, i access.Interaction) string {
+		cl := n.Clause(typ, c.Decide(typ, i))
+		if cl == nil {
+			return ""
+		}
+		var args []any
+		return cl(func(a any) string { args = append(args, a); return "$" }, "v")
+	}
+	assert.Empty(t, sql(callers["backend system/*.cruds"], "Observation", access.Read))
+	assert.Contains(t, sql(callers["clinician in a patient's context"], "Observation", access.Read), "search_reference")
+	assert.Contains(t, sql(callers["clinician, narrowed scope"], "Observation", access.Search), "search_token")
+	assert.Equal(t, "false", sql(callers["clinician, narrowed scope"], "Condition", access.Search))
+	assert.Equal(t, "false", sql(callers["no scopes"], "Patient", access.Read))
 }
