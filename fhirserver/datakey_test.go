@@ -20,7 +20,7 @@ func TestEveryDataKeyGenerationStaysReadableAndSearchable(t *testing.T) {
 	city := func(g int) string { return fmt.Sprintf("Keytown%d", g) }
 	for g := 1; g <= 3; g++ {
 		if g > 1 {
-			_, err := ts.store.RotateDataKey(context.Background())
+			_, err := ts.cipher.Rotate(context.Background())
 			require.NoError(t, err)
 		}
 		patient := func(id string) string {

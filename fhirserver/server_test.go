@@ -30,6 +30,7 @@ import (
 	"github.com/fhirserver/fhirserver/storage"
 	"github.com/fhirserver/fhirserver/storage/audit"
 	"github.com/fhirserver/fhirserver/storage/keyring"
+	"github.com/fhirserver/fhirserver/storage/keys"
 	"github.com/fhirserver/fhirserver/storage/oauth"
 	"github.com/fhirserver/fhirserver/storage/storagetest"
 )
@@ -50,7 +51,8 @@ type testServer struct {
 	notified  *notified
 	tele      *telehealth.Service
 	auditKey  []byte
-	failAudit atomic.Bool // makes every audit record fail, as an outage would
+	cipher    *keys.Cipher // the field keys' cipher
+	failAudit atomic.Bool  // makes every audit record fail, as an outage would
 	smart     *smart.Provider
 }
 
@@ -103,9 +105,10 @@ func newServerOn(t testing.TB, opt storage.Options, lifespan time.Duration, wrap
 	require.NoError(t, err)
 	auditKey, err := audit.New(store).Key(context.Background(), kp)
 	require.NoError(t, err)
-	cipher, err := store.FieldKeys(context.Background(), kp)
+	cipher, err := keys.New(store).Cipher(context.Background(), kp)
 	require.NoError(t, err)
 	store.SetFieldCipher(cipher)
+	ts.cipher = cipher
 	auditLog, err := audit.New(store).Open(context.Background(), auditKey, audit.Stripes)
 	require.NoError(t, err)
 	t.Cleanup(auditLog.Close)

@@ -2,24 +2,30 @@
 // fhir_app role), every table's migrations (storage/migrations, embedded,
 // one numbered sequence applied by tern, forward-only), transactions with
 // their retries, and the clinical data: the append-only version rows and
-// their search indexes, the inbound log, field encryption and its data
-// keys, roles, care relationships, break-glass, scheduling and telehealth
-// state. A write transaction that carries an audit record (Tx.Audit) hands
-// it to the TxAuditor the audit log installed, which links it into the
-// chain before the transaction commits.
+// their search indexes, the inbound log, roles, care relationships,
+// break-glass, scheduling and telehealth state, and the application of
+// field encryption to resources: what the Protection the type rules
+// declare names is sealed, opened and indexed blind with the Cipher that
+// storage/keys gives (SetFieldCipher). A write transaction that carries an
+// audit record (Tx.Audit) hands it to the TxAuditor the audit log
+// installed, which links it into the chain before the transaction commits.
 //
 // Domains that stand on their own live in subpackages: storage/oauth (the
-// authorization server's and SMART's state) and storage/audit (the audit
-// log: the record's shape, its chains and key, verification and search).
-// They share the pool, connections of their own, the admin audit and the
-// sentinels (ErrNotFound, ErrConflict) through the small surface in
-// domain.go, and keep their own SQL.
+// authorization server's and SMART's state), storage/audit (the audit log:
+// the record's shape, its chains and key, verification and search) and
+// storage/keys (the data keys, their generations, rotation and rewrap, and
+// the cipher). They share the pool, connections of their own, the admin
+// audit and the sentinels (ErrNotFound, ErrConflict) through the small
+// surface in domain.go, and keep their own SQL; the root knows the audit
+// log and the cipher only by the interfaces it declares (TxAuditor,
+// Cipher).
 //
-// It imports pgx, tern and storage/keyring, and nothing else of the
-// server. Among the server's packages, storage and its subpackages are the
-// only ones that import pgx; everything above them speaks in Go values.
-// (cmd/fhirbench, a standalone load tool, measures the bare-pgx floor with
-// pgx directly.) Also here: storage/embedded runs the private cluster,
-// storage/keyring keeps the keys that protect data at rest, and
-// storage/storagetest gives each test its own database.
+// It imports pgx and tern, and nothing else of the server (its
+// subpackages import it, not it them). Among the server's packages,
+// storage and its subpackages are the only ones that import pgx;
+// everything above them speaks in Go values. (cmd/fhirbench, a standalone
+// load tool, measures the bare-pgx floor with pgx directly.) Also here:
+// storage/embedded runs the private cluster, storage/keyring keeps the
+// keys that protect data at rest, and storage/storagetest gives each test
+// its own database.
 package storage

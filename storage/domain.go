@@ -11,8 +11,9 @@ import (
 )
 
 // This file is what the domain subpackages under storage/ (storage/oauth,
-// storage/audit) build on: the pool, connections of their own, the admin
-// audit, the audit hook of write transactions and the error helpers. It is small on
+// storage/audit, storage/keys) build on: the pool, plain transactions,
+// connections of their own, the admin audit, the hooks of write
+// transactions (the audit record, the field cipher) and the error helpers. It is small on
 // purpose; a domain package keeps its own tables and SQL and returns this
 // package's sentinels (ErrNotFound, ErrConflict).
 
@@ -88,6 +89,14 @@ func (s *Store) Connect(ctx context.Context, application string) (*pgx.Conn, err
 // for a long job that reads much (verifying the audit log).
 func (s *Store) LongRead(ctx context.Context, fn func(q Querier) error) error {
 	return pgx.BeginTxFunc(ctx, s.pool, unbounded, func(tx pgx.Tx) error { return fn(tx) })
+}
+
+// Transact runs fn in a plain transaction of the pool, without retries or
+// an audit record, and commits it when fn succeeds: for a domain
+// package's bookkeeping that takes a transaction-scoped lock (the data
+// keys).
+func (s *Store) Transact(ctx context.Context, fn func(tx Querier) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(tx) })
 }
 
 // Now is the timestamp of a write, at the precision PostgreSQL keeps.

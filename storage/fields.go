@@ -3,21 +3,11 @@ package storage
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-
 	"slices"
-	"sync"
-	"sync/atomic"
-
-	"github.com/jackc/pgx/v5"
-
-	"github.com/fhirserver/fhirserver/storage/keyring"
 )
 
 // Field encryption of high-risk PHI: what the Protection names (the type
@@ -25,10 +15,9 @@ import (
 // conditions) is stored encrypted with AES-256-GCM under a data key the
 // key provider wraps, and indexed by a keyed HMAC (a blind index) so that
 // an exact search still finds it. What a client reads is the plaintext.
-const (
-	encryptedURL = "http://fhirserver.dev/fhir/StructureDefinition/encrypted-value"
-	blindPrefix  = "blind:"
-)
+// The keys and the cryptography are storage/keys' (a Cipher); this file
+// applies them to resources, as the Protection says.
+const encryptedURL = "http://fhirserver.dev/fhir/StructureDefinition/encrypted-value"
 
 // Protection says what of each resource type is encrypted at rest and
 // indexed blind. The cipher applies it and knows no resource type of its
@@ -61,90 +50,53 @@ type SensitiveCodes struct {
 // its first write; a store without one encrypts nothing of a resource.
 func (s *Store) Protect(p Protection) { s.protection = p }
 
-// FieldCipher seals and opens encrypted elements and computes blind
-// index values.
-type FieldCipher struct {
-	blind []byte
-	keys  atomic.Pointer[keySet]
-	mu    sync.Mutex // one look for newer generations at a time
+// Cipher seals and opens values and computes blind index values under
+// the data keys (storage/keys' Cipher). It knows no resource type: the
+// store applies it to what the Protection names.
+type Cipher interface {
+	// Fresh looks for a newer key generation when the last look is old;
+	// the store calls it before a transaction takes its connection.
+	Fresh(ctx context.Context) error
+	// Seal seals plain, bound to aad, under the newest key.
+	Seal(plain, aad []byte) ([]byte, error)
+	// Open opens what Seal sealed under any key, bound to the same aad.
+	Open(ctx context.Context, sealed, aad []byte) ([]byte, error)
+	// Blind is the blind index value of a value.
+	Blind(value string) string
+}
+
+// fieldCipher applies a Cipher to resources, index values and inbound
+// bodies as the store's Protection says; nil encrypts nothing.
+type fieldCipher struct {
+	c Cipher
 	// protection is what it encrypts: the store's (SetFieldCipher).
 	protection *Protection
-	// s and kp find and unwrap newer generations; nil in a cipher of fixed
-	// keys.
-	s  *Store
-	kp keyring.Provider
 }
 
-// FieldKeys returns the cipher of the field encryption keys (every
-// generation) and the blind index key, made by the key provider on first
-// use and stored wrapped.
-func (s *Store) FieldKeys(ctx context.Context, kp keyring.Provider) (*FieldCipher, error) {
-	if _, err := s.dataKey(ctx, kp, fieldPurpose); err != nil {
-		return nil, err
+// SetFieldCipher makes the store encrypt and decrypt fields with c;
+// without one nothing is encrypted.
+func (s *Store) SetFieldCipher(c Cipher) {
+	if c == nil {
+		s.cipher = nil
+		return
 	}
-	wrapped, err := s.dataKey(ctx, kp, blindPurpose)
-	if err != nil {
-		return nil, err
-	}
-	blind, err := kp.Unwrap(ctx, wrapped, blindPurpose)
-	if err != nil {
-		return nil, err
-	}
-	c := &FieldCipher{blind: blind, s: s, kp: kp}
-	c.keys.Store(&keySet{byGen: map[int32][]byte{}})
-	if err := c.lookNewer(ctx, func(*keySet) bool { return true }); err != nil {
-		return nil, err
-	}
-	return c, nil
+	s.cipher = &fieldCipher{c: c, protection: &s.protection}
 }
 
-// dataKey reads (or makes) the newest wrapped data key of a purpose.
-func (s *Store) dataKey(ctx context.Context, kp keyring.Provider, purpose string) ([]byte, error) {
-	var wrapped []byte
-	// Servers starting together agree on one key: the first to take the
-	// lock makes it.
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('data_key:' || $1))`, purpose); err != nil {
-			return err
-		}
-		err := tx.QueryRow(ctx, `SELECT wrapped FROM data_key WHERE purpose = $1 ORDER BY id DESC LIMIT 1`, purpose).Scan(&wrapped)
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		if _, wrapped, err = kp.NewDataKey(ctx, purpose); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO data_key (purpose, kek, wrapped) VALUES ($1, $2, $3)`, purpose, kp.ID(), wrapped)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("storage: data key %q: %w", purpose, err)
+// fresh looks for a newer key generation when the last look is old.
+func (c *fieldCipher) fresh(ctx context.Context) error {
+	if c == nil {
+		return nil
 	}
-	return wrapped, nil
-}
-
-// SetFieldCipher makes the store encrypt and decrypt fields; without it
-// nothing is encrypted.
-func (s *Store) SetFieldCipher(c *FieldCipher) {
-	if c != nil {
-		c.protection = &s.protection
-	}
-	s.cipher = c
+	return c.c.Fresh(ctx)
 }
 
 // policy is the protection the cipher applies; empty when none is set.
-func (c *FieldCipher) policy() *Protection {
+func (c *fieldCipher) policy() *Protection {
 	if c.protection == nil {
 		return &Protection{}
 	}
 	return c.protection
-}
-
-// Blind is the blind index value of an identifier.
-func (c *FieldCipher) Blind(value string) string {
-	m := hmac.New(sha256.New, c.blind)
-	m.Write([]byte(value))
-	return blindPrefix + hex.EncodeToString(m.Sum(nil))
 }
 
 const encryptedElementURL = "http://fhirserver.dev/fhir/StructureDefinition/encrypted-element"
@@ -175,7 +127,7 @@ func (p *Protection) elementsOf(typ string, isSensitive bool) []string {
 
 // seal encrypts what must be encrypted in a resource: its SSN identifiers'
 // values and its high-risk elements whole; others pass untouched.
-func (c *FieldCipher) seal(typ string, idx Index, resource []byte) ([]byte, error) {
+func (c *fieldCipher) seal(typ string, idx Index, resource []byte) ([]byte, error) {
 	if c == nil {
 		return resource, nil
 	}
@@ -202,7 +154,7 @@ func (c *FieldCipher) seal(typ string, idx Index, resource []byte) ([]byte, erro
 		if err != nil {
 			return nil, err
 		}
-		sealed, err := c.sealValue(plain, []byte(typ+"."+e))
+		sealed, err := c.c.Seal(plain, []byte(typ+"."+e))
 		if err != nil {
 			return nil, err
 		}
@@ -220,7 +172,7 @@ func (c *FieldCipher) seal(typ string, idx Index, resource []byte) ([]byte, erro
 		if !ok || p.Identifier == "" || id["system"] != p.Identifier {
 			continue
 		}
-		sealed, err := c.sealValue([]byte(value), []byte(p.Identifier))
+		sealed, err := c.c.Seal([]byte(value), []byte(p.Identifier))
 		if err != nil {
 			return nil, err
 		}
@@ -232,7 +184,7 @@ func (c *FieldCipher) seal(typ string, idx Index, resource []byte) ([]byte, erro
 
 // open restores the encrypted identifiers and elements of a stored
 // resource.
-func (c *FieldCipher) open(ctx context.Context, resource []byte) ([]byte, error) {
+func (c *fieldCipher) open(ctx context.Context, resource []byte) ([]byte, error) {
 	if !bytes.Contains(resource, []byte(encryptedURL)) && !bytes.Contains(resource, []byte(encryptedElementURL)) {
 		return resource, nil
 	}
@@ -265,7 +217,7 @@ func (c *FieldCipher) open(ctx context.Context, resource []byte) ([]byte, error)
 		if err != nil {
 			return nil, err
 		}
-		plain, err := c.openValue(ctx, sealed, []byte(typ+"."+e))
+		plain, err := c.c.Open(ctx, sealed, []byte(typ+"."+e))
 		if err != nil {
 			return nil, fmt.Errorf("storage: an encrypted element does not open: %w", err)
 		}
@@ -293,7 +245,7 @@ func (c *FieldCipher) open(ctx context.Context, resource []byte) ([]byte, error)
 		if err != nil {
 			return nil, err
 		}
-		plain, err := c.openValue(ctx, sealed, []byte(c.policy().Identifier))
+		plain, err := c.c.Open(ctx, sealed, []byte(c.policy().Identifier))
 		if err != nil {
 			return nil, fmt.Errorf("storage: an encrypted identifier does not open: %w", err)
 		}
@@ -305,7 +257,7 @@ func (c *FieldCipher) open(ctx context.Context, resource []byte) ([]byte, error)
 
 // blindIndex replaces the index values that come from encrypted data by
 // their blind index: SSNs, addresses, a sensitive condition's codes.
-func (c *FieldCipher) blindIndex(typ string, idx *Index) {
+func (c *fieldCipher) blindIndex(typ string, idx *Index) {
 	if c == nil {
 		return
 	}
@@ -314,22 +266,22 @@ func (c *FieldCipher) blindIndex(typ string, idx *Index) {
 	for i, t := range idx.Tokens {
 		switch {
 		case p.Identifier != "" && t.System != nil && *t.System == p.Identifier && t.Code != nil:
-			b := c.Blind(*t.Code)
+			b := c.c.Blind(*t.Code)
 			idx.Tokens[i].Code = &b
 		case isSensitive && t.Param == p.Sensitive[typ].Param && t.Code != nil:
-			b := c.Blind("code:" + *t.Code)
+			b := c.c.Blind("code:" + *t.Code)
 			idx.Tokens[i].Code, idx.Tokens[i].Text = &b, nil
 		}
 	}
 	for i, st := range idx.Strings {
 		if slices.Contains(p.BlindStrings[typ], st.Param) {
-			idx.Strings[i].Value, idx.Strings[i].Exact = c.Blind("value:"+st.Value), c.Blind("exact:"+st.Exact)
+			idx.Strings[i].Value, idx.Strings[i].Exact = c.c.Blind("value:"+st.Value), c.c.Blind("exact:"+st.Exact)
 		}
 	}
 }
 
 // opened decrypts the versions read.
-func (c *FieldCipher) opened(ctx context.Context, vs []Version) ([]Version, error) {
+func (c *fieldCipher) opened(ctx context.Context, vs []Version) ([]Version, error) {
 	for i := range vs {
 		if len(vs[i].Resource) == 0 {
 			continue
@@ -352,9 +304,9 @@ func (s *Store) BlindToken(typ, param, system, code string) string {
 	case s.cipher == nil:
 		return code
 	case p.Identifier != "" && system == p.Identifier:
-		return s.cipher.Blind(code)
+		return s.cipher.c.Blind(code)
 	case p.Sensitive[typ].Param == param && p.Sensitive[typ].Codes[code]:
-		return s.cipher.Blind("code:" + code)
+		return s.cipher.c.Blind("code:" + code)
 	}
 	return code
 }
@@ -368,30 +320,30 @@ func (s *Store) BlindString(typ, param, value string, exact bool) (string, bool)
 		return "", false
 	}
 	if exact {
-		return s.cipher.Blind("exact:" + value), true
+		return s.cipher.c.Blind("exact:" + value), true
 	}
-	return s.cipher.Blind("value:" + value), true
+	return s.cipher.c.Blind("value:" + value), true
 }
 
 // sealedPrefix marks an inbound body kept encrypted whole: a raw body with
 // an encrypted identifier in it is no less sensitive than the resource.
 var sealedPrefix = []byte("sealed:")
 
-func (c *FieldCipher) sealBody(ctx context.Context, body []byte) ([]byte, error) {
+func (c *fieldCipher) sealBody(ctx context.Context, body []byte) ([]byte, error) {
 	if c == nil || c.policy().Identifier == "" || !bytes.Contains(body, []byte(c.policy().Identifier)) {
 		return body, nil
 	}
 	if err := c.fresh(ctx); err != nil {
 		return nil, err
 	}
-	sealed, err := c.sealValue(body, []byte("inbound body"))
+	sealed, err := c.c.Seal(body, []byte("inbound body"))
 	if err != nil {
 		return nil, err
 	}
 	return append(append([]byte{}, sealedPrefix...), base64.StdEncoding.EncodeToString(sealed)...), nil
 }
 
-func (c *FieldCipher) openBody(ctx context.Context, body []byte) ([]byte, error) {
+func (c *fieldCipher) openBody(ctx context.Context, body []byte) ([]byte, error) {
 	rest, ok := bytes.CutPrefix(body, sealedPrefix)
 	if !ok {
 		return body, nil
@@ -403,7 +355,7 @@ func (c *FieldCipher) openBody(ctx context.Context, body []byte) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	return c.openValue(ctx, sealed, []byte("inbound body"))
+	return c.c.Open(ctx, sealed, []byte("inbound body"))
 }
 
 // decodeExact decodes JSON keeping numbers as written (0.0 stays 0.0).
@@ -420,7 +372,7 @@ func decodeExact(b []byte) (map[string]any, error) {
 // re-encoding of the whole resource, which cost a search page of fifty
 // patients several milliseconds. ok is false when the text is not in that
 // form; open then does it the slow way.
-func (c *FieldCipher) openFast(ctx context.Context, resource []byte) ([]byte, bool) {
+func (c *fieldCipher) openFast(ctx context.Context, resource []byte) ([]byte, bool) {
 	typ := resourceTypeOf(resource)
 	if typ == "" {
 		return nil, false
@@ -463,7 +415,7 @@ func (c *FieldCipher) openFast(ctx context.Context, resource []byte) ([]byte, bo
 			}
 			var plain []byte
 			if env.value {
-				p, err := c.openValue(ctx, sealed[:n], []byte(c.policy().Identifier))
+				p, err := c.c.Open(ctx, sealed[:n], []byte(c.policy().Identifier))
 				if err != nil || key != "_value" {
 					return nil, false
 				}
@@ -473,7 +425,7 @@ func (c *FieldCipher) openFast(ctx context.Context, resource []byte) ([]byte, bo
 				out = append(next, out[end:]...)
 				continue
 			}
-			p, err := c.openValue(ctx, sealed[:n], []byte(typ+"."+key))
+			p, err := c.c.Open(ctx, sealed[:n], []byte(typ+"."+key))
 			if err != nil {
 				return nil, false
 			}

@@ -19,7 +19,7 @@ type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
 	// cipher encrypts high-risk fields at rest; nil: none is encrypted.
-	cipher *FieldCipher
+	cipher *fieldCipher
 	// begin starts a write transaction, with its own statement budget.
 	begin pgx.TxOptions
 	// protection is what the field cipher encrypts (Protect).
@@ -218,7 +218,7 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 type Tx struct {
 	tx     pgx.Tx
 	now    time.Time
-	cipher *FieldCipher
+	cipher *fieldCipher
 	// parent is the transaction a savepoint belongs to; nil for the
 	// transaction itself.
 	parent *Tx

@@ -68,7 +68,7 @@ func (t *Tx) Read(ctx context.Context, k Key) (Version, error) {
 const readCurrentSQL = `SELECT ` + versionColumns + ` FROM resource_version
 	WHERE type = $1 AND id = $2 ORDER BY version DESC LIMIT 1`
 
-func read(ctx context.Context, q querier, c *FieldCipher, k Key) (Version, error) {
+func read(ctx context.Context, q querier, c *fieldCipher, k Key) (Version, error) {
 	v, err := scanVersion(q.QueryRow(ctx, readCurrentSQL, k.Type, k.ID))
 	if err == nil && len(v.Resource) > 0 {
 		v.Resource, err = c.open(ctx, v.Resource)
@@ -87,7 +87,7 @@ func (t *Tx) VRead(ctx context.Context, k Key, version int64) (Version, error) {
 	return vread(ctx, t.tx, t.cipher, k, version)
 }
 
-func vread(ctx context.Context, q querier, c *FieldCipher, k Key, version int64) (Version, error) {
+func vread(ctx context.Context, q querier, c *fieldCipher, k Key, version int64) (Version, error) {
 	v, err := scanVersion(q.QueryRow(ctx, `SELECT `+versionColumns+` FROM resource_version
 		WHERE type = $1 AND id = $2 AND version = $3`, k.Type, k.ID, version))
 	if err == nil && len(v.Resource) > 0 {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/fhirserver/fhirserver/storage/audit"
+	"github.com/fhirserver/fhirserver/storage/keys"
 )
 
 // openAudit opens the audit log under the key the key provider guards.
@@ -80,7 +81,7 @@ func keysRewrap(ctx context.Context, args []string, out io.Writer, log *slog.Log
 	if err := audit.New(db.store).RewrapKey(ctx, from, to); err != nil {
 		return err
 	}
-	if err := db.store.RewrapDataKeys(ctx, from, to); err != nil {
+	if err := keys.New(db.store).Rewrap(ctx, from, to); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "the audit key is now wrapped by %s; run the server with that key from now on\n", to.ID())
@@ -95,7 +96,7 @@ func keysRotateData(ctx context.Context, args []string, out io.Writer, log *slog
 		return err
 	}
 	defer db.close()
-	g, err := db.store.RotateDataKey(ctx)
+	g, err := db.cipher.Rotate(ctx)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/fhirserver/fhirserver/storage"
 	"github.com/fhirserver/fhirserver/storage/embedded"
 	"github.com/fhirserver/fhirserver/storage/keyring"
+	"github.com/fhirserver/fhirserver/storage/keys"
 )
 
 // dbFlags are the storage flags every command takes.
@@ -61,7 +62,9 @@ func envOr(name, def string) string {
 type database struct {
 	url   string
 	store *storage.Store
-	stop  func()
+	// cipher seals what the store encrypts at rest, under the data keys.
+	cipher *keys.Cipher
+	stop   func()
 }
 
 // openDatabase connects to the database URL, or starts (or joins) the
@@ -98,12 +101,13 @@ func openDatabase(ctx context.Context, d dbFlags, log *slog.Logger) (*database, 
 		db.close()
 		return nil, err
 	}
-	cipher, err := store.FieldKeys(ctx, kp)
+	cipher, err := keys.New(store).Cipher(ctx, kp)
 	if err != nil {
 		db.close()
 		return nil, err
 	}
 	store.SetFieldCipher(cipher)
+	db.cipher = cipher
 	return db, nil
 }
 

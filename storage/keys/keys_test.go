@@ -1,4 +1,4 @@
-package storage_test
+package keys_test
 
 import (
 	"context"
@@ -13,18 +13,20 @@ import (
 
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/storage"
-	"github.com/fhirserver/fhirserver/storage/audit"
 	"github.com/fhirserver/fhirserver/storage/keyring"
+	"github.com/fhirserver/fhirserver/storage/keys"
 	"github.com/fhirserver/fhirserver/storage/storagetest"
 )
 
-// withFieldKeys gives a store the field keys kp unwraps.
-func withFieldKeys(t *testing.T, s *storage.Store, kp keyring.Provider) {
+// withFieldKeys gives a store the field keys kp unwraps, and returns
+// their cipher.
+func withFieldKeys(t *testing.T, s *storage.Store, kp keyring.Provider) *keys.Cipher {
 	t.Helper()
-	c, err := s.FieldKeys(context.Background(), kp)
+	c, err := keys.New(s).Cipher(context.Background(), kp)
 	require.NoError(t, err)
 	s.SetFieldCipher(c)
 	s.Protect(resources.Protection())
+	return c
 }
 
 func localKeys(t *testing.T) keyring.Provider {
@@ -76,17 +78,17 @@ func TestRotatedDataKeySealsNewWritesAndOldOnesStayReadable(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(b.Close)
 	kp := localKeys(t)
-	withFieldKeys(t, a, kp)
-	withFieldKeys(t, b, kp)
+	ca := withFieldKeys(t, a, kp)
+	cb := withFieldKeys(t, b, kp)
 
 	putSSN(t, a, "p", 1)
-	g, err := a.RotateDataKey(ctx)
+	g, err := ca.Rotate(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, int32(2), g)
 	putSSN(t, a, "p", 2)
 	time.Sleep(time.Second + 100*time.Millisecond)
 	putSSN(t, b, "q", 1)
-	g, err = b.RotateDataKey(ctx)
+	g, err = cb.Rotate(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, int32(3), g)
 	putSSN(t, b, "p", 3)
@@ -121,18 +123,15 @@ func TestRewrapMovesEveryDataKeyGeneration(t *testing.T) {
 	ctx := context.Background()
 	s, url := storagetest.Open(t)
 	from, to := localKeys(t), localKeys(t)
-	withFieldKeys(t, s, from)
-	_, err := audit.New(s).Key(ctx, from)
-	require.NoError(t, err)
+	c := withFieldKeys(t, s, from)
 	for v := int64(1); v <= 3; v++ {
 		if v > 1 {
-			_, err := s.RotateDataKey(ctx)
+			_, err := c.Rotate(ctx)
 			require.NoError(t, err)
 		}
 		putSSN(t, s, "p", v)
 	}
-	require.NoError(t, audit.New(s).RewrapKey(ctx, from, to))
-	require.NoError(t, s.RewrapDataKeys(ctx, from, to))
+	require.NoError(t, keys.New(s).Rewrap(ctx, from, to))
 
 	moved, err := storage.Open(ctx, url, storage.Options{}, nil)
 	require.NoError(t, err)

@@ -1,18 +1,52 @@
-package storage
+package keys
 
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fhirserver/fhirserver/storage"
 	"github.com/fhirserver/fhirserver/storage/keyring"
 )
+
+// blindPrefix begins every blind index value.
+const blindPrefix = "blind:"
+
+// Cipher seals and opens values under the field encryption keys and
+// computes blind index values under the blind index key. It knows no
+// resource type: the store applies it to what its Protection names
+// (storage.Cipher).
+type Cipher struct {
+	blind []byte
+	keys  atomic.Pointer[keySet]
+	mu    sync.Mutex // one look for newer generations at a time
+	// s and kp find and unwrap newer generations; nil in a cipher of fixed
+	// keys.
+	s  *Store
+	kp keyring.Provider
+}
+
+var _ storage.Cipher = (*Cipher)(nil)
+
+// Blind is the blind index value of a value: a keyed HMAC, so that an
+// exact search finds what is stored encrypted without the database
+// holding anything it could reverse.
+func (c *Cipher) Blind(value string) string {
+	m := hmac.New(sha256.New, c.blind)
+	m.Write([]byte(value))
+	return blindPrefix + hex.EncodeToString(m.Sum(nil))
+}
 
 // The field encryption key has generations: a rotation makes a new one,
 // under which new writes are sealed, and keeps the older ones, under which
@@ -58,7 +92,7 @@ type keySet struct {
 // fieldKeysAfter unwraps the field encryption keys of the generations
 // after one, each from its newest row (the newest key-encryption key's).
 func (s *Store) fieldKeysAfter(ctx context.Context, kp keyring.Provider, after int32) (map[int32][]byte, error) {
-	rows, err := s.pool.Query(Unrestricted(ctx), `SELECT DISTINCT ON (generation) generation, wrapped FROM data_key
+	rows, err := s.q.Query(storage.Unrestricted(ctx), `SELECT DISTINCT ON (generation) generation, wrapped FROM data_key
 		WHERE purpose = $1 AND generation > $2 ORDER BY generation, id DESC`, fieldPurpose, after)
 	if err != nil {
 		return nil, fmt.Errorf("storage: field encryption keys: %w", err)
@@ -79,7 +113,7 @@ func (s *Store) fieldKeysAfter(ctx context.Context, kp keyring.Provider, after i
 
 // lookNewer adds the generations newer than those known, unless need, run
 // once the lock is held, says that another look already did.
-func (c *FieldCipher) lookNewer(ctx context.Context, need func(*keySet) bool) error {
+func (c *Cipher) lookNewer(ctx context.Context, need func(*keySet) bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ks := c.keys.Load()
@@ -100,10 +134,11 @@ func (c *FieldCipher) lookNewer(ctx context.Context, need func(*keySet) bool) er
 	return nil
 }
 
-// fresh looks for a newer generation when the last look is older than
-// keyRefresh. It is called before a transaction takes its connection, so
-// that writers waiting for the look hold none that the look needs.
-func (c *FieldCipher) fresh(ctx context.Context) error {
+// Fresh looks for a newer generation when the last look is older than
+// keyRefresh. The store calls it before a transaction takes its
+// connection, so that writers waiting for the look hold none that the
+// look needs.
+func (c *Cipher) Fresh(ctx context.Context) error {
 	if c == nil || time.Since(c.keys.Load().checked) < keyRefresh {
 		return nil
 	}
@@ -113,7 +148,7 @@ func (c *FieldCipher) fresh(ctx context.Context) error {
 // keyOf is the key of a generation, looked for at once when unknown:
 // another server may have sealed under a generation made since this one
 // last looked.
-func (c *FieldCipher) keyOf(ctx context.Context, g int32) ([]byte, error) {
+func (c *Cipher) keyOf(ctx context.Context, g int32) ([]byte, error) {
 	known := func(ks *keySet) bool { _, ok := ks.byGen[g]; return ok }
 	if !known(c.keys.Load()) {
 		if err := c.lookNewer(ctx, func(ks *keySet) bool { return !known(ks) }); err != nil {
@@ -126,8 +161,9 @@ func (c *FieldCipher) keyOf(ctx context.Context, g int32) ([]byte, error) {
 	return nil, errNoGeneration
 }
 
-// sealValue seals under the newest generation known, and names it.
-func (c *FieldCipher) sealValue(plain, aad []byte) ([]byte, error) {
+// Seal seals plain, bound to aad, under the newest generation known, and
+// names the generation.
+func (c *Cipher) Seal(plain, aad []byte) ([]byte, error) {
 	ks := c.keys.Load()
 	sealed, err := keyring.Seal(ks.byGen[ks.current], plain, aad)
 	if err != nil {
@@ -139,9 +175,9 @@ func (c *FieldCipher) sealValue(plain, aad []byte) ([]byte, error) {
 	return append(out, sealed...), nil
 }
 
-// openValue opens what sealValue sealed, or a value sealed before
-// generations, which the first generation's key sealed.
-func (c *FieldCipher) openValue(ctx context.Context, sealed, aad []byte) ([]byte, error) {
+// Open opens what Seal sealed under any generation, or a value sealed
+// before generations, which the first generation's key sealed.
+func (c *Cipher) Open(ctx context.Context, sealed, aad []byte) ([]byte, error) {
 	if len(sealed) > generationHeader && bytes.HasPrefix(sealed, generationMarker) {
 		key, err := c.keyOf(ctx, int32(binary.BigEndian.Uint32(sealed[len(generationMarker):])))
 		if err != nil && !errors.Is(err, errNoGeneration) {
@@ -154,13 +190,12 @@ func (c *FieldCipher) openValue(ctx context.Context, sealed, aad []byte) ([]byte
 	return keyring.Open(c.keys.Load().byGen[1], sealed, aad)
 }
 
-// RotateDataKey makes the next generation of the field encryption key,
-// wrapped by the key provider of the store's cipher, and returns its
-// number. New writes are sealed under it: at once on this store, within
-// keyRefresh on the others. Recorded in the admin audit.
-func (s *Store) RotateDataKey(ctx context.Context) (int32, error) {
-	c := s.cipher
-	if c == nil || c.kp == nil {
+// Rotate makes the next generation of the field encryption key, wrapped
+// by the cipher's key provider, and returns its number. New writes are
+// sealed under it: at once by this cipher, within keyRefresh by the
+// others. Recorded in the admin audit.
+func (c *Cipher) Rotate(ctx context.Context) (int32, error) {
+	if c == nil || c.s == nil || c.kp == nil {
 		return 0, errors.New("storage: rotate data key: no field encryption key provider")
 	}
 	_, wrapped, err := c.kp.NewDataKey(ctx, fieldPurpose)
@@ -168,15 +203,15 @@ func (s *Store) RotateDataKey(ctx context.Context) (int32, error) {
 		return 0, err
 	}
 	var g int32
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = c.s.db.Transact(ctx, func(tx storage.Querier) error {
 		// Two rotations at once make two generations, not one twice.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('data_key:' || $1))`, fieldPurpose); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, adminAudited(`INSERT INTO data_key (purpose, kek, wrapped, generation)
+		_, err := tx.Exec(ctx, storage.AdminAudited(`INSERT INTO data_key (purpose, kek, wrapped, generation)
 			SELECT $1, $2, $3, max(generation) + 1 FROM data_key WHERE purpose = $1
 			RETURNING 'data-key:' || purpose || ':' || generation AS target`, "data-key.rotate", 3),
-			fieldPurpose, c.kp.ID(), wrapped, actorOf(ctx))
+			fieldPurpose, c.kp.ID(), wrapped, storage.Actor(ctx))
 		if err != nil {
 			return err
 		}
@@ -186,44 +221,4 @@ func (s *Store) RotateDataKey(ctx context.Context) (int32, error) {
 		return 0, fmt.Errorf("storage: rotate data key: %w", err)
 	}
 	return g, c.lookNewer(ctx, func(ks *keySet) bool { return ks.current < g })
-}
-
-// RewrapDataKeys moves every data key (each generation of the field
-// encryption key, the blind index key) to the new key-encryption key;
-// `keys rewrap` moves the audit key with them (storage/audit).
-func (s *Store) RewrapDataKeys(ctx context.Context, from, to keyring.Provider) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// A rotation meanwhile would make a generation left behind.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('data_key:' || $1))`, fieldPurpose); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT DISTINCT ON (purpose, generation) purpose, generation, wrapped FROM data_key
-			ORDER BY purpose, generation, id DESC`)
-		if err != nil {
-			return err
-		}
-		type key struct {
-			Purpose    string
-			Generation int32
-			Wrapped    []byte
-		}
-		keys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[key])
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			next, err := keyring.Rewrap(ctx, from, to, k.Wrapped, k.Purpose)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO data_key (purpose, generation, kek, wrapped) VALUES ($1, $2, $3, $4)`, k.Purpose, k.Generation, to.ID(), next); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("storage: rewrap data keys: %w", err)
-	}
-	return nil
 }
