@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/fhirserver/fhirserver/operations"
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/profiles"
 	"github.com/fhirserver/fhirserver/resources"
@@ -85,6 +86,10 @@ func (a *app) recordOf(c echo.Context, status int, touched []storage.Key) audit.
 		Touched:     touched,
 		Blind:       audit.Blinder{Token: a.d.Blind, String: a.d.BlindString, Identifier: resources.SSNSystem},
 	}
+	if op, ok := c.Get(operationKey).(*operations.Operation); ok {
+		rec.Action = op.Action()
+	}
+	rec.Reason, _ = c.Get(refusalKey).(string)
 	typ, query := c.Param("type"), r.URL.RawQuery
 	ran, isSearch := c.Get(searchRunKey).(searchRun)
 	if isSearch {

@@ -38,13 +38,20 @@ func (a *app) errorHandler(err error, c echo.Context) {
 		slog.Int("status", oe.Kind.Status()), slog.String("op", oe.Op), slog.Any("cause", causeOf(oe)))
 	if strings.HasPrefix(c.Path(), "/fhir") && c.Path() != "/fhir/metadata" && !errors.Is(err, errAuditUnavailable) {
 		// Refusals and failures are audited too; an error response carries
-		// no PHI, so it goes out even if its record cannot be written.
+		// no PHI, so it goes out even if its record cannot be written. A
+		// refusal's record says why, as the client is told.
+		if oe.Kind == outcome.Forbidden && len(oe.Issues) > 0 {
+			c.Set(refusalKey, oe.Issues[0].Diagnostics)
+		}
 		if aerr := a.auditRecord(c, oe.Kind.Status(), keyOfPath(c)); aerr != nil {
 			a.log.Error("audit failed", "request_id", requestID(c), "err", aerr)
 		}
 	}
 	writeFHIR(c, oe.Kind.Status(), oe.OperationOutcome())
 }
+
+// refusalKey holds why a request was refused, for its audit record.
+const refusalKey = "fhir.refusal"
 
 // causeOf is logged only for internal errors: a client error's message may
 // quote what the client sent, which can be PHI.

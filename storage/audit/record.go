@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -28,8 +29,15 @@ type Record struct {
 	// search-type, create, update, patch, delete, transaction, operation);
 	// the action (R, C, U, D, E) follows from it.
 	Interaction string
+	// Action, when set, is the action an operation declares, in place of
+	// the interaction's (E).
+	Action string
 	// Status is the HTTP status the request was answered with: the outcome.
 	Status int
+	// Reason says why a request was refused, as the client was told (the
+	// access decision's reason): it names types, roles and scopes, never a
+	// value of a record.
+	Reason string
 	// Client is the application that asked.
 	Client Client
 	// User is the user behind a launched app (their login), FHIRUser
@@ -150,13 +158,16 @@ func (r Record) JSON() ([]byte, error) {
 		ResourceType: "AuditEvent", ID: id,
 		Type:    coding{System: auditEventType, Code: "rest", Display: "RESTful Operation"},
 		Subtype: []coding{{System: restInteraction, Code: r.Interaction}},
-		Action:  Action(r.Interaction), Recorded: at.UTC().Format(time.RFC3339Nano),
+		Action:  cmp.Or(r.Action, Action(r.Interaction)), Recorded: at.UTC().Format(time.RFC3339Nano),
 		Outcome:        Outcome(r.Status),
 		PurposeOfEvent: purpose(r.BreakGlass),
 		Source:         source{Observer: reference{Display: r.Server}, Type: []coding{{System: "http://terminology.hl7.org/CodeSystem/security-source-type", Code: "4", Display: "Application Server"}}},
 	}
 	if r.Status >= 400 {
 		ev.OutcomeDesc = http.StatusText(r.Status)
+		if r.Reason != "" {
+			ev.OutcomeDesc += ": " + printable(r.Reason)
+		}
 	}
 	client := agent{
 		Type:      &codeable{Coding: []coding{{System: "http://dicom.nema.org/resources/ontology/DCM", Code: "110150", Display: "Application"}}},

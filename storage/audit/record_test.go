@@ -144,3 +144,25 @@ func TestActionAndOutcome(t *testing.T) {
 	assert.Equal(t, "4", audit.Outcome(404))
 	assert.Equal(t, "8", audit.Outcome(503))
 }
+
+// An operation's declared action stands in for the interaction's, and a
+// refusal's record says why, as the client was told.
+func TestRecordTakesTheOperationsActionAndTheRefusalsReason(t *testing.T) {
+	for _, tc := range []struct {
+		rec              audit.Record
+		action, outcomeD string
+	}{
+		{audit.Record{Interaction: "operation", Status: 200}, "E", ""},
+		{audit.Record{Interaction: "operation", Action: "C", Status: 201}, "C", ""},
+		{audit.Record{Interaction: "read", Status: 403, Reason: "the user's role (clerk) does not permit read on Observation"}, "R",
+			"Forbidden: the user's role (clerk) does not permit read on Observation"},
+		{audit.Record{Interaction: "read", Status: 200, Reason: "ignored on success"}, "R", ""},
+	} {
+		b, err := tc.rec.JSON()
+		require.NoError(t, err)
+		var ev struct{ Action, OutcomeDesc string }
+		require.NoError(t, json.Unmarshal(b, &ev))
+		assert.Equal(t, tc.action, ev.Action)
+		assert.Equal(t, tc.outcomeD, ev.OutcomeDesc)
+	}
+}
