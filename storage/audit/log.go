@@ -167,14 +167,14 @@ func (a *Log) loadHead(ctx context.Context, st *stripe) error {
 func (a *Log) Record(ctx context.Context, event []byte) error {
 	r := &record{at: storage.Now(), event: event, err: make(chan error, 1)}
 	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
-		return errClosed
+	st, err := a.pick()
+	if err == nil {
+		st.in <- r
 	}
-	st := a.stripes[a.next%uint64(len(a.stripes))]
-	a.next++
-	st.in <- r
 	a.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	select {
 	case err := <-r.err:
 		return err
@@ -186,6 +186,18 @@ func (a *Log) Record(ctx context.Context, event []byte) error {
 
 var errClosed = errors.New("storage: the audit log is closed")
 
+// pick is the stripe the next record goes to, in turn; a.mu held. (A
+// record is queued under a.mu so that Close never closes a channel a
+// record is being sent on.)
+func (a *Log) pick() (*stripe, error) {
+	if a.closed {
+		return nil, errClosed
+	}
+	st := a.stripes[a.next%uint64(len(a.stripes))]
+	a.next++
+	return st, nil
+}
+
 // CommitWith links event into a stripe's chain inside tx and commits tx:
 // the transaction's writes and their audit record are durable together
 // or not at all. The stripe's head is held from the insert to the
@@ -195,13 +207,11 @@ var errClosed = errors.New("storage: the audit log is closed")
 // storage.TxAuditor of the store's write transactions.
 func (a *Log) CommitWith(ctx context.Context, tx pgx.Tx, event []byte) error {
 	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
-		return errClosed
-	}
-	st := a.stripes[a.next%uint64(len(a.stripes))]
-	a.next++
+	st, err := a.pick()
 	a.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	r := []*record{{at: storage.Now(), event: event}}
 	st.mu.Lock()
 	defer st.mu.Unlock()
