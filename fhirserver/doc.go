@@ -9,7 +9,7 @@
 // from what is routed, and the admin API. It holds no SQL.
 //
 // It imports operations, resources, resources/access, search, profiles,
-// smart, storage and outcome; nothing imports it but cmd. Its black-box
+// smart, storage (with storage/audit) and outcome; nothing imports it but cmd. Its black-box
 // tests (*_test.go) drive the whole server through HTTP on a real
 // PostgreSQL.
 package fhirserver

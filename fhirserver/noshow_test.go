@@ -14,7 +14,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/operations/scheduling"
 	"github.com/fhirserver/fhirserver/operations/telehealth"
-	"github.com/fhirserver/fhirserver/storage"
+	schedstore "github.com/fhirserver/fhirserver/storage/scheduling"
 )
 
 func bookedAppointment(id, visitType string, start time.Time) string {
@@ -32,9 +32,9 @@ func TestNoShowJob(t *testing.T) {
 	t.Parallel()
 	ts := newServer(t)
 	ctx := context.Background()
-	for _, p := range []storage.NoShowPolicy{{VisitType: "FOLLOWUP", GraceMinutes: 15, Action: "CANCEL"},
+	for _, p := range []schedstore.NoShowPolicy{{VisitType: "FOLLOWUP", GraceMinutes: 15, Action: "CANCEL"},
 		{VisitType: "TRIAGE", GraceMinutes: 5, Action: "HOLD"}, {VisitType: "CHRONIC", GraceMinutes: 10, Action: "CONVERT_TO_ASYNC"}} {
-		require.NoError(t, ts.store.PutNoShowPolicy(ctx, p))
+		require.NoError(t, schedstore.New(ts.store).PutNoShowPolicy(ctx, p))
 	}
 	now := time.Now()
 	ts.put("Patient", "p1", `{"resourceType":"Patient","id":"p1"}`)
@@ -42,7 +42,7 @@ func TestNoShowJob(t *testing.T) {
 	ts.put("Appointment", "in-grace", bookedAppointment("in-grace", "FOLLOWUP", now.Add(-10*time.Minute)))
 	ts.put("Appointment", "held", bookedAppointment("held", "TRIAGE", now.Add(-10*time.Minute)))
 	ts.put("Appointment", "no-policy", bookedAppointment("no-policy", "OTHER", now.Add(-2*time.Hour)))
-	job := &scheduling.NoShows{Res: ts.res, Policies: ts.store, ReviewAfter: 3, Now: func() time.Time { return now }}
+	job := &scheduling.NoShows{Res: ts.res, Policies: schedstore.New(ts.store), ReviewAfter: 3, Now: func() time.Time { return now }}
 
 	acted, err := job.Run(ctx)
 	require.NoError(t, err)
@@ -110,7 +110,7 @@ func TestNoShowClosesTheSession(t *testing.T) {
 	t.Parallel()
 	ts := newServer(t)
 	ctx := context.Background()
-	require.NoError(t, ts.store.PutNoShowPolicy(ctx, storage.NoShowPolicy{VisitType: "FOLLOWUP", GraceMinutes: 10, Action: "CANCEL"}))
+	require.NoError(t, schedstore.New(ts.store).PutNoShowPolicy(ctx, schedstore.NoShowPolicy{VisitType: "FOLLOWUP", GraceMinutes: 10, Action: "CANCEL"}))
 	now := time.Now()
 	session := func(appt string) string {
 		ts.put("Appointment", appt, bookedAppointment(appt, "FOLLOWUP", now.Add(-30*time.Minute)))
@@ -122,7 +122,7 @@ func TestNoShowClosesTheSession(t *testing.T) {
 	absent, waiting := session("absent"), session("waiting")
 	require.Equal(t, 200, ts.do("POST", "/Encounter/"+waiting+"/$join", fhirJSON, `{"resourceType":"Parameters"}`).Status)
 
-	job := &scheduling.NoShows{Res: ts.res, Policies: ts.store, Now: func() time.Time { return now }, OnNoShow: ts.tele.SessionNoShow}
+	job := &scheduling.NoShows{Res: ts.res, Policies: schedstore.New(ts.store), Now: func() time.Time { return now }, OnNoShow: ts.tele.SessionNoShow}
 	acted, err := job.Run(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, acted)

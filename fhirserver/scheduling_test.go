@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fhirserver/fhirserver/storage"
+	schedstore "github.com/fhirserver/fhirserver/storage/scheduling"
 )
 
 // availabilityBody is a Parameters for $availability: one window on every
@@ -283,7 +284,7 @@ func TestWaitlistSkipsPastSlots(t *testing.T) {
 	past := time.Now().Add(-time.Hour).UTC()
 	ts.put("Slot", "old", fmt.Sprintf(`{"resourceType":"Slot","id":"old","schedule":{"reference":"Schedule/sch"},"status":"free","start":"%s","end":"%s"}`,
 		past.Format(time.RFC3339), past.Add(30*time.Minute).Format(time.RFC3339)))
-	require.NoError(t, ts.store.InTx(context.Background(), func(tx *storage.Tx) error { return tx.AddSlotUnits(context.Background(), "old", 1) }))
+	require.NoError(t, ts.store.InTx(context.Background(), func(tx *storage.Tx) error { return schedstore.In(tx).AddSlotUnits(context.Background(), "old", 1) }))
 	r := ts.do("POST", "/Appointment/$book", fhirJSON, bookBody("old"))
 	require.Equal(t, 201, r.Status, "%s", r.Body)
 	appt := r.json(t)

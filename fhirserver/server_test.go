@@ -32,6 +32,7 @@ import (
 	"github.com/fhirserver/fhirserver/storage/keyring"
 	"github.com/fhirserver/fhirserver/storage/keys"
 	"github.com/fhirserver/fhirserver/storage/oauth"
+	schedstore "github.com/fhirserver/fhirserver/storage/scheduling"
 	"github.com/fhirserver/fhirserver/storage/storagetest"
 )
 
@@ -119,7 +120,7 @@ func newServerOn(t testing.TB, opt storage.Options, lifespan time.Duration, wrap
 	}
 	ts.video = []*fakeVideo{{name: "primary"}, {name: "backup"}}
 	ts.notified = &notified{}
-	tele := &telehealth.Service{Res: res, Store: store, Notifier: ts.notified, TokenTTL: time.Minute,
+	tele := &telehealth.Service{Res: res, Store: schedstore.New(store), Notifier: ts.notified, TokenTTL: time.Minute,
 		Providers: []telehealth.VideoProvider{ts.video[0], ts.video[1]}}
 	ts.tele = tele
 	ts.app = fhirserver.New(cfg, fhirserver.Deps{
@@ -131,7 +132,7 @@ func newServerOn(t testing.TB, opt storage.Options, lifespan time.Duration, wrap
 		BlindString: store.BlindString,
 		VerifyAudit: func(ctx context.Context) (int64, *audit.Break, error) { return audit.New(store).Verify(ctx, auditKey) },
 		BreakGlass:  breakglass.New(store, res, time.Hour, 72*time.Hour),
-		Scheduling:  scheduling.New(res, store, 31),
+		Scheduling:  scheduling.New(res, schedstore.New(store), 31),
 		Telehealth:  tele,
 		Audit:       auditor,
 		Ready:       store.Ready,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/storage"
+	schedstore "github.com/fhirserver/fhirserver/storage/scheduling"
 )
 
 // The appointment lifecycle: from each status, where it may go. An
@@ -65,7 +66,7 @@ func (w *work) guardAppointment(ctx context.Context, k storage.Key, obj map[stri
 		return outcome.E(outcome.Conflict, "an appointment cannot go from %s to %s; from %s it may go to %s",
 			orNew(from), to, orNew(from), strings.Join(appointmentMoves[from], ", ")).At("Appointment.status")
 	}
-	if err := w.tx.AddAppointmentEvent(ctx, storage.AppointmentEvent{
+	if err := schedstore.In(w.tx).AddAppointmentEvent(ctx, schedstore.AppointmentEvent{
 		Appointment: k.ID, Actor: w.caller.Actor(), From: from, To: to, Reason: cancelReason(obj),
 	}); err != nil {
 		return err
@@ -109,9 +110,9 @@ func cancelReason(obj map[string]any) string {
 // bookSlots takes a unit of each slot the appointment names.
 func (w *work) bookSlots(ctx context.Context, appointment string, obj map[string]any) error {
 	for i, ref := range slotRefs(obj) {
-		use, err := w.tx.BookSlot(ctx, ref, appointment)
+		use, err := schedstore.In(w.tx).BookSlot(ctx, ref, appointment)
 		switch {
-		case errors.Is(err, storage.ErrSlotFull):
+		case errors.Is(err, schedstore.ErrSlotFull):
 			return outcome.E(outcome.Conflict, "Slot/%s is fully booked", ref).At(fmt.Sprintf("Appointment.slot[%d]", i))
 		case errors.Is(err, storage.ErrNotFound):
 			return outcome.E(outcome.Unprocessable, "Slot/%s is not a slot this server schedules", ref).At(fmt.Sprintf("Appointment.slot[%d]", i))
@@ -130,7 +131,7 @@ func (w *work) bookSlots(ctx context.Context, appointment string, obj map[string
 // releaseSlots gives back the units the appointment holds and returns the
 // slots.
 func (w *work) releaseSlots(ctx context.Context, appointment, reason string) ([]string, error) {
-	slots, err := w.tx.ReleaseAppointment(ctx, appointment, reason)
+	slots, err := schedstore.In(w.tx).ReleaseAppointment(ctx, appointment, reason)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +207,7 @@ func (w *work) guardSlot(ctx context.Context, k storage.Key, obj map[string]any)
 			}
 		}
 	}
-	return w.tx.AddSlotUnits(ctx, k.ID, capacity)
+	return schedstore.In(w.tx).AddSlotUnits(ctx, k.ID, capacity)
 }
 
 // SlotCapacityURL is the extension that gives a Slot's capacity.

@@ -9,7 +9,8 @@
 // versions, their index rows (search) and the request's audit record
 // (audit.go: the Recorder seam) in one storage transaction.
 //
-// It imports resources/access, search, profiles, storage and outcome;
+// It imports resources/access, search, profiles, storage (with
+// storage/audit and storage/scheduling) and outcome;
 // never fhirserver, operations or Echo. Operations build on its Service
 // (Transact, the exported reads and searches).
 package resources

@@ -11,11 +11,12 @@ import (
 )
 
 // This file is what the domain subpackages under storage/ (storage/oauth,
-// storage/audit, storage/keys) build on: the pool, plain transactions,
-// connections of their own, the admin audit, the hooks of write
-// transactions (the audit record, the field cipher) and the error helpers. It is small on
-// purpose; a domain package keeps its own tables and SQL and returns this
-// package's sentinels (ErrNotFound, ErrConflict).
+// storage/audit, storage/keys, storage/scheduling) build on: the pool,
+// plain transactions, connections of their own, a write transaction's own
+// statements, the admin audit, the hooks of write transactions (the audit
+// record, the field cipher) and the error helpers. It is small on purpose;
+// a domain package keeps its own tables and SQL and returns this package's
+// sentinels (ErrNotFound, ErrConflict).
 
 // Querier is what both the pool and a transaction offer.
 type Querier interface {
@@ -98,6 +99,10 @@ func (s *Store) LongRead(ctx context.Context, fn func(q Querier) error) error {
 func (s *Store) Transact(ctx context.Context, fn func(tx Querier) error) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(tx) })
 }
+
+// Querier is the transaction's own, for a domain package's statements
+// that commit with the transaction's writes (storage/scheduling's).
+func (t *Tx) Querier() Querier { return t.tx }
 
 // Now is the timestamp of a write, at the precision PostgreSQL keeps.
 func Now() time.Time { return now() }

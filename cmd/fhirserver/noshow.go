@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"sort"
 
-	"github.com/fhirserver/fhirserver/storage"
+	schedstore "github.com/fhirserver/fhirserver/storage/scheduling"
 )
 
 // noshowCommand is `noshow policy set` and `noshow policy list`: what the
@@ -21,7 +21,7 @@ func noshowCommand(ctx context.Context, args []string, out io.Writer, log *slog.
 	fs := flag.NewFlagSet("noshow policy "+args[1], flag.ContinueOnError)
 	var d dbFlags
 	d.register(fs)
-	var p storage.NoShowPolicy
+	var p schedstore.NoShowPolicy
 	fs.StringVar(&p.VisitType, "visit-type", "", "the visit type (a code of the visit-type system); empty: appointments without one")
 	fs.IntVar(&p.GraceMinutes, "grace-minutes", 15, "minutes after the start before the patient is a no-show")
 	fs.StringVar(&p.Action, "action", "", "CANCEL, CONVERT_TO_ASYNC or HOLD")
@@ -37,13 +37,13 @@ func noshowCommand(ctx context.Context, args []string, out io.Writer, log *slog.
 	}
 	defer db.close()
 	if args[1] == "set" {
-		if err := db.store.PutNoShowPolicy(ctx, p); err != nil {
+		if err := schedstore.New(db.store).PutNoShowPolicy(ctx, p); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "visit type %q: %s after %d minutes\n", p.VisitType, p.Action, p.GraceMinutes)
 		return nil
 	}
-	all, err := db.store.NoShowPolicies(ctx)
+	all, err := schedstore.New(db.store).NoShowPolicies(ctx)
 	if err != nil {
 		return err
 	}

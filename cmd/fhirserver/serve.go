@@ -23,6 +23,7 @@ import (
 	"github.com/fhirserver/fhirserver/smart"
 	"github.com/fhirserver/fhirserver/storage/audit"
 	"github.com/fhirserver/fhirserver/storage/oauth"
+	schedstore "github.com/fhirserver/fhirserver/storage/scheduling"
 )
 
 type serveFlags struct {
@@ -72,10 +73,11 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	res := resources.New(db.store, log)
 	validation, _ := f.validation.options() // checked by parseServe
 	res.SetValidation(validation)
-	sched := scheduling.New(res, db.store, f.slotHorizon)
+	schedState := schedstore.New(db.store)
+	sched := scheduling.New(res, schedState, f.slotHorizon)
 	sched.Waitlist.Weights, _ = scheduling.ParseWeights(f.weights) // checked by parseServe
-	tele := &telehealth.Service{Res: res, Store: db.store, Providers: f.videoProviders(), Notifier: telehealth.LogNotifier{Log: log}}
-	noshows := &scheduling.NoShows{Res: res, Policies: db.store, ReviewAfter: f.noshowReview, Log: log, OnNoShow: tele.SessionNoShow}
+	tele := &telehealth.Service{Res: res, Store: schedState, Providers: f.videoProviders(), Notifier: telehealth.LogNotifier{Log: log}}
+	noshows := &scheduling.NoShows{Res: res, Policies: schedState, ReviewAfter: f.noshowReview, Log: log, OnNoShow: tele.SessionNoShow}
 	go noshows.Every(ctx, f.noshowEvery)
 	provider.SetDirectory(fhirserver.Directory(res))
 	app := fhirserver.New(fhirserver.Config{BaseURL: f.baseURL, MaxBodyBytes: f.maxBody, Log: log}, fhirserver.Deps{

@@ -7,6 +7,6 @@
 // Practitioner/[id]/$availability and $block, Appointment/$find, $book,
 // $waitlist and $events; the domain (availability to slots, the
 // waitlist, no-shows) runs them. It may import operations, resources,
-// search, storage and outcome; never another operation, nor fhirserver or
+// search, storage (with storage/scheduling) and outcome; never another operation, nor fhirserver or
 // Echo.
 package scheduling

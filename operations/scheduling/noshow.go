@@ -13,11 +13,12 @@ import (
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
+	schedstore "github.com/fhirserver/fhirserver/storage/scheduling"
 )
 
 // Policies reads the no-show policies in force.
 type Policies interface {
-	NoShowPolicies(ctx context.Context) (map[string]storage.NoShowPolicy, error)
+	NoShowPolicies(ctx context.Context) (map[string]schedstore.NoShowPolicy, error)
 }
 
 // NoShows is the no-show job: a booked appointment whose patient has not
@@ -29,7 +30,7 @@ type Policies interface {
 // changes but the record — and, when the patient reaches ReviewAfter
 // no-shows, asks the care coordinators for a review (a Task). Several
 // server instances may run it at once: the database lets one act on each
-// appointment (storage.ClaimNoShow).
+// appointment (storage/scheduling's ClaimNoShow).
 type NoShows struct {
 	Res         *resources.Service
 	Policies    Policies
@@ -91,7 +92,7 @@ func (n *NoShows) now() time.Time {
 }
 
 // handle acts on one appointment if its grace period has passed.
-func (n *NoShows) handle(ctx context.Context, appt map[string]any, policies map[string]storage.NoShowPolicy, now time.Time) (bool, error) {
+func (n *NoShows) handle(ctx context.Context, appt map[string]any, policies map[string]schedstore.NoShowPolicy, now time.Time) (bool, error) {
 	visit := visitType(appt)
 	p, ok := policies[visit]
 	if !ok {
@@ -103,11 +104,11 @@ func (n *NoShows) handle(ctx context.Context, appt map[string]any, policies map[
 	}
 	id, patient := str(appt["id"]), patientOf(appt)
 	err = n.Res.Transact(ctx, jobCaller, func(t *resources.Txn) error {
-		count, err := t.Tx().ClaimNoShow(ctx, id, patient, visit, p.Action)
+		count, err := schedstore.In(t.Tx()).ClaimNoShow(ctx, id, patient, visit, p.Action)
 		if err != nil {
 			return err
 		}
-		if err := t.Tx().AddAppointmentEvent(ctx, storage.AppointmentEvent{Appointment: id, Actor: "noshow-job", From: "booked", To: "NO_SHOW_TRIGGERED",
+		if err := schedstore.In(t.Tx()).AddAppointmentEvent(ctx, schedstore.AppointmentEvent{Appointment: id, Actor: "noshow-job", From: "booked", To: "NO_SHOW_TRIGGERED",
 			Reason: "grace " + strconv.Itoa(p.GraceMinutes) + " min passed, action " + p.Action}); err != nil {
 			return err
 		}
@@ -135,7 +136,7 @@ func (n *NoShows) handle(ctx context.Context, appt map[string]any, policies map[
 		}
 		return nil
 	})
-	if errors.Is(err, storage.ErrHandled) {
+	if errors.Is(err, schedstore.ErrHandled) {
 		return false, nil // another instance acted on it
 	}
 	return err == nil, err

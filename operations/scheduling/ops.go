@@ -17,6 +17,7 @@ import (
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
+	schedstore "github.com/fhirserver/fhirserver/storage/scheduling"
 )
 
 // Canonical URLs this server defines for scheduling.
@@ -27,8 +28,8 @@ const (
 
 // Events reads appointments' status changes.
 type Events interface {
-	AppointmentEvents(ctx context.Context, appointment string) ([]storage.AppointmentEventRow, error)
-	FindAppointmentEvents(ctx context.Context, q storage.AppointmentEventQuery) ([]storage.FoundAppointmentEvent, error)
+	AppointmentEvents(ctx context.Context, appointment string) ([]schedstore.AppointmentEventRow, error)
+	FindAppointmentEvents(ctx context.Context, q schedstore.AppointmentEventQuery) ([]schedstore.FoundAppointmentEvent, error)
 }
 
 // Store is what the operations read besides resources: status changes,
@@ -57,7 +58,7 @@ func New(res *resources.Service, store Store, horizon int) *Op {
 }
 
 // eventPart is one status change as a Parameters part.
-func eventPart(e storage.AppointmentEventRow, appointment string) map[string]any {
+func eventPart(e schedstore.AppointmentEventRow, appointment string) map[string]any {
 	parts := []map[string]any{
 		{"name": "at", "valueInstant": e.At.UTC().Format(time.RFC3339Nano)},
 		{"name": "actor", "valueString": e.Actor},
@@ -84,7 +85,7 @@ func (op *Op) SearchEvents(ctx context.Context, c access.Caller, q url.Values) (
 	if err := c.MaySearchAll("Appointment"); err != nil {
 		return nil, err
 	}
-	eq := storage.AppointmentEventQuery{To: q.Get("to"), Actor: q.Get("actor"), Limit: 100}
+	eq := schedstore.AppointmentEventQuery{To: q.Get("to"), Actor: q.Get("actor"), Limit: 100}
 	if v := q.Get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
@@ -175,7 +176,7 @@ func (op *Op) SetAvailability(ctx context.Context, c access.Caller, practitioner
 		return nil, err
 	}
 	return op.change(ctx, c, practitioner, func(t *resources.Txn) error {
-		return t.Tx().AddAvailability(ctx, practitioner, tz, location, encoded, actor(c))
+		return schedstore.In(t.Tx()).AddAvailability(ctx, practitioner, tz, location, encoded, actor(c))
 	})
 }
 
@@ -187,7 +188,7 @@ func (op *Op) Block(ctx context.Context, c access.Caller, practitioner string, b
 		return nil, err
 	}
 	return op.change(ctx, c, practitioner, func(t *resources.Txn) error {
-		return t.Tx().AddBlock(ctx, practitioner, b, actor(c))
+		return schedstore.In(t.Tx()).AddBlock(ctx, practitioner, b, actor(c))
 	})
 }
 
@@ -227,7 +228,7 @@ func (op *Op) sync(ctx context.Context, t *resources.Txn, practitioner string) (
 	var s summary
 	from := op.now().UTC()
 	until := from.AddDate(0, 0, op.horizon+1)
-	tz, location, raw, err := t.Tx().Availability(ctx, practitioner)
+	tz, location, raw, err := schedstore.In(t.Tx()).Availability(ctx, practitioner)
 	if errors.Is(err, storage.ErrNotFound) {
 		tz, raw = "UTC", []byte("[]")
 	} else if err != nil {
@@ -237,7 +238,7 @@ func (op *Op) sync(ctx context.Context, t *resources.Txn, practitioner string) (
 	if err := json.Unmarshal(raw, &rules); err != nil {
 		return s, err
 	}
-	blocks, err := t.Tx().Blocks(ctx, practitioner, from)
+	blocks, err := schedstore.In(t.Tx()).Blocks(ctx, practitioner, from)
 	if err != nil {
 		return s, err
 	}
@@ -259,7 +260,7 @@ func (op *Op) sync(ctx context.Context, t *resources.Txn, practitioner string) (
 	if _, err := t.Put(ctx, schedule, false); err != nil {
 		return s, err
 	}
-	existing, err := t.Tx().SlotsWithPrefix(ctx, slotPrefix(practitioner))
+	existing, err := schedstore.In(t.Tx()).SlotsWithPrefix(ctx, slotPrefix(practitioner))
 	if err != nil {
 		return s, err
 	}
@@ -267,7 +268,7 @@ func (op *Op) sync(ctx context.Context, t *resources.Txn, practitioner string) (
 	for _, spec := range specs {
 		id := SlotID(practitioner, spec.Start)
 		wanted[id] = true
-		if err := t.Tx().AddSlotUnits(ctx, id, spec.Capacity); err != nil {
+		if err := schedstore.In(t.Tx()).AddSlotUnits(ctx, id, spec.Capacity); err != nil {
 			return s, err
 		}
 		st, had := existing[id]
@@ -290,7 +291,7 @@ func (op *Op) sync(ctx context.Context, t *resources.Txn, practitioner string) (
 		if wanted[id] || !ok || start.Before(from) || !start.Before(until) {
 			continue
 		}
-		st, err := t.Tx().LockSlot(ctx, id)
+		st, err := schedstore.In(t.Tx()).LockSlot(ctx, id)
 		if err != nil {
 			return s, err
 		}
@@ -561,12 +562,12 @@ func availabilityParams(body []byte) (string, string, []Rule, error) {
 	return tz, location, rules, nil
 }
 
-func blockParams(body []byte) (storage.Block, error) {
+func blockParams(body []byte) (schedstore.Block, error) {
 	parts, err := parameters(body)
 	if err != nil {
-		return storage.Block{}, err
+		return schedstore.Block{}, err
 	}
-	var b storage.Block
+	var b schedstore.Block
 	for _, p := range parts {
 		switch p.Name {
 		case "start", "end":

@@ -14,6 +14,7 @@ import (
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
+	schedstore "github.com/fhirserver/fhirserver/storage/scheduling"
 )
 
 // Weights make a waitlist entry's priority score:
@@ -64,7 +65,7 @@ type scoreInputs struct {
 	Weights    Weights `json:"weights"`
 }
 
-func (w Weights) score(e storage.WaitlistEntry, now time.Time) (float64, []byte) {
+func (w Weights) score(e schedstore.WaitlistEntry, now time.Time) (float64, []byte) {
 	in := scoreInputs{Urgency: e.Urgency, WaitedDays: math.Round(now.Sub(e.Joined).Hours()/24*1000) / 1000, DistanceKm: e.DistanceKm, Weights: w}
 	s := w.Urgency*float64(in.Urgency) + w.WaitPerDay*in.WaitedDays - w.DistancePerKm*in.DistanceKm
 	b, _ := json.Marshal(in)
@@ -116,13 +117,13 @@ func (wl *Waitlist) Join(ctx context.Context, c access.Caller, body []byte) (res
 			return err
 		}
 		made, e.Appointment = v, v.ID
-		id, err := t.Tx().AddWaitlistEntry(ctx, e)
+		id, err := schedstore.In(t.Tx()).AddWaitlistEntry(ctx, e)
 		if err != nil {
 			return err
 		}
 		e.ID, e.Joined = id, wl.now()
 		score, inputs := wl.Weights.score(e, wl.now())
-		return t.Tx().AddWaitlistEvent(ctx, storage.WaitlistEvent{Entry: id, Kind: "JOINED", Score: score, Inputs: inputs, Actor: actor(c)})
+		return schedstore.In(t.Tx()).AddWaitlistEvent(ctx, schedstore.WaitlistEvent{Entry: id, Kind: "JOINED", Score: score, Inputs: inputs, Actor: actor(c)})
 	})
 	if err != nil {
 		return resources.Result{}, err
@@ -140,7 +141,7 @@ type promoting struct{}
 // for it, which is booked into it, a PROMOTED event.
 func (wl *Waitlist) OnMove(ctx context.Context, t *resources.Txn, m resources.AppointmentMove) error {
 	if m.From == "waitlist" && ctx.Value(promoting{}) == nil {
-		e, err := t.Tx().WaitingEntry(ctx, m.ID)
+		e, err := schedstore.In(t.Tx()).WaitingEntry(ctx, m.ID)
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil
 		}
@@ -148,7 +149,7 @@ func (wl *Waitlist) OnMove(ctx context.Context, t *resources.Txn, m resources.Ap
 			return err
 		}
 		score, inputs := wl.Weights.score(e, wl.now())
-		if err := t.Tx().AddWaitlistEvent(ctx, storage.WaitlistEvent{Entry: e.ID, Kind: "REMOVED", Score: score, Inputs: inputs,
+		if err := schedstore.In(t.Tx()).AddWaitlistEvent(ctx, schedstore.WaitlistEvent{Entry: e.ID, Kind: "REMOVED", Score: score, Inputs: inputs,
 			Actor: "appointment", Reason: "moved to " + m.To}); err != nil {
 			return err
 		}
@@ -206,7 +207,7 @@ func (wl *Waitlist) offer(ctx context.Context, t *resources.Txn, slotID string) 
 			specialties = append(specialties, c.System+"|"+c.Code)
 		}
 	}
-	candidates, err := t.Tx().WaitlistCandidates(ctx, practitioner, specialties, visitTypes)
+	candidates, err := schedstore.In(t.Tx()).WaitlistCandidates(ctx, practitioner, specialties, visitTypes)
 	if err != nil || len(candidates) == 0 {
 		return err
 	}
@@ -229,7 +230,7 @@ func (wl *Waitlist) offer(ctx context.Context, t *resources.Txn, slotID string) 
 	delete(appt, "meta")
 	appt["status"], appt["start"], appt["end"] = "booked", slot.Start, slot.End
 	appt["slot"] = []any{map[string]any{"reference": "Slot/" + slotID}}
-	if err := t.Tx().AddWaitlistEvent(ctx, storage.WaitlistEvent{Entry: e.ID, Kind: "PROMOTED", Slot: slotID, Score: bestScore, Inputs: bestInputs,
+	if err := schedstore.In(t.Tx()).AddWaitlistEvent(ctx, schedstore.WaitlistEvent{Entry: e.ID, Kind: "PROMOTED", Slot: slotID, Score: bestScore, Inputs: bestInputs,
 		Actor: "waitlist", Reason: fmt.Sprintf("the best of %d waiting", len(candidates))}); err != nil {
 		return err
 	}
@@ -256,7 +257,7 @@ func (wl *Waitlist) practitionerOf(ctx context.Context, t *resources.Txn, ref st
 	return "", nil
 }
 
-func waitlistParams(body []byte) (storage.WaitlistEntry, error) {
+func waitlistParams(body []byte) (schedstore.WaitlistEntry, error) {
 	var p struct {
 		ResourceType string `json:"resourceType"`
 		Parameter    []struct {
@@ -268,7 +269,7 @@ func waitlistParams(body []byte) (storage.WaitlistEntry, error) {
 			ValueDecimal   float64                       `json:"valueDecimal"`
 		} `json:"parameter"`
 	}
-	var e storage.WaitlistEntry
+	var e schedstore.WaitlistEntry
 	if err := json.Unmarshal(body, &p); err != nil || p.ResourceType != "Parameters" {
 		return e, outcome.E(outcome.Invalid, "$waitlist takes a Parameters resource")
 	}

@@ -12,6 +12,6 @@
 // $abandon, $no-show, $waiting-room (with its WebSocket, the one
 // operation that takes over the HTTP exchange: Operation.Upgrade),
 // $consent, $video-token, $video-failover and $quality. It may import
-// operations, resources, storage, outcome and the video providers'
-// clients; never another operation, nor fhirserver or Echo.
+// operations, resources, storage (with storage/scheduling), outcome and
+// the video providers' clients; never another operation, nor fhirserver or Echo.
 package telehealth

@@ -15,6 +15,7 @@ import (
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
+	schedstore "github.com/fhirserver/fhirserver/storage/scheduling"
 )
 
 // Canonical URLs this server defines for telehealth.
@@ -46,10 +47,10 @@ var encounterStatus = map[string]string{
 // Store is what the sessions keep outside resources.
 type Store interface {
 	TelehealthState(ctx context.Context, encounter string) (string, time.Time, error)
-	Waiting(ctx context.Context, practitioner string) ([]storage.WaitingSession, error)
+	Waiting(ctx context.Context, practitioner string) ([]schedstore.WaitingSession, error)
 	AverageConsultation(ctx context.Context, practitioner string) (time.Duration, error)
-	CurrentRoom(ctx context.Context, encounter string) (storage.TelehealthRoom, error)
-	MapRoom(ctx context.Context, encounter string, r storage.TelehealthRoom, reason string) error
+	CurrentRoom(ctx context.Context, encounter string) (schedstore.TelehealthRoom, error)
+	MapRoom(ctx context.Context, encounter string, r schedstore.TelehealthRoom, reason string) error
 	RecordToken(ctx context.Context, jti, encounter, participant, provider string, expires time.Time) error
 	UseToken(ctx context.Context, jti, room string) (string, error)
 	AddQuality(ctx context.Context, encounter, kind string, value []byte, by string) error
@@ -138,7 +139,7 @@ func (s *Service) Create(ctx context.Context, c access.Caller, body []byte) (res
 			return err
 		}
 		made = v
-		return t.Tx().AddTelehealthEvent(ctx, storage.TelehealthMove{Encounter: v.ID, Practitioner: practitioner, Actor: actor(c), To: "SCHEDULED"})
+		return schedstore.In(t.Tx()).AddTelehealthEvent(ctx, schedstore.TelehealthMove{Encounter: v.ID, Practitioner: practitioner, Actor: actor(c), To: "SCHEDULED"})
 	})
 	if err != nil {
 		return resources.Result{}, err
@@ -207,7 +208,7 @@ func (s *Service) Move(ctx context.Context, c access.Caller, id, to string) (res
 		if v, err = t.Put(ctx, enc, patientAct); err != nil {
 			return err
 		}
-		if err := t.Tx().AddTelehealthEvent(ctx, storage.TelehealthMove{Encounter: id, Practitioner: practitioner, Actor: actor(c), From: from, To: to}); err != nil {
+		if err := schedstore.In(t.Tx()).AddTelehealthEvent(ctx, schedstore.TelehealthMove{Encounter: id, Practitioner: practitioner, Actor: actor(c), From: from, To: to}); err != nil {
 			return err
 		}
 		return s.moveAppointment(ctx, t, enc, to)
@@ -326,7 +327,7 @@ func (s *Service) SessionNoShow(ctx context.Context, t *resources.Txn, appointme
 		if _, err := t.Put(ctx, enc, true); err != nil {
 			return err
 		}
-		if err := t.Tx().AddTelehealthEvent(ctx, storage.TelehealthMove{Encounter: id, Practitioner: practitionerOf(enc), Actor: "noshow-job", From: state, To: "NO_SHOW"}); err != nil {
+		if err := schedstore.In(t.Tx()).AddTelehealthEvent(ctx, schedstore.TelehealthMove{Encounter: id, Practitioner: practitionerOf(enc), Actor: "noshow-job", From: state, To: "NO_SHOW"}); err != nil {
 			return err
 		}
 	}

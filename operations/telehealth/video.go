@@ -16,6 +16,7 @@ import (
 	"github.com/fhirserver/fhirserver/resources"
 	"github.com/fhirserver/fhirserver/resources/access"
 	"github.com/fhirserver/fhirserver/storage"
+	schedstore "github.com/fhirserver/fhirserver/storage/scheduling"
 )
 
 // VideoProvider is a video service: rooms, and tokens that let one
@@ -106,7 +107,7 @@ func (s *Service) videoParticipant(ctx context.Context, c access.Caller, id stri
 }
 
 // videoToken issues identity a token into room and records it.
-func (s *Service) videoToken(ctx context.Context, id, identity string, room storage.TelehealthRoom, p VideoProvider) ([]byte, error) {
+func (s *Service) videoToken(ctx context.Context, id, identity string, room schedstore.TelehealthRoom, p VideoProvider) ([]byte, error) {
 	ttl := s.TokenTTL
 	if ttl == 0 {
 		ttl = 2 * time.Minute
@@ -134,7 +135,7 @@ func (s *Service) videoToken(ctx context.Context, id, identity string, room stor
 // room is the session's room in force, made with the first provider that
 // can when there is none or its provider is gone; a new map row each time,
 // so a failover leaves the clinical record as it was.
-func (s *Service) room(ctx context.Context, id string) (storage.TelehealthRoom, VideoProvider, error) {
+func (s *Service) room(ctx context.Context, id string) (schedstore.TelehealthRoom, VideoProvider, error) {
 	cur, err := s.Store.CurrentRoom(ctx, id)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return cur, nil, err
@@ -153,7 +154,7 @@ func (s *Service) room(ctx context.Context, id string) (storage.TelehealthRoom, 
 
 // failover makes the session a room with the first provider but skip that
 // can, and maps it.
-func (s *Service) failover(ctx context.Context, id, skip, reason string) (storage.TelehealthRoom, VideoProvider, error) {
+func (s *Service) failover(ctx context.Context, id, skip, reason string) (schedstore.TelehealthRoom, VideoProvider, error) {
 	var errs []error
 	for _, p := range s.Providers {
 		if p.Name() == skip {
@@ -165,13 +166,13 @@ func (s *Service) failover(ctx context.Context, id, skip, reason string) (storag
 			reason = fmt.Sprintf("%s; %s failed", reason, p.Name())
 			continue
 		}
-		r := storage.TelehealthRoom{Provider: p.Name(), Room: name}
+		r := schedstore.TelehealthRoom{Provider: p.Name(), Room: name}
 		if err := s.Store.MapRoom(ctx, id, r, reason); err != nil {
 			return r, nil, err
 		}
 		return r, p, nil
 	}
-	return storage.TelehealthRoom{}, nil, outcome.E(outcome.Transient, "no video provider is available; try again").
+	return schedstore.TelehealthRoom{}, nil, outcome.E(outcome.Transient, "no video provider is available; try again").
 		Wrap("telehealth room", errors.Join(append([]error{errNoProvider}, errs...)...))
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/outcome"
 	"github.com/fhirserver/fhirserver/resources"
+	schedstore "github.com/fhirserver/fhirserver/storage/scheduling"
 	"github.com/fhirserver/fhirserver/storage/storagetest"
 )
 
@@ -39,9 +40,9 @@ func TestVideoTokensAreSingleUse(t *testing.T) {
 	lk := startLiveKit(t)
 	s, owner := storagetest.Open(t)
 	ctx := context.Background()
-	svc := &Service{Res: resources.New(s, nil), Store: s, Providers: []VideoProvider{lk}}
+	svc := &Service{Res: resources.New(s, nil), Store: schedstore.New(s), Providers: []VideoProvider{lk}}
 	require.NoError(t, lk.CreateRoom(ctx, "session-e1"))
-	require.NoError(t, s.RecordToken(ctx, "j1", "e1", "patient-p1#j1", "livekit", time.Now().Add(time.Minute)))
+	require.NoError(t, schedstore.New(s).RecordToken(ctx, "j1", "e1", "patient-p1#j1", "livekit", time.Now().Add(time.Minute)))
 	joined := func(identity string) string {
 		return `{"event":"participant_joined","room":{"name":"session-e1"},"participant":{"identity":"` + identity + `"}}`
 	}

@@ -2,6 +2,7 @@
 // hash chain and learns the first broken link, if any.
 //
 // It owns the operation's declaration and its answer; the chains and
-// their checking are the audit log's (storage). It may import operations,
-// resources, outcome and storage; never another operation.
+// their checking are the audit log's (storage/audit). It may import
+// operations, resources, outcome, storage and storage/audit; never another
+// operation.
 package verify

@@ -1,4 +1,4 @@
-package storage_test
+package scheduling_test
 
 import (
 	"context"
@@ -13,15 +13,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fhirserver/fhirserver/storage"
+	"github.com/fhirserver/fhirserver/storage/scheduling"
 	"github.com/fhirserver/fhirserver/storage/storagetest"
 )
 
-func book(t *testing.T, s *storage.Store, slot, appointment string) (storage.SlotUse, error) {
+func book(t *testing.T, s *storage.Store, slot, appointment string) (scheduling.SlotUse, error) {
 	t.Helper()
-	var use storage.SlotUse
+	var use scheduling.SlotUse
 	err := s.InTx(context.Background(), func(tx *storage.Tx) error {
 		var err error
-		use, err = tx.BookSlot(context.Background(), slot, appointment)
+		use, err = scheduling.In(tx).BookSlot(context.Background(), slot, appointment)
 		return err
 	})
 	return use, err
@@ -33,22 +34,22 @@ func TestSlotCapacity(t *testing.T) {
 	t.Parallel()
 	s, _ := storagetest.Open(t)
 	ctx := context.Background()
-	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.AddSlotUnits(ctx, "s1", 2) }))
-	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.AddSlotUnits(ctx, "s1", 2) }), "idempotent")
+	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return scheduling.In(tx).AddSlotUnits(ctx, "s1", 2) }))
+	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return scheduling.In(tx).AddSlotUnits(ctx, "s1", 2) }), "idempotent")
 
 	u, err := book(t, s, "s1", "a1")
 	require.NoError(t, err)
-	assert.Equal(t, storage.SlotUse{Unit: 1, Full: false}, u)
+	assert.Equal(t, scheduling.SlotUse{Unit: 1, Full: false}, u)
 	u, err = book(t, s, "s1", "a2")
 	require.NoError(t, err)
-	assert.Equal(t, storage.SlotUse{Unit: 2, Full: true}, u)
+	assert.Equal(t, scheduling.SlotUse{Unit: 2, Full: true}, u)
 	_, err = book(t, s, "s1", "a3")
-	assert.ErrorIs(t, err, storage.ErrSlotFull)
+	assert.ErrorIs(t, err, scheduling.ErrSlotFull)
 
 	var freed []string
 	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error {
 		var err error
-		freed, err = tx.ReleaseAppointment(ctx, "a1", "cancelled")
+		freed, err = scheduling.In(tx).ReleaseAppointment(ctx, "a1", "cancelled")
 		return err
 	}))
 	assert.Equal(t, []string{"s1"}, freed)
@@ -60,7 +61,7 @@ func TestSlotCapacity(t *testing.T) {
 	assert.ErrorIs(t, err, storage.ErrNotFound)
 
 	// Contention: 24 bookers, 3 units.
-	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.AddSlotUnits(ctx, "s2", 3) }))
+	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return scheduling.In(tx).AddSlotUnits(ctx, "s2", 3) }))
 	var wins, full int
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -74,7 +75,7 @@ func TestSlotCapacity(t *testing.T) {
 			switch {
 			case err == nil:
 				wins++
-			case errors.Is(err, storage.ErrSlotFull):
+			case errors.Is(err, scheduling.ErrSlotFull):
 				full++
 			default:
 				t.Error(err)
@@ -92,7 +93,7 @@ func TestDoubleBookingIsRefusedByTheDatabase(t *testing.T) {
 	t.Parallel()
 	s, owner := storagetest.Open(t)
 	ctx := context.Background()
-	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.AddSlotUnits(ctx, "s1", 1) }))
+	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return scheduling.In(tx).AddSlotUnits(ctx, "s1", 1) }))
 	_, err := book(t, s, "s1", "a1")
 	require.NoError(t, err)
 
@@ -155,7 +156,7 @@ func TestSchedulesWithActors(t *testing.T) {
 		{[]string{"Practitioner/b", "Location/l"}, []string{}},
 		{[]string{"Location/a"}, []string{}},
 	} {
-		got, err := s.SchedulesWithActors(ctx, c.actors)
+		got, err := scheduling.New(s).SchedulesWithActors(ctx, c.actors)
 		require.NoError(t, err)
 		assert.Equal(t, c.want, got, "%v", c.actors)
 	}

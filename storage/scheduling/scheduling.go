@@ -1,4 +1,4 @@
-package storage
+package scheduling
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fhirserver/fhirserver/storage"
 )
 
 // ErrSlotFull is a booking of a slot whose every unit is taken: the
@@ -17,7 +19,7 @@ var ErrSlotFull = errors.New("storage: the slot is fully booked")
 // AddSlotUnits gives a slot its capacity, each unit created free; units it
 // has already are kept.
 func (t *Tx) AddSlotUnits(ctx context.Context, slot string, capacity int) error {
-	_, err := t.tx.Exec(ctx, `
+	_, err := t.q.Exec(ctx, `
 		WITH u AS (
 			INSERT INTO slot_unit (slot, unit) SELECT $1, n FROM generate_series(1, $2) AS n
 			ON CONFLICT DO NOTHING RETURNING slot, unit)
@@ -40,7 +42,7 @@ type SlotUse struct {
 // database refuses a second live booking of a unit on its own (migration
 // 022), whatever a caller checked first.
 func (t *Tx) BookSlot(ctx context.Context, slot, appointment string) (SlotUse, error) {
-	rows, err := t.tx.Query(ctx, `SELECT unit FROM slot_unit WHERE slot = $1 ORDER BY unit FOR UPDATE`, slot)
+	rows, err := t.q.Query(ctx, `SELECT unit FROM slot_unit WHERE slot = $1 ORDER BY unit FOR UPDATE`, slot)
 	if err != nil {
 		return SlotUse{}, fmt.Errorf("storage: book slot: %w", err)
 	}
@@ -49,7 +51,7 @@ func (t *Tx) BookSlot(ctx context.Context, slot, appointment string) (SlotUse, e
 		return SlotUse{}, fmt.Errorf("storage: book slot: %w", err)
 	}
 	if len(units) == 0 {
-		return SlotUse{}, fmt.Errorf("storage: slot %s has no capacity: %w", slot, ErrNotFound)
+		return SlotUse{}, fmt.Errorf("storage: slot %s has no capacity: %w", slot, storage.ErrNotFound)
 	}
 	free, err := t.freeUnits(ctx, slot)
 	if err != nil {
@@ -59,9 +61,9 @@ func (t *Tx) BookSlot(ctx context.Context, slot, appointment string) (SlotUse, e
 		return SlotUse{}, ErrSlotFull
 	}
 	f := free[0]
-	if _, err := t.tx.Exec(ctx, `INSERT INTO slot_booking (slot, unit, gen, appointment) VALUES ($1, $2, $3, $4)`,
+	if _, err := t.q.Exec(ctx, `INSERT INTO slot_booking (slot, unit, gen, appointment) VALUES ($1, $2, $3, $4)`,
 		slot, f.Unit, f.Gen+1, appointment); err != nil {
-		if isUniqueViolation(err) {
+		if storage.IsUniqueViolation(err) {
 			return SlotUse{}, ErrSlotFull
 		}
 		return SlotUse{}, fmt.Errorf("storage: book slot: %w", err)
@@ -75,7 +77,7 @@ type freeUnit struct {
 
 // freeUnits are the units whose last booking has been released.
 func (t *Tx) freeUnits(ctx context.Context, slot string) ([]freeUnit, error) {
-	rows, err := t.tx.Query(ctx, `
+	rows, err := t.q.Query(ctx, `
 		SELECT r.unit, max(r.gen) FROM slot_release r WHERE r.slot = $1 GROUP BY r.unit
 		HAVING max(r.gen) >= coalesce((SELECT max(b.gen) FROM slot_booking b WHERE b.slot = $1 AND b.unit = r.unit), 0)
 		ORDER BY r.unit`, slot)
@@ -92,7 +94,7 @@ func (t *Tx) freeUnits(ctx context.Context, slot string) ([]freeUnit, error) {
 // ReleaseAppointment releases every live booking of appointment and
 // returns the slots that got a unit back.
 func (t *Tx) ReleaseAppointment(ctx context.Context, appointment, reason string) ([]string, error) {
-	rows, err := t.tx.Query(ctx, `
+	rows, err := t.q.Query(ctx, `
 		INSERT INTO slot_release (slot, unit, gen, reason)
 		SELECT b.slot, b.unit, b.gen, $2 FROM slot_booking b
 		WHERE b.appointment = $1
@@ -115,7 +117,7 @@ type AppointmentEvent struct {
 
 // AddAppointmentEvent records a status change.
 func (t *Tx) AddAppointmentEvent(ctx context.Context, e AppointmentEvent) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO appointment_event (appointment, actor, from_status, to_status, reason)
+	_, err := t.q.Exec(ctx, `INSERT INTO appointment_event (appointment, actor, from_status, to_status, reason)
 		VALUES ($1, $2, nullif($3, ''), $4, nullif($5, ''))`, e.Appointment, e.Actor, e.From, e.To, e.Reason)
 	if err != nil {
 		return fmt.Errorf("storage: appointment event: %w", err)
@@ -126,7 +128,7 @@ func (t *Tx) AddAppointmentEvent(ctx context.Context, e AppointmentEvent) error 
 // AddAvailability records a practitioner's weekly pattern (rules as JSON);
 // the newest is in force.
 func (t *Tx) AddAvailability(ctx context.Context, practitioner, tz, location string, rules []byte, actor string) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO availability (practitioner, tz, rules, actor, location) VALUES ($1, $2, $3, $4, nullif($5, ''))`, practitioner, tz, rules, actor, location)
+	_, err := t.q.Exec(ctx, `INSERT INTO availability (practitioner, tz, rules, actor, location) VALUES ($1, $2, $3, $4, nullif($5, ''))`, practitioner, tz, rules, actor, location)
 	if err != nil {
 		return fmt.Errorf("storage: availability: %w", err)
 	}
@@ -134,11 +136,11 @@ func (t *Tx) AddAvailability(ctx context.Context, practitioner, tz, location str
 }
 
 // Availability is the pattern in force for a practitioner (its zone, the
-// Location it is at, the rules); ErrNotFound when none was ever set.
+// Location it is at, the rules); storage.ErrNotFound when none was ever set.
 func (t *Tx) Availability(ctx context.Context, practitioner string) (tz, location string, rules []byte, err error) {
-	err = t.tx.QueryRow(ctx, `SELECT tz, coalesce(location, ''), rules FROM availability WHERE practitioner = $1 ORDER BY id DESC LIMIT 1`, practitioner).Scan(&tz, &location, &rules)
+	err = t.q.QueryRow(ctx, `SELECT tz, coalesce(location, ''), rules FROM availability WHERE practitioner = $1 ORDER BY id DESC LIMIT 1`, practitioner).Scan(&tz, &location, &rules)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", "", nil, ErrNotFound
+		return "", "", nil, storage.ErrNotFound
 	}
 	if err != nil {
 		return "", "", nil, fmt.Errorf("storage: availability: %w", err)
@@ -154,7 +156,7 @@ type Block struct {
 
 // AddBlock records time off.
 func (t *Tx) AddBlock(ctx context.Context, practitioner string, b Block, actor string) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO availability_override (practitioner, starts, ends, reason, actor) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := t.q.Exec(ctx, `INSERT INTO availability_override (practitioner, starts, ends, reason, actor) VALUES ($1, $2, $3, $4, $5)`,
 		practitioner, b.Start, b.End, b.Reason, actor)
 	if err != nil {
 		return fmt.Errorf("storage: availability block: %w", err)
@@ -164,7 +166,7 @@ func (t *Tx) AddBlock(ctx context.Context, practitioner string, b Block, actor s
 
 // Blocks are the practitioner's time off that ends after from.
 func (t *Tx) Blocks(ctx context.Context, practitioner string, from time.Time) ([]Block, error) {
-	rows, err := t.tx.Query(ctx, `SELECT starts, ends, reason FROM availability_override WHERE practitioner = $1 AND ends > $2 ORDER BY starts`, practitioner, from)
+	rows, err := t.q.Query(ctx, `SELECT starts, ends, reason FROM availability_override WHERE practitioner = $1 AND ends > $2 ORDER BY starts`, practitioner, from)
 	if err != nil {
 		return nil, fmt.Errorf("storage: availability blocks: %w", err)
 	}
@@ -178,7 +180,7 @@ func (t *Tx) Blocks(ctx context.Context, practitioner string, from time.Time) ([
 // SlotsWithPrefix lists the slots with capacity whose ids start with
 // prefix, with their free units.
 func (t *Tx) SlotsWithPrefix(ctx context.Context, prefix string) (map[string]SlotState, error) {
-	rows, err := t.tx.Query(ctx, `
+	rows, err := t.q.Query(ctx, `
 		SELECT u.slot, count(*)::int,
 		       count(*) FILTER (WHERE (SELECT max(r.gen) FROM slot_release r WHERE r.slot = u.slot AND r.unit = u.unit)
 		                             >= coalesce((SELECT max(b.gen) FROM slot_booking b WHERE b.slot = u.slot AND b.unit = u.unit), 0))::int
@@ -209,7 +211,7 @@ func (s *Store) SchedulesWithActors(ctx context.Context, actors []string) ([]str
 		typ, id, _ := strings.Cut(a, "/")
 		types, ids = append(types, typ), append(ids, id)
 	}
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.q.Query(ctx, `
 		SELECT DISTINCT r.id FROM search_reference r
 		JOIN resource_version v ON v.type = r.type AND v.id = r.id AND v.version = r.version
 		WHERE r.type = 'Schedule' AND r.param = 'actor' AND r.target_id = ($2::text[])[1] AND r.target_type = ($1::text[])[1] AND NOT v.deleted
@@ -237,7 +239,7 @@ type SlotState struct {
 // the transaction and returns its state: no booking can change it until
 // the transaction ends.
 func (t *Tx) LockSlot(ctx context.Context, slot string) (SlotState, error) {
-	if _, err := t.tx.Exec(ctx, `SELECT unit FROM slot_unit WHERE slot = $1 FOR UPDATE`, slot); err != nil {
+	if _, err := t.q.Exec(ctx, `SELECT unit FROM slot_unit WHERE slot = $1 FOR UPDATE`, slot); err != nil {
 		return SlotState{}, fmt.Errorf("storage: lock slot: %w", err)
 	}
 	states, err := t.SlotsWithPrefix(ctx, slot)
@@ -269,7 +271,7 @@ type FoundAppointmentEvent struct {
 // FindAppointmentEvents lists status changes across appointments, oldest
 // first.
 func (s *Store) FindAppointmentEvents(ctx context.Context, q AppointmentEventQuery) ([]FoundAppointmentEvent, error) {
-	rows, err := s.pool.Query(Unrestricted(ctx), `SELECT appointment, at, actor, coalesce(from_status, ''), to_status, coalesce(reason, '')
+	rows, err := s.q.Query(storage.Unrestricted(ctx), `SELECT appointment, at, actor, coalesce(from_status, ''), to_status, coalesce(reason, '')
 		FROM appointment_event WHERE ($1 = '' OR to_status = $1) AND ($2 = '' OR actor = $2) AND at >= $3 ORDER BY id LIMIT $4`,
 		q.To, q.Actor, q.Since, q.Limit)
 	if err != nil {
@@ -288,7 +290,7 @@ func (s *Store) FindAppointmentEvents(ctx context.Context, q AppointmentEventQue
 
 // AppointmentEvents lists an appointment's status changes, oldest first.
 func (s *Store) AppointmentEvents(ctx context.Context, appointment string) ([]AppointmentEventRow, error) {
-	rows, err := s.pool.Query(ctx, `SELECT at, actor, coalesce(from_status, ''), to_status, coalesce(reason, '')
+	rows, err := s.q.Query(ctx, `SELECT at, actor, coalesce(from_status, ''), to_status, coalesce(reason, '')
 		FROM appointment_event WHERE appointment = $1 ORDER BY id`, appointment)
 	if err != nil {
 		return nil, fmt.Errorf("storage: appointment events: %w", err)
@@ -310,8 +312,8 @@ type NoShowPolicy struct {
 // PutNoShowPolicy puts a policy in force for its visit type (recorded in
 // the admin audit).
 func (s *Store) PutNoShowPolicy(ctx context.Context, p NoShowPolicy) error {
-	_, err := s.pool.Exec(Unrestricted(ctx), adminAudited(`INSERT INTO noshow_policy (visit_type, grace_minutes, action, actor) VALUES ($1, $2, $3, $4)
-		RETURNING 'noshow-policy:' || visit_type AS target`, "noshow-policy.set", 3), p.VisitType, p.GraceMinutes, p.Action, actorOf(ctx))
+	_, err := s.q.Exec(storage.Unrestricted(ctx), storage.AdminAudited(`INSERT INTO noshow_policy (visit_type, grace_minutes, action, actor) VALUES ($1, $2, $3, $4)
+		RETURNING 'noshow-policy:' || visit_type AS target`, "noshow-policy.set", 3), p.VisitType, p.GraceMinutes, p.Action, storage.Actor(ctx))
 	if err != nil {
 		return fmt.Errorf("storage: no-show policy: %w", err)
 	}
@@ -320,7 +322,7 @@ func (s *Store) PutNoShowPolicy(ctx context.Context, p NoShowPolicy) error {
 
 // NoShowPolicies are the policies in force, by visit type.
 func (s *Store) NoShowPolicies(ctx context.Context) (map[string]NoShowPolicy, error) {
-	rows, err := s.pool.Query(Unrestricted(ctx), `SELECT DISTINCT ON (visit_type) visit_type, grace_minutes, action FROM noshow_policy ORDER BY visit_type, id DESC`)
+	rows, err := s.q.Query(storage.Unrestricted(ctx), `SELECT DISTINCT ON (visit_type) visit_type, grace_minutes, action FROM noshow_policy ORDER BY visit_type, id DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("storage: no-show policies: %w", err)
 	}
@@ -343,18 +345,18 @@ var ErrHandled = errors.New("storage: the no-show was handled already")
 // this one included.
 func (t *Tx) ClaimNoShow(ctx context.Context, appointment, patient, visitType, action string) (int, error) {
 	var n int
-	err := t.Savepoint(ctx, func(tx *Tx) error {
-		_, err := tx.tx.Exec(ctx, `INSERT INTO noshow_action (appointment, patient, visit_type, action) VALUES ($1, $2, $3, $4)`,
+	err := t.tx.Savepoint(ctx, func(sp *storage.Tx) error {
+		_, err := sp.Querier().Exec(ctx, `INSERT INTO noshow_action (appointment, patient, visit_type, action) VALUES ($1, $2, $3, $4)`,
 			appointment, patient, visitType, action)
 		return err
 	})
-	if isUniqueViolation(err) {
+	if storage.IsUniqueViolation(err) {
 		return 0, ErrHandled
 	}
 	if err != nil {
 		return 0, fmt.Errorf("storage: no-show: %w", err)
 	}
-	if err := t.tx.QueryRow(ctx, `SELECT count(*) FROM noshow_action WHERE patient = $1`, patient).Scan(&n); err != nil {
+	if err := t.q.QueryRow(ctx, `SELECT count(*) FROM noshow_action WHERE patient = $1`, patient).Scan(&n); err != nil {
 		return 0, fmt.Errorf("storage: no-show: %w", err)
 	}
 	return n, nil
@@ -372,7 +374,7 @@ type WaitlistEntry struct {
 // AddWaitlistEntry records an entry and returns its id.
 func (t *Tx) AddWaitlistEntry(ctx context.Context, e WaitlistEntry) (int64, error) {
 	var id int64
-	err := t.tx.QueryRow(ctx, `INSERT INTO waitlist_entry (appointment, patient, practitioner, specialty, visit_type, urgency, distance_km)
+	err := t.q.QueryRow(ctx, `INSERT INTO waitlist_entry (appointment, patient, practitioner, specialty, visit_type, urgency, distance_km)
 		VALUES ($1, $2, nullif($3, ''), nullif($4, ''), nullif($5, ''), $6, $7) RETURNING id, joined`,
 		e.Appointment, e.Patient, e.Practitioner, e.Specialty, e.VisitType, e.Urgency, e.DistanceKm).Scan(&id, &e.Joined)
 	if err != nil {
@@ -388,7 +390,7 @@ const waitlistColumns = `e.id, e.appointment, e.patient, coalesce(e.practitioner
 // removed) for the practitioner or one of the specialties, taking the
 // visit types (an entry without one takes any).
 func (t *Tx) WaitlistCandidates(ctx context.Context, practitioner string, specialties, visitTypes []string) ([]WaitlistEntry, error) {
-	rows, err := t.tx.Query(ctx, `SELECT `+waitlistColumns+` FROM waitlist_entry e
+	rows, err := t.q.Query(ctx, `SELECT `+waitlistColumns+` FROM waitlist_entry e
 		WHERE (e.practitioner = $1 OR e.specialty = ANY($2))
 		  AND (e.visit_type IS NULL OR e.visit_type = ANY($3))
 		  AND NOT EXISTS (SELECT 1 FROM waitlist_event v WHERE v.entry = e.id AND v.kind IN ('PROMOTED', 'REMOVED'))
@@ -404,16 +406,16 @@ func (t *Tx) WaitlistCandidates(ctx context.Context, practitioner string, specia
 }
 
 // WaitingEntry is the entry of a waitlist appointment still waiting;
-// ErrNotFound when there is none.
+// storage.ErrNotFound when there is none.
 func (t *Tx) WaitingEntry(ctx context.Context, appointment string) (WaitlistEntry, error) {
-	rows, err := t.tx.Query(ctx, `SELECT `+waitlistColumns+` FROM waitlist_entry e WHERE e.appointment = $1
+	rows, err := t.q.Query(ctx, `SELECT `+waitlistColumns+` FROM waitlist_entry e WHERE e.appointment = $1
 		AND NOT EXISTS (SELECT 1 FROM waitlist_event v WHERE v.entry = e.id AND v.kind IN ('PROMOTED', 'REMOVED'))`, appointment)
 	if err != nil {
 		return WaitlistEntry{}, fmt.Errorf("storage: waitlist: %w", err)
 	}
 	e, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[WaitlistEntry])
 	if errors.Is(err, pgx.ErrNoRows) {
-		return e, ErrNotFound
+		return e, storage.ErrNotFound
 	}
 	if err != nil {
 		return e, fmt.Errorf("storage: waitlist: %w", err)
@@ -434,7 +436,7 @@ type WaitlistEvent struct {
 
 // AddWaitlistEvent records an event.
 func (t *Tx) AddWaitlistEvent(ctx context.Context, e WaitlistEvent) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO waitlist_event (entry, kind, slot, score, inputs, actor, reason)
+	_, err := t.q.Exec(ctx, `INSERT INTO waitlist_event (entry, kind, slot, score, inputs, actor, reason)
 		VALUES ($1, $2, nullif($3, ''), $4, $5, $6, nullif($7, ''))`, e.Entry, e.Kind, e.Slot, e.Score, e.Inputs, e.Actor, e.Reason)
 	if err != nil {
 		return fmt.Errorf("storage: waitlist event: %w", err)

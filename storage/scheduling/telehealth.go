@@ -1,4 +1,4 @@
-package storage
+package scheduling
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fhirserver/fhirserver/storage"
 )
 
 // TelehealthMove is a session's change of state.
@@ -16,7 +18,7 @@ type TelehealthMove struct {
 
 // AddTelehealthEvent records a move of a session.
 func (t *Tx) AddTelehealthEvent(ctx context.Context, m TelehealthMove) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO telehealth_event (encounter, practitioner, actor, from_state, to_state) VALUES ($1, nullif($2, ''), $3, nullif($4, ''), $5)`,
+	_, err := t.q.Exec(ctx, `INSERT INTO telehealth_event (encounter, practitioner, actor, from_state, to_state) VALUES ($1, nullif($2, ''), $3, nullif($4, ''), $5)`,
 		m.Encounter, m.Practitioner, m.Actor, m.From, m.To)
 	if err != nil {
 		return fmt.Errorf("storage: telehealth event: %w", err)
@@ -29,7 +31,7 @@ func (t *Tx) AddTelehealthEvent(ctx context.Context, m TelehealthMove) error {
 func (s *Store) TelehealthState(ctx context.Context, encounter string) (string, time.Time, error) {
 	var state string
 	var at time.Time
-	err := s.pool.QueryRow(Unrestricted(ctx), `SELECT to_state, at FROM telehealth_event WHERE encounter = $1 ORDER BY id DESC LIMIT 1`, encounter).Scan(&state, &at)
+	err := s.q.QueryRow(storage.Unrestricted(ctx), `SELECT to_state, at FROM telehealth_event WHERE encounter = $1 ORDER BY id DESC LIMIT 1`, encounter).Scan(&state, &at)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", time.Time{}, nil
 	}
@@ -42,7 +44,7 @@ func (s *Store) TelehealthState(ctx context.Context, encounter string) (string, 
 // Waiting lists a practitioner's sessions in the waiting room, in order of
 // arrival, with when each arrived.
 func (s *Store) Waiting(ctx context.Context, practitioner string) ([]WaitingSession, error) {
-	rows, err := s.pool.Query(Unrestricted(ctx), `
+	rows, err := s.q.Query(storage.Unrestricted(ctx), `
 		SELECT encounter, at FROM (
 			SELECT DISTINCT ON (encounter) encounter, to_state, at FROM telehealth_event
 			WHERE practitioner = $1 ORDER BY encounter, id DESC) last
@@ -67,7 +69,7 @@ type WaitingSession struct {
 // active, on average; 0 when there is none.
 func (s *Store) AverageConsultation(ctx context.Context, practitioner string) (time.Duration, error) {
 	var secs *float64
-	err := s.pool.QueryRow(Unrestricted(ctx), `
+	err := s.q.QueryRow(storage.Unrestricted(ctx), `
 		SELECT avg(extract(epoch FROM c.at - a.at)) FROM telehealth_event c
 		JOIN LATERAL (SELECT at FROM telehealth_event a WHERE a.encounter = c.encounter AND a.to_state = 'ACTIVE' ORDER BY id DESC LIMIT 1) a ON true
 		WHERE c.practitioner = $1 AND c.to_state = 'COMPLETED'`, practitioner).Scan(&secs)
@@ -85,13 +87,13 @@ type TelehealthRoom struct {
 	Provider, Room string
 }
 
-// CurrentRoom is the session's room in force; ErrNotFound when it has
+// CurrentRoom is the session's room in force; storage.ErrNotFound when it has
 // none yet.
 func (s *Store) CurrentRoom(ctx context.Context, encounter string) (TelehealthRoom, error) {
 	var r TelehealthRoom
-	err := s.pool.QueryRow(Unrestricted(ctx), `SELECT provider, room FROM telehealth_room WHERE encounter = $1 ORDER BY id DESC LIMIT 1`, encounter).Scan(&r.Provider, &r.Room)
+	err := s.q.QueryRow(storage.Unrestricted(ctx), `SELECT provider, room FROM telehealth_room WHERE encounter = $1 ORDER BY id DESC LIMIT 1`, encounter).Scan(&r.Provider, &r.Room)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return r, ErrNotFound
+		return r, storage.ErrNotFound
 	}
 	if err != nil {
 		return r, fmt.Errorf("storage: telehealth room: %w", err)
@@ -102,7 +104,7 @@ func (s *Store) CurrentRoom(ctx context.Context, encounter string) (TelehealthRo
 // MapRoom puts a room in force for a session (a new row: a failover keeps
 // the history of the rooms it had).
 func (s *Store) MapRoom(ctx context.Context, encounter string, r TelehealthRoom, reason string) error {
-	_, err := s.pool.Exec(Unrestricted(ctx), `INSERT INTO telehealth_room (encounter, provider, room, reason) VALUES ($1, $2, $3, nullif($4, ''))`,
+	_, err := s.q.Exec(storage.Unrestricted(ctx), `INSERT INTO telehealth_room (encounter, provider, room, reason) VALUES ($1, $2, $3, nullif($4, ''))`,
 		encounter, r.Provider, r.Room, reason)
 	if err != nil {
 		return fmt.Errorf("storage: telehealth room: %w", err)
@@ -112,7 +114,7 @@ func (s *Store) MapRoom(ctx context.Context, encounter string, r TelehealthRoom,
 
 // RecordToken records a video token issued (its id, for whom, until when).
 func (s *Store) RecordToken(ctx context.Context, jti, encounter, participant, provider string, expires time.Time) error {
-	_, err := s.pool.Exec(Unrestricted(ctx), `INSERT INTO telehealth_token (jti, encounter, participant, provider, expires) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := s.q.Exec(storage.Unrestricted(ctx), `INSERT INTO telehealth_token (jti, encounter, participant, provider, expires) VALUES ($1, $2, $3, $4, $5)`,
 		jti, encounter, participant, provider, expires)
 	if err != nil {
 		return fmt.Errorf("storage: telehealth token: %w", err)
@@ -123,7 +125,7 @@ func (s *Store) RecordToken(ctx context.Context, jti, encounter, participant, pr
 // AddQuality stores a technical quality report, apart from clinical
 // records.
 func (s *Store) AddQuality(ctx context.Context, encounter, kind string, value []byte, by string) error {
-	_, err := s.pool.Exec(Unrestricted(ctx), `INSERT INTO telehealth_quality (encounter, kind, value, reported_by) VALUES ($1, $2, $3, $4)`,
+	_, err := s.q.Exec(storage.Unrestricted(ctx), `INSERT INTO telehealth_quality (encounter, kind, value, reported_by) VALUES ($1, $2, $3, $4)`,
 		encounter, kind, value, by)
 	if err != nil {
 		return fmt.Errorf("storage: telehealth quality: %w", err)
@@ -136,19 +138,19 @@ func (s *Store) AddQuality(ctx context.Context, encounter, kind string, value []
 // used, REUSE for one seen before, UNKNOWN for one it did not issue. Of
 // two joins at once, the unique index lets one be first.
 func (s *Store) UseToken(ctx context.Context, jti, room string) (string, error) {
-	ctx = Unrestricted(ctx)
+	ctx = storage.Unrestricted(ctx)
 	var known bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM telehealth_token WHERE jti = $1)`, jti).Scan(&known); err != nil {
+	if err := s.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM telehealth_token WHERE jti = $1)`, jti).Scan(&known); err != nil {
 		return "", fmt.Errorf("storage: token use: %w", err)
 	}
 	kind := "FIRST"
 	if !known {
 		kind = "UNKNOWN"
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO telehealth_token_use (jti, room, kind) VALUES ($1, $2, $3)`, jti, room, kind)
-	if kind == "FIRST" && isUniqueViolation(err) {
+	_, err := s.q.Exec(ctx, `INSERT INTO telehealth_token_use (jti, room, kind) VALUES ($1, $2, $3)`, jti, room, kind)
+	if kind == "FIRST" && storage.IsUniqueViolation(err) {
 		kind = "REUSE"
-		_, err = s.pool.Exec(ctx, `INSERT INTO telehealth_token_use (jti, room, kind) VALUES ($1, $2, $3)`, jti, room, kind)
+		_, err = s.q.Exec(ctx, `INSERT INTO telehealth_token_use (jti, room, kind) VALUES ($1, $2, $3)`, jti, room, kind)
 	}
 	if err != nil {
 		return "", fmt.Errorf("storage: token use: %w", err)
