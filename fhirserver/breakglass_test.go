@@ -98,3 +98,37 @@ func TestBreakGlass(t *testing.T) {
 func review(outcome string) map[string]any {
 	return map[string]any{"type": map[string]any{"text": "review outcome"}, "valueString": outcome}
 }
+
+// The break-glass event and its review Task commit together: when the
+// event cannot be recorded, no review Task is left behind, and nothing
+// is granted.
+func TestBreakGlassEventAndReviewCommitTogether(t *testing.T) {
+	t.Parallel()
+	ts := launchServer(t)
+	ctx := context.Background()
+	_, err := ts.smart.RegisterClient(ctx, smart.Client{ID: "ehr", Public: true, RedirectURIs: []string{appRedirect}, Scopes: []string{"user/*.cruds"}})
+	require.NoError(t, err)
+	doc := userTokenFor(t, ts, "ehr", "doc", "user/*.cruds")
+	conn, err := pgx.Connect(ctx, ts.owner)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	tasks := func() (n int) {
+		require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM resource_version WHERE type = 'Task'`).Scan(&n))
+		return n
+	}
+	_, err = conn.Exec(ctx, `
+		CREATE FUNCTION refuse_event() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no room for the event'; END $$;
+		CREATE TRIGGER refuse_event BEFORE INSERT ON break_glass FOR EACH ROW EXECUTE FUNCTION refuse_event()`)
+	require.NoError(t, err)
+	before := tasks()
+	r := ts.doWith(doc, "POST", "/Patient/p2/$break-glass", fhirJSON, breakGlassBody("Unconscious patient in the ED, allergies unknown", "ETREAT"))
+	assert.GreaterOrEqual(t, r.Status, 500, "%s", r.Body)
+	assert.Equal(t, before, tasks(), "no review Task without its event")
+	assert.Equal(t, 404, fhirGet(ts, doc, "/Patient/p2").Status)
+
+	_, err = conn.Exec(ctx, `DROP TRIGGER refuse_event ON break_glass`)
+	require.NoError(t, err)
+	r = ts.doWith(doc, "POST", "/Patient/p2/$break-glass", fhirJSON, breakGlassBody("Unconscious patient in the ED, allergies unknown", "ETREAT"))
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	assert.Equal(t, before+1, tasks())
+}

@@ -131,7 +131,7 @@ func newServerOn(t testing.TB, opt storage.Options, lifespan time.Duration, wrap
 		Blind:       store.BlindToken,
 		BlindString: store.BlindString,
 		VerifyAudit: func(ctx context.Context) (int64, *audit.Break, error) { return audit.New(store).Verify(ctx, auditKey) },
-		BreakGlass:  breakglass.New(store, res, time.Hour, 72*time.Hour),
+		BreakGlass:  breakglass.New(res, time.Hour, 72*time.Hour),
 		Scheduling:  scheduling.New(res, schedstore.New(store), 31),
 		Telehealth:  tele,
 		Audit:       auditor,

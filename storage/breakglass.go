@@ -21,11 +21,12 @@ type BreakGlass struct {
 	ReviewTask    string
 }
 
-// PutBreakGlass records an emergency access; it is committed before the
-// access is granted.
-func (s *Store) PutBreakGlass(ctx context.Context, b BreakGlass) (int64, error) {
+// PutBreakGlass records an emergency access in the transaction that
+// makes its review Task: the grant and its review, with the write's audit
+// record, commit together or not at all.
+func (t *Tx) PutBreakGlass(ctx context.Context, b BreakGlass) (int64, error) {
 	var id int64
-	err := s.pool.QueryRow(Unrestricted(ctx), `
+	err := t.tx.QueryRow(ctx, `
 		INSERT INTO break_glass (username, fhir_user, patient, justification, purpose, expires_at, review_task)
 		VALUES ($1, nullif($2, ''), $3, $4, $5, $6, $7) RETURNING id`,
 		b.Username, b.FHIRUser, b.Patient, b.Justification, b.Purpose, b.Expires, b.ReviewTask).Scan(&id)

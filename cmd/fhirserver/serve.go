@@ -90,7 +90,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		VerifyAudit: func(ctx context.Context) (int64, *audit.Break, error) {
 			return audit.New(db.store).Verify(ctx, auditKey)
 		},
-		BreakGlass: breakglass.New(db.store, res, f.breakGlassFor, 72*time.Hour),
+		BreakGlass: breakglass.New(res, f.breakGlassFor, 72*time.Hour),
 		Scheduling: sched,
 		Telehealth: tele,
 		Audit:      auditLog,

@@ -13,14 +13,8 @@ import (
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// Store records break-glass events.
-type Store interface {
-	PutBreakGlass(ctx context.Context, b storage.BreakGlass) (int64, error)
-}
-
 // Op runs the operation.
 type Op struct {
-	store        Store
 	res          *resources.Service
 	lasts        time.Duration // how long the access lasts
 	reviewWithin time.Duration // when the review is due
@@ -28,15 +22,15 @@ type Op struct {
 }
 
 // New makes the operation: access for lasts, a review due within reviewWithin.
-func New(store Store, res *resources.Service, lasts, reviewWithin time.Duration) *Op {
-	return &Op{store: store, res: res, lasts: lasts, reviewWithin: reviewWithin, now: time.Now}
+func New(res *resources.Service, lasts, reviewWithin time.Duration) *Op {
+	return &Op{res: res, lasts: lasts, reviewWithin: reviewWithin, now: time.Now}
 }
 
 // system is the server's own authority for the review Task.
 var system = access.System(resources.BreakGlassCaller)
 
 // Run breaks the glass for caller on patient with the Parameters in body.
-func (op *Op) Run(ctx context.Context, caller access.Caller, patient string, body []byte, base string) ([]byte, error) {
+func (op *Op) Run(ctx context.Context, caller access.Caller, patient string, body []byte) ([]byte, error) {
 	if err := caller.MayBreakGlass(); err != nil {
 		return nil, err
 	}
@@ -50,18 +44,20 @@ func (op *Op) Run(ctx context.Context, caller access.Caller, patient string, bod
 	}
 	now := op.now().UTC()
 	expires, due := now.Add(op.lasts), now.Add(op.reviewWithin)
-	task, err := json.Marshal(reviewTask(caller, patient, justification, purpose, now, due))
+	var taskID string
+	// The event, its review Task and the write's audit record commit
+	// together, before anything is seen under the event.
+	err = op.res.Transact(unrestricted, system, func(t *resources.Txn) error {
+		created, err := t.Create(unrestricted, reviewTask(caller, patient, justification, purpose, now, due))
+		if err != nil {
+			return err
+		}
+		taskID = created.ID
+		_, err = t.Tx().PutBreakGlass(unrestricted, storage.BreakGlass{Username: caller.User, FHIRUser: caller.FHIRUser, Patient: patient,
+			Justification: justification, Purpose: purpose, Expires: expires, ReviewTask: taskID})
+		return err
+	})
 	if err != nil {
-		return nil, err
-	}
-	created, err := op.res.Create(unrestricted, system, "Task", task, resources.Options{BaseURL: base})
-	if err != nil {
-		return nil, err
-	}
-	taskID := created.Version.ID
-	// The event is durable before anything is seen under it.
-	if _, err := op.store.PutBreakGlass(ctx, storage.BreakGlass{Username: caller.User, FHIRUser: caller.FHIRUser, Patient: patient,
-		Justification: justification, Purpose: purpose, Expires: expires, ReviewTask: taskID}); err != nil {
 		return nil, err
 	}
 	return json.Marshal(map[string]any{

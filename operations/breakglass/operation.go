@@ -24,7 +24,7 @@ func Operation(op *Op) *operations.Operation {
 			if op == nil {
 				return resources.Result{}, outcome.E(outcome.NotSupported, "$break-glass is not enabled")
 			}
-			out, err := op.Run(ctx, r.Caller, r.ID, r.Body, r.Options.BaseURL)
+			out, err := op.Run(ctx, r.Caller, r.ID, r.Body)
 			if err != nil {
 				return resources.Result{}, err
 			}
