@@ -281,3 +281,38 @@ func literals(args []any) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// A led search is prepared once per connection and keeps its plan: after
+// PostgreSQL's five custom plans it runs a generic one instead of
+// planning each time (planning cost ten times its execution). An unled
+// search is never prepared: it is planned for its values every time.
+func TestLedSearchKeepsItsPlan(t *testing.T) {
+	t.Parallel()
+	s, _ := storagetest.OpenWith(t, storage.Options{MaxConns: 1}) // one session: its prepared statements are the search's
+	ctx := context.Background()
+	ledObservations(t, s)
+	plans := func() (generic, custom int64) {
+		t.Helper()
+		require.NoError(t, s.Querier().QueryRow(ctx, `SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0)
+			FROM pg_prepared_statements WHERE statement LIKE '%DISTINCT ON (l.id)%'`).Scan(&generic, &custom))
+		return generic, custom
+	}
+	for i := range 12 {
+		patient := []string{"p1", "p2"}[i%2]
+		_, _, err := s.SearchSnapshot(ctx, storage.Criteria{Type: "Observation", Limit: 10,
+			Lead: &storage.Lead{Table: "search_reference", Cond: refCond(patient)}, Clauses: []storage.KeyClause{exists("search_token", codeCond("a"))}})
+		require.NoError(t, err)
+	}
+	generic, custom := plans()
+	assert.Equal(t, int64(5), custom, "five custom plans first")
+	assert.GreaterOrEqual(t, generic, int64(7), "then the kept plan")
+
+	for range 6 {
+		_, _, err := s.SearchSnapshot(ctx, storage.Criteria{Type: "Observation", Limit: 10, Clauses: []storage.KeyClause{exists("search_token", codeCond("a"))}})
+		require.NoError(t, err)
+	}
+	var unled int
+	require.NoError(t, s.Querier().QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements WHERE statement NOT LIKE '%DISTINCT ON (l.id)%'
+		AND statement LIKE '%FROM resource_version v%search_token%'`).Scan(&unled))
+	assert.Zero(t, unled, "an unled search is planned for its values each time")
+}
