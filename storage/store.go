@@ -63,8 +63,12 @@ func beginWith(timeout time.Duration) pgx.TxOptions {
 	return pgx.TxOptions{BeginQuery: fmt.Sprintf("BEGIN; SET LOCAL statement_timeout = %d", timeout.Milliseconds())}
 }
 
-// ServerMaxConns is the pool size the server runs with.
-const ServerMaxConns = 64
+// ServerMaxConns is the pool size the server runs with. More backends
+// than the machine has cores only queue in the kernel instead of in the
+// pool: on 2 cores, 64 connections gave reads at 64 clients a p99 of 37-47
+// ms, 16 gave 24-28 ms at the same p50 and throughput (docs/benchmarks.md,
+// issue 18). The audit's writers have connections of their own.
+const ServerMaxConns = 16
 
 // Open connects a pool that works as the fhir_app role, so the application
 // holds no UPDATE or DELETE privilege on append-only tables.
