@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -63,12 +64,13 @@ func beginWith(timeout time.Duration) pgx.TxOptions {
 	return pgx.TxOptions{BeginQuery: fmt.Sprintf("BEGIN; SET LOCAL statement_timeout = %d", timeout.Milliseconds())}
 }
 
-// ServerMaxConns is the pool size the server runs with. More backends
-// than the machine has cores only queue in the kernel instead of in the
-// pool: on 2 cores, 64 connections gave reads at 64 clients a p99 of 37-47
-// ms, 16 gave 24-28 ms at the same p50 and throughput (docs/benchmarks.md,
-// issue 18). The audit's writers have connections of their own.
-const ServerMaxConns = 16
+// ServerMaxConns is the pool size the server runs with: eight connections
+// a core, at least 16. More backends than the cores can serve only queue
+// in the kernel instead of in the pool: on 2 cores, 64 connections gave
+// reads at 64 clients a p99 of 37-47 ms, 16 gave 24-28 ms at the same p50
+// and throughput (docs/benchmarks.md, issue 18). The audit's writers have
+// connections of their own.
+func ServerMaxConns() int32 { return int32(max(16, 8*runtime.NumCPU())) }
 
 // Open connects a pool that works as the fhir_app role, so the application
 // holds no UPDATE or DELETE privilege on append-only tables.

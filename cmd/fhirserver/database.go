@@ -87,7 +87,7 @@ func openDatabase(ctx context.Context, d dbFlags, log *slog.Logger) (*database, 
 		db.stop()
 		return nil, err
 	}
-	store, err := storage.Open(ctx, db.url, storage.Options{MaxConns: storage.ServerMaxConns,
+	store, err := storage.Open(ctx, db.url, storage.Options{MaxConns: storage.ServerMaxConns(),
 		StatementTimeout: d.budget.StatementTimeout, WriteTimeout: d.budget.WriteTimeout}, log)
 	if err != nil {
 		db.stop()

@@ -98,7 +98,7 @@ func OpenWith(t testing.TB, opt storage.Options) (*storage.Store, string) {
 	t.Helper()
 	u := New(t)
 	if _, ok := t.(*testing.B); ok {
-		opt.MaxConns = storage.ServerMaxConns
+		opt.MaxConns = storage.ServerMaxConns()
 	}
 	s, err := storage.Open(context.Background(), u, opt, nil)
 	if err != nil {
