@@ -135,7 +135,8 @@ func (a *app) recordWrites(c echo.Context) {
 // answers about (the patient of a $break-glass) with the answer.
 func auditedInTx(c echo.Context) bool {
 	w, _ := c.Get(recorderKey).(*writeRecorder)
-	return w != nil && w.committed && !strings.Contains(c.Path(), "$")
+	_, isOperation := c.Get(operationKey).(*operations.Operation)
+	return w != nil && w.committed && !isOperation
 }
 
 // searchRunKey holds the search an operation is answered by (searchRun):

@@ -35,10 +35,7 @@ func TestAWriteWhoseAuditFailsIsNotStored(t *testing.T) {
 			+ (SELECT count(*) FROM appointment_event)`).Scan(&n))
 		return n
 	}
-	_, err = conn.Exec(ctx, `
-		CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the audit log is full'; END $$;
-		CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_event FOR EACH ROW EXECUTE FUNCTION refuse_audit()`)
-	require.NoError(t, err)
+	refuseInserts(t, conn, "audit_event")
 	before := stored()
 
 	patient := `{"resourceType":"Patient","name":[{"family":"Unaudited"}]}`
@@ -67,9 +64,26 @@ func TestAWriteWhoseAuditFailsIsNotStored(t *testing.T) {
 	}
 	assert.Equal(t, 404, fhirGet(ts, doc, "/Patient/p2").Status, "a refused break-glass grants nothing")
 
-	_, err = conn.Exec(ctx, `DROP TRIGGER refuse_audit ON audit_event`)
-	require.NoError(t, err)
+	allowInserts(t, conn, "audit_event")
 	r := ts.do("POST", "/Patient", fhirJSON, patient)
 	require.Equal(t, 201, r.Status, "%s", r.Body)
 	assert.Equal(t, before+1, stored(), "the same write goes through once the log takes records")
+}
+
+// refuseInserts makes the database refuse every insert into table, as a
+// full disk or a broken log would: a test's database only (the owner's
+// connection may add triggers).
+func refuseInserts(t *testing.T, conn *pgx.Conn, table string) {
+	t.Helper()
+	_, err := conn.Exec(context.Background(), `
+		CREATE OR REPLACE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'inserts refused'; END $$;
+		CREATE TRIGGER refuse_insert BEFORE INSERT ON `+table+` FOR EACH ROW EXECUTE FUNCTION refuse_insert()`)
+	require.NoError(t, err)
+}
+
+// allowInserts undoes refuseInserts.
+func allowInserts(t *testing.T, conn *pgx.Conn, table string) {
+	t.Helper()
+	_, err := conn.Exec(context.Background(), `DROP TRIGGER refuse_insert ON `+table)
+	require.NoError(t, err)
 }

@@ -146,11 +146,7 @@ func (s *Service) everythingKeep(c access.Caller, types []string) (storage.KeyCl
 		}
 		var limits []storage.KeyClause
 		for _, i := range is {
-			limit, err := s.limit(c, t, i)
-			if err != nil {
-				return nil, err
-			}
-			if limit != nil {
+			if limit := s.limit(c, t, i); limit != nil {
 				limits = append(limits, limit)
 			}
 		}
