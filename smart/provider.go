@@ -108,7 +108,13 @@ func New(ctx context.Context, cfg Config, db Store, log *slog.Logger) (*Provider
 		EnablePKCEPlainChallengeMethod: false,
 		// A refresh token only for offline_access or online_access.
 		RefreshTokenScopes: []string{"offline_access", "online_access"},
+		// fosite fills these defaults in on first use, unguarded: set them
+		// here, so that concurrent requests only read the config (the race
+		// detector caught two refreshes writing the audience strategy).
+		AudienceMatchingStrategy: fosite.DefaultAudienceMatchingStrategy,
+		JWKSFetcherStrategy:      fosite.NewDefaultJWKSFetcherStrategy(),
 	}
+	config.ClientSecretsHasher = &fosite.BCrypt{Config: config}
 	limits := DefaultLimits()
 	if cfg.Limits != nil {
 		limits = *cfg.Limits
