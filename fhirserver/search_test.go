@@ -218,6 +218,44 @@ func TestSearchParameterTypes(t *testing.T) {
 	}
 }
 
+// A patient and a code are found through the patient's compartment of
+// the token index (migration 034), which holds every patient a version
+// refers to: a patient who performed another's observation does not get
+// it as their own, current versions only.
+func TestSearchPatientAndCode(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	searchData(ts)
+	ts.put("Observation", "o4", `{"resourceType":"Observation","status":"final",
+		"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],
+		"code":{"coding":[{"system":"http://loinc.org","code":"2339-0"}]},
+		"subject":{"reference":"Patient/p1"},"performer":[{"reference":"Patient/p2"}],"effectiveDateTime":"2022-02-02"}`)
+	tests := []struct {
+		path string
+		want []string
+	}{
+		{"/Observation?patient=p2&code=http://loinc.org|2339-0", []string{"o2"}},
+		{"/Observation?patient=p1&code=2339-0", []string{"o4"}},
+		{"/Observation?subject=Patient/p1&code=http://loinc.org|2339-0", []string{"o4"}},
+		{"/Observation?performer=Patient/p2&code=2339-0", []string{"o4"}},
+		{"/Observation?patient=p1&category=laboratory", []string{"o4"}},
+		{"/Observation?patient=p1&category=laboratory&date=ge2022", []string{"o4"}},
+		{"/Observation?patient=p1&category=laboratory&date=lt2022", []string{}},
+		{"/Observation?patient=p2&code=|8867-4", []string{}},
+		{"/Observation?patient=p1&code=|8867-4", []string{"o3"}},
+		{"/Patient/p2/Observation?code=2339-0", []string{"o2", "o4"}},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, ts.ids(tt.path), tt.path)
+	}
+	ts.put("Observation", "o4", `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},
+		"subject":{"reference":"Patient/p1"},"performer":[{"reference":"Patient/p2"}]}`)
+	assert.Equal(t, []string{}, ts.ids("/Observation?patient=p1&code=2339-0"))
+	assert.Equal(t, []string{"o1", "o3", "o4"}, ts.ids("/Observation?patient=p1&code=8867-4"))
+	require.Contains(t, []int{200, 204}, ts.do("DELETE", "/Observation/o4", "", "").Status)
+	assert.Equal(t, []string{"o1", "o3"}, ts.ids("/Observation?patient=p1&code=8867-4"))
+}
+
 func TestSearchSeesOnlyCurrentVersions(t *testing.T) {
 	t.Parallel()
 	ts := newServer(t)

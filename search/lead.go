@@ -84,3 +84,77 @@ func referenceLead(p *Param, modifier, val string, o Options) (storage.KeyClause
 	}
 	return nil, false
 }
+
+// compartment is a search's best start when it names one patient and a
+// code: the token rows of that patient's compartment (migration 034),
+// which come in id order for one (patient, parameter, code) whatever the
+// system, so that a page reads only the patient's matching rows instead
+// of checking the code on every resource of the patient.
+type compartment struct {
+	patient string // from a reference to one Patient
+	token   *storage.Lead
+	tokenAt int // the clause the token lead stands for
+	rank    int // leadToken, or leadIdentifier when a system is fixed
+}
+
+// patientOf is the Patient id that name=value refers to, when it names
+// exactly one patient by a reference of typ (patient=123,
+// subject=Patient/123) and the id is one the compartment index holds.
+func (r *Registry) patientOf(typ, name, value string, o Options) string {
+	code, modifier, chained := splitName(name)
+	p := r.Param(typ, code)
+	values := splitOr(value)
+	if p == nil || p.Type != "reference" || chained != "" || len(values) != 1 || len(p.codes()) != 1 {
+		return ""
+	}
+	typed := p.targetType
+	if modifier != "" {
+		if typed != "" && typed != modifier {
+			return ""
+		}
+		typed = modifier
+	}
+	val := values[0]
+	if t, id, local := localReference(val, o.BaseURL); local {
+		val, typed = id, t
+	} else if strings.Contains(val, ":") || strings.Contains(val, "/") {
+		return ""
+	}
+	if typed != "Patient" || !storage.CompartmentID(val) {
+		return ""
+	}
+	return val
+}
+
+// compartmentToken is the condition on a patient's token rows of
+// name=value: a code, with or without its system; the rank prefers a
+// fixed system (the narrower rows).
+func (r *Registry) compartmentToken(typ, name, value string, o Options) (int, *storage.Lead) {
+	code, modifier, chained := splitName(name)
+	p := r.Param(typ, code)
+	values := splitOr(value)
+	if p == nil || p.Type != "token" || modifier != "" || chained != "" || len(values) != 1 || len(p.codes()) != 1 {
+		return noLead, nil
+	}
+	t, err := parseToken(name, values[0])
+	if err != nil || t.code == nil {
+		return noLead, nil
+	}
+	t = t.blinded(typ, p, o)
+	rank := leadToken
+	if t.system != nil {
+		rank = leadIdentifier
+	}
+	param := p.codes()[0]
+	return rank, &storage.Lead{Table: "search_token", Cond: func(arg func(any) string, x string) string {
+		return x + ".param = " + arg(param) + " AND " + t.sqlOn(arg, x+".system", x+".code")
+	}}
+}
+
+// lead is the compartment's lead: the token condition on the patient's rows.
+func (c compartment) lead() *storage.Lead {
+	patient, cond := c.patient, c.token.Cond
+	return &storage.Lead{Table: "search_token", Cond: func(arg func(any) string, x string) string {
+		return x + ".patient = " + arg(patient) + " AND " + cond(arg, x)
+	}}
+}

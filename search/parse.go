@@ -59,6 +59,7 @@ func (r *Registry) Parse(typ string, q url.Values, o Options) (Query, error) {
 	}
 	var spent budget
 	lead, leadRank, leadAt := (*storage.Lead)(nil), noLead, -1
+	var comp compartment
 	for _, name := range sortedKeys(q) {
 		values := q[name]
 		switch {
@@ -149,13 +150,27 @@ func (r *Registry) Parse(typ string, q url.Values, o Options) (Query, error) {
 			continue
 		}
 		for i, v := range values {
+			at := len(out.Criteria.Clauses) + i
 			if rank, l := r.leadFor(typ, name, v, o); rank > leadRank {
-				lead, leadRank, leadAt = l, rank, len(out.Criteria.Clauses)+i
+				lead, leadRank, leadAt = l, rank, at
+			}
+			if id := r.patientOf(typ, name, v, o); id != "" && comp.patient == "" {
+				comp.patient = id
+			}
+			if rank, l := r.compartmentToken(typ, name, v, o); rank > comp.rank {
+				comp.token, comp.rank, comp.tokenAt = l, rank, at
 			}
 		}
 		out.Criteria.Clauses = append(out.Criteria.Clauses, clauses...)
 	}
-	if lead != nil { // the lead replaces the clause it stands for
+	// The lead replaces the clause it stands for; a compartment's patient
+	// clause stays, checked on the few rows the lead finds (the compartment
+	// holds every patient a version refers to, not only its subject).
+	switch {
+	case comp.patient != "" && comp.token != nil:
+		out.Criteria.Lead = comp.lead()
+		out.Criteria.Clauses = slices.Delete(out.Criteria.Clauses, comp.tokenAt, comp.tokenAt+1)
+	case lead != nil:
 		out.Criteria.Lead = lead
 		out.Criteria.Clauses = slices.Delete(out.Criteria.Clauses, leadAt, leadAt+1)
 	}

@@ -90,7 +90,7 @@ type indexTable struct {
 
 var indexTables = []indexTable{
 	{"search_string", []string{"value", "exact", "long"}, []string{"text", "text", "text"}},
-	{"search_token", []string{"system", "code", "text"}, []string{"text", "text", "text"}},
+	{"search_token", []string{"system", "code", "text", "patient"}, []string{"text", "text", "text", "text"}},
 	{"search_reference", []string{"target_type", "target_id", "url"}, []string{"text", "text", "text"}},
 	{"search_date", []string{"lo", "hi"}, []string{"timestamptz", "timestamptz"}},
 	{"search_number", []string{"value"}, []string{"numeric"}},
@@ -108,11 +108,14 @@ func collectIndex(rows []Row) []indexColumns {
 	ts := func(t time.Time) *string { return s(t.UTC().Format(time.RFC3339Nano)) }
 	for _, r := range rows {
 		ix, k, v := &r.Index, r.Key, r.Version
+		patients := compartments(r)
 		for _, e := range ix.Strings {
 			out[0].add(k, v, e.Param, s(IndexPrefix(e.Value)), s(e.Exact), longValue(e.Value))
 		}
 		for _, e := range ix.Tokens {
-			out[1].add(k, v, e.Param, indexKey(e.System), indexKey(e.Code), e.Text)
+			for _, p := range patients {
+				out[1].add(k, v, e.Param, indexKey(e.System), indexKey(e.Code), e.Text, p)
+			}
 		}
 		for _, e := range ix.References {
 			out[2].add(k, v, e.Param, indexKey(e.TargetType), indexKey(e.TargetID), indexKey(e.URL))
@@ -134,6 +137,38 @@ func collectIndex(rows []Row) []indexColumns {
 		}
 	}
 	return out
+}
+
+// compartments are the patients a version's token rows are written for
+// (migration 034): a row for each patient it concerns, or one row with no
+// patient. Only a patient's valid id is indexed (a reference may name
+// anything, and a btree row is bounded): a search leads by the
+// compartment only for a valid id (CompartmentID).
+func compartments(r Row) []*string {
+	var out []*string
+	for _, p := range patientsOf(r) {
+		if CompartmentID(p) {
+			out = append(out, &p)
+		}
+	}
+	if len(out) == 0 {
+		return []*string{nil}
+	}
+	return out
+}
+
+// CompartmentID tells whether id is a FHIR id ([A-Za-z0-9\-.]{1,64}),
+// one the token rows' patient column holds.
+func CompartmentID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func tsp(t *time.Time) *string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,8 @@ import (
 
 // ledObservations writes 300 Observations of patient p1 (and 100 of p2):
 // codes a, b and c in turn; every seventh updated to code b, every
-// eleventh deleted, every thirteenth referring to p1 twice.
+// eleventh deleted, every thirteenth referring to p1 twice, every
+// seventeenth of p1's performed by p2 (in p2's compartment too).
 func ledObservations(t *testing.T, s *storage.Store) int64 {
 	ctx := context.Background()
 	var rows []storage.Row
@@ -26,6 +28,9 @@ func ledObservations(t *testing.T, s *storage.Store) int64 {
 		refs := []storage.ReferenceEntry{{Param: "patient", TargetType: ptr("Patient"), TargetID: ptr(patient)}}
 		if twice {
 			refs = append(refs, refs[0])
+		}
+		if n, _ := strconv.Atoi(id[1:]); patient == "p1" && n%17 == 0 {
+			refs = append(refs, storage.ReferenceEntry{Param: "performer", TargetType: ptr("Patient"), TargetID: ptr("p2")})
 		}
 		return storage.Row{Key: storage.Key{Type: "Observation", ID: id}, Version: version, Method: "PUT",
 			Resource: []byte(`{"resourceType":"Observation"}`),
@@ -64,6 +69,14 @@ func codeCond(code string) storage.KeyClause {
 	}
 }
 
+// compartmentCond is a compartment lead (migration 034): patient's token
+// rows of code.
+func compartmentCond(patient, code string) storage.KeyClause {
+	return func(arg func(any) string, x string) string {
+		return x + ".patient = " + arg(patient) + " AND " + codeCond(code)(arg, x)
+	}
+}
+
 // exists is the clause form of a lead condition.
 func exists(table string, cond storage.KeyClause) storage.KeyClause {
 	return func(arg func(any) string, v string) string {
@@ -81,10 +94,12 @@ func TestLedSearchFindsWhatTheClauseFinds(t *testing.T) {
 	snap := ledObservations(t, s)
 	recent := func(arg func(any) string) string { return "v.last_updated > " + arg(time.Now().Add(-time.Hour)) }
 	cases := map[string]storage.Criteria{
-		"patient":             {Lead: &storage.Lead{Table: "search_reference", Cond: refCond("p1")}},
-		"patient+code":        {Lead: &storage.Lead{Table: "search_reference", Cond: refCond("p1")}, Clauses: []storage.KeyClause{exists("search_token", codeCond("b"))}},
-		"code+patient+filter": {Lead: &storage.Lead{Table: "search_token", Cond: codeCond("a")}, Clauses: []storage.KeyClause{exists("search_reference", refCond("p1"))}, Filters: []storage.Clause{recent}},
-		"nothing":             {Lead: &storage.Lead{Table: "search_reference", Cond: refCond("nobody")}},
+		"patient":                 {Lead: &storage.Lead{Table: "search_reference", Cond: refCond("p1")}},
+		"patient+code":            {Lead: &storage.Lead{Table: "search_reference", Cond: refCond("p1")}, Clauses: []storage.KeyClause{exists("search_token", codeCond("b"))}},
+		"code+patient+filter":     {Lead: &storage.Lead{Table: "search_token", Cond: codeCond("a")}, Clauses: []storage.KeyClause{exists("search_reference", refCond("p1"))}, Filters: []storage.Clause{recent}},
+		"nothing":                 {Lead: &storage.Lead{Table: "search_reference", Cond: refCond("nobody")}},
+		"compartment":             {Lead: &storage.Lead{Table: "search_token", Cond: compartmentCond("p1", "b")}, Clauses: []storage.KeyClause{exists("search_reference", refCond("p1"))}},
+		"performer's compartment": {Lead: &storage.Lead{Table: "search_token", Cond: compartmentCond("p2", "a")}, Clauses: []storage.KeyClause{exists("search_reference", refCond("p2"))}},
 	}
 	for name, led := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -113,6 +128,42 @@ func TestLedSearchFindsWhatTheClauseFinds(t *testing.T) {
 		})
 	}
 	assert.NotEmpty(t, pages(t, s, cases["patient+code"]), "the fixture has matches")
+	// p2's compartment holds p1's observations that p2 performed: the
+	// lead alone finds them, the patient clause keeps them out.
+	alone := cases["performer's compartment"]
+	alone.Type, alone.Snapshot, alone.Clauses = "Observation", snap, nil
+	assert.Greater(t, len(pages(t, s, alone)), len(pages(t, s, cases["performer's compartment"])))
+}
+
+// A page of a patient's code reads that patient's rows of the code and no
+// others: not the patient's other observations (checked one by one
+// before migration 034), not the code's rows of other patients.
+func TestCompartmentSearchReadsOnlyMatchingRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	conn, snap := plannedStore(t, "VACUUM (ANALYZE) search_token, search_reference, resource_version")
+	c := storage.Criteria{Type: "Observation", Snapshot: snap, Limit: 11,
+		Lead: &storage.Lead{Table: "search_token", Cond: compartmentCond("p2", "a")}, Clauses: []storage.KeyClause{exists("search_reference", refCond("p2"))}}
+	sql, args := storage.SearchSQL(c)
+	_, err := conn.Exec(ctx, "PREPARE led AS "+sql)
+	require.NoError(t, err)
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		t.Run(mode, func(t *testing.T) {
+			_, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode)
+			require.NoError(t, err)
+			var raw string
+			require.NoError(t, conn.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE led("+literals(args)+")").Scan(&raw))
+			var plan []struct{ Plan node }
+			require.NoError(t, json.Unmarshal([]byte(raw), &plan))
+			scan := plan[0].Plan.find("search_token")
+			require.NotNil(t, scan, raw)
+			assert.Equal(t, "search_token_patient", scan.Index, raw)
+			// p2's 100 observations hold 34 of code a, and p1's performed
+			// by p2 six more: a page of 11 reads about 11 of them.
+			assert.Less(t, scan.ActualRows, 20.0, raw)
+			assert.Nil(t, plan[0].Plan.find("Sort"), "the index gives the order")
+		})
+	}
 }
 
 // pages reads every page of 10 forwards.

@@ -1,0 +1,61 @@
+package search
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/fhirserver/fhirserver/profiles"
+)
+
+// A search naming one patient and a code starts from that patient's
+// token rows of the code (the compartment, migration 034) and still
+// checks the patient's own parameter on them; any other search keeps
+// its lead.
+func TestAPatientAndACodeLeadByTheCompartment(t *testing.T) {
+	reg, err := Load(profiles.ResourceTypes())
+	require.NoError(t, err)
+	tests := []struct {
+		query   string
+		lead    string // the lead condition rendered on l, values inlined; "" none
+		clauses int
+	}{
+		{"patient=p1&code=http://loinc.org|1-8", "l.patient = p1 AND l.param = code AND l.system = http://loinc.org AND l.code = 1-8", 1},
+		{"patient=Patient/p1&category=laboratory", "l.patient = p1 AND l.param = category AND l.code = laboratory", 1},
+		{"subject=Patient/p1&code=1-8", "l.patient = p1 AND l.param = code AND l.code = 1-8", 1},
+		{"patient=p1&category=laboratory&code=s|1-8", "l.patient = p1 AND l.param = code AND l.system = s AND l.code = 1-8", 2},
+		{"patient=p1&code=|1-8", "l.patient = p1 AND l.param = code AND l.system IS NULL AND l.code = 1-8", 1},
+		{"patient=p1&date=ge2020", "l.param = subject AND l.target_id = p1 AND l.target_type = Patient", 1},
+		{"patient=p1", "l.param = subject AND l.target_id = p1 AND l.target_type = Patient", 0},
+		{"code=s|1-8", "l.param = code AND l.system = s AND l.code = 1-8", 0},
+		{"patient=p1,p2&code=s|1-8", "l.param = code AND l.system = s AND l.code = 1-8", 1},
+		{"patient=p1&code:text=glucose", "l.param = subject AND l.target_id = p1 AND l.target_type = Patient", 1},
+		{"patient=p1&code=s|", "l.param = subject AND l.target_id = p1 AND l.target_type = Patient", 1},
+		{"subject:Group=g1&code=s|1-8", "l.param = subject AND l.target_id = g1 AND l.target_type = Group", 1},
+		{"patient=p_1&code=s|1-8", "l.param = subject AND l.target_id = p_1 AND l.target_type = Patient", 1},
+		{"patient.name=smith&code=s|1-8", "l.param = code AND l.system = s AND l.code = 1-8", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			q, err := url.ParseQuery(tt.query)
+			require.NoError(t, err)
+			got, err := reg.Parse("Observation", q, Options{})
+			require.NoError(t, err)
+			assert.Len(t, got.Criteria.Clauses, tt.clauses)
+			if tt.lead == "" {
+				assert.Nil(t, got.Criteria.Lead)
+				return
+			}
+			require.NotNil(t, got.Criteria.Lead)
+			var values []any
+			sql := got.Criteria.Lead.Cond(func(v any) string { values = append(values, v); return "?" }, "l")
+			for _, v := range values {
+				sql = strings.Replace(sql, "?", v.(string), 1)
+			}
+			assert.Equal(t, tt.lead, sql)
+		})
+	}
+}
