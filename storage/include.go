@@ -24,11 +24,14 @@ func (s *Store) Referenced(ctx context.Context, from []Version, params []string,
 	}
 	types, ids, versions := versionKeys(from)
 	params = append([]string{}, params...) // never NULL: cardinality(NULL) is not 0
-	sql := `SELECT DISTINCT ON (v.type, v.id) ` + qualified("v") + ` FROM unnest($1::text[], $2::text[], $3::bigint[]) AS f(type, id, version)
+	// The targets first, each once: a page's fifty encounters name the
+	// same organization fifty times, and each version row read is a
+	// whole resource.
+	sql := `WITH t AS (SELECT DISTINCT x.target_type, x.target_id FROM unnest($1::text[], $2::text[], $3::bigint[]) AS f(type, id, version)
 		JOIN search_reference x ON x.type = f.type AND x.id = f.id AND x.version = f.version
-		JOIN resource_version v ON v.type = x.target_type AND v.id = x.target_id
-		WHERE (cardinality($4::text[]) = 0 OR x.param = ANY($4)) AND ($5 = '' OR x.target_type = $5)
-		AND ` + currentAt("v", "$6") + ` ORDER BY v.type, v.id`
+		WHERE (cardinality($4::text[]) = 0 OR x.param = ANY($4)) AND ($5 = '' OR x.target_type = $5) AND x.target_id IS NOT NULL)
+		SELECT ` + qualified("v") + ` FROM t JOIN resource_version v ON v.type = t.target_type AND v.id = t.target_id
+		WHERE ` + currentAt("v", "$6") + ` ORDER BY v.type, v.id`
 	return s.versions(ctx, "include", sql, types, ids, versions, params, targetType, snapshot) // one plan fits all: the keys drive
 }
 
@@ -41,11 +44,11 @@ func (s *Store) Referencing(ctx context.Context, to []Version, srcType string, p
 	}
 	types, ids, _ := versionKeys(to)
 	params = append([]string{}, params...)
-	sql := `SELECT DISTINCT ON (v.type, v.id) ` + qualified("v") + ` FROM unnest($1::text[], $2::text[]) AS t(type, id)
+	sql := `WITH s AS (SELECT DISTINCT x.type, x.id, x.version FROM unnest($1::text[], $2::text[]) AS t(type, id)
 		JOIN search_reference x ON x.target_type = t.type AND x.target_id = t.id
-		JOIN resource_version v ON v.type = x.type AND v.id = x.id AND v.version = x.version
-		WHERE x.type = $3 AND (cardinality($4::text[]) = 0 OR x.param = ANY($4))
-		AND ` + currentAt("v", "$5") + ` ORDER BY v.type, v.id`
+		WHERE x.type = $3 AND (cardinality($4::text[]) = 0 OR x.param = ANY($4)))
+		SELECT ` + qualified("v") + ` FROM s JOIN resource_version v ON v.type = s.type AND v.id = s.id AND v.version = s.version
+		WHERE ` + currentAt("v", "$5") + ` ORDER BY v.type, v.id`
 	return s.versions(ctx, "revinclude", sql, types, ids, srcType, params, snapshot) // one plan fits all: the keys drive
 }
 
