@@ -4,7 +4,7 @@ BIN      := bin
 DATA_DIR ?= ./.data
 ADDR     ?= 127.0.0.1:8080
 
-.PHONY: build run test bench bench-search bench-audit bench-validation bench-scheduling postgres browser vet fuzz
+.PHONY: build run test bench bench-search bench-ingest bench-scale bench-audit bench-validation bench-scheduling postgres browser vet fuzz
 
 build:
 	$(GO) build -o $(BIN)/fhirserver ./cmd/fhirserver
@@ -31,6 +31,21 @@ bench: postgres build
 # patients with fresh ids are about 1,500 patients and a million resources.
 bench-search: postgres build
 	BENCH_COPIES=$${BENCH_COPIES:-87} BENCH_READS=$${BENCH_READS:-200} scripts/bench.sh --search
+
+# Issue 18 goal 4: about a million resources (BENCH_INGEST_COPIES=87 copies
+# of the synthea-blaze patients, fresh ids) ingested by a fresh server with
+# validation and audit on, and COPYed by PostgreSQL into a plain table on the
+# same cluster; one line gives both rates and ingest time / COPY time (goal
+# <= 6). BENCH_INGEST_CONCURRENCY sets the bundles in flight (default 4).
+bench-ingest: postgres build
+	scripts/bench-ingest.sh
+
+# Issue 18 goal 5: the searches at 1,000 and then 64,000 trimmed patients
+# (BENCH_SCALE_PATIENTS=1000,64000) in one server; each kind's searches/s at
+# 64K over 1K (goal >= 0.80). scripts/bench-scale.sh says why patients are
+# trimmed and lists the knobs.
+bench-scale: postgres build
+	scripts/bench-scale.sh
 
 # Chromium, Node.js and the test app's npm packages, for the browser test.
 browser:

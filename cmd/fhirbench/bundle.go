@@ -100,6 +100,12 @@ func readFixture(path string) (f fixture, skip string, err error) {
 	if err != nil {
 		return f, "", err
 	}
+	return parseFixture(path, data)
+}
+
+// parseFixture is readFixture on a file already read (or made, as the
+// trimmed patients of the scale mode are).
+func parseFixture(path string, data []byte) (f fixture, skip string, err error) {
 	var head bundleHead
 	if err := json.Unmarshal(data, &head); err != nil {
 		return f, "", fmt.Errorf("%s: %w", path, err)
@@ -150,6 +156,24 @@ type idMap struct {
 // is fresh, so the same file can be posted many times without collisions.
 // Conditional references (Type?identifier=...) are left alone.
 func (f *fixture) rewrite(newID func() string) ([]byte, error) {
+	top, entries, err := f.rewriteParts(newID)
+	if err != nil {
+		return nil, err
+	}
+	top.set("entry", entries)
+	return top.appendTo(make([]byte, 0, len(entries)+256)), nil
+}
+
+// rewriteEntries is rewrite's entry array alone ("[...]"), for bundles that
+// join several copies.
+func (f *fixture) rewriteEntries(newID func() string) ([]byte, error) {
+	_, entries, err := f.rewriteParts(newID)
+	return entries, err
+}
+
+// rewriteParts returns the bundle's top-level object and, apart, its
+// rewritten entry array.
+func (f *fixture) rewriteParts(newID func() string) (object, []byte, error) {
 	ids := idMap{uuids: map[string]string{}, keys: map[string]string{}}
 	for _, e := range f.entries {
 		if e.uuid != "" && ids.uuids[e.uuid] == "" {
@@ -184,33 +208,33 @@ func (m idMap) replacer() *strings.Replacer {
 }
 
 // setResourceIDs gives each entry's resource its new id (the text replacement
-// cannot, since "id": "85" is not a reference) and fixes absolute fullUrls.
-func setResourceIDs(data []byte, infos []entryInfo, ids idMap, newID func() string) ([]byte, error) {
+// cannot, since "id": "85" is not a reference) and fixes absolute fullUrls;
+// it returns the top-level object and the new entry array.
+func setResourceIDs(data []byte, infos []entryInfo, ids idMap, newID func() string) (object, []byte, error) {
 	var top object
 	if err := json.Unmarshal(data, &top); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	raw, _ := top.get("entry")
 	var entries []object
 	if err := json.Unmarshal(raw, &entries); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(entries) != len(infos) {
-		return nil, fmt.Errorf("entry count changed: %d != %d", len(entries), len(infos))
+		return nil, nil, fmt.Errorf("entry count changed: %d != %d", len(entries), len(infos))
 	}
 	buf := make([]byte, 0, len(data)+len(data)/16)
 	buf = append(buf, '[')
 	for i := range entries {
 		if err := setEntryID(&entries[i], infos[i], ids, newID); err != nil {
-			return nil, fmt.Errorf("entry %d: %w", i, err)
+			return nil, nil, fmt.Errorf("entry %d: %w", i, err)
 		}
 		if i > 0 {
 			buf = append(buf, ',')
 		}
 		buf = entries[i].appendTo(buf)
 	}
-	top.set("entry", append(buf, ']'))
-	return top.appendTo(make([]byte, 0, len(buf)+256)), nil
+	return top, append(buf, ']'), nil
 }
 
 // setEntryID sets resource.id (when the resource has one or PUT needs one)

@@ -13,16 +13,20 @@ import (
 )
 
 // fakeFHIR is a minimal SMART-on-FHIR server: discovery, a client-credentials
-// token endpoint, transaction/batch POST at the base and GET Type/id.
+// token endpoint, transaction/batch POST at the base, GET Type/id, and
+// searches that answer every stored resource of the type (at most 1000),
+// its references resolved as a server would.
 type fakeFHIR struct {
 	fakeOptions
 
 	mu        sync.Mutex
 	tokens    map[string]bool
-	stored    map[string]bool // Type/id
-	puts      map[string]int  // how often each PUT Type/id was written
-	providers int             // batch bundles received
-	problems  []string        // protocol violations seen by the fake
+	stored    map[string]bool             // Type/id
+	resources map[string][]map[string]any // by type, as stored
+	bundles   []int                       // entries of each transaction received
+	puts      map[string]int              // how often each PUT Type/id was written
+	providers int                         // batch bundles received
+	problems  []string                    // protocol violations seen by the fake
 }
 
 // fakeOptions are the credentials and faults of a fakeFHIR.
@@ -34,7 +38,7 @@ type fakeOptions struct {
 }
 
 func newFakeFHIR(t *testing.T, opts fakeOptions) (*httptest.Server, *fakeFHIR) {
-	f := &fakeFHIR{fakeOptions: opts, tokens: map[string]bool{}, stored: map[string]bool{}, puts: map[string]int{}}
+	f := &fakeFHIR{fakeOptions: opts, tokens: map[string]bool{}, stored: map[string]bool{}, puts: map[string]int{}, resources: map[string][]map[string]any{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"token_endpoint": "http://" + r.Host + "/auth/token", "grant_types_supported": []string{"client_credentials"}})
@@ -42,6 +46,8 @@ func newFakeFHIR(t *testing.T, opts fakeOptions) (*httptest.Server, *fakeFHIR) {
 	mux.HandleFunc("POST /auth/token", f.token)
 	mux.HandleFunc("POST /fhir", f.authorized(f.bundle))
 	mux.HandleFunc("GET /fhir/{type}/{id}", f.authorized(f.read))
+	mux.HandleFunc("GET /fhir/{type}", f.authorized(f.search))
+	mux.HandleFunc("GET /fhir/{type}/{id}/{op}", f.authorized(f.search))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv, f
@@ -119,10 +125,64 @@ func (f *fakeFHIR) bundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var entries []any
+	resolved := map[string]string{} // fullUrl -> Type/id
 	for _, e := range b.Entry {
-		entries = append(entries, map[string]any{"response": map[string]any{"status": "201 Created", "location": f.store(r, head.Type, e.Request.Method, e.Request.URL, e.Resource)}})
+		loc := f.store(r, head.Type, e.Request.Method, e.Request.URL, e.Resource)
+		resolved[e.FullURL] = strings.TrimSuffix(strings.TrimPrefix(loc, "http://"+r.Host+"/fhir/"), "/_history/1")
+		entries = append(entries, map[string]any{"response": map[string]any{"status": "201 Created", "location": loc}})
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if head.Type == "transaction" {
+		f.bundles = append(f.bundles, len(b.Entry))
+	}
+	for _, e := range b.Entry {
+		for _, ref := range referencesIn(e.Resource) {
+			if strings.HasPrefix(ref, "urn:uuid:") && resolved[ref] == "" {
+				f.problems = append(f.problems, "reference "+ref+" is not in the bundle")
+			}
+		}
+		typ, _ := e.Resource["resourceType"].(string)
+		f.resources[typ] = append(f.resources[typ], resolveRefs(e.Resource, resolved).(map[string]any))
 	}
 	writeJSON(w, 200, map[string]any{"resourceType": "Bundle", "type": head.Type + "-response", "entry": entries})
+}
+
+// resolveRefs returns v with every reference to a bundle entry replaced by
+// the entry's Type/id.
+func resolveRefs(v any, resolved map[string]string) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, val := range x {
+			if s, ok := val.(string); ok && k == "reference" && resolved[s] != "" {
+				out[k] = resolved[s]
+			} else {
+				out[k] = resolveRefs(val, resolved)
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, val := range x {
+			out[i] = resolveRefs(val, resolved)
+		}
+		return out
+	}
+	return v
+}
+
+// search answers a searchset of every stored resource of the type.
+func (f *fakeFHIR) search(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	var entries []any
+	for _, res := range f.resources[r.PathValue("type")] {
+		if len(entries) < 1000 {
+			entries = append(entries, map[string]any{"resource": res})
+		}
+	}
+	f.mu.Unlock()
+	writeJSON(w, 200, map[string]any{"resourceType": "Bundle", "type": "searchset", "entry": entries})
 }
 
 // store records one entry and returns its location.

@@ -29,11 +29,14 @@ type floorResult struct {
 type floorBatch [][]any
 
 // floorBatches takes the resources of the same bodies that were posted, each
-// under a fresh key, keeping the provider-first order of the server run.
+// under a fresh key, keeping the provider-first order of the server run: the
+// timed COPY holds exactly the rows of the timed bundles. The floor is the
+// plan's last user, so each timed body is released once its rows are taken
+// (a million resources are about 2 GB of bodies, and as many again of rows).
 func floorBatches(plan ingestPlan) (warmup, bundles []floorBatch, keys []string, err error) {
-	conv := func(jobs []ingestJob) ([]floorBatch, error) {
+	conv := func(jobs []ingestJob, release bool) ([]floorBatch, error) {
 		var out []floorBatch
-		for _, job := range jobs {
+		for i, job := range jobs {
 			b, err := resourceRows(job.body)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", job.name, err)
@@ -42,11 +45,14 @@ func floorBatches(plan ingestPlan) (warmup, bundles []floorBatch, keys []string,
 				keys = append(keys, row[0].(string))
 			}
 			out = append(out, b)
+			if release {
+				jobs[i].body = nil
+			}
 		}
 		return out, nil
 	}
-	if warmup, err = conv(append(plan.providers[:len(plan.providers):len(plan.providers)], plan.warmup...)); err == nil {
-		bundles, err = conv(plan.bundles)
+	if warmup, err = conv(append(plan.providers[:len(plan.providers):len(plan.providers)], plan.warmup...), false); err == nil {
+		bundles, err = conv(plan.bundles, true)
 	}
 	return warmup, bundles, keys, err
 }
@@ -103,8 +109,8 @@ func runFloor(ctx context.Context, cfg floorConfig, plan ingestPlan) (*floorResu
 	if len(keys) == 0 {
 		res.errs.add("no resources to read")
 	}
-	if res.errs.count == 0 {
-		res.Reads = measureLevels(ctx, cfg.levels, cfg.reads, cfg.warmup, floorRead(pool, table, keys))
+	if res.errs.count == 0 && len(cfg.levels) > 0 {
+		res.Reads = measureLevels(ctx, cfg.levels, cfg.reads, cfg.warmup, floorRead(pool, table, keys), nil, "")
 	}
 	return res, nil
 }

@@ -80,8 +80,9 @@ type ingestResult struct {
 // warm-up and timed bundles with the given number of workers. Only the timed
 // bundles count in the rate: the providers and the warm-up open connections,
 // grow the heap and fill caches, a start-up cost the floor does not pay
-// either. Every location is kept for the read test.
-func ingestAll(ctx context.Context, c *fhirClient, plan ingestPlan, workers int) *ingestResult {
+// either. Every location is kept for the read test. With a sampler, the
+// warm-up and the timed bundles are memory phases of their own.
+func ingestAll(ctx context.Context, c *fhirClient, plan ingestPlan, workers int, mem *rssSampler) *ingestResult {
 	res := &ingestResult{}
 	var mu sync.Mutex
 	timed := false
@@ -100,14 +101,16 @@ func ingestAll(ctx context.Context, c *fhirClient, plan ingestPlan, workers int)
 		}
 	}
 	warm := time.Now()
-	for _, job := range plan.providers {
-		post(job)
-	}
-	forEach(ctx, plan.warmup, workers, post)
+	mem.phase("ingest warm-up (providers, warm-up copies)", func() {
+		for _, job := range plan.providers {
+			post(job)
+		}
+		forEach(ctx, plan.warmup, workers, post)
+	})
 	res.WarmupSeconds = time.Since(warm).Seconds()
 	timed = true // forEach has returned: no post is running
 	start := time.Now()
-	forEach(ctx, plan.bundles, workers, post)
+	mem.phase("ingest", func() { forEach(ctx, plan.bundles, workers, post) })
 	res.Seconds = time.Since(start).Seconds()
 	res.Rate = perSecond(res.Resources, res.Seconds)
 	return res

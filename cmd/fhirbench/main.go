@@ -8,7 +8,13 @@
 //
 //	fhirbench --base http://127.0.0.1:8080/fhir --client-id bench \
 //	    [--fixtures DIR[,DIR]] [--copies 3] [--warmup-copies 1] [--concurrency 1,16,64] \
-//	    [--database-url postgres://...] [--json out.json]
+//	    [--database-url postgres://...] [--server-pid PID] [--json out.json]
+//
+// Modes: the default (ingest, reads, the HTTP hop, the floor, with --search
+// the searches); --search-only (searches of data already loaded);
+// --ingest-only (the ingest and the COPY floor of the same rows, nothing
+// else); --scale-patients 1000,64000 (trimmed patients loaded in steps, the
+// same searches at each step, see scale.go).
 //
 // The client secret comes from --client-secret or FHIRBENCH_CLIENT_SECRET.
 package main
@@ -45,6 +51,10 @@ type config struct {
 	searchKinds       []string
 	everythingReads   int
 	databaseURL       string
+	ingestOnly        bool
+	serverPID         int
+	rssInterval       time.Duration
+	scale             scaleConfig
 	jsonOut           string
 	timeout           time.Duration
 	requestTimeout    time.Duration
@@ -105,6 +115,13 @@ func parseFlags(args []string, getenv func(string) string, errw io.Writer) (conf
 	fs.IntVar(&cfg.everythingReads, "everything-reads", 10, "measured $everything reads (all pages) per level")
 	kinds := ""
 	fs.StringVar(&kinds, "search-kinds", "", "comma-separated kinds to measure, by the start of their names (e.g. patient+code,name); default all")
+	fs.BoolVar(&cfg.ingestOnly, "ingest-only", false, "measure only the ingest and, with --database-url, the COPY of the same rows (no reads, HTTP hop or searches)")
+	fs.IntVar(&cfg.serverPID, "server-pid", 0, "the server's process id: its resident set (/proc/PID/status) is sampled and each phase's peak reported")
+	fs.DurationVar(&cfg.rssInterval, "rss-interval", 100*time.Millisecond, "how often --server-pid's resident set is read")
+	scalePatients, scaleKeep := "", defaultScaleKeep
+	fs.StringVar(&scalePatients, "scale-patients", "", "scale mode: comma-separated cumulative patient counts (e.g. 1000,64000); trimmed patients are loaded up to each count and the searches run at each")
+	fs.StringVar(&scaleKeep, "scale-per-patient", scaleKeep, "scale mode: what each patient copy keeps besides the Patient, Type=N first of each type (and whatever they refer to in the bundle)")
+	fs.IntVar(&cfg.scale.perBundle, "scale-batch", 10, "scale mode: trimmed patients per transaction Bundle")
 	fs.StringVar(&cfg.jsonOut, "json", "", "also write all numbers as JSON to this file")
 	fs.DurationVar(&cfg.timeout, "timeout", 20*time.Minute, "limit for the whole run")
 	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 5*time.Minute, "limit for one HTTP request (large bundles take long)")
@@ -131,6 +148,14 @@ func parseFlags(args []string, getenv func(string) string, errw io.Writer) (conf
 	if cfg.searchLevels, err = parseLevels(searchLevels); err != nil {
 		return cfg, err
 	}
+	if scalePatients != "" {
+		if cfg.scale.patients, err = parseCounts(scalePatients); err != nil {
+			return cfg, err
+		}
+		if cfg.scale.keep, err = parseKeep(scaleKeep); err != nil {
+			return cfg, err
+		}
+	}
 	return cfg, cfg.validate()
 }
 
@@ -151,6 +176,14 @@ func (c config) validate() error {
 		return fmt.Errorf("--reads must be 1..10000000 and --warmup 0..1000000")
 	case c.timeout <= 0 || c.requestTimeout <= 0:
 		return fmt.Errorf("--timeout and --request-timeout must be positive")
+	case c.serverPID < 0 || c.rssInterval < time.Millisecond:
+		return fmt.Errorf("--server-pid must be a process id and --rss-interval at least 1ms")
+	case c.ingestOnly && c.search:
+		return fmt.Errorf("--ingest-only excludes --search and --search-only")
+	case c.scale.on() && (c.ingestOnly || c.searchOnly):
+		return fmt.Errorf("--scale-patients excludes --ingest-only and --search-only")
+	case c.scale.on() && (c.scale.perBundle < 1 || c.scale.perBundle > 1000):
+		return fmt.Errorf("--scale-batch must be 1..1000")
 	}
 	return nil
 }

@@ -59,6 +59,31 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, []string{"name", "_include"}, c.searchKinds)
 			},
 		},
+		{
+			name: "ingest only, server pid",
+			args: append(base, "--client-secret", "f", "--ingest-only", "--server-pid", "42", "--ingest-concurrency", "8"),
+			check: func(t *testing.T, c config) {
+				assert.True(t, c.ingestOnly)
+				assert.False(t, c.scale.on())
+				assert.Equal(t, 42, c.serverPID)
+				assert.Equal(t, 100*time.Millisecond, c.rssInterval)
+				assert.Equal(t, 8, c.ingestConcurrency)
+			},
+		},
+		{
+			name: "scale, default subset",
+			args: append(base, "--client-secret", "f", "--scale-patients", "50,400", "--scale-batch", "5"),
+			check: func(t *testing.T, c config) {
+				assert.True(t, c.scale.on())
+				assert.Equal(t, []int{50, 400}, c.scale.patients)
+				assert.Equal(t, []keepRule{{"Encounter", 4}, {"Observation", 32}}, c.scale.keep)
+				assert.Equal(t, 5, c.scale.perBundle)
+			},
+		},
+		{name: "ingest only excludes search", args: append(base, "--client-secret", "y", "--ingest-only", "--search"), wantErr: "--ingest-only"},
+		{name: "scale excludes search only", args: append(base, "--client-secret", "y", "--scale-patients", "5", "--search-only"), wantErr: "--scale-patients"},
+		{name: "scale counts ascend", args: append(base, "--client-secret", "y", "--scale-patients", "400,50"), wantErr: "--scale-patients"},
+		{name: "bad subset", args: append(base, "--client-secret", "y", "--scale-patients", "5", "--scale-per-patient", "Observation"), wantErr: "--scale-per-patient"},
 		{name: "no secret", args: base, wantErr: "client-secret"},
 		{name: "no base", args: []string{"--client-id", "x", "--client-secret", "y"}, wantErr: "--base"},
 		{name: "bad level", args: append(base, "--client-secret", "y", "--concurrency", "1,0"), wantErr: "--concurrency"},

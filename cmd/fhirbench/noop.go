@@ -84,7 +84,7 @@ func runNoop(ctx context.Context, cfg config, size int) ([]levelResult, error) {
 	}
 	client := newHTTPClient(cfg.requestTimeout, max(64, maxOf(cfg.levels)))
 	url := "http://" + strings.TrimSpace(addr) + "/"
-	return measureLevels(ctx, cfg.levels, cfg.reads, cfg.warmup, noopRead(client, url)), nil
+	return measureLevels(ctx, cfg.levels, cfg.reads, cfg.warmup, noopRead(client, url), nil, ""), nil
 }
 
 // noopRead is a GET with the same client settings as the server's reads.

@@ -29,15 +29,17 @@ type levelResult struct {
 
 // measureLevels runs a warm-up and then n measured calls of fn at every
 // concurrency level. The warm-up opens the connections and fills caches so
-// that the first level is not charged for them.
-func measureLevels(ctx context.Context, levels []int, n, warmup int, fn op) []levelResult {
+// that the first level is not charged for them. With a sampler, the server's
+// peak resident set during each level's measured calls is recorded as the
+// phase "label c=N".
+func measureLevels(ctx context.Context, levels []int, n, warmup int, fn op, mem *rssSampler, label string) []levelResult {
 	var out []levelResult
 	for _, c := range levels {
 		if ctx.Err() != nil {
 			break
 		}
 		runLoad(ctx, c, warmup, fn)
-		out = append(out, runLoad(ctx, c, n, fn))
+		mem.phase(fmt.Sprintf("%s c=%d", label, c), func() { out = append(out, runLoad(ctx, c, n, fn)) })
 	}
 	return out
 }

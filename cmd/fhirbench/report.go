@@ -12,13 +12,17 @@ import (
 
 // The project's goals, as ratios to the PostgreSQL floor.
 const (
-	ingestGoal = 3.0 // floor resources/s at most 3x the server's
+	ingestGoal = 3.0 // floor resources/s at most 3x the server's (issue 2)
 	readGoal   = 2.0 // server p99 at most 2x the floor's
+	// Issue 18 goal 4: the server's ingest time at most 6x the COPY's of
+	// the same rows (validation and audit on).
+	ingestTimeGoal = 6.0
 )
 
 // report is every number of a run; it is printed and written as JSON.
 type report struct {
 	Tool              string        `json:"tool"`
+	Mode              string        `json:"mode"` // full, ingest-only, search-only or scale
 	Started           time.Time     `json:"started"`
 	Base              string        `json:"base_url"`
 	Fixtures          []string      `json:"fixtures"`
@@ -36,6 +40,8 @@ type report struct {
 	Floor             *floorResult  `json:"floor,omitempty"`
 	Searches          []searchKind  `json:"searches,omitempty"`
 	Sizes             []tableSize   `json:"table_sizes,omitempty"`
+	Scale             *scaleResult  `json:"scale,omitempty"`
+	ServerMemory      *memReport    `json:"server_memory,omitempty"`
 	Ratios            *ratioSummary `json:"ratios,omitempty"`
 	ErrorCount        int           `json:"error_count"`
 	Errors            []string      `json:"errors"` // the first few of each phase
@@ -52,8 +58,13 @@ type runtimeInfo struct {
 
 // ratioSummary states the results in the terms of the project's goals.
 type ratioSummary struct {
-	IngestFloorOverServer  float64     `json:"ingest_floor_over_server"`
-	IngestGoal             float64     `json:"ingest_goal_max"`
+	IngestFloorOverServer float64 `json:"ingest_floor_over_server"`
+	IngestGoal            float64 `json:"ingest_goal_max"`
+	// The same comparison as times: the server's seconds for its resources
+	// over the COPY's for its rows, per resource (the two counts are equal
+	// unless bundles failed), against issue 18's goal.
+	IngestTimeOverCopyTime float64     `json:"ingest_time_over_copy_time"`
+	IngestTimeGoal         float64     `json:"ingest_time_goal_max"`
 	ReadP99ServerOverFloor []readRatio `json:"read_p99_server_over_floor"`
 	ReadGoal               float64     `json:"read_goal_max"`
 	// What the HTTP hop alone costs against the same floor: the part of the
@@ -67,8 +78,17 @@ type readRatio struct {
 }
 
 func newReport(cfg config) *report {
+	mode := "full"
+	switch {
+	case cfg.scale.on():
+		mode = "scale"
+	case cfg.ingestOnly:
+		mode = "ingest-only"
+	case cfg.searchOnly:
+		mode = "search-only"
+	}
 	return &report{
-		Tool: "fhirbench", Started: time.Now().UTC(), Base: cfg.base, Fixtures: cfg.fixtures,
+		Tool: "fhirbench", Mode: mode, Started: time.Now().UTC(), Base: cfg.base, Fixtures: cfg.fixtures,
 		Copies: cfg.copies, WarmupCopies: cfg.warmCopies, IngestConcurrency: cfg.ingestConcurrency, ReadsPerLevel: cfg.reads,
 		Runtime: runtimeInfo{runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU()},
 		Errors:  []string{},
@@ -80,7 +100,10 @@ func (r *report) computeRatios() {
 	if r.Floor == nil || r.Ingest == nil {
 		return
 	}
-	rs := &ratioSummary{IngestFloorOverServer: ratio(r.Floor.Rate, r.Ingest.Rate), IngestGoal: ingestGoal, ReadGoal: readGoal}
+	rs := &ratioSummary{IngestFloorOverServer: ratio(r.Floor.Rate, r.Ingest.Rate), IngestGoal: ingestGoal, ReadGoal: readGoal, IngestTimeGoal: ingestTimeGoal}
+	if r.Ingest.Resources > 0 && r.Floor.Resources > 0 {
+		rs.IngestTimeOverCopyTime = ratio(r.Ingest.Seconds/float64(r.Ingest.Resources), r.Floor.Seconds/float64(r.Floor.Resources))
+	}
 	rs.ReadP99ServerOverFloor = p99Ratios(r.Reads, r.Floor.Reads)
 	rs.ReadP99NoopOverFloor = p99Ratios(r.HTTPNoop, r.Floor.Reads)
 	r.Ratios = rs
@@ -109,7 +132,15 @@ func (r *report) collectErrors() int {
 	for _, l := range append(r.Reads, r.HTTPNoop...) {
 		logs = append(logs, l.errs)
 	}
-	for _, k := range r.Searches {
+	searches := r.Searches
+	if r.Scale != nil {
+		logs = append(logs, r.Scale.errs)
+		for _, s := range r.Scale.Steps {
+			logs = append(logs, s.errs)
+			searches = append(searches, s.Searches...)
+		}
+	}
+	for _, k := range searches {
 		for _, l := range append(k.Server, k.SQL...) {
 			logs = append(logs, l.errs)
 		}
@@ -142,13 +173,25 @@ func (r *report) writeTable(w io.Writer) {
 	rt := r.Runtime
 	fmt.Fprintf(w, "fhirbench %s  base %s\n", r.Started.Format(time.RFC3339), r.Base)
 	fmt.Fprintf(w, "%s %s/%s  GOMAXPROCS %d  NumCPU %d\n", rt.GoVersion, rt.GOOS, rt.GOARCH, rt.GOMAXPROCS, rt.NumCPU)
-	fmt.Fprintf(w, "fixtures %s: %d provider bundles + %d warm-up copies (untimed), then %d bundles (%d copies) timed, ingest concurrency %d\n",
-		strings.Join(r.Fixtures, ","), r.ProviderBundles, r.WarmupCopies, r.Bundles, r.Copies, r.IngestConcurrency)
+	switch r.Mode {
+	case "scale":
+		fmt.Fprintf(w, "mode scale, fixtures %s, ingest concurrency %d\n", strings.Join(r.Fixtures, ","), r.IngestConcurrency)
+	case "search-only":
+		fmt.Fprintf(w, "mode search-only\n")
+	default:
+		fmt.Fprintf(w, "mode %s, fixtures %s: %d provider bundles + %d warm-up copies (untimed), then %d bundles (%d copies) timed, ingest concurrency %d\n",
+			r.Mode, strings.Join(r.Fixtures, ","), r.ProviderBundles, r.WarmupCopies, r.Bundles, r.Copies, r.IngestConcurrency)
+	}
 	r.ingestRows(w)
 	r.readRows(w)
-	r.ratioRows(w)
+	if r.Mode != "ingest-only" {
+		r.ratioRows(w)
+	}
 	r.searchRows(w)
 	r.sizeRows(w)
+	r.scaleRows(w)
+	r.memRows(w)
+	r.ingestSummary(w)
 	if r.ErrorCount > 0 {
 		fmt.Fprintf(w, "\n%d ERRORS, the first:\n  %s\n", r.ErrorCount, strings.Join(r.Errors, "\n  "))
 	}
@@ -212,4 +255,24 @@ func (r *report) ratioRows(w io.Writer) {
 	for _, rr := range rs.ReadP99NoopOverFloor {
 		fmt.Fprintf(w, "  (the HTTP hop alone: no-op p99/floor at %-4d %5.2fx)\n", rr.Concurrency, rr.Ratio)
 	}
+}
+
+// ingestSummary is the one line that states the ingest against the COPY of
+// the same rows: both rates, the ratio of the times and the concurrency.
+func (r *report) ingestSummary(w io.Writer) {
+	if r.Ingest == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nINGEST SUMMARY: server %d resources in %.1f s = %.0f resources/s (ingest concurrency %d, %d failed bundles)",
+		r.Ingest.Resources, r.Ingest.Seconds, r.Ingest.Rate, r.IngestConcurrency, r.Ingest.FailedBundles)
+	if r.Floor == nil || r.Ratios == nil {
+		fmt.Fprintln(w, "; no COPY floor (no --database-url)")
+		return
+	}
+	verdict := "met"
+	if x := r.Ratios.IngestTimeOverCopyTime; x <= 0 || x > ingestTimeGoal {
+		verdict = "NOT met"
+	}
+	fmt.Fprintf(w, "; COPY of the same rows %d in %.1f s = %.0f rows/s; ingest time / COPY time %.2f (goal <= %.0f: %s)\n",
+		r.Floor.Resources, r.Floor.Seconds, r.Floor.Rate, r.Ratios.IngestTimeOverCopyTime, ingestTimeGoal, verdict)
 }

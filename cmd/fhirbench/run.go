@@ -13,7 +13,20 @@ import (
 // phase failed or the timeout struck, then reports every failure as an error.
 func run(ctx context.Context, cfg config, stdout, logw io.Writer) error {
 	rep := newReport(cfg)
-	err := phases(ctx, cfg, rep, logw)
+	var mem *rssSampler
+	if cfg.serverPID > 0 {
+		var err error
+		if mem, err = startRSS(ctx, cfg.serverPID, cfg.rssInterval); err != nil {
+			return err
+		}
+	}
+	var err error
+	if cfg.scale.on() {
+		err = scalePhases(ctx, cfg, rep, mem, logw)
+	} else {
+		err = phases(ctx, cfg, rep, mem, logw)
+	}
+	rep.ServerMemory = mem.finish()
 	rep.computeRatios()
 	if n := rep.collectErrors(); n > 0 {
 		err = errors.Join(err, fmt.Errorf("%d requests or bundles failed (listed above)", n))
@@ -26,15 +39,16 @@ func run(ctx context.Context, cfg config, stdout, logw io.Writer) error {
 }
 
 // phases runs: fixtures, token, server ingest, server reads, floor,
-// searches; with --search-only, the searches alone.
-func phases(ctx context.Context, cfg config, rep *report, logw io.Writer) error {
+// searches; with --search-only, the searches alone; with --ingest-only, the
+// ingest and the floor's COPY of the same rows.
+func phases(ctx context.Context, cfg config, rep *report, mem *rssSampler, logw io.Writer) error {
 	if cfg.searchOnly {
 		client := newHTTPClient(cfg.requestTimeout, max(64, maxOf(cfg.searchLevels)))
 		tokens, err := newTokenSource(ctx, client, cfg.base, cfg.creds)
 		if err != nil {
 			return err
 		}
-		return searchPhase(ctx, cfg, &fhirClient{base: cfg.base, http: client, tokens: tokens}, rep, logw)
+		return searchPhase(ctx, cfg, &fhirClient{base: cfg.base, http: client, tokens: tokens}, rep, mem, logw)
 	}
 	fixtures, err := loadFixtures(cfg.fixtures, logw)
 	if err != nil {
@@ -53,8 +67,19 @@ func phases(ctx context.Context, cfg config, rep *report, logw io.Writer) error 
 	fc := &fhirClient{base: cfg.base, http: client, tokens: tokens}
 	fmt.Fprintf(logw, "ingest: %d provider bundles and %d warm-up bundles, then %d timed bundles with %d workers\n",
 		len(plan.providers), len(plan.warmup), len(plan.bundles), cfg.ingestConcurrency)
-	rep.Ingest = ingestAll(ctx, fc, plan, cfg.ingestConcurrency)
-	if err := serverReads(ctx, cfg, fc, rep, logw); err != nil {
+	rep.Ingest = ingestAll(ctx, fc, plan, cfg.ingestConcurrency, mem)
+	rep.TokenFetches = tokens.fetches.Load()
+	if cfg.ingestOnly {
+		if cfg.databaseURL != "" {
+			fmt.Fprintln(logw, "floor: COPY of the same rows in PostgreSQL")
+			rep.Floor, err = runFloor(ctx, floorConfig{databaseURL: cfg.databaseURL, workers: cfg.ingestConcurrency}, plan)
+			if err != nil {
+				return fmt.Errorf("floor: %w", err)
+			}
+		}
+		return ctx.Err()
+	}
+	if err := serverReads(ctx, cfg, fc, rep, mem, logw); err != nil {
 		return err
 	}
 	rep.TokenFetches = tokens.fetches.Load()
@@ -69,7 +94,7 @@ func phases(ctx context.Context, cfg config, rep *report, logw io.Writer) error 
 		}
 	}
 	if cfg.search {
-		if err := searchPhase(ctx, cfg, fc, rep, logw); err != nil {
+		if err := searchPhase(ctx, cfg, fc, rep, mem, logw); err != nil {
 			return fmt.Errorf("search: %w", err)
 		}
 	}
@@ -78,7 +103,7 @@ func phases(ctx context.Context, cfg config, rep *report, logw io.Writer) error 
 
 // searchPhase samples the ingested data through the API and measures the
 // searches, with their hand-written SQL when there is a database URL.
-func searchPhase(ctx context.Context, cfg config, fc *fhirClient, rep *report, logw io.Writer) error {
+func searchPhase(ctx context.Context, cfg config, fc *fhirClient, rep *report, mem *rssSampler, logw io.Writer) error {
 	s, err := sampleData(ctx, fc)
 	if err != nil {
 		return err
@@ -100,7 +125,7 @@ func searchPhase(ctx context.Context, cfg config, fc *fhirClient, rep *report, l
 		}
 	}
 	fmt.Fprintf(logw, "search: %d searches of each kind per level, levels %v\n", cfg.searchReads, cfg.searchLevels)
-	rep.Searches = runSearches(ctx, fc, pool, s, cfg, min(cfg.warmup, 20))
+	rep.Searches = runSearches(ctx, fc, pool, s, cfg, min(cfg.warmup, 20), mem, "")
 	return nil
 }
 
@@ -116,12 +141,12 @@ func noopReads(ctx context.Context, cfg config, plan ingestPlan, rep *report, lo
 }
 
 // serverReads measures GETs of the locations the ingest recorded.
-func serverReads(ctx context.Context, cfg config, fc *fhirClient, rep *report, logw io.Writer) error {
+func serverReads(ctx context.Context, cfg config, fc *fhirClient, rep *report, mem *rssSampler, logw io.Writer) error {
 	locs := rep.Ingest.locations
 	if len(locs) == 0 {
 		return errors.New("no resource locations were returned by the ingest; nothing to read")
 	}
 	fmt.Fprintf(logw, "read: %d GETs per level over %d resources, levels %v\n", cfg.reads, len(locs), cfg.levels)
-	rep.Reads = measureLevels(ctx, cfg.levels, cfg.reads, cfg.warmup, serverRead(fc, locs))
+	rep.Reads = measureLevels(ctx, cfg.levels, cfg.reads, cfg.warmup, serverRead(fc, locs), mem, "read")
 	return nil
 }

@@ -181,8 +181,9 @@ var searchKinds = []struct {
 }
 
 // runSearches measures every kind at every level, through the server and,
-// with a pool, as SQL.
-func runSearches(ctx context.Context, c *fhirClient, pool *pgxpool.Pool, s *searchSample, cfg config, warmup int) []searchKind {
+// with a pool, as SQL. With a sampler, each kind and level is a memory
+// phase "search KIND[ tag] c=N".
+func runSearches(ctx context.Context, c *fhirClient, pool *pgxpool.Pool, s *searchSample, cfg config, warmup int, mem *rssSampler, tag string) []searchKind {
 	var out []searchKind
 	levels, n := cfg.searchLevels, cfg.searchReads
 	for _, k := range searchKinds {
@@ -201,10 +202,11 @@ func runSearches(ctx context.Context, c *fhirClient, pool *pgxpool.Pool, s *sear
 			}
 			return getPage(ctx, c, q.path)
 		}
+		label := "search " + k.name + tag
 		if pool == nil {
-			sk.Server = measureLevels(ctx, levels, n, warmup, func(ctx context.Context, rng *rand.Rand) error { return server(ctx, draw(rng)) })
+			sk.Server = measureLevels(ctx, levels, n, warmup, func(ctx context.Context, rng *rand.Rand) error { return server(ctx, draw(rng)) }, mem, label)
 		} else {
-			sk.Server, sk.SQL = measurePaired(ctx, levels, n, warmup, draw, server, func(ctx context.Context, q query) error { return runSQL(ctx, pool, q) })
+			sk.Server, sk.SQL = measurePaired(ctx, levels, n, warmup, draw, server, func(ctx context.Context, q query) error { return runSQL(ctx, pool, q) }, mem, label)
 		}
 		out = append(out, sk)
 	}
@@ -350,14 +352,16 @@ func runSQL(ctx context.Context, pool *pgxpool.Pool, q query) error {
 // iteration draws one and makes both, in a random order, so that neither
 // side reads a cache the other has just warmed for it (measured one after
 // the other, the second side found the first side's pages in memory).
-func measurePaired(ctx context.Context, levels []int, n, warmup int, draw func(*rand.Rand) query, a, b func(context.Context, query) error) (ra, rb []levelResult) {
+func measurePaired(ctx context.Context, levels []int, n, warmup int, draw func(*rand.Rand) query, a, b func(context.Context, query) error, mem *rssSampler, label string) (ra, rb []levelResult) {
 	for _, c := range levels {
 		if ctx.Err() != nil {
 			break
 		}
 		runPaired(ctx, c, warmup, draw, a, b)
-		x, y := runPaired(ctx, c, n, draw, a, b)
-		ra, rb = append(ra, x), append(rb, y)
+		mem.phase(fmt.Sprintf("%s c=%d", label, c), func() {
+			x, y := runPaired(ctx, c, n, draw, a, b)
+			ra, rb = append(ra, x), append(rb, y)
+		})
 	}
 	return ra, rb
 }

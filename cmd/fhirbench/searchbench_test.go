@@ -75,7 +75,7 @@ func TestSearchPhaseAgainstAFakeServer(t *testing.T) {
 	assert.Equal(t, []string{"Smi"}, s.families)
 	assert.Equal(t, []obsSample{{"p1", "http://loinc.org", "8867-4", "vital-signs", "2020"}}, s.obs)
 
-	kinds := runSearches(ctx, c, nil, s, config{searchLevels: []int{1, 2}, searchReads: 5, everythingReads: 3}, 1)
+	kinds := runSearches(ctx, c, nil, s, config{searchLevels: []int{1, 2}, searchReads: 5, everythingReads: 3}, 1, nil, "")
 	require.Len(t, kinds, len(searchKinds))
 	for _, k := range kinds {
 		require.Len(t, k.Server, 2, k.Name)
@@ -99,7 +99,7 @@ func TestSearchPhaseAgainstAFakeServer(t *testing.T) {
 	assert.Contains(t, out.String(), "$everything (largest patient)")
 
 	*paths = nil
-	some := runSearches(ctx, c, nil, s, config{searchLevels: []int{1}, searchReads: 2, everythingReads: 1, searchKinds: []string{"name", "$every"}}, 0)
+	some := runSearches(ctx, c, nil, s, config{searchLevels: []int{1}, searchReads: 2, everythingReads: 1, searchKinds: []string{"name", "$every"}}, 0, nil, "")
 	require.Len(t, some, 2, "--search-kinds picks kinds by the start of their names")
 	assert.Equal(t, "name prefix", some[0].Name)
 	assert.Equal(t, "$everything (largest patient)", some[1].Name)
