@@ -2,6 +2,7 @@ package search
 
 import (
 	"encoding/json"
+	"sort"
 	"strings"
 	"sync"
 	"unicode"
@@ -24,23 +25,48 @@ var fromVersionRow = map[string]bool{"_id": true, "_lastUpdated": true}
 // Extract computes the search index entries of a resource of type typ.
 func (r *Registry) Extract(typ string, resource map[string]any) storage.Index {
 	var x extraction
-	for code, p := range r.byType[typ] {
-		if fromVersionRow[code] || p.indexAs != nil {
-			continue
-		}
+	for _, p := range r.indexed(typ) {
 		if p.Type == "composite" {
 			x.ix.Composites = append(x.ix.Composites, r.composites(p, resource)...)
 			continue
 		}
-		nodes, err := p.Evaluate(resource)
-		if err != nil {
-			continue // the evaluator's errors are about shapes a valid resource does not have
-		}
-		for _, n := range nodes {
-			x.add(p, n)
-		}
+		// The evaluator's errors are about shapes a valid resource does
+		// not have: such a parameter yields nothing.
+		_ = p.extract.EvaluateFunc(resource, func(nodes []fhirpath.Node) {
+			for _, n := range nodes {
+				x.add(p, n)
+			}
+		})
 	}
 	return x.ix
+}
+
+// indexedParams holds, by registry and type, the parameters Extract
+// evaluates, in the order of their codes: those with an expression, not
+// answered from resource_version's columns nor by another parameter's
+// rows. A registry does not change once loaded.
+var indexedParams sync.Map // indexedKey -> []*Param
+
+type indexedKey struct {
+	r   *Registry
+	typ string
+}
+
+func (r *Registry) indexed(typ string) []*Param {
+	k := indexedKey{r, typ}
+	if v, ok := indexedParams.Load(k); ok {
+		return v.([]*Param)
+	}
+	var out []*Param
+	for code, p := range r.byType[typ] {
+		if fromVersionRow[code] || p.indexAs != nil || p.Type != "composite" && p.extract == nil {
+			continue
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })
+	v, _ := indexedParams.LoadOrStore(k, out)
+	return v.([]*Param)
 }
 
 type extraction struct{ ix storage.Index }

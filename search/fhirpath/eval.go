@@ -89,6 +89,25 @@ func (x *Expression) Evaluate(resource map[string]any) ([]Node, error) {
 	return x.root.eval(e, e.this)
 }
 
+// EvaluateFunc is Evaluate with the result handed to fn instead of
+// returned: the nodes are valid only until fn returns (their values are
+// the resource's own), so that the evaluation's working memory is reused
+// rather than allocated for each call. Search index extraction evaluates
+// every parameter of a type on every resource written this way.
+func (x *Expression) EvaluateFunc(resource map[string]any, fn func([]Node)) error {
+	e := envs.Get().(*env)
+	root := resourceNode(resource)
+	e.resource, e.root = root, root
+	e.this = e.one(root)
+	e.context = e.this
+	r, err := x.root.eval(e, e.this)
+	if err == nil {
+		fn(r)
+	}
+	e.release()
+	return err
+}
+
 // EvaluateOn runs the expression as a FHIR invariant (a constraint of a
 // StructureDefinition) on focus, the element the constraint sits on: a
 // resource, a complex element (map[string]any), a primitive value, or a
