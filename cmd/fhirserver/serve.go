@@ -105,16 +105,25 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 // tuneGC trades memory for CPU unless the operator set GOGC: decoding
 // Bundles allocates heavily while the live heap stays small, so the
 // default of 100 spent an eighth of ingest CPU collecting. A soft memory
-// limit keeps the larger target from running away.
+// limit (GOMEMLIMIT to change it) keeps the larger target from running
+// away: the live heap is 20-30 MB idle and 60-110 MB under four
+// concurrent transaction Bundles, so at 2 GiB the heap grew to 450 MB
+// and the resident set stayed there; at defaultMemoryLimit collection
+// stays about 2 % of the CPU and the resident set under 300 MB (issue
+// 18, goal 6; docs/benchmarks.md).
 func tuneGC() {
 	if os.Getenv("GOGC") != "" {
 		return
 	}
 	debug.SetGCPercent(400)
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(2 << 30)
+		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 }
+
+// defaultMemoryLimit is the soft limit of the Go heap and runtime; the
+// resident set adds the binary and what the runtime has not yet returned.
+const defaultMemoryLimit = 224 << 20
 
 func parseServe(args []string) (serveFlags, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
