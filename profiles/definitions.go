@@ -335,6 +335,7 @@ type elem struct {
 	kids    []*elem          // the children defined inline, in order
 	byKey   map[string]*elem // JSON member name -> child (a choice under each typed name)
 	keys    []string         // this element's JSON member names: its name, or a choice's typed ones
+	extKeys []string         // "_" + each of keys: where a primitive's extensions are
 	keyType map[string]string
 	ref     string // contentReference, as "#Path"
 	binding *binding
@@ -473,7 +474,7 @@ func (e *elem) addKid(k *elem) {
 	e.kids = append(e.kids, k)
 	if !k.choice {
 		e.byKey[k.name] = k
-		k.keys = []string{k.name}
+		k.keys, k.extKeys = []string{k.name}, []string{"_" + k.name}
 		return
 	}
 	if e.keyType == nil {
@@ -483,8 +484,16 @@ func (e *elem) addKid(k *elem) {
 		key := k.name + strings.ToUpper(t.Code[:1]) + t.Code[1:]
 		e.byKey[key] = k
 		e.keyType[key] = t.Code
-		k.keys = append(k.keys, key)
+		k.keys, k.extKeys = append(k.keys, key), append(k.extKeys, "_"+key)
 	}
+}
+
+// extKey is "_" + k.keys[i], the member holding a primitive's extensions.
+func (k *elem) extKey(i int) string {
+	if i < len(k.extKeys) {
+		return k.extKeys[i]
+	}
+	return "_" + k.keys[i]
 }
 
 // primitive is what the validator knows of a primitive type: its JSON form

@@ -173,8 +173,8 @@ type item struct {
 // types the profile does not allow are reported.
 func (v *validator) valuesOf(obj map[string]any, k *node, parent *path) []item {
 	var out []item
-	add := func(name, typ string, at *path) {
-		val, ext := obj[name], obj["_"+name]
+	add := func(name, extName, typ string, at *path) {
+		val, ext := obj[name], obj[extName]
 		if val == nil && ext == nil {
 			return
 		}
@@ -195,7 +195,13 @@ func (v *validator) valuesOf(obj map[string]any, k *node, parent *path) []item {
 		if len(e.types) > 0 {
 			typ = e.types[0].Code
 		}
-		add(e.name, typ, &path{parent: parent, name: e.name})
+		var extName string
+		if len(e.keys) == 1 && e.keys[0] == e.name {
+			extName = e.extKey(0)
+		} else {
+			extName = "_" + e.name
+		}
+		add(e.name, extName, typ, &path{parent: parent, name: e.name})
 		return out
 	}
 	for key := range obj {
@@ -219,7 +225,8 @@ func (v *validator) valuesOf(obj map[string]any, k *node, parent *path) []item {
 			}
 			continue
 		}
-		add(strings.TrimPrefix(key, "_"), typ, at)
+		name := strings.TrimPrefix(key, "_")
+		add(name, "_"+name, typ, at)
 	}
 	return out
 }

@@ -181,11 +181,11 @@ func (v *validator) object(obj map[string]any, e *elem, p *path, isResource bool
 		}
 		name, isExt := strings.CutPrefix(key, "_")
 		k := e.byKey[name]
-		if c := e.choiceOf(name); k == nil && c != nil {
-			v.fail(&path{parent: p, name: key}, "structure", "%s: %s is not one of the types this choice allows", c.path, strings.TrimPrefix(name, c.name))
-			continue
-		}
 		if k == nil {
+			if c := e.choiceOf(name); c != nil {
+				v.fail(&path{parent: p, name: key}, "structure", "%s: %s is not one of the types this choice allows", c.path, strings.TrimPrefix(name, c.name))
+				continue
+			}
 			// Real data carries elements of later versions (Period.stop,
 			// Attachment.link); JSON readers may ignore them, and the
 			// client's JSON is kept as sent.
@@ -201,7 +201,13 @@ func (v *validator) object(obj map[string]any, e *elem, p *path, isResource bool
 			v.primitiveExtension(k, typ, val, obj[name], &at)
 			continue
 		}
-		v.member(k, typ, val, obj["_"+name], &at)
+		var ext any
+		if k.choice {
+			ext = obj["_"+name]
+		} else {
+			ext = obj[k.extKey(0)]
+		}
+		v.member(k, typ, val, ext, &at)
 	}
 	for _, k := range e.kids {
 		if k.choice {
@@ -225,8 +231,8 @@ func (v *validator) object(obj map[string]any, e *elem, p *path, isResource bool
 // valueBoolean side by side): a choice holds one value of one type.
 func (v *validator) oneChoice(obj map[string]any, k *elem, p *path) {
 	var present []string
-	for _, name := range k.keys {
-		if obj[name] != nil || obj["_"+name] != nil {
+	for i, name := range k.keys {
+		if obj[name] != nil || obj[k.extKey(i)] != nil {
 			present = append(present, name)
 		}
 	}
@@ -263,8 +269,8 @@ func (e *elem) typeOf(k *elem, name string) string {
 // extension object counting once.
 func count(obj map[string]any, k *elem) int {
 	n := 0
-	for _, name := range k.keys {
-		a, b := length(obj[name]), length(obj["_"+name])
+	for i, name := range k.keys {
+		a, b := length(obj[name]), length(obj[k.extKey(i)])
 		n += max(a, b)
 	}
 	return n
