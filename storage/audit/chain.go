@@ -85,7 +85,7 @@ func verify(ctx context.Context, q storage.Querier, key []byte) (int64, *Break, 
 		return 0, nil, fmt.Errorf("storage: verify audit: %w", err)
 	}
 	rows, err := q.Query(ctx, `
-		SELECT l.stripe, l.link, l.count, l.prev, l.mac, e.position, e.recorded, e.event::text
+		SELECT l.stripe, l.link, l.count, l.prev, l.mac, e.position, e.recorded, coalesce(e.event_json::text, e.event), e.id
 		FROM audit_link l LEFT JOIN audit_event e ON e.stripe = l.stripe AND e.link = l.link
 		ORDER BY l.stripe, l.link, e.position`)
 	if err != nil {
@@ -95,7 +95,7 @@ func verify(ctx context.Context, q storage.Querier, key []byte) (int64, *Break, 
 	v := verifier{key: key}
 	for rows.Next() {
 		var r verifyRow
-		if err := rows.Scan(&r.stripe, &r.link, &r.count, &r.prev, &r.mac, &r.position, &r.recorded, &r.event); err != nil {
+		if err := rows.Scan(&r.stripe, &r.link, &r.count, &r.prev, &r.mac, &r.position, &r.recorded, &r.event, &r.id); err != nil {
 			return v.rows, nil, fmt.Errorf("storage: verify audit: %w", err)
 		}
 		if b := v.add(r); b != nil {
@@ -116,6 +116,7 @@ type verifyRow struct {
 	position  *int32
 	recorded  *time.Time
 	event     *string
+	id        *string
 }
 
 // verifier follows the chains row by row.
@@ -145,6 +146,14 @@ func (v *verifier) add(r verifyRow) *Break {
 	}
 	if *r.position != v.seen {
 		return &Break{r.stripe, r.link, fmt.Sprintf("row %d is missing or out of place", v.seen)}
+	}
+	if r.event == nil {
+		return &Break{r.stripe, r.link, fmt.Sprintf("row %d holds no event", v.seen)}
+	}
+	// The id column is the server's copy, outside the MAC: it must name
+	// the event the row holds, or a read by id would miss it.
+	if r.id != nil && *r.id != eventID([]byte(*r.event)) {
+		return &Break{r.stripe, r.link, fmt.Sprintf("row %d's id is not its event's", v.seen)}
 	}
 	row(v.m, *r.position, *r.recorded, []byte(*r.event))
 	v.seen++

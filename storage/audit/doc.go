@@ -22,11 +22,14 @@
 // lock, so servers sharing a database never race for a link. A write
 // transaction's record is linked inside that transaction (CommitWith, the
 // storage.TxAuditor that Store.Open installs), so a write commits with its
-// record or not at all. Store.Key gives the chains' key, made by the key
-// provider and kept only wrapped; Store.RewrapKey moves it to another
-// key-encryption key; Store.Verify recomputes every chain and names the
-// first broken link; Store.Event, Events and Count read the log for the
-// AuditEvent read and search.
+// record or not at all. A row keeps its AuditEvent as the exact bytes the
+// MAC covers (text, no json parse on insert) and its id in a column of its
+// own; rows written before migration 035 keep theirs as json (event_json)
+// and verify and read as before. Store.Key gives the chains' key, made by
+// the key provider and kept only wrapped; Store.RewrapKey moves it to
+// another key-encryption key; Store.Verify recomputes every chain and
+// names the first broken link; Store.Event, Events and Count read the log
+// for the AuditEvent read and search.
 //
 // It imports storage (the pool, connections of its own, long reads, the
 // admin audit, the sentinels, storage.Key and storage.TxAuditor),

@@ -297,7 +297,7 @@ func TestWritesCommitWithTheirAuditRecord(t *testing.T) {
 	defer conn.Close(ctx)
 	var writes, records int
 	require.NoError(t, conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM resource_version WHERE type = 'Basic'),
-		(SELECT count(*) FROM audit_event WHERE event->>'id' LIKE 'write%')`).Scan(&writes, &records))
+		(SELECT count(*) FROM audit_event WHERE id LIKE 'write%')`).Scan(&writes, &records))
 	assert.Equal(t, 30, writes)
 	assert.Equal(t, 30, records)
 }

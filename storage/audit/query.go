@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -24,16 +23,35 @@ type Row struct {
 // Event reads one record by its AuditEvent id; storage.ErrNotFound when
 // none.
 func (s *Store) Event(ctx context.Context, id string) ([]byte, error) {
-	var event string
-	err := s.q.QueryRow(ctx, `SELECT event::text FROM audit_event WHERE event->>'id' = $1`, id).Scan(&event)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, storage.ErrNotFound
-	}
+	// Rows written since migration 035 by their id column, those before
+	// by the expression index that covers only them.
+	rows, err := s.q.Query(ctx, `SELECT `+eventBytes+` FROM audit_event
+		WHERE id = $1 OR (event_json IS NOT NULL AND event_json->>'id' = $1)`, id)
 	if err != nil {
 		return nil, fmt.Errorf("storage: audit event: %w", err)
 	}
-	return []byte(event), nil
+	events, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("storage: audit event: %w", err)
+	}
+	// The id column is the server's, outside the MAC: an event is
+	// answered only under the id it holds itself.
+	for _, event := range events {
+		if eventID([]byte(event)) == id {
+			return []byte(event), nil
+		}
+	}
+	return nil, storage.ErrNotFound
 }
+
+// eventBytes is a row's AuditEvent as the chain keeps it: event_json in
+// the rows written before migration 035, event (text) since. A row the
+// server wrote has one of them; event_json is read first, as Verify reads
+// it, so that what is read is what the chain covers.
+const eventBytes = `coalesce(event_json::text, event)`
+
+// eventJSON is a row's AuditEvent as json, for the search's conditions.
+const eventJSON = `coalesce(event_json, event::json)`
 
 // Query selects audit records, newest first: the AuditEvent search.
 type Query struct {
@@ -50,7 +68,7 @@ type Query struct {
 func (s *Store) Events(ctx context.Context, q Query) ([]Row, error) {
 	where, args := q.where()
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	sql := `SELECT recorded, stripe, link, position, event::text FROM audit_event` + where +
+	sql := `SELECT recorded, stripe, link, position, ` + eventBytes + ` FROM audit_event` + where +
 		" ORDER BY recorded DESC, stripe DESC, link DESC, position DESC LIMIT " + arg(q.Limit)
 	rows, err := s.q.Query(ctx, sql, args...)
 	if err != nil {
@@ -93,16 +111,16 @@ func (q Query) where() (string, []any) {
 		conds = append(conds, "recorded < "+arg(q.To))
 	}
 	if len(q.Entities) > 0 {
-		conds = append(conds, "EXISTS (SELECT 1 FROM json_array_elements(event->'entity') e WHERE e->'what'->>'reference' = ANY("+arg(q.Entities)+"))")
+		conds = append(conds, "EXISTS (SELECT 1 FROM json_array_elements("+eventJSON+"->'entity') e WHERE e->'what'->>'reference' = ANY("+arg(q.Entities)+"))")
 	}
 	if q.AltID != "" {
-		conds = append(conds, "EXISTS (SELECT 1 FROM json_array_elements(event->'agent') a WHERE a->>'altId' = "+arg(q.AltID)+")")
+		conds = append(conds, "EXISTS (SELECT 1 FROM json_array_elements("+eventJSON+"->'agent') a WHERE a->>'altId' = "+arg(q.AltID)+")")
 	}
 	if q.Action != "" {
-		conds = append(conds, "event->>'action' = "+arg(q.Action))
+		conds = append(conds, eventJSON+"->>'action' = "+arg(q.Action))
 	}
 	if q.Outcome != "" {
-		conds = append(conds, "event->>'outcome' = "+arg(q.Outcome))
+		conds = append(conds, eventJSON+"->>'outcome' = "+arg(q.Outcome))
 	}
 	if a := q.After; a != nil {
 		conds = append(conds, "(recorded, stripe, link, position) < ("+arg(a.Recorded)+", "+arg(a.Stripe)+", "+arg(a.Link)+", "+arg(a.Position)+")")
