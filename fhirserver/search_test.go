@@ -311,6 +311,46 @@ func TestSearchPagingIsStable(t *testing.T) {
 	assert.Equal(t, 4, *now.Total, "a new search sees aa and not d or e")
 }
 
+// A name prefix is read in the order of its index (the names' order, not
+// the ids'), so that a page costs the same however many names share the
+// prefix; its pages go by offset within the snapshot, each patient once
+// whatever number of its names match, and its links carry no name but
+// the client's own.
+func TestSearchNamePrefixPages(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t)
+	names := map[string]string{"a": `"Smythe"`, "b": `"Smith"`, "c": `"Smalley"`, "d": `"Jones"`, "e": `"Smith"`, "f": `"Smart"`}
+	for id, family := range names {
+		ts.put("Patient", id, `{"resourceType":"Patient","name":[{"family":`+family+`,"given":["Sam"]},{"family":`+family+`}]}`)
+	}
+	first := ts.searchBundle("/Patient?name=sm&_count=2")
+	var seen []string
+	page := first
+	for i := 0; ; i++ {
+		for _, e := range page.Entry {
+			seen = append(seen, e.Resource["id"].(string))
+		}
+		for _, l := range page.Link {
+			for _, name := range []string{"smythe", "smith", "smalley", "smart", "sam"} {
+				assert.NotContains(t, strings.ToLower(l.URL), name, "links carry no name but the query's")
+			}
+		}
+		if i == 0 {
+			ts.put("Patient", "aa", `{"resourceType":"Patient","name":[{"family":"Smart"}]}`)
+			require.Contains(t, []int{200, 204}, ts.do("DELETE", "/Patient/e", "", "").Status)
+		}
+		next := page.link("next")
+		if next == "" {
+			break
+		}
+		assert.Contains(t, next, "_offset=")
+		page = ts.searchBundle(strings.TrimPrefix(next, ts.URL))
+		assert.NotEmpty(t, page.link("previous"))
+	}
+	assert.Equal(t, []string{"c", "f", "b", "e", "a"}, seen, "in the order of the names (each family twice, once with a given name): smalley, smart, smith (b, e), smythe")
+	assert.Equal(t, []string{"aa", "b", "c", "f"}, ts.ids("/Patient?name=sma,smi"), "ORed prefixes are not a lead: id order")
+}
+
 func TestSearchByPostEqualsGet(t *testing.T) {
 	t.Parallel()
 	ts := newServer(t)

@@ -140,7 +140,7 @@ type pager struct {
 
 // page sets the snapshot and position of the page the query asks for.
 func (s *Service) page(ctx context.Context, crit *storage.Criteria, q url.Values, count int) (pager, error) {
-	p := pager{after: q.Get("_cursor"), before: q.Get("_before"), sorted: len(crit.Sort) > 0, count: count}
+	p := pager{after: q.Get("_cursor"), before: q.Get("_before"), sorted: crit.OffsetPaged(), count: count}
 	if p.sorted {
 		p.after, p.before = "", ""
 		if off := q.Get("_offset"); off != "" {

@@ -2,6 +2,7 @@ package search
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/fhirserver/fhirserver/profiles"
 	"github.com/fhirserver/fhirserver/storage"
@@ -11,6 +12,7 @@ import (
 // the fewest resources among those whose index rows come in id order.
 const (
 	noLead = iota
+	leadString
 	leadToken
 	leadIdentifier
 	leadReference
@@ -38,6 +40,17 @@ func (r *Registry) leadFor(typ, name, value string, o Options) (int, *storage.Le
 			return noLead, nil
 		}
 		return leadReference, &storage.Lead{Table: "search_reference", Cond: func(arg func(any) string, x string) string {
+			return x + ".param = " + arg(param) + " AND " + cond(arg, x)
+		}}
+	case "string":
+		if modifier != "" || (o.BlindString != nil && blindString(typ, param, o)) {
+			return noLead, nil
+		}
+		cond, ok := prefixLead(Normalize(values[0]))
+		if !ok {
+			return noLead, nil
+		}
+		return leadString, &storage.Lead{Table: "search_string", ByValue: true, Cond: func(arg func(any) string, x string) string {
 			return x + ".param = " + arg(param) + " AND " + cond(arg, x)
 		}}
 	case "token":
@@ -157,4 +170,48 @@ func (c compartment) lead() *storage.Lead {
 	return &storage.Lead{Table: "search_token", Cond: func(arg func(any) string, x string) string {
 		return x + ".patient = " + arg(patient) + " AND " + cond(arg, x)
 	}}
+}
+
+// blindString tells whether the parameter's values are indexed blind
+// (Options.BlindString): matched whole, never by prefix.
+func blindString(typ, param string, o Options) bool {
+	_, blind := o.BlindString(typ, param, "", false)
+	return blind
+}
+
+// prefixLead is the condition that search_string's value starts with
+// norm, as a range of the index's byte order (~>=~, ~<~) that a kept plan
+// can read without knowing the value, and the LIKE that decides. The
+// range ends at norm with its last character's successor: UTF-8 keeps
+// code point order byte by byte, and no value with the prefix reaches it.
+func prefixLead(norm string) (storage.KeyClause, bool) {
+	if norm == "" || len(norm) > storage.MaxIndexed || !utf8.ValidString(norm) {
+		return nil, false
+	}
+	end := successor(norm)
+	return func(arg func(any) string, x string) string {
+		cond := x + ".value ~>=~ " + arg(norm)
+		if end != "" {
+			cond += " AND " + x + ".value ~<~ " + arg(end)
+		}
+		return cond + " AND " + x + ".value LIKE " + arg(likePrefix(norm))
+	}, true
+}
+
+// successor is the least string above every string that starts with s,
+// "" when there is none (s is all U+10FFFF).
+func successor(s string) string {
+	for s != "" {
+		r, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+		switch {
+		case r == utf8.MaxRune:
+			continue
+		case r == 0xD7FF:
+			return s + string(rune(0xE000)) // past the surrogates, which UTF-8 cannot hold
+		default:
+			return s + string(r+1)
+		}
+	}
+	return ""
 }

@@ -59,3 +59,68 @@ func TestAPatientAndACodeLeadByTheCompartment(t *testing.T) {
 		})
 	}
 }
+
+// A name prefix leads by its index's value order (storage.Lead.ByValue),
+// read as a byte range a kept plan can use: the range ends at the
+// prefix's successor, which no value with the prefix reaches.
+func TestANamePrefixLeadsByValue(t *testing.T) {
+	reg, err := Load(profiles.ResourceTypes())
+	require.NoError(t, err)
+	tests := []struct {
+		query string
+		lead  string
+	}{
+		{"name=Smi", "l.param = name AND l.value ~>=~ smi AND l.value ~<~ smj AND l.value LIKE smi%"},
+		{"family=Ång", "l.param = family AND l.value ~>=~ ang AND l.value ~<~ anh AND l.value LIKE ang%"},
+		{"name=a_b", `l.param = name AND l.value ~>=~ a_b AND l.value ~<~ a_c AND l.value LIKE a\_b%`},
+		{"name:exact=Smith", ""},
+		{"name:contains=mit", ""},
+		{"name=smi,joh", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			q, err := url.ParseQuery(tt.query)
+			require.NoError(t, err)
+			got, err := reg.Parse("Patient", q, Options{})
+			require.NoError(t, err)
+			if tt.lead == "" {
+				assert.Nil(t, got.Criteria.Lead)
+				return
+			}
+			require.NotNil(t, got.Criteria.Lead)
+			assert.True(t, got.Criteria.Lead.ByValue)
+			assert.True(t, got.Criteria.OffsetPaged())
+			var values []any
+			sql := got.Criteria.Lead.Cond(func(v any) string { values = append(values, v); return "?" }, "l")
+			for _, v := range values {
+				sql = strings.Replace(sql, "?", v.(string), 1)
+			}
+			assert.Equal(t, tt.lead, sql)
+		})
+	}
+	blind := Options{BlindString: func(typ, param, value string, exact bool) (string, bool) { return "blind", param == "name" }}
+	got, err := reg.Parse("Patient", url.Values{"name": {"smi"}}, blind)
+	require.NoError(t, err)
+	assert.Nil(t, got.Criteria.Lead, "a value indexed blind matches whole, never by prefix")
+}
+
+func TestSuccessorBoundsEveryValueWithThePrefix(t *testing.T) {
+	tests := map[string]string{
+		"abc":           "abd",
+		"é":             "ê",
+		"a\u07ff":       "a\u0800", // two bytes to three
+		"a\U0010FFFF":   "b",
+		"\ud7ff":        "\ue000",
+		"\U0010FFFF":    "",
+		"zz\U0010FFFFx": "zz\U0010FFFFy",
+	}
+	for in, want := range tests {
+		got := successor(in)
+		assert.Equal(t, want, got, "%q", in)
+		if got != "" {
+			for _, tail := range []string{"", "a", "\U0010FFFF", "\u07ff\u0800"} {
+				assert.Less(t, in+tail, got, "%q", in+tail)
+			}
+		}
+	}
+}

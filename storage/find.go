@@ -54,6 +54,20 @@ type Criteria struct {
 type Lead struct {
 	Table string    // search_reference, search_token, ...
 	Cond  KeyClause // on the index row; it includes the parameter
+	// ByValue marks a prefix of the table's value column (a name): its
+	// index (text_pattern_ops) yields the rows in value order, not id
+	// order, so a page reads them in (value, id) order, each resource at
+	// its first matching value, and pages go by offset within their
+	// snapshot, as a sorted search's do. Reading in id order would take
+	// every resource of a common prefix and sort them: a cost that grows
+	// with the number of patients.
+	ByValue bool
+}
+
+// OffsetPaged tells whether the pages of the search go by offset (sorted,
+// or led by value) rather than by the id of the last one seen.
+func (c Criteria) OffsetPaged() bool {
+	return len(c.Sort) > 0 || c.Lead != nil && c.Lead.ByValue
 }
 
 // Sort is one _sort key: an SQL expression of the candidate version v.
@@ -192,9 +206,17 @@ func (c Criteria) sql(columns string, paging bool) (string, []any) {
 // reads every candidate and may well want that hash.
 func (c Criteria) ledSQL(columns string, paging bool, arg func(any) string) string {
 	var b strings.Builder
-	b.WriteString(`SELECT DISTINCT ON (l.id) ` + columns + ` FROM ` + c.Lead.Table + ` l` +
+	distinct, order := "l.id", "l.id"
+	if paging && c.Lead.ByValue {
+		distinct, order = "l.value, l.id", "l.value USING ~<~, l.id"
+	}
+	b.WriteString(`SELECT DISTINCT ON (` + distinct + `) ` + columns + ` FROM ` + c.Lead.Table + ` l` +
 		` JOIN resource_version v ON v.type = l.type AND v.id = l.id AND v.version = l.version` +
 		` WHERE l.type = $1 AND ` + c.Lead.Cond(arg, "l"))
+	if paging && c.Lead.ByValue { // each resource at its first matching value only
+		b.WriteString(` AND NOT EXISTS (SELECT 1 FROM ` + c.Lead.Table + ` y WHERE y.type = l.type AND y.id = l.id AND y.version = l.version AND ` +
+			c.Lead.Cond(arg, "y") + ` AND y.value ~<~ l.value)`)
+	}
 	for _, cl := range c.Clauses {
 		if paging {
 			b.WriteString(" AND (SELECT " + cl(arg, "l") + ") IS TRUE")
@@ -206,7 +228,7 @@ func (c Criteria) ledSQL(columns string, paging bool, arg func(any) string) stri
 	if !paging {
 		return b.String()
 	}
-	c.writePage(&b, " ORDER BY ", "l.id", arg)
+	c.writePage(&b, " ORDER BY ", order, arg)
 	return b.String()
 }
 
@@ -231,7 +253,7 @@ func (c Criteria) writeCurrent(b *strings.Builder, arg func(any) string) {
 func (c Criteria) writePage(b *strings.Builder, order, key string, arg func(any) string) {
 	order += key
 	switch {
-	case len(c.Sort) > 0:
+	case c.OffsetPaged():
 	case c.After != "":
 		b.WriteString(" AND " + key + " > " + arg(c.After))
 	case c.Before != "":

@@ -367,3 +367,117 @@ func TestLedSearchKeepsItsPlan(t *testing.T) {
 		AND statement LIKE '%FROM resource_version v%search_token%'`).Scan(&unled))
 	assert.Zero(t, unled, "an unled search is planned for its values each time")
 }
+
+// namedPatients writes n Patients named smith<i> (every fifth also given
+// smitty<i>, every third given the same family twice), then renames
+// every seventh to jones and deletes every eleventh.
+func namedPatients(t *testing.T, s *storage.Store, n int) {
+	ctx := context.Background()
+	patient := func(i int, version int64, names ...string) storage.Row {
+		var ix storage.Index
+		for _, name := range names {
+			ix.Strings = append(ix.Strings, storage.StringEntry{Param: "name", Value: name, Exact: name})
+		}
+		return storage.Row{Key: storage.Key{Type: "Patient", ID: fmt.Sprintf("n%05d", i)}, Version: version, Method: "PUT",
+			Resource: []byte(`{"resourceType":"Patient"}`), Index: ix}
+	}
+	var rows, later []storage.Row
+	for i := range n {
+		names := []string{fmt.Sprintf("smith%d", (i*7919)%n)} // values out of id order
+		if i%5 == 0 {
+			names = append(names, fmt.Sprintf("smitty%d", i))
+		}
+		if i%3 == 0 {
+			names = append(names, names[0])
+		}
+		rows = append(rows, patient(i, 1, names...))
+		if i%7 == 0 {
+			later = append(later, patient(i, 2, "jones"))
+		}
+		if i%11 == 0 {
+			later = append(later, storage.Row{Key: storage.Key{Type: "Patient", ID: fmt.Sprintf("n%05d", i)}, Version: 3, Method: "DELETE", Deleted: true})
+		}
+	}
+	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.Append(ctx, rows) }))
+	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.Append(ctx, later) }))
+}
+
+func prefixCond(prefix string) storage.KeyClause {
+	return func(arg func(any) string, x string) string {
+		return x + ".param = 'name' AND " + x + ".value LIKE " + arg(prefix+"%")
+	}
+}
+
+// A search led by a name prefix reads the value index in its order and
+// pages by offset: every current match once, at its first matching
+// value, whatever number of names match.
+func TestALeadByValueFindsEachMatchOnce(t *testing.T) {
+	t.Parallel()
+	s, _ := storagetest.Open(t)
+	ctx := context.Background()
+	namedPatients(t, s, 200)
+	snap, err := s.Newest(ctx)
+	require.NoError(t, err)
+	for _, prefix := range []string{"smi", "smitty", "smith1", "jo", "nobody"} {
+		t.Run(prefix, func(t *testing.T) {
+			led := storage.Criteria{Type: "Patient", Snapshot: snap, Lead: &storage.Lead{Table: "search_string", Cond: prefixCond(prefix), ByValue: true}}
+			plain := storage.Criteria{Type: "Patient", Snapshot: snap, Clauses: []storage.KeyClause{exists("search_string", prefixCond(prefix))}}
+			want, err := s.Find(ctx, plain)
+			require.NoError(t, err)
+			var got []string
+			for led.Offset, led.Limit = 0, 7; ; led.Offset += 7 {
+				page, err := s.Search(ctx, led)
+				require.NoError(t, err)
+				got = append(got, ids(page)...)
+				if len(page) < 7 {
+					break
+				}
+			}
+			assert.ElementsMatch(t, want, got)
+			n, err := s.Count(ctx, led)
+			require.NoError(t, err)
+			assert.Equal(t, len(want), n)
+		})
+	}
+}
+
+// A page of a name prefix reads about a page of the value index, not
+// every name with the prefix.
+func TestALeadByValueStopsWhenThePageIsFull(t *testing.T) {
+	t.Parallel()
+	s, owner := storagetest.Open(t)
+	ctx := context.Background()
+	namedPatients(t, s, 5000)
+	conn, err := pgx.Connect(ctx, owner)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(ctx) })
+	_, err = conn.Exec(ctx, "VACUUM (ANALYZE) search_string, resource_version")
+	require.NoError(t, err)
+	snap, err := s.Newest(ctx)
+	require.NoError(t, err)
+	// As the search package writes a prefix lead: a byte range a kept
+	// (generic) plan can read without knowing the value, and the LIKE.
+	ranged := func(arg func(any) string, x string) string {
+		return x + ".param = 'name' AND " + x + ".value ~>=~ " + arg("smi") + " AND " + x + ".value ~<~ " + arg("smj") +
+			" AND " + x + ".value LIKE " + arg("smi%")
+	}
+	sql, args := storage.SearchSQL(storage.Criteria{Type: "Patient", Snapshot: snap, Limit: 11,
+		Lead: &storage.Lead{Table: "search_string", Cond: ranged, ByValue: true}})
+	_, err = conn.Exec(ctx, "PREPARE led AS "+sql)
+	require.NoError(t, err)
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		t.Run(mode, func(t *testing.T) {
+			_, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode)
+			require.NoError(t, err)
+			var raw string
+			require.NoError(t, conn.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE led("+literals(args)+")").Scan(&raw))
+			var plan []struct{ Plan node }
+			require.NoError(t, json.Unmarshal([]byte(raw), &plan))
+			scan := plan[0].Plan.find("search_string")
+			require.NotNil(t, scan, raw)
+			assert.Equal(t, "search_string_value", scan.Index, raw)
+			assert.Less(t, scan.ActualRows, 60.0, "index rows read for a page of 11 of 5,000 matches: %s", raw)
+			assert.Nil(t, plan[0].Plan.find("Sort"), "the index gives the order: %s", raw)
+		})
+	}
+}
