@@ -293,15 +293,21 @@ func (x *extraction) quantity(param string, v any) {
 // Normalize is what string search compares: lower case, without accents
 // or other combining marks.
 func Normalize(s string) string {
-	ascii := true
+	ascii, upper := true, false
 	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 || s[i] >= 'A' && s[i] <= 'Z' {
+		if s[i] >= 0x80 {
 			ascii = false
 			break
 		}
+		upper = upper || s[i] >= 'A' && s[i] <= 'Z'
 	}
-	if ascii {
+	switch {
+	case ascii && !upper:
 		return s
+	case ascii:
+		// ASCII has no combining marks and decomposes to itself: lower
+		// case is all there is to do, without the Unicode tables.
+		return strings.ToLower(s)
 	}
 	var b strings.Builder
 	for _, r := range norm.NFD.String(s) {
