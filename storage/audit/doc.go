@@ -19,17 +19,21 @@
 // per stripe: each stripe has a writer on a connection of its own (named
 // ApplicationName in pg_stat_activity), which commits whatever records are
 // waiting as one link, and each server claims its stripes with an advisory
-// lock, so servers sharing a database never race for a link. A write
-// transaction's record is linked inside that transaction (CommitWith, the
-// storage.TxAuditor that Store.Open installs), so a write commits with its
-// record or not at all. A row keeps its AuditEvent as the exact bytes the
-// MAC covers (text, no json parse on insert) and its id in a column of its
-// own; rows written before migration 035 keep theirs as json (event_json)
-// and verify and read as before. Store.Key gives the chains' key, made by
-// the key provider and kept only wrapped; Store.RewrapKey moves it to
-// another key-encryption key; Store.Verify recomputes every chain and
-// names the first broken link; Store.Event, Events and Count read the log
-// for the AuditEvent read and search.
+// lock, so servers sharing a database never race for a link. Requests'
+// records (Record) all go to the first stripe, whose writer thereby makes
+// links as large as the load (group commit: one statement and one WAL
+// flush for every record that waited during the last); a write
+// transaction's record is linked inside that transaction in one of the
+// other stripes (CommitWith, the storage.TxAuditor that Store.Open
+// installs), so a write commits with its record or not at all. A row keeps
+// its AuditEvent as the exact bytes the MAC covers (text, no json parse on
+// insert) and its id in a column of its own; rows written before
+// migration 035 keep theirs as json (event_json) and verify and read as
+// before. Store.Key gives the chains' key, made by the key provider and
+// kept only wrapped; Store.RewrapKey moves it to another key-encryption
+// key; Store.Verify recomputes every chain and names the first broken
+// link; Store.Event, Events and Count read the log for the AuditEvent read
+// and search.
 //
 // It imports storage (the pool, connections of its own, long reads, the
 // admin audit, the sentinels, storage.Key and storage.TxAuditor),
