@@ -2,11 +2,13 @@ package storage
 
 import (
 	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 )
 
@@ -325,9 +327,16 @@ func (s *Store) BlindString(typ, param, value string, exact bool) (string, bool)
 	return s.cipher.c.Blind("value:" + value), true
 }
 
-// sealedPrefix marks an inbound body kept encrypted whole: a raw body with
-// an encrypted identifier in it is no less sensitive than the resource.
-var sealedPrefix = []byte("sealed:")
+// An inbound body with an encrypted identifier in it is kept encrypted
+// whole: the raw body is no less sensitive than the resource. It is
+// deflated first and stored as bytes (deflatedPrefix): ciphertext does
+// not compress, and the base64 of the first form (sealedPrefix, still
+// read) made the log of a bulk load larger than the resources it held
+// (120 MB for 82 MB) and a tenth of the server's ingest CPU.
+var (
+	sealedPrefix   = []byte("sealed:")
+	deflatedPrefix = []byte("sealed+deflate:")
+)
 
 func (c *fieldCipher) sealBody(ctx context.Context, body []byte) ([]byte, error) {
 	if c == nil || c.policy().Identifier == "" || !bytes.Contains(body, []byte(c.policy().Identifier)) {
@@ -336,26 +345,42 @@ func (c *fieldCipher) sealBody(ctx context.Context, body []byte) ([]byte, error)
 	if err := c.fresh(ctx); err != nil {
 		return nil, err
 	}
-	sealed, err := c.c.Seal(body, []byte("inbound body"))
+	var deflated bytes.Buffer
+	w, _ := flate.NewWriter(&deflated, flate.BestSpeed) // the level is valid
+	if _, err := w.Write(body); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	sealed, err := c.c.Seal(deflated.Bytes(), []byte("inbound body"))
 	if err != nil {
 		return nil, err
 	}
-	return append(append([]byte{}, sealedPrefix...), base64.StdEncoding.EncodeToString(sealed)...), nil
+	return append(append([]byte{}, deflatedPrefix...), sealed...), nil
 }
 
 func (c *fieldCipher) openBody(ctx context.Context, body []byte) ([]byte, error) {
-	rest, ok := bytes.CutPrefix(body, sealedPrefix)
-	if !ok {
+	deflated, isDeflated := bytes.CutPrefix(body, deflatedPrefix)
+	encoded, isEncoded := bytes.CutPrefix(body, sealedPrefix)
+	if !isDeflated && !isEncoded {
 		return body, nil
 	}
 	if c == nil {
 		return nil, errors.New("storage: a sealed inbound body but no field key")
 	}
-	sealed, err := base64.StdEncoding.DecodeString(string(rest))
+	if isEncoded {
+		sealed, err := base64.StdEncoding.DecodeString(string(encoded))
+		if err != nil {
+			return nil, err
+		}
+		return c.c.Open(ctx, sealed, []byte("inbound body"))
+	}
+	plain, err := c.c.Open(ctx, deflated, []byte("inbound body"))
 	if err != nil {
 		return nil, err
 	}
-	return c.c.Open(ctx, sealed, []byte("inbound body"))
+	return io.ReadAll(flate.NewReader(bytes.NewReader(plain)))
 }
 
 // decodeExact decodes JSON keeping numbers as written (0.0 stays 0.0).

@@ -105,3 +105,37 @@ func TestOpensSealedIdentifiers(t *testing.T) {
 		t.Fatalf("opened %s (%v)", out, err)
 	}
 }
+
+// An inbound body with an encrypted identifier is stored deflated and
+// sealed, holding nothing of the plaintext, smaller than the body; bodies
+// sealed in the first form (base64 of the ciphertext) still open.
+func TestInboundBodiesSealDeflatedAndOpenInBothForms(t *testing.T) {
+	ctx := context.Background()
+	c := fixedCipher(make([]byte, 32))
+	entry := `{"resource":{"resourceType":"Patient","identifier":[{"system":"` + SSNSystem + `","value":"111-22-3333"}],"name":[{"family":"Doe"}]}},`
+	body := []byte(`{"resourceType":"Bundle","type":"transaction","entry":[` + strings.Repeat(entry, 200) + `{}]}`)
+	sealed, err := c.sealBody(ctx, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(sealed, deflatedPrefix) || bytes.Contains(sealed, []byte("111-22-3333")) || bytes.Contains(sealed, []byte("Doe")) {
+		t.Fatalf("not sealed: %.80q", sealed)
+	}
+	if len(sealed) > len(body)/4 {
+		t.Fatalf("sealed %d bytes of a %d-byte body: not deflated", len(sealed), len(body))
+	}
+	ciphertext, err := c.c.Seal(body, []byte("inbound body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := append(append([]byte{}, sealedPrefix...), base64.StdEncoding.EncodeToString(ciphertext)...)
+	for name, stored := range map[string][]byte{"deflated": sealed, "first form": first, "plain": []byte(`{"resourceType":"Bundle"}`)} {
+		got, err := c.openBody(ctx, stored)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if want := body; name != "plain" && !bytes.Equal(got, want) || name == "plain" && !bytes.Equal(got, stored) {
+			t.Fatalf("%s: opened %.80q", name, got)
+		}
+	}
+}
