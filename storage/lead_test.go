@@ -481,3 +481,37 @@ func TestALeadByValueStopsWhenThePageIsFull(t *testing.T) {
 		})
 	}
 }
+
+// A candidate's date check reads that version's date rows from the index
+// alone, as the token check does: no heap read per candidate, which at
+// scale is a random read each.
+func TestLedSearchChecksADateFromTheIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, owner := storagetest.Open(t)
+	var rows []storage.Row
+	for i := range 300 {
+		rows = append(rows, storage.Row{Key: storage.Key{Type: "Observation", ID: fmt.Sprintf("d%03d", i)}, Version: 1, Method: "PUT",
+			Resource: []byte(`{"resourceType":"Observation"}`), Index: storage.Index{
+				References: []storage.ReferenceEntry{{Param: "patient", TargetType: ptr("Patient"), TargetID: ptr("p1")}},
+				Dates:      []storage.DateEntry{{Param: "date", Lo: time.Date(2000+i%30, 1, 1, 0, 0, 0, 0, time.UTC), Hi: time.Date(2000+i%30, 1, 2, 0, 0, 0, 0, time.UTC)}}}})
+	}
+	require.NoError(t, s.InTx(ctx, func(tx *storage.Tx) error { return tx.Append(ctx, rows) }))
+	conn, err := pgx.Connect(ctx, owner)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(ctx) })
+	_, err = conn.Exec(ctx, "VACUUM (ANALYZE) search_date, search_reference, resource_version")
+	require.NoError(t, err)
+	sql, args := storage.SearchSQL(storage.Criteria{Type: "Observation", Limit: 11,
+		Lead: &storage.Lead{Table: "search_reference", Cond: refCond("p1")}, Clauses: []storage.KeyClause{exists("search_date", func(arg func(any) string, x string) string {
+			return x + ".param = 'date' AND " + x + ".hi > " + arg(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
+		})}})
+	var raw string
+	require.NoError(t, conn.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+sql, args...).Scan(&raw))
+	var plan []struct{ Plan node }
+	require.NoError(t, json.Unmarshal([]byte(raw), &plan))
+	check := plan[0].Plan.find("search_date")
+	require.NotNil(t, check, raw)
+	assert.Equal(t, "search_date_check", check.Index, raw)
+	assert.Equal(t, "Index Only Scan", check.NodeType, raw)
+}
