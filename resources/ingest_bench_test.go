@@ -72,7 +72,7 @@ func BenchmarkIngestCPU(b *testing.B) {
 		}
 		return len(entries)
 	}
-	var objs []map[string]any // decoded resources, for the parts alone
+	var objs []map[string]any     // decoded resources, for the parts alone
 	for _, body := range bodies { // warm the compiled definitions
 		ingest(body)
 		res, _ := s.parse(body)
