@@ -22,7 +22,7 @@ import (
 // openAuditLog opens a fresh store's audit log of two stripes, under a key
 // from a local key file; it returns the store, its owner's connection
 // string, the key and the log.
-func openAuditLog(t *testing.T) (*storage.Store, string, []byte, *audit.Log) {
+func openAuditLog(t testing.TB) (*storage.Store, string, []byte, *audit.Log) {
 	t.Helper()
 	s, owner := storagetest.OpenWith(t, storage.Options{MaxConns: 4})
 	kp, err := keyring.OpenLocalFile(filepath.Join(t.TempDir(), "kek"))
