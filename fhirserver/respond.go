@@ -1,6 +1,8 @@
 package fhirserver
 
 import (
+	"context"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -36,12 +38,13 @@ func (a *app) respond(c echo.Context, r resources.Result, o resources.Options, w
 			h.Set("Location", o.BaseURL+"/"+v.Type+"/"+v.ID+"/_history/"+itoa64(v.Version))
 		}
 	}
-	body := r.Body
+	body, stream := r.Body, r.Stream
 	if write {
 		switch o.Return {
 		case resources.ReturnMinimal:
-			body = nil
+			body, stream = nil, nil
 		case resources.ReturnOutcome:
+			stream = nil
 			var warnings []outcome.Issue
 			for _, w := range r.Warnings {
 				warnings = append(warnings, outcome.Issue{Severity: "warning", Code: "structure", Diagnostics: w})
@@ -50,12 +53,12 @@ func (a *app) respond(c echo.Context, r resources.Result, o resources.Options, w
 		}
 	}
 	if r.Status == http.StatusNoContent {
-		body = nil
+		body, stream = nil, nil
 	}
 	// Fail closed: nothing is sent until its audit record is durable. A
 	// write's record committed with it.
 	if auditedInTx(c) {
-		writeFHIR(c, r.Status, body)
+		a.send(c, r.Status, body, stream)
 		return nil
 	}
 	if err := a.auditRecord(c, r.Status, r.Touched()); err != nil {
@@ -65,6 +68,25 @@ func (a *app) respond(c echo.Context, r resources.Result, o resources.Options, w
 		}
 		return errAuditUnavailable
 	}
-	writeFHIR(c, r.Status, body)
+	a.send(c, r.Status, body, stream)
 	return nil
+}
+
+// send writes a body, or a streamed one, whose audit record is durable.
+func (a *app) send(c echo.Context, status int, body []byte, stream func(context.Context, io.Writer) error) {
+	if stream == nil {
+		writeFHIR(c, status, body)
+		return
+	}
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, fhirJSON)
+	w.WriteHeader(status)
+	if err := stream(c.Request().Context(), w); err != nil {
+		// The status and part of the Bundle are out: an OperationOutcome
+		// can no longer replace them, and a finished response would pass
+		// for a whole page. Cutting the connection leaves the client a
+		// chunked body without its end.
+		a.log.Error("streamed answer failed", "request_id", requestID(c), "err", err)
+		panic(http.ErrAbortHandler)
+	}
 }

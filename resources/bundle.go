@@ -61,7 +61,23 @@ func (b *bundle) encode() ([]byte, error) {
 	for _, e := range b.Entry {
 		size += len(e.Resource) + len(e.FullURL) + 64
 	}
-	out := make([]byte, 0, size)
+	out := b.appendHead(make([]byte, 0, size))
+	if len(b.Entry) > 0 {
+		out = append(out, `,"entry":[`...)
+		for i := range b.Entry {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = b.Entry[i].append(out)
+		}
+		out = append(out, ']')
+	}
+	return append(out, '}'), nil
+}
+
+// appendHead writes the Bundle up to its entries, unclosed: a streamed
+// page (page.go) writes it before it reads any of their bodies.
+func (b *bundle) appendHead(out []byte) []byte {
 	out = append(out, `{"resourceType":`...)
 	out = appendString(out, b.ResourceType)
 	out = appendMember(out, "id", b.ID)
@@ -83,17 +99,7 @@ func (b *bundle) encode() ([]byte, error) {
 		}
 		out = append(out, ']')
 	}
-	if len(b.Entry) > 0 {
-		out = append(out, `,"entry":[`...)
-		for i := range b.Entry {
-			if i > 0 {
-				out = append(out, ',')
-			}
-			out = b.Entry[i].append(out)
-		}
-		out = append(out, ']')
-	}
-	return append(out, '}'), nil
+	return out
 }
 
 // append writes the entry's members in the order of its struct.

@@ -36,7 +36,8 @@ func (s *Service) EverythingPatient(ctx context.Context, c access.Caller, patien
 	return patientID, nil
 }
 
-// EverythingPage is one page of $everything: its entries, whether the
+// EverythingPage is one page of $everything: its entries (without their
+// bodies: Searchset reads them as it writes the page), whether the
 // last of them is one the compartment points at from outside it (an
 // extra), and whether more follow.
 type EverythingPage struct {
@@ -67,27 +68,7 @@ func (s *Service) EverythingPage(ctx context.Context, c access.Caller, e *storag
 	if err != nil {
 		return EverythingPage{}, err
 	}
-	if err := s.redactGroups(ctx, s.store, c, access.Read, versions); err != nil {
-		return EverythingPage{}, err
-	}
 	return EverythingPage{Versions: versions, LastExtra: lastExtra, More: more}, nil
-}
-
-// Searchset is a searchset Bundle of versions, with total when known and
-// links as (relation, url) pairs, for an operation answered by one.
-func Searchset(base string, versions []storage.Version, total *int, links ...[2]string) (Result, error) {
-	b := newBundle("searchset")
-	for _, v := range versions {
-		b.Entry = append(b.Entry, entry{FullURL: fullURL(base, v.Key), Resource: v.Resource, Search: &entrySearch{Mode: "match"}})
-	}
-	b.Total = total
-	for _, l := range links {
-		b.Link = append(b.Link, link{Relation: l[0], URL: l[1]})
-	}
-	body, err := b.encode()
-	r := ok(body, nil)
-	r.Keys = keysOf(versions)
-	return r, err
 }
 
 // everythingEntries reads up to count entries from e's position on: the

@@ -12,12 +12,24 @@ import (
 	"github.com/fhirserver/fhirserver/storage"
 )
 
-// Search is GET [type]?params (and POST [type]/_search, and the compartment
-// search [Compartment]/[id]/[type]?params when compartment is set). Pages
-// are read from a snapshot of the store taken by the first page, so that
-// following next and previous links gives the same result set however
-// much is written meanwhile.
+// Search is StreamSearch with the page read whole into Body, for callers
+// that read it themselves (operations, batch entries, jobs).
 func (s *Service) Search(ctx context.Context, c access.Caller, typ string, q url.Values, o Options, compartment *storage.Key) (Result, error) {
+	r, err := s.StreamSearch(ctx, c, typ, q, o, compartment)
+	if err != nil {
+		return r, err
+	}
+	return r.buffered(ctx)
+}
+
+// StreamSearch is GET [type]?params (and POST [type]/_search, and the
+// compartment search [Compartment]/[id]/[type]?params when compartment is
+// set). Pages are read from a snapshot of the store taken by the first
+// page, so that following next and previous links gives the same result
+// set however much is written meanwhile. It reads the page's keys, total
+// and links; its Result streams the entries (Result.Stream), so that a
+// page of a thousand resources and their includes is never held whole.
+func (s *Service) StreamSearch(ctx context.Context, c access.Caller, typ string, q url.Values, o Options, compartment *storage.Key) (Result, error) {
 	if typ == access.AuditEventType && compartment == nil {
 		return s.searchAudit(ctx, c, q, o)
 	}
@@ -44,7 +56,7 @@ func (s *Service) Search(ctx context.Context, c access.Caller, typ string, q url
 	if err != nil {
 		return Result{}, err
 	}
-	versions, newest, err := s.store.SearchSnapshot(ctx, *crit)
+	versions, newest, err := s.store.SearchKeys(ctx, *crit)
 	if err != nil {
 		return Result{}, err
 	}
@@ -70,40 +82,17 @@ func (s *Service) Search(ctx context.Context, c access.Caller, typ string, q url
 		body, err := b.encode()
 		return ok(body, nil), err
 	}
-	if err := s.redactGroups(ctx, s.store, c, access.Search, versions); err != nil {
-		return Result{}, err
-	}
-	keep := keptElements(typ, parsed)
-	for _, v := range versions {
-		res := v.Resource
-		if keep != nil {
-			if res, err = subset(res, keep); err != nil {
-				return Result{}, err
-			}
-		}
-		b.Entry = append(b.Entry, entry{FullURL: fullURL(o.BaseURL, v.Key), Resource: res, Search: &entrySearch{Mode: "match"}})
-	}
 	included, err := s.include(ctx, c, parsed.Includes, versions, crit.Snapshot)
 	if err != nil {
 		return Result{}, err
-	}
-	if err := s.redactGroups(ctx, s.store, c, access.Read, included); err != nil {
-		return Result{}, err
-	}
-	for _, v := range included {
-		b.Entry = append(b.Entry, entry{FullURL: fullURL(o.BaseURL, v.Key), Resource: v.Resource, Search: &entrySearch{Mode: "include"}})
 	}
 	if b.Total, err = s.total(ctx, *crit, parsed, p, more, len(versions)); err != nil {
 		return Result{}, err
 	}
 	b.Link = p.links(searchPath(o.BaseURL, typ, compartment), parsed, versions, more)
-	body, err := b.encode()
-	if err != nil {
-		return Result{}, err
-	}
-	r := ok(body, nil)
-	r.Keys = keysOf(versions, included)
-	return r, nil
+	page := &streamedPage{s: s, c: c, base: o.BaseURL, head: b, entries: slices.Concat(versions, included),
+		matches: len(versions), matchAs: access.Search, keep: keptElements(typ, parsed)}
+	return page.result(), nil
 }
 
 // inCompartment restricts a search to the resources in a Patient's

@@ -3,6 +3,7 @@ package resources
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -43,6 +44,12 @@ type Result struct {
 	// Keys are the resources a Bundle result returns or touches, for the
 	// audit record; a single resource's is Version's.
 	Keys []storage.Key
+	// Stream, when set, writes the body in place of Body: a page of a
+	// search or $everything, whose bodies are read as it is written, after
+	// its audit record (from Keys) is durable. Once it has written, an
+	// error leaves a broken Bundle that must not reach a client as a whole
+	// one.
+	Stream func(ctx context.Context, w io.Writer) error
 }
 
 // Touched is what the result returns or changes, for the audit record.
@@ -79,6 +86,9 @@ type Service struct {
 	maxResourceBytes int64
 	// appointmentHook hears every appointment move, inside its transaction.
 	appointmentHook AppointmentHook
+	// bodiesRead, when set, hears how many bodies a streamed page has
+	// just read (tests: a page holds at most a chunk of them).
+	bodiesRead func(n int)
 }
 
 // AppointmentMove is a change of an appointment's status as a write made

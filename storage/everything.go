@@ -85,7 +85,8 @@ SELECT ` + `%COLUMNS%` + ` FROM extras x
  LIMIT $8`
 
 // EverythingPage returns one page of Patient/$everything: members, or
-// extras when e.Extras.
+// extras when e.Extras; the versions without their resources (Bodies
+// reads them).
 func (s *Store) EverythingPage(ctx context.Context, e Everything) ([]Version, error) {
 	since := nullTime(e.Since)
 	types := append([]string{}, e.Types...)
@@ -102,7 +103,7 @@ func (s *Store) EverythingPage(ctx context.Context, e Everything) ([]Version, er
 	}
 	sql = replaceAll(sql, map[string]string{
 		"%CURRENT_P%": currentAt("p", "$3"), "%CURRENT_M%": currentAt("m", "$3"),
-		"%CURRENT_V%": currentAt("v", "$3"), "%COLUMNS%": qualified("v"), "%KEEP%": keep,
+		"%CURRENT_V%": currentAt("v", "$3"), "%COLUMNS%": keyColumns("v"), "%KEEP%": keep,
 	})
 	// Planned for its values: an instance's $1 = '' folds away, leaving the
 	// patient's id as an index condition.

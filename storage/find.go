@@ -96,7 +96,7 @@ func (t *Tx) Find(ctx context.Context, c Criteria) ([]string, error) {
 // Search returns the current versions that match, in id order; with
 // Before, the Limit closest below it.
 func (s *Store) Search(ctx context.Context, c Criteria) ([]Version, error) {
-	vs, _, err := s.search(ctx, c, false)
+	vs, _, err := s.search(ctx, c, false, qualified("v"))
 	return vs, err
 }
 
@@ -104,11 +104,17 @@ func (s *Store) Search(ctx context.Context, c Criteria) ([]Version, error) {
 // it also returns the newest seq, read by the same statement, which the
 // following pages take as their snapshot; zero when nothing matched.
 func (s *Store) SearchSnapshot(ctx context.Context, c Criteria) ([]Version, int64, error) {
-	return s.search(ctx, c, c.Snapshot == 0)
+	return s.search(ctx, c, c.Snapshot == 0, qualified("v"))
 }
 
-func (s *Store) search(ctx context.Context, c Criteria, newest bool) ([]Version, int64, error) {
-	columns := "v.type, v.id, v.version, v.seq, v.last_updated, v.method, v.deleted, v.resource"
+// SearchKeys is SearchSnapshot without the resources (Bodies reads
+// them): a page's keys are all its audit record needs, and all it holds
+// before its entries are written a chunk at a time.
+func (s *Store) SearchKeys(ctx context.Context, c Criteria) ([]Version, int64, error) {
+	return s.search(ctx, c, c.Snapshot == 0, keyColumns("v"))
+}
+
+func (s *Store) search(ctx context.Context, c Criteria, newest bool, columns string) ([]Version, int64, error) {
 	if newest {
 		columns += ", (SELECT coalesce(max(seq), 0) FROM resource_version)"
 	}

@@ -61,7 +61,7 @@ func run(ctx context.Context, res *resources.Service, c access.Caller, patientID
 		n := len(page.Versions)
 		total = &n
 	}
-	return resources.Searchset(base, page.Versions, total, links(base, patientID, q, e, page)...)
+	return res.Searchset(c, base, page.Versions, total, links(base, patientID, q, e, page)...), nil
 }
 
 const defaultCount = 100

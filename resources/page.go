@@ -1,0 +1,130 @@
+package resources
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"slices"
+
+	"github.com/fhirserver/fhirserver/resources/access"
+	"github.com/fhirserver/fhirserver/storage"
+)
+
+// bodyChunk is how many resource bodies a streamed page holds at once: a
+// page's keys are small, its bodies (up to 1,000 entries and their
+// includes) are not.
+const bodyChunk = 64
+
+// streamedPage is a searchset Bundle known by its entries' keys: its
+// audit record can be made durable from them before any body is read,
+// and it is written a chunk of bodies at a time (Result.Stream).
+type streamedPage struct {
+	s       *Service
+	c       access.Caller
+	base    string
+	head    *bundle           // id, total and links; no entries
+	entries []storage.Version // without bodies: the matches, then the includes
+	matches int
+	// matchAs is the interaction a match's Group is redacted for (an
+	// include's is a read), and keep the elements _summary or _elements
+	// keep of a match (nil: all).
+	matchAs access.Interaction
+	keep    []string
+}
+
+func (p *streamedPage) result() Result {
+	return Result{Status: http.StatusOK, Stream: p.write, Keys: keysOf(p.entries)}
+}
+
+// write sends the Bundle's head before it reads any body, then its
+// entries a chunk at a time. An error leaves the Bundle unfinished; a
+// caller that has sent part of it must cut the response, never finish it.
+func (p *streamedPage) write(ctx context.Context, w io.Writer) error {
+	out := p.head.appendHead(make([]byte, 0, 4096))
+	if len(p.entries) == 0 {
+		_, err := w.Write(append(out, '}'))
+		return err
+	}
+	if _, err := w.Write(append(out, `,"entry":[`...)); err != nil {
+		return err
+	}
+	chunk := make([]storage.Version, 0, bodyChunk)
+	for start := 0; start < len(p.entries); start += bodyChunk {
+		end := min(start+bodyChunk, len(p.entries))
+		chunk = append(chunk[:0], p.entries[start:end]...)
+		var err error
+		if out, err = p.appendChunk(ctx, out[:0], start, chunk); err != nil {
+			return err
+		}
+		if end == len(p.entries) {
+			out = append(out, "]}"...)
+		}
+		if _, err := w.Write(out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendChunk reads the bodies of chunk, the entries from start on, and
+// appends them as entries shaped as the caller may see them.
+func (p *streamedPage) appendChunk(ctx context.Context, out []byte, start int, chunk []storage.Version) ([]byte, error) {
+	if err := p.s.store.Bodies(ctx, chunk); err != nil {
+		return nil, err
+	}
+	if p.s.bodiesRead != nil {
+		p.s.bodiesRead(len(chunk))
+	}
+	split := min(max(p.matches-start, 0), len(chunk))
+	if err := p.s.redactGroups(ctx, p.s.store, p.c, p.matchAs, chunk[:split]); err != nil {
+		return nil, err
+	}
+	if err := p.s.redactGroups(ctx, p.s.store, p.c, access.Read, chunk[split:]); err != nil {
+		return nil, err
+	}
+	for i := range chunk {
+		e := entry{FullURL: fullURL(p.base, chunk[i].Key), Resource: chunk[i].Resource, Search: &entrySearch{Mode: "match"}}
+		if i >= split {
+			e.Search.Mode = "include"
+		} else if p.keep != nil {
+			var err error
+			if e.Resource, err = subset(e.Resource, p.keep); err != nil {
+				return nil, err
+			}
+		}
+		if start+i > 0 {
+			out = append(out, ',')
+		}
+		out = e.append(out)
+	}
+	return out, nil
+}
+
+// buffered is r with its stream written into Body, for a caller that
+// reads the page itself (an operation, a batch entry, a job).
+func (r Result) buffered(ctx context.Context) (Result, error) {
+	if r.Stream == nil {
+		return r, nil
+	}
+	var b bytes.Buffer
+	if err := r.Stream(ctx, &b); err != nil {
+		return Result{}, err
+	}
+	r.Body, r.Stream = b.Bytes(), nil
+	return r, nil
+}
+
+// Searchset is a searchset Bundle of versions read without their bodies
+// (EverythingPage), with total when known and links as (relation, url)
+// pairs, for an operation answered by one; each Group is redacted as
+// read by c. It is streamed as a search's page is.
+func (s *Service) Searchset(c access.Caller, base string, versions []storage.Version, total *int, links ...[2]string) Result {
+	b := newBundle("searchset")
+	b.Total = total
+	for _, l := range links {
+		b.Link = append(b.Link, link{Relation: l[0], URL: l[1]})
+	}
+	p := &streamedPage{s: s, c: c, base: base, head: b, entries: slices.Clip(versions), matches: len(versions), matchAs: access.Read}
+	return p.result()
+}
