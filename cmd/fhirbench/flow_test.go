@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"os"
@@ -50,7 +51,7 @@ func TestRunAgainstFakeServer(t *testing.T) {
 			opts := tt.fake
 			opts.clientID, opts.secret = "bench client", secret
 			srv, fake := newFakeFHIR(t, opts)
-			cfg := testConfig(t, srv.URL+"/fhir", cmp(tt.secret, secret))
+			cfg := testConfig(t, srv.URL+"/fhir", cmp.Or(tt.secret, secret))
 			var out, log strings.Builder
 			err := run(context.Background(), cfg, &out, &log)
 			t.Logf("stdout:\n%s\nstderr:\n%s", out.String(), log.String())
@@ -68,14 +69,6 @@ func TestRunAgainstFakeServer(t *testing.T) {
 			checkSuccessfulRun(t, fake, cfg)
 		})
 	}
-}
-
-// cmp returns a unless it is empty.
-func cmp(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // checkSuccessfulRun checks what the fake saw and what the JSON file says.

@@ -81,8 +81,9 @@ type ingestResult struct {
 // bundles count in the rate: the providers and the warm-up open connections,
 // grow the heap and fill caches, a start-up cost the floor does not pay
 // either. Every location is kept for the read test. With a sampler, the
-// warm-up and the timed bundles are memory phases of their own.
-func ingestAll(ctx context.Context, c *fhirClient, plan ingestPlan, workers int, mem *rssSampler) *ingestResult {
+// warm-up and the timed bundles are memory phases of their own. beforeTimed,
+// when not nil, runs between the warm-up and the timed bundles.
+func ingestAll(ctx context.Context, c *fhirClient, plan ingestPlan, workers int, mem *rssSampler, beforeTimed func()) *ingestResult {
 	res := &ingestResult{}
 	var mu sync.Mutex
 	timed := false
@@ -108,6 +109,9 @@ func ingestAll(ctx context.Context, c *fhirClient, plan ingestPlan, workers int,
 		forEach(ctx, plan.warmup, workers, post)
 	})
 	res.WarmupSeconds = time.Since(warm).Seconds()
+	if beforeTimed != nil {
+		beforeTimed()
+	}
 	timed = true // forEach has returned: no post is running
 	start := time.Now()
 	mem.phase("ingest", func() { forEach(ctx, plan.bundles, workers, post) })

@@ -38,6 +38,7 @@ type report struct {
 	TokenFetches      int64         `json:"token_fetches"`
 	HTTPNoop          []levelResult `json:"http_noop"` // the loopback HTTP hop alone
 	Floor             *floorResult  `json:"floor,omitempty"`
+	SchemaFloor       *schemaFloor  `json:"schema_floor,omitempty"`
 	Searches          []searchKind  `json:"searches,omitempty"`
 	Sizes             []tableSize   `json:"table_sizes,omitempty"`
 	Scale             *scaleResult  `json:"scale,omitempty"`
@@ -63,10 +64,15 @@ type ratioSummary struct {
 	// The same comparison as times: the server's seconds for its resources
 	// over the COPY's for its rows, per resource (the two counts are equal
 	// unless bundles failed), against issue 18's goal.
-	IngestTimeOverCopyTime float64     `json:"ingest_time_over_copy_time"`
-	IngestTimeGoal         float64     `json:"ingest_time_goal_max"`
-	ReadP99ServerOverFloor []readRatio `json:"read_p99_server_over_floor"`
-	ReadGoal               float64     `json:"read_goal_max"`
+	IngestTimeOverCopyTime float64 `json:"ingest_time_over_copy_time"`
+	IngestTimeGoal         float64 `json:"ingest_time_goal_max"`
+	// The schema floor's time over the COPY's (what the server's tables
+	// cost PostgreSQL alone, per resource) and the ingest's over the
+	// schema floor's (what the server adds on top).
+	SchemaFloorOverCopyTime   float64     `json:"schema_floor_over_copy_time,omitempty"`
+	IngestTimeOverSchemaFloor float64     `json:"ingest_time_over_schema_floor,omitempty"`
+	ReadP99ServerOverFloor    []readRatio `json:"read_p99_server_over_floor"`
+	ReadGoal                  float64     `json:"read_goal_max"`
 	// What the HTTP hop alone costs against the same floor: the part of the
 	// read ratio no server can remove on this machine.
 	ReadP99NoopOverFloor []readRatio `json:"read_p99_http_noop_over_floor"`
@@ -103,6 +109,11 @@ func (r *report) computeRatios() {
 	rs := &ratioSummary{IngestFloorOverServer: ratio(r.Floor.Rate, r.Ingest.Rate), IngestGoal: ingestGoal, ReadGoal: readGoal, IngestTimeGoal: ingestTimeGoal}
 	if r.Ingest.Resources > 0 && r.Floor.Resources > 0 {
 		rs.IngestTimeOverCopyTime = ratio(r.Ingest.Seconds/float64(r.Ingest.Resources), r.Floor.Seconds/float64(r.Floor.Resources))
+		// The schema floor wrote the rows of the ingest's resources.
+		if sf := r.SchemaFloor; sf != nil && sf.Seconds > 0 {
+			rs.SchemaFloorOverCopyTime = ratio(sf.Seconds/float64(r.Ingest.Resources), r.Floor.Seconds/float64(r.Floor.Resources))
+			rs.IngestTimeOverSchemaFloor = ratio(r.Ingest.Seconds, sf.Seconds)
+		}
 	}
 	rs.ReadP99ServerOverFloor = p99Ratios(r.Reads, r.Floor.Reads)
 	rs.ReadP99NoopOverFloor = p99Ratios(r.HTTPNoop, r.Floor.Reads)
@@ -275,4 +286,12 @@ func (r *report) ingestSummary(w io.Writer) {
 	}
 	fmt.Fprintf(w, "; COPY of the same rows %d in %.1f s = %.0f rows/s; ingest time / COPY time %.2f (goal <= %.0f: %s)\n",
 		r.Floor.Resources, r.Floor.Seconds, r.Floor.Rate, r.Ratios.IngestTimeOverCopyTime, ingestTimeGoal, verdict)
+	if sf := r.SchemaFloor; sf != nil && r.Ratios.SchemaFloorOverCopyTime > 0 {
+		fmt.Fprintf(w, "SCHEMA FLOOR: PostgreSQL alone wrote the timed ingest's %d rows (%d tables, %d index entries, %.1f rows and %.1f entries a resource) into empty copies of the server's tables with %d connections in %.1f s = %.2f x the COPY time; ingest time / schema floor %.2f\n",
+			sf.Rows, len(sf.Tables), sf.Entries, float64(sf.Rows)/float64(r.Ingest.Resources), float64(sf.Entries)/float64(r.Ingest.Resources),
+			sf.Workers, sf.Seconds, r.Ratios.SchemaFloorOverCopyTime, r.Ratios.IngestTimeOverSchemaFloor)
+		for _, t := range sf.Tables {
+			fmt.Fprintf(w, "  %-28s %10d rows %2d indexes\n", t.Name, t.Rows, t.Indexes)
+		}
+	}
 }

@@ -67,7 +67,16 @@ func phases(ctx context.Context, cfg config, rep *report, mem *rssSampler, logw 
 	fc := &fhirClient{base: cfg.base, http: client, tokens: tokens}
 	fmt.Fprintf(logw, "ingest: %d provider bundles and %d warm-up bundles, then %d timed bundles with %d workers\n",
 		len(plan.providers), len(plan.warmup), len(plan.bundles), cfg.ingestConcurrency)
-	rep.Ingest = ingestAll(ctx, fc, plan, cfg.ingestConcurrency, mem)
+	// With --ingest-only and a database, the database's next transaction id
+	// before the timed bundles tells their rows from the warm-up's, for
+	// the schema floor.
+	var mark int64
+	var markErr error
+	var beforeTimed func()
+	if cfg.ingestOnly && cfg.databaseURL != "" {
+		beforeTimed = func() { mark, markErr = xactMark(ctx, cfg.databaseURL) }
+	}
+	rep.Ingest = ingestAll(ctx, fc, plan, cfg.ingestConcurrency, mem, beforeTimed)
 	rep.TokenFetches = tokens.fetches.Load()
 	if cfg.ingestOnly {
 		if cfg.databaseURL != "" {
@@ -75,6 +84,13 @@ func phases(ctx context.Context, cfg config, rep *report, mem *rssSampler, logw 
 			rep.Floor, err = runFloor(ctx, floorConfig{databaseURL: cfg.databaseURL, workers: cfg.ingestConcurrency}, plan)
 			if err != nil {
 				return fmt.Errorf("floor: %w", err)
+			}
+			if markErr != nil {
+				return fmt.Errorf("schema floor: %w", markErr)
+			}
+			fmt.Fprintln(logw, "schema floor: PostgreSQL alone writing the timed ingest's rows into copies of the server's tables")
+			if rep.SchemaFloor, err = runSchemaFloor(ctx, cfg.databaseURL, mark, cfg.ingestConcurrency); err != nil {
+				return err
 			}
 		}
 		return ctx.Err()
