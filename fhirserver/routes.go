@@ -162,7 +162,7 @@ func (a *app) compartmentSearch(c echo.Context) error {
 
 func (a *app) searchWith(c echo.Context, typ string, q url.Values, compartment *storage.Key) error {
 	o := a.options(c)
-	r, err := a.res.Search(c.Request().Context(), callerOf(c), typ, q, o, compartment)
+	r, err := a.res.StreamSearch(c.Request().Context(), callerOf(c), typ, q, o, compartment)
 	if err != nil {
 		return err
 	}
