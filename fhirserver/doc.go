@@ -6,7 +6,9 @@
 // handler that turns outcome errors into OperationOutcomes, the
 // translation of a request into its audit record (storage/audit renders
 // and chains it), the CapabilityStatement and OperationDefinitions built
-// from what is routed, and the admin API. It holds no SQL.
+// from what is routed, and the admin API. It holds no SQL. No answer
+// leaves before its audit record is durable (respond); a streamed page
+// is written after it, and cut, never finished, when it fails midway.
 //
 // It imports operations, resources, resources/access, search, profiles,
 // smart, storage (with storage/audit) and outcome; nothing imports it but cmd. Its black-box

@@ -3,6 +3,7 @@ package fhirserver
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -86,7 +87,11 @@ func (a *app) send(c echo.Context, status int, body []byte, stream func(context.
 		// can no longer replace them, and a finished response would pass
 		// for a whole page. Cutting the connection leaves the client a
 		// chunked body without its end.
-		a.log.Error("streamed answer failed", "request_id", requestID(c), "err", err)
+		level := slog.LevelError
+		if c.Request().Context().Err() != nil {
+			level = slog.LevelInfo // the client left: nothing of ours failed
+		}
+		a.log.Log(c.Request().Context(), level, "streamed answer cut", "request_id", requestID(c), "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }

@@ -7,7 +7,11 @@
 // the rules of the resource's type (rules.go: the registry of what is
 // particular to a type, including what storage encrypts), and appends the
 // versions, their index rows (search) and the request's audit record
-// (audit.go: the Recorder seam) in one storage transaction.
+// (audit.go: the Recorder seam) in one storage transaction. A page of a
+// search or $everything is known first by its keys, which its audit
+// record needs, and streamed (page.go, Result.Stream): its bodies are read
+// by exact version a chunk at a time as the Bundle is written, so that no
+// page is held whole.
 //
 // It imports resources/access, search, profiles, storage (with
 // storage/audit and storage/scheduling) and outcome;
