@@ -41,7 +41,7 @@ type Everything struct {
 
 // everythingMembersSQL merges two inputs in (type, id) order, both read
 // from indexes in that order: the compartment's reference rows of the
-// patient (search_reference_compartment) and the patient's own versions.
+// patient (search_reference_target) and the patient's own versions.
 const everythingMembersSQL = `
 SELECT DISTINCT ON (k.type, k.id) ` + `%COLUMNS%` + ` FROM (
   SELECT l.type, l.id, l.version FROM search_reference l
