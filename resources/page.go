@@ -24,7 +24,7 @@ type streamedPage struct {
 	c       access.Caller
 	base    string
 	head    *bundle           // id, total and links; no entries
-	entries []storage.Version // without bodies: the matches, then the includes
+	entries []storage.Version // the matches, then the includes; bodies at most a chunk's
 	matches int
 	// matchAs is the interaction a match's Group is redacted for (an
 	// include's is a read), and keep the elements _summary or _elements
@@ -70,8 +70,12 @@ func (p *streamedPage) write(ctx context.Context, w io.Writer) error {
 // appendChunk reads the bodies of chunk, the entries from start on, and
 // appends them as entries shaped as the caller may see them.
 func (p *streamedPage) appendChunk(ctx context.Context, out []byte, start int, chunk []storage.Version) ([]byte, error) {
-	if err := p.s.store.Bodies(ctx, chunk); err != nil {
-		return nil, err
+	// Matches come first, and a small page's were read with their keys:
+	// only the entries from the first without a body are read.
+	if first := slices.IndexFunc(chunk, func(v storage.Version) bool { return v.Resource == nil }); first >= 0 {
+		if err := p.s.store.Bodies(ctx, chunk[first:]); err != nil {
+			return nil, err
+		}
 	}
 	if p.s.bodiesRead != nil {
 		p.s.bodiesRead(len(chunk))

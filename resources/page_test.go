@@ -58,6 +58,12 @@ var pageCases = []pageCase{
 		require.NoError(t, err)
 		return r
 	}},
+	{"search of one chunk, read with its keys", 50, func(t *testing.T, s *Service) Result {
+		q := url.Values{"subject": {"Patient/big"}, "_count": {"50"}}
+		r, err := s.StreamSearch(context.Background(), access.System("test"), "Observation", q, Options{BaseURL: "http://x/fhir"}, nil)
+		require.NoError(t, err)
+		return r
+	}},
 	{"compartment search with _summary", pageObservations, func(t *testing.T, s *Service) Result {
 		q := url.Values{"_count": {"1000"}, "_summary": {"true"}}
 		r, err := s.StreamSearch(context.Background(), access.System("test"), "Observation", q, Options{BaseURL: "http://x/fhir"}, &storage.Key{Type: "Patient", ID: "big"})
@@ -124,6 +130,9 @@ func TestPagesStreamAChunkOfBodiesAtATime(t *testing.T) {
 func TestAPageWhoseBodyReadFailsIsLeftBroken(t *testing.T) {
 	s, owner := bigPatient(t)
 	for _, tc := range pageCases {
+		if tc.entries < 3*bodyChunk {
+			continue
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.page(t, s)
 			lost := r.Keys[3*bodyChunk-1] // in the third chunk

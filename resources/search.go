@@ -56,7 +56,14 @@ func (s *Service) StreamSearch(ctx context.Context, c access.Caller, typ string,
 	if err != nil {
 		return Result{}, err
 	}
-	versions, newest, err := s.store.SearchKeys(ctx, *crit)
+	read := s.store.SearchKeys
+	if parsed.Count <= bodyChunk {
+		// A page of one chunk (the default's) reads its bodies with its
+		// keys: holding them costs no more than streaming them, and a
+		// second round trip would be most of a small page's time.
+		read = s.store.SearchSnapshot
+	}
+	versions, newest, err := read(ctx, *crit)
 	if err != nil {
 		return Result{}, err
 	}
