@@ -23,23 +23,35 @@ type carePatients interface {
 // its narrative, which may name them; the stored version is untouched.
 // Versions of other types cost nothing.
 func (s *Service) redactGroups(ctx context.Context, q carePatients, c access.Caller, i access.Interaction, vs []storage.Version) error {
-	var sees func(id string) bool
+	if !slices.ContainsFunc(vs, redactable) {
+		return nil
+	}
+	sees, err := patientsSeen(ctx, q, c, i)
+	if err != nil {
+		return err
+	}
+	return redactSeen(vs, sees)
+}
+
+func redactable(v storage.Version) bool {
+	return v.Type == "Group" && !v.Deleted && len(v.Resource) > 0
+}
+
+// redactSeen is redactGroups once it is known which patients the Groups
+// may list (sees; nil: any).
+func redactSeen(vs []storage.Version, sees func(string) bool) error {
+	if sees == nil {
+		return nil
+	}
 	for n := range vs {
-		v := &vs[n]
-		if v.Type != "Group" || v.Deleted || len(v.Resource) == 0 {
+		if !redactable(vs[n]) {
 			continue
 		}
-		if sees == nil {
-			var err error
-			if sees, err = patientsSeen(ctx, q, c, i); err != nil || sees == nil {
-				return err
-			}
-		}
-		body, err := dropMembers(v.Resource, sees)
+		body, err := dropMembers(vs[n].Resource, sees)
 		if err != nil {
 			return err
 		}
-		v.Resource = body
+		vs[n].Resource = body
 	}
 	return nil
 }

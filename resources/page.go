@@ -31,10 +31,28 @@ type streamedPage struct {
 	// keep of a match (nil: all).
 	matchAs access.Interaction
 	keep    []string
+	// seesMatch and seesInclude say which patients a Group among the
+	// matches and the includes may list (nil: any).
+	seesMatch, seesInclude func(string) bool
 }
 
-func (p *streamedPage) result() Result {
-	return Result{Status: http.StatusOK, Stream: p.write, Keys: keysOf(p.entries)}
+// result is the page's Result. The patients its Groups may list are
+// worked out first, so that a failure to read them is still answered
+// with an OperationOutcome, before the first byte.
+func (p *streamedPage) result(ctx context.Context) (Result, error) {
+	isGroup := func(v storage.Version) bool { return v.Type == "Group" }
+	var err error
+	if slices.ContainsFunc(p.entries[:p.matches], isGroup) {
+		if p.seesMatch, err = patientsSeen(ctx, p.s.store, p.c, p.matchAs); err != nil {
+			return Result{}, err
+		}
+	}
+	if slices.ContainsFunc(p.entries[p.matches:], isGroup) {
+		if p.seesInclude, err = patientsSeen(ctx, p.s.store, p.c, access.Read); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Status: http.StatusOK, Stream: p.write, Keys: keysOf(p.entries)}, nil
 }
 
 // write sends the Bundle's head before it reads any body, then its
@@ -81,10 +99,10 @@ func (p *streamedPage) appendChunk(ctx context.Context, out []byte, start int, c
 		p.s.bodiesRead(len(chunk))
 	}
 	split := min(max(p.matches-start, 0), len(chunk))
-	if err := p.s.redactGroups(ctx, p.s.store, p.c, p.matchAs, chunk[:split]); err != nil {
+	if err := redactSeen(chunk[:split], p.seesMatch); err != nil {
 		return nil, err
 	}
-	if err := p.s.redactGroups(ctx, p.s.store, p.c, access.Read, chunk[split:]); err != nil {
+	if err := redactSeen(chunk[split:], p.seesInclude); err != nil {
 		return nil, err
 	}
 	for i := range chunk {
@@ -123,12 +141,12 @@ func (r Result) buffered(ctx context.Context) (Result, error) {
 // (EverythingPage), with total when known and links as (relation, url)
 // pairs, for an operation answered by one; each Group is redacted as
 // read by c. It is streamed as a search's page is.
-func (s *Service) Searchset(c access.Caller, base string, versions []storage.Version, total *int, links ...[2]string) Result {
+func (s *Service) Searchset(ctx context.Context, c access.Caller, base string, versions []storage.Version, total *int, links ...[2]string) (Result, error) {
 	b := newBundle("searchset")
 	b.Total = total
 	for _, l := range links {
 		b.Link = append(b.Link, link{Relation: l[0], URL: l[1]})
 	}
 	p := &streamedPage{s: s, c: c, base: base, head: b, entries: slices.Clip(versions), matches: len(versions), matchAs: access.Read}
-	return p.result()
+	return p.result(ctx)
 }

@@ -75,7 +75,9 @@ var pageCases = []pageCase{
 		e := storage.Everything{PatientID: "big"}
 		page, err := s.EverythingPage(context.Background(), c, &e, nil, 1000, url.Values{})
 		require.NoError(t, err)
-		return s.Searchset(c, "http://x/fhir", page.Versions, nil)
+		r, err := s.Searchset(context.Background(), c, "http://x/fhir", page.Versions, nil)
+		require.NoError(t, err)
+		return r
 	}},
 }
 

@@ -99,7 +99,7 @@ func (s *Service) StreamSearch(ctx context.Context, c access.Caller, typ string,
 	b.Link = p.links(searchPath(o.BaseURL, typ, compartment), parsed, versions, more)
 	page := &streamedPage{s: s, c: c, base: o.BaseURL, head: b, entries: slices.Concat(versions, included),
 		matches: len(versions), matchAs: access.Search, keep: keptElements(typ, parsed)}
-	return page.result(), nil
+	return page.result(ctx)
 }
 
 // inCompartment restricts a search to the resources in a Patient's

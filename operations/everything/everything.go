@@ -61,7 +61,7 @@ func run(ctx context.Context, res *resources.Service, c access.Caller, patientID
 		n := len(page.Versions)
 		total = &n
 	}
-	return res.Searchset(c, base, page.Versions, total, links(base, patientID, q, e, page)...), nil
+	return res.Searchset(ctx, c, base, page.Versions, total, links(base, patientID, q, e, page)...)
 }
 
 const defaultCount = 100
