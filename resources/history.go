@@ -23,7 +23,7 @@ type HistoryParams struct {
 
 // History is GET [type]/[id]/_history, [type]/_history or _history: the
 // versions newest first, paged with next links that stay correct while new
-// versions arrive.
+// versions arrive; streamed as a search's page is (Result.Stream).
 func (s *Service) History(ctx context.Context, c access.Caller, p HistoryParams, o Options) (Result, error) {
 	if p.Type == access.AuditEventType {
 		return Result{}, outcome.E(outcome.NotSupported, "the audit log has no history: search it by date")
@@ -47,25 +47,18 @@ func (s *Service) History(ctx context.Context, c access.Caller, p HistoryParams,
 	if err != nil {
 		return Result{}, err
 	}
-	versions, err := s.store.History(ctx, h)
-	if err != nil {
-		return Result{}, err
+	read := s.store.HistoryKeys
+	if h.Limit <= bodyChunk {
+		read = s.store.History // one chunk: its bodies with its keys, as a search's
 	}
-	if err := s.redactGroups(ctx, s.store, c, access.History, versions); err != nil {
+	versions, err := read(ctx, h)
+	if err != nil {
 		return Result{}, err
 	}
 	b := newBundle("history")
-	for _, v := range versions {
-		b.Entry = append(b.Entry, historyEntry(o.BaseURL, v))
-	}
 	b.Link = historyLinks(o.BaseURL, p, h, versions)
-	body, err := b.encode()
-	if err != nil {
-		return Result{}, err
-	}
-	r := ok(body, nil)
-	r.Keys = keysOf(versions)
-	return r, nil
+	page := &streamedPage{s: s, c: c, base: o.BaseURL, head: b, entries: versions, matches: len(versions), matchAs: access.History, history: true}
+	return page.result(ctx)
 }
 
 func orAll(typ string) string {

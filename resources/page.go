@@ -16,9 +16,9 @@ import (
 // includes) are not.
 const bodyChunk = 64
 
-// streamedPage is a searchset Bundle known by its entries' keys: its
-// audit record can be made durable from them before any body is read,
-// and it is written a chunk of bodies at a time (Result.Stream).
+// streamedPage is a searchset (or history) Bundle known by its entries'
+// keys: its audit record can be made durable from them before any body
+// is read, and it is written a chunk of bodies at a time (Result.Stream).
 type streamedPage struct {
 	s       *Service
 	c       access.Caller
@@ -31,6 +31,9 @@ type streamedPage struct {
 	// keep of a match (nil: all).
 	matchAs access.Interaction
 	keep    []string
+	// history makes the entries a history's (request and response, a
+	// tombstone without a resource) rather than a searchset's.
+	history bool
 	// seesMatch and seesInclude say which patients a Group among the
 	// matches and the includes may list (nil: any).
 	seesMatch, seesInclude func(string) bool
@@ -90,7 +93,7 @@ func (p *streamedPage) write(ctx context.Context, w io.Writer) error {
 func (p *streamedPage) appendChunk(ctx context.Context, out []byte, start int, chunk []storage.Version) ([]byte, error) {
 	// Matches come first, and a small page's were read with their keys:
 	// only the entries from the first without a body are read.
-	if first := slices.IndexFunc(chunk, func(v storage.Version) bool { return v.Resource == nil }); first >= 0 {
+	if first := slices.IndexFunc(chunk, func(v storage.Version) bool { return v.Resource == nil && !v.Deleted }); first >= 0 {
 		if err := p.s.store.Bodies(ctx, chunk[first:]); err != nil {
 			return nil, err
 		}
@@ -106,6 +109,14 @@ func (p *streamedPage) appendChunk(ctx context.Context, out []byte, start int, c
 		return nil, err
 	}
 	for i := range chunk {
+		if start+i > 0 {
+			out = append(out, ',')
+		}
+		if p.history {
+			e := historyEntry(p.base, chunk[i])
+			out = e.append(out)
+			continue
+		}
 		e := entry{FullURL: fullURL(p.base, chunk[i].Key), Resource: chunk[i].Resource, Search: &entrySearch{Mode: "match"}}
 		if i >= split {
 			e.Search.Mode = "include"
@@ -114,9 +125,6 @@ func (p *streamedPage) appendChunk(ctx context.Context, out []byte, start int, c
 			if e.Resource, err = subset(e.Resource, p.keep); err != nil {
 				return nil, err
 			}
-		}
-		if start+i > 0 {
-			out = append(out, ',')
 		}
 		out = e.append(out)
 	}

@@ -70,6 +70,11 @@ var pageCases = []pageCase{
 		require.NoError(t, err)
 		return r
 	}},
+	{"history", pageObservations + 2, func(t *testing.T, s *Service) Result {
+		r, err := s.History(context.Background(), access.System("test"), HistoryParams{Query: url.Values{"_count": {"1000"}}}, Options{BaseURL: "http://x/fhir"})
+		require.NoError(t, err)
+		return r
+	}},
 	{"$everything", pageObservations + 2, func(t *testing.T, s *Service) Result {
 		c := access.System("test")
 		e := storage.Everything{PatientID: "big"}

@@ -22,13 +22,23 @@ type HistoryQuery struct {
 // History returns versions, newest first. New writes only ever add newer
 // rows, so paging with Before stays stable while data arrives.
 func (s *Store) History(ctx context.Context, h HistoryQuery) ([]Version, error) {
+	return s.history(ctx, h, versionColumns)
+}
+
+// HistoryKeys is History without the resources (Bodies reads them), for
+// a page streamed after its audit record.
+func (s *Store) HistoryKeys(ctx context.Context, h HistoryQuery) ([]Version, error) {
+	return s.history(ctx, h, keyColumns("resource_version"))
+}
+
+func (s *Store) history(ctx context.Context, h HistoryQuery, columns string) ([]Version, error) {
 	var b strings.Builder
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	b.WriteString(`SELECT ` + versionColumns + ` FROM resource_version WHERE true`)
+	b.WriteString(`SELECT ` + columns + ` FROM resource_version WHERE true`)
 	if h.Type != "" {
 		b.WriteString(" AND type = " + arg(h.Type))
 	}
