@@ -108,3 +108,62 @@ func selfCPU() time.Duration {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkLinkShapes weighs the lever issue 18's goal 3 points at: a
+// link's records as one row each (today: a link row plus a row a record,
+// three index entries a record) against one row a link holding all its
+// records (one index entry a link). One connection writes links back to
+// back, as the stripe's writer does; PostgreSQL's CPU per record and the
+// time per link are reported for links of 1, 6 and 24 records.
+func BenchmarkLinkShapes(b *testing.B) {
+	_, owner, _, _ := openAuditLog(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, owner)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE bench_packed (stripe smallint, link bigint, count int, prev bytea, mac bytea,
+		recorded timestamptz, events text, PRIMARY KEY (stripe, link))`); err != nil {
+		b.Fatal(err)
+	}
+	ev := `{"resourceType":"AuditEvent","id":"00000000-aaaa-bbbb-cccc-dddddddddddd","type":{"system":"http://terminology.hl7.org/CodeSystem/audit-event-type","code":"rest"},"subtype":[{"system":"http://hl7.org/fhir/restful-interaction","code":"read"}],"action":"R","recorded":"2026-12-06T22:00:00Z","outcome":"0","agent":[{"who":{"identifier":{"value":"bench"}},"requestor":true,"network":{"address":"127.0.0.1","type":"2"}}],"entity":[{"what":{"reference":"Patient/p1"}}]}`
+	mac := make([]byte, 32)
+	link := int64(1000)
+	shapes := map[string]func(n int) error{
+		"row a record": func(n int) error {
+			link++
+			pos, at, ids, evs := make([]int32, n), make([]time.Time, n), make([]string, n), make([]string, n)
+			for i := range n {
+				pos[i], at[i], ids[i], evs[i] = int32(i), time.Now(), fmt.Sprintf("%d-%d", link, i), ev
+			}
+			_, err := conn.Exec(ctx, `
+				WITH l AS (INSERT INTO audit_link (stripe, link, count, prev, mac) VALUES (9, $1, $2, $3, $3))
+				INSERT INTO audit_event (stripe, link, position, recorded, id, event)
+				SELECT 9, $1, p, r, i, e FROM unnest($4::int[], $5::timestamptz[], $6::text[], $7::text[]) AS x(p, r, i, e)`,
+				link, n, mac, pos, at, ids, evs)
+			return err
+		},
+		"row a link": func(n int) error {
+			link++
+			_, err := conn.Exec(ctx, `INSERT INTO bench_packed VALUES (9, $1, $2, $3, $3, $4, $5)`,
+				link, n, mac, time.Now(), "["+strings.Repeat(ev+",", n-1)+ev+"]")
+			return err
+		},
+	}
+	for _, n := range []int{1, 6, 24} {
+		for _, name := range []string{"row a record", "row a link"} {
+			write := shapes[name]
+			links, pg0, start := 0, pgCPU(), time.Now()
+			for time.Since(start) < 3*time.Second {
+				if err := write(n); err != nil {
+					b.Fatal(err)
+				}
+				links++
+			}
+			el, pg := time.Since(start), pgCPU()-pg0
+			b.Logf("%-12s links of %2d: %6.0f records/s, %v a link, postgres CPU %v a record",
+				name, n, float64(links*n)/el.Seconds(), el/time.Duration(links), pg/time.Duration(links*n))
+		}
+	}
+}
