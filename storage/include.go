@@ -61,14 +61,15 @@ func versionKeys(vs []Version) (types, ids []string, versions []int64) {
 	return types, ids, versions
 }
 
-func qualified(v string) string {
-	return v + ".type, " + v + ".id, " + v + ".version, " + v + ".seq, " + v + ".last_updated, " + v + ".method, " + v + ".deleted, " + v + ".resource"
-}
+// qualified is versionColumns of the version row named v.
+func qualified(v string) string { return keyPart(v) + v + ".resource" }
 
 // keyColumns are versionColumns without the resource, read as NULL: a
 // page's keys are read first, its bodies after its audit record.
-func keyColumns(v string) string {
-	return v + ".type, " + v + ".id, " + v + ".version, " + v + ".seq, " + v + ".last_updated, " + v + ".method, " + v + ".deleted, NULL"
+func keyColumns(v string) string { return keyPart(v) + "NULL" }
+
+func keyPart(v string) string {
+	return v + ".type, " + v + ".id, " + v + ".version, " + v + ".seq, " + v + ".last_updated, " + v + ".method, " + v + ".deleted, "
 }
 
 // Bodies fills in the resources of vs, each read by its exact version.
