@@ -24,7 +24,7 @@ func TestReadsWaitForTheirRecordsCommit(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close(ctx)
 	records := func() (n int) {
-		require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM audit_event`).Scan(&n))
+		require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM audit_record`).Scan(&n))
 		return n
 	}
 	paths := []string{"/Patient/p1", "/Observation?patient=p1"}
@@ -42,7 +42,7 @@ func TestReadsWaitForTheirRecordsCommit(t *testing.T) {
 		wg.Wait()
 	}
 
-	refuseInserts(t, conn, "audit_event")
+	refuseInserts(t, conn, "audit_link")
 	before := records()
 	burst(func(path, _ string, r response) {
 		assert.GreaterOrEqual(t, r.Status, 500, "%s: %s", path, r.Body)
@@ -52,7 +52,7 @@ func TestReadsWaitForTheirRecordsCommit(t *testing.T) {
 	})
 	assert.Equal(t, before, records(), "nothing was recorded, and nothing was sent")
 
-	allowInserts(t, conn, "audit_event")
+	allowInserts(t, conn, "audit_link")
 	var mu sync.Mutex
 	burst(func(path, agent string, r response) {
 		assert.Equal(t, 200, r.Status, "%s: %s", path, r.Body)
@@ -61,7 +61,7 @@ func TestReadsWaitForTheirRecordsCommit(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		var n int
-		require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM audit_event WHERE strpos(event, $1) > 0`, `"`+agent+`"`).Scan(&n))
+		require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM audit_record WHERE strpos(event, $1) > 0`, `"`+agent+`"`).Scan(&n))
 		assert.Equal(t, 1, n, "%s: its record was not committed when its answer came", path)
 	})
 	assert.Equal(t, before+32, records())

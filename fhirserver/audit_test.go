@@ -24,7 +24,7 @@ func auditEvents(t *testing.T, ts *testServer) []map[string]any {
 	conn, err := pgx.Connect(ctx, ts.owner)
 	require.NoError(t, err)
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT event::text FROM audit_event ORDER BY recorded, stripe, link, position`)
+	rows, err := conn.Query(ctx, `SELECT event FROM audit_record ORDER BY recorded, stripe, link, position`)
 	require.NoError(t, err)
 	var out []map[string]any
 	for rows.Next() {
@@ -218,7 +218,7 @@ func TestAuditorsReadTheAuditLog(t *testing.T) {
 	conn, err := pgx.Connect(ctx, ts.owner)
 	require.NoError(t, err)
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `SET session_replication_role = replica; UPDATE audit_event SET event = '{"resourceType":"AuditEvent","id":"forged"}' WHERE stripe = 0 AND link = 1 AND position = 0`)
+	_, err = conn.Exec(ctx, `SET session_replication_role = replica; UPDATE audit_link SET events[1] = '{"resourceType":"AuditEvent","id":"forged"}' WHERE stripe = 0 AND link = 1`)
 	require.NoError(t, err)
 	v = fhirGet(ts, auditor, "/AuditEvent/$verify")
 	assert.Contains(t, string(v.Body), `{"name":"intact","valueBoolean":false}`)

@@ -35,7 +35,7 @@ func TestAWriteWhoseAuditFailsIsNotStored(t *testing.T) {
 			+ (SELECT count(*) FROM appointment_event)`).Scan(&n))
 		return n
 	}
-	refuseInserts(t, conn, "audit_event")
+	refuseInserts(t, conn, "audit_link")
 	before := stored()
 
 	patient := `{"resourceType":"Patient","name":[{"family":"Unaudited"}]}`
@@ -64,7 +64,7 @@ func TestAWriteWhoseAuditFailsIsNotStored(t *testing.T) {
 	}
 	assert.Equal(t, 404, fhirGet(ts, doc, "/Patient/p2").Status, "a refused break-glass grants nothing")
 
-	allowInserts(t, conn, "audit_event")
+	allowInserts(t, conn, "audit_link")
 	r := ts.do("POST", "/Patient", fhirJSON, patient)
 	require.Equal(t, 201, r.Status, "%s", r.Body)
 	assert.Equal(t, before+1, stored(), "the same write goes through once the log takes records")

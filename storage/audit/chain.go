@@ -84,8 +84,10 @@ func verify(ctx context.Context, q storage.Querier, key []byte) (int64, *Break, 
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil, fmt.Errorf("storage: verify audit: %w", err)
 	}
+	// A link keeps its records in itself (times, events) since migration
+	// 038, in rows of audit_event before.
 	rows, err := q.Query(ctx, `
-		SELECT l.stripe, l.link, l.count, l.prev, l.mac, e.position, e.recorded, coalesce(e.event_json::text, e.event), e.id
+		SELECT l.stripe, l.link, l.count, l.prev, l.mac, l.times, l.events, e.position, e.recorded, coalesce(e.event_json::text, e.event), e.id
 		FROM audit_link l LEFT JOIN audit_event e ON e.stripe = l.stripe AND e.link = l.link
 		ORDER BY l.stripe, l.link, e.position`)
 	if err != nil {
@@ -95,7 +97,7 @@ func verify(ctx context.Context, q storage.Querier, key []byte) (int64, *Break, 
 	v := verifier{key: key}
 	for rows.Next() {
 		var r verifyRow
-		if err := rows.Scan(&r.stripe, &r.link, &r.count, &r.prev, &r.mac, &r.position, &r.recorded, &r.event, &r.id); err != nil {
+		if err := rows.Scan(&r.stripe, &r.link, &r.count, &r.prev, &r.mac, &r.times, &r.events, &r.position, &r.recorded, &r.event, &r.id); err != nil {
 			return v.rows, nil, fmt.Errorf("storage: verify audit: %w", err)
 		}
 		if b := v.add(r); b != nil {
@@ -113,6 +115,8 @@ type verifyRow struct {
 	link      int64
 	count     int32
 	prev, mac []byte
+	times     []time.Time // a link's own records (migration 038)
+	events    []string
 	position  *int32
 	recorded  *time.Time
 	event     *string
@@ -141,6 +145,9 @@ func (v *verifier) add(r verifyRow) *Break {
 			return b
 		}
 	}
+	if r.events != nil || r.times != nil {
+		return v.addOwn(r)
+	}
 	if r.position == nil {
 		return nil // a link without rows: finish says so
 	}
@@ -158,6 +165,26 @@ func (v *verifier) add(r verifyRow) *Break {
 	row(v.m, *r.position, *r.recorded, []byte(*r.event))
 	v.seen++
 	v.rows++
+	return nil
+}
+
+// addOwn reads the records a link keeps in itself. Each must carry the id
+// of its place, and no row of audit_event may claim the link besides.
+func (v *verifier) addOwn(r verifyRow) *Break {
+	if r.position != nil {
+		return &Break{r.stripe, r.link, "rows of audit_event claim a link that holds its own records"}
+	}
+	if len(r.times) != len(r.events) {
+		return &Break{r.stripe, r.link, fmt.Sprintf("it holds %d times for %d records", len(r.times), len(r.events))}
+	}
+	for i, event := range r.events {
+		if eventID([]byte(event)) != PlaceID(r.stripe, r.link, i) {
+			return &Break{r.stripe, r.link, fmt.Sprintf("record %d does not carry the id of its place", i)}
+		}
+		row(v.m, int32(i), r.times[i], []byte(event))
+		v.seen++
+		v.rows++
+	}
 	return nil
 }
 

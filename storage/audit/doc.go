@@ -25,11 +25,16 @@
 // flush for every record that waited during the last); a write
 // transaction's record is linked inside that transaction in one of the
 // other stripes (CommitWith, the storage.TxAuditor that Store.Open
-// installs), so a write commits with its record or not at all. A row keeps
-// its AuditEvent as the exact bytes the MAC covers (text, no json parse on
-// insert) and its id in a column of its own; rows written before
-// migration 035 keep theirs as json (event_json) and verify and read as
-// before. Store.Key gives the chains' key, made by the key provider and
+// installs), so a write commits with its record or not at all. A link is
+// one row that keeps its records in itself (their times, and their
+// AuditEvents as the exact bytes the MAC covers: text, no json parse on
+// insert), and the log gives each AuditEvent the id of its place,
+// stripe.link.position (PlaceID), so that the read by id is the link's
+// primary key (migration 038). Links written before keep their records
+// in rows of audit_event, as json (event_json, before migration 035) or
+// text with an id column, and verify and read as before; the view
+// audit_record shows every record either way. Store.Key gives the chains'
+// key, made by the key provider and
 // kept only wrapped; Store.RewrapKey moves it to another key-encryption
 // key; Store.Verify recomputes every chain and names the first broken
 // link; Store.Event, Events and Count read the log for the AuditEvent read
@@ -38,6 +43,6 @@
 // It imports storage (the pool, connections of its own, long reads, the
 // admin audit, the sentinels, storage.Key and storage.TxAuditor),
 // storage/keyring and pgx, and nothing else of the server. Its tables
-// (audit_key, audit_link, audit_event) are created by the migrations in
-// storage/migrations.
+// (audit_key, audit_link, audit_event) and view (audit_record) are
+// created by the migrations in storage/migrations.
 package audit

@@ -46,7 +46,6 @@ type stripe struct {
 
 type record struct {
 	at    time.Time
-	id    string // the AuditEvent's id, stored beside it for the read by id
 	event []byte
 	err   chan error
 }
@@ -178,8 +177,14 @@ func (a *Log) loadHead(ctx context.Context, st *stripe) error {
 // CPU per record than several making small ones. Write transactions link
 // their records in the other stripes (CommitWith), so a write holding a
 // chain head until its commit never holds up the reads' writer.
+//
+// The log gives the AuditEvent its id, the place it is written at
+// (PlaceID), in place of the one it was rendered with.
 func (a *Log) Record(ctx context.Context, event []byte) error {
-	r := &record{at: storage.Now(), id: eventID(event), event: event, err: make(chan error, 1)}
+	if !placeable(event) {
+		return errUnplaceable
+	}
+	r := &record{at: storage.Now(), event: event, err: make(chan error, 1)}
 	// Queued under a.mu, so that Close never closes the channel a record
 	// is being sent on.
 	a.mu.Lock()
@@ -229,10 +234,13 @@ func (a *Log) CommitWith(ctx context.Context, tx pgx.Tx, event []byte) error {
 	if err != nil {
 		return err
 	}
-	r := []*record{{at: storage.Now(), id: eventID(event), event: event}}
+	if !placeable(event) {
+		return errUnplaceable
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	link := st.link + 1
+	r := place(st.n, link, []*record{{at: storage.Now(), event: event}})
 	mac := linkMAC(a.key, st.n, link, st.mac, r)
 	if err := a.insert(ctx, tx, st.n, link, st.mac, mac, r); err != nil {
 		if storage.IsUniqueViolation(err) {
@@ -312,8 +320,9 @@ func (a *Log) commit(st *stripe, batch []*record) error {
 			}
 		}
 		link := st.link + 1
-		mac := linkMAC(a.key, st.n, link, st.mac, batch)
-		if err = a.insert(ctx, st.conn, st.n, link, st.mac, mac, batch); err == nil {
+		placed := place(st.n, link, batch)
+		mac := linkMAC(a.key, st.n, link, st.mac, placed)
+		if err = a.insert(ctx, st.conn, st.n, link, st.mac, mac, placed); err == nil {
 			st.link, st.mac = link, mac
 			return nil
 		}
@@ -343,29 +352,28 @@ func connectionLost(err error) bool {
 	return !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }
 
-// insert writes a link and its rows in one statement, so one round trip
-// and one commit: the request waits for exactly this. A row's event goes
-// in as text, the bytes its MAC covers, with no json parse, and its id
-// beside it for the read by id (migration 035).
+// insert writes a link as one row holding its records (migration 038),
+// so one round trip, one commit and one index entry a link: the request
+// waits for exactly this. The events go in as text, the bytes the MAC
+// covers, with no json parse. The link's recorded is its newest record's
+// time and first_recorded its oldest's: the bounds a search by date finds
+// it by.
 func (a *Log) insert(ctx context.Context, conn execer, n int16, link int64, prev, mac []byte, batch []*record) error {
-	if len(batch) == 1 {
-		// The common case when requests do not overlap: no arrays to
-		// encode and unnest.
-		_, err := conn.Exec(ctx, `
-			WITH l AS (INSERT INTO audit_link (stripe, link, count, prev, mac) VALUES ($1, $2, 1, $3, $4))
-			INSERT INTO audit_event (stripe, link, position, recorded, id, event) VALUES ($1, $2, 0, $5, $6, $7)`,
-			n, link, prev, mac, batch[0].at, batch[0].id, string(batch[0].event))
-		return err
-	}
-	positions, times, ids, events := make([]int32, len(batch)), make([]time.Time, len(batch)), make([]string, len(batch)), make([]string, len(batch))
+	times, events := make([]time.Time, len(batch)), make([]string, len(batch))
+	first, last := batch[0].at, batch[0].at
 	for i, r := range batch {
-		positions[i], times[i], ids[i], events[i] = int32(i), r.at, r.id, string(r.event)
+		times[i], events[i] = r.at, string(r.event)
+		if r.at.Before(first) {
+			first = r.at
+		}
+		if r.at.After(last) {
+			last = r.at
+		}
 	}
 	_, err := conn.Exec(ctx, `
-		WITH l AS (INSERT INTO audit_link (stripe, link, count, prev, mac) VALUES ($1, $2, $7, $8, $9))
-		INSERT INTO audit_event (stripe, link, position, recorded, id, event)
-		SELECT $1, $2, p, r, i, e FROM unnest($3::int[], $4::timestamptz[], $5::text[], $6::text[]) AS x(p, r, i, e)`,
-		n, link, positions, times, ids, events, len(batch), prev, mac)
+		INSERT INTO audit_link (stripe, link, count, prev, mac, recorded, first_recorded, times, events)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		n, link, len(batch), prev, mac, last, first, times, events)
 	return err
 }
 

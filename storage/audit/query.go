@@ -13,6 +13,8 @@ import (
 
 // Row is one stored audit record and its place in the log.
 type Row struct {
+	// Recorded is where the record sorts, newest first: its link's time
+	// (its newest record's) since migration 038, its own before.
 	Recorded time.Time
 	Stripe   int16
 	Link     int64
@@ -23,18 +25,22 @@ type Row struct {
 // Event reads one record by its AuditEvent id; storage.ErrNotFound when
 // none.
 func (s *Store) Event(ctx context.Context, id string) ([]byte, error) {
-	// Rows written since migration 035 by their id column, those before
-	// by the expression index that covers only them.
-	rows, err := s.q.Query(ctx, `SELECT `+eventBytes+` FROM audit_event
-		WHERE id = $1 OR (event_json IS NOT NULL AND event_json->>'id' = $1)`, id)
-	if err != nil {
-		return nil, fmt.Errorf("storage: audit event: %w", err)
+	var events []string
+	var err error
+	if stripe, link, pos, ok := parsePlace(id); ok {
+		// The id is the record's place: its link by the primary key.
+		events, err = s.events(ctx, `SELECT events[$3] FROM audit_link
+			WHERE stripe = $1 AND link = $2 AND events[$3] IS NOT NULL`, stripe, link, pos+1)
+	} else {
+		// Rows written since migration 035 by their id column, those
+		// before by the expression index that covers only them.
+		events, err = s.events(ctx, `SELECT `+eventBytes+` FROM audit_event
+			WHERE id = $1 OR (event_json IS NOT NULL AND event_json->>'id' = $1)`, id)
 	}
-	events, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("storage: audit event: %w", err)
+		return nil, err
 	}
-	// The id column is the server's, outside the MAC: an event is
+	// The id column and the place are outside the event: an event is
 	// answered only under the id it holds itself.
 	for _, event := range events {
 		if eventID([]byte(event)) == id {
@@ -44,16 +50,31 @@ func (s *Store) Event(ctx context.Context, id string) ([]byte, error) {
 	return nil, storage.ErrNotFound
 }
 
+func (s *Store) events(ctx context.Context, sql string, args ...any) ([]string, error) {
+	rows, err := s.q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: audit event: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("storage: audit event: %w", err)
+	}
+	return events, nil
+}
+
 // eventBytes is a row's AuditEvent as the chain keeps it: event_json in
 // the rows written before migration 035, event (text) since. A row the
 // server wrote has one of them; event_json is read first, as Verify reads
 // it, so that what is read is what the chain covers.
 const eventBytes = `coalesce(event_json::text, event)`
 
-// eventJSON is a row's AuditEvent as json, for the search's conditions.
-const eventJSON = `coalesce(event_json, event::json)`
+// eventJSON is a record of audit_record as json, for the search's
+// conditions.
+const eventJSON = `event::json`
 
-// Query selects audit records, newest first: the AuditEvent search.
+// Query selects audit records, newest first (by Row.Recorded): the
+// AuditEvent search. It reads audit_record, the records of every link
+// whichever way it keeps them (migration 038).
 type Query struct {
 	From, To time.Time // recorded in [From, To); zero: open
 	Entities []string  // one of these references among the entities
@@ -68,8 +89,8 @@ type Query struct {
 func (s *Store) Events(ctx context.Context, q Query) ([]Row, error) {
 	where, args := q.where()
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	sql := `SELECT recorded, stripe, link, position, ` + eventBytes + ` FROM audit_event` + where +
-		" ORDER BY recorded DESC, stripe DESC, link DESC, position DESC LIMIT " + arg(q.Limit)
+	sql := `SELECT sorted, stripe, link, position, event FROM audit_record` + where +
+		" ORDER BY sorted DESC, stripe DESC, link DESC, position DESC LIMIT " + arg(q.Limit)
 	rows, err := s.q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: audit events: %w", err)
@@ -93,7 +114,7 @@ func (s *Store) Count(ctx context.Context, q Query) (int, error) {
 	q.After = nil
 	where, args := q.where()
 	var n int
-	if err := s.q.QueryRow(ctx, `SELECT count(*) FROM audit_event`+where, args...).Scan(&n); err != nil {
+	if err := s.q.QueryRow(ctx, `SELECT count(*) FROM audit_record`+where, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("storage: count audit events: %w", err)
 	}
 	return n, nil
@@ -104,11 +125,16 @@ func (q Query) where() (string, []any) {
 	var conds []string
 	var args []any
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	// A link's time is its newest record's and link_first its oldest's:
+	// the bounds on them are implied by the record's, and reach the link
+	// index.
 	if !q.From.IsZero() {
-		conds = append(conds, "recorded >= "+arg(q.From))
+		from := arg(q.From)
+		conds = append(conds, "recorded >= "+from, "sorted >= "+from)
 	}
 	if !q.To.IsZero() {
-		conds = append(conds, "recorded < "+arg(q.To))
+		to := arg(q.To)
+		conds = append(conds, "recorded < "+to, "link_first < "+to)
 	}
 	if len(q.Entities) > 0 {
 		conds = append(conds, "EXISTS (SELECT 1 FROM json_array_elements("+eventJSON+"->'entity') e WHERE e->'what'->>'reference' = ANY("+arg(q.Entities)+"))")
@@ -123,7 +149,7 @@ func (q Query) where() (string, []any) {
 		conds = append(conds, eventJSON+"->>'outcome' = "+arg(q.Outcome))
 	}
 	if a := q.After; a != nil {
-		conds = append(conds, "(recorded, stripe, link, position) < ("+arg(a.Recorded)+", "+arg(a.Stripe)+", "+arg(a.Link)+", "+arg(a.Position)+")")
+		conds = append(conds, "(sorted, stripe, link, position) < ("+arg(a.Recorded)+", "+arg(a.Stripe)+", "+arg(a.Link)+", "+arg(a.Position)+")")
 	}
 	if len(conds) == 0 {
 		return "", args
