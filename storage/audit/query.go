@@ -87,10 +87,7 @@ type Query struct {
 
 // Events returns a page of records.
 func (s *Store) Events(ctx context.Context, q Query) ([]Row, error) {
-	where, args := q.where()
-	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	sql := `SELECT sorted, stripe, link, position, event FROM audit_record` + where +
-		" ORDER BY sorted DESC, stripe DESC, link DESC, position DESC LIMIT " + arg(q.Limit)
+	sql, args := q.page()
 	rows, err := s.q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: audit events: %w", err)
@@ -106,6 +103,20 @@ func (s *Store) Events(ctx context.Context, q Query) ([]Row, error) {
 		return nil, fmt.Errorf("storage: audit events: %w", err)
 	}
 	return out, nil
+}
+
+// page is the statement of a page of q's records, with its arguments.
+func (q Query) page() (string, []any) {
+	where, args := q.where()
+	limit := fmt.Sprintf("$%d", len(args)+1)
+	args = append(args, q.Limit)
+	// Each view apart, so that each reads its index in order and stops at
+	// the page's end; then the two pages merged.
+	const order = " ORDER BY sorted DESC, stripe DESC, link DESC, position DESC LIMIT "
+	page := func(view string) string {
+		return `(SELECT sorted, stripe, link, position, event FROM ` + view + where + order + limit + `)`
+	}
+	return `SELECT * FROM (` + page("audit_record_by_row") + ` UNION ALL ` + page("audit_record_by_link") + `) r` + order + limit, args
 }
 
 // Count counts the records q selects on every page: its After and Limit
@@ -149,6 +160,8 @@ func (q Query) where() (string, []any) {
 		conds = append(conds, eventJSON+"->>'outcome' = "+arg(q.Outcome))
 	}
 	if a := q.After; a != nil {
+		// The first bound alone reaches the link index.
+		conds = append(conds, "sorted <= "+arg(a.Recorded))
 		conds = append(conds, "(sorted, stripe, link, position) < ("+arg(a.Recorded)+", "+arg(a.Stripe)+", "+arg(a.Link)+", "+arg(a.Position)+")")
 	}
 	if len(conds) == 0 {
