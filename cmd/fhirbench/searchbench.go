@@ -8,7 +8,12 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -19,7 +24,51 @@ type searchKind struct {
 	Name   string        `json:"name"`
 	Server []levelResult `json:"server"`
 	SQL    []levelResult `json:"sql,omitempty"`
+	// Blocks is what a search of the kind read, all levels together, when
+	// fhirbench may read the database's statistics (scale mode).
+	Blocks *blockStats `json:"blocks,omitempty"`
 }
+
+// blockStats are the reads of a search, on average: PostgreSQL's buffer
+// hits and the blocks it had to ask the OS for (pg_stat_database: the
+// page cache's or the disk's), and the sectors the machine's disks read
+// meanwhile (/proc/diskstats, in kB): where a search finds its pages as
+// the data outgrows memory.
+type blockStats struct {
+	Searches int     `json:"searches"`
+	Hit      float64 `json:"hit_per_search"`
+	Read     float64 `json:"read_per_search"`
+	DiskKB   float64 `json:"disk_kb_per_search"`
+}
+
+// blockCounters reads the database's buffer hits and reads and the disks'
+// sectors read so far. PostgreSQL publishes a backend's counts within a
+// second or so of its transactions: wait that long first.
+func blockCounters(ctx context.Context, stats *pgxpool.Pool) (hit, read, diskKB int64, err error) {
+	err = stats.QueryRow(ctx, `SELECT blks_hit, blks_read FROM pg_stat_database WHERE datname = current_database()`).Scan(&hit, &read)
+	return hit, read, diskSectorsRead() / 2, err
+}
+
+// diskSectorsRead sums the sectors read by the whole disks (not their
+// partitions) in /proc/diskstats; 0 where there is none.
+func diskSectorsRead() int64 {
+	data, err := os.ReadFile("/proc/diskstats")
+	if err != nil {
+		return 0
+	}
+	var total int64
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || !wholeDisk.MatchString(f[2]) {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[5], 10, 64)
+		total += n
+	}
+	return total
+}
+
+var wholeDisk = regexp.MustCompile(`^((s|v|xv)d[a-z]+|nvme[0-9]+n[0-9]+)$`)
 
 // searchSample is what the searches are drawn from, read through the API.
 type searchSample struct {
@@ -183,7 +232,10 @@ var searchKinds = []struct {
 // runSearches measures every kind at every level, through the server and,
 // with a pool, as SQL. With a sampler, each kind and level is a memory
 // phase "search KIND[ tag] c=N".
-func runSearches(ctx context.Context, c *fhirClient, pool *pgxpool.Pool, s *searchSample, cfg config, warmup int, mem *rssSampler, tag string) []searchKind {
+//
+// With stats (and no pool: the SQL side would read too), each kind's
+// reads a search are counted (searchKind.Blocks).
+func runSearches(ctx context.Context, c *fhirClient, pool, stats *pgxpool.Pool, s *searchSample, cfg config, warmup int, mem *rssSampler, tag string) []searchKind {
 	var out []searchKind
 	levels, n := cfg.searchLevels, cfg.searchReads
 	for _, k := range searchKinds {
@@ -196,17 +248,32 @@ func runSearches(ctx context.Context, c *fhirClient, pool *pgxpool.Pool, s *sear
 			n, warmup = cfg.everythingReads, min(warmup, 1)
 		}
 		draw := func(rng *rand.Rand) query { return k.make(s, rng) }
+		var searches atomic.Int64
 		server := func(ctx context.Context, q query) error {
+			searches.Add(1)
 			if k.allPages {
 				return getAllPages(ctx, c, q.path)
 			}
 			return getPage(ctx, c, q.path)
 		}
 		label := "search " + k.name + tag
+		count := stats != nil && pool == nil
+		var hit0, read0, disk0 int64
+		if count {
+			time.Sleep(statsDelay)
+			hit0, read0, disk0, _ = blockCounters(ctx, stats)
+		}
 		if pool == nil {
 			sk.Server = measureLevels(ctx, levels, n, warmup, func(ctx context.Context, rng *rand.Rand) error { return server(ctx, draw(rng)) }, mem, label)
 		} else {
 			sk.Server, sk.SQL = measurePaired(ctx, levels, n, warmup, draw, server, func(ctx context.Context, q query) error { return runSQL(ctx, pool, q) }, mem, label)
+		}
+		if count {
+			time.Sleep(statsDelay)
+			hit, read, disk, err := blockCounters(ctx, stats)
+			if n := float64(searches.Load()); err == nil && n > 0 {
+				sk.Blocks = &blockStats{Searches: int(n), Hit: float64(hit-hit0) / n, Read: float64(read-read0) / n, DiskKB: float64(disk-disk0) / n}
+			}
 		}
 		out = append(out, sk)
 	}
@@ -279,7 +346,22 @@ func (r *report) searchRows(w io.Writer) {
 			fmt.Fprintf(w, row, k.Name, l.Concurrency, fmt.Sprintf("%.3f", l.P50ms), fmt.Sprintf("%.3f", l.P99ms), sp50, sp99, x, l.Errors)
 		}
 	}
+	const brow = "%-30s %9v %12v %12v %12v\n"
+	for i, k := range r.Searches {
+		if k.Blocks == nil {
+			continue
+		}
+		if i == 0 || r.Searches[i-1].Blocks == nil {
+			fmt.Fprintf(w, "\n"+brow, "READS A SEARCH", "searches", "buffer hits", "from the OS", "disk kB")
+		}
+		b := k.Blocks
+		fmt.Fprintf(w, brow, k.Name, b.Searches, fmt.Sprintf("%.1f", b.Hit), fmt.Sprintf("%.1f", b.Read), fmt.Sprintf("%.1f", b.DiskKB))
+	}
 }
+
+// statsDelay is how long PostgreSQL may take to publish a backend's
+// counts (it flushes them at most once a second).
+const statsDelay = 1500 * time.Millisecond
 
 // tableSize is the on-disk size of one of the server's tables, indexes and
 // TOAST included.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -75,7 +76,7 @@ func TestSearchPhaseAgainstAFakeServer(t *testing.T) {
 	assert.Equal(t, []string{"Smi"}, s.families)
 	assert.Equal(t, []obsSample{{"p1", "http://loinc.org", "8867-4", "vital-signs", "2020"}}, s.obs)
 
-	kinds := runSearches(ctx, c, nil, s, config{searchLevels: []int{1, 2}, searchReads: 5, everythingReads: 3}, 1, nil, "")
+	kinds := runSearches(ctx, c, nil, nil, s, config{searchLevels: []int{1, 2}, searchReads: 5, everythingReads: 3}, 1, nil, "")
 	require.Len(t, kinds, len(searchKinds))
 	for _, k := range kinds {
 		require.Len(t, k.Server, 2, k.Name)
@@ -99,7 +100,7 @@ func TestSearchPhaseAgainstAFakeServer(t *testing.T) {
 	assert.Contains(t, out.String(), "$everything (largest patient)")
 
 	*paths = nil
-	some := runSearches(ctx, c, nil, s, config{searchLevels: []int{1}, searchReads: 2, everythingReads: 1, searchKinds: []string{"name", "$every"}}, 0, nil, "")
+	some := runSearches(ctx, c, nil, nil, s, config{searchLevels: []int{1}, searchReads: 2, everythingReads: 1, searchKinds: []string{"name", "$every"}}, 0, nil, "")
 	require.Len(t, some, 2, "--search-kinds picks kinds by the start of their names")
 	assert.Equal(t, "name prefix", some[0].Name)
 	assert.Equal(t, "$everything (largest patient)", some[1].Name)
@@ -147,4 +148,43 @@ func TestRunPairedMakesBothSidesOnTheSameQueries(t *testing.T) {
 	}
 	assert.Positive(t, firsts["a"], "a went first sometimes")
 	assert.Positive(t, firsts["b"], "b went first sometimes")
+}
+
+// With the database's statistics, each kind reports its reads a search:
+// here a database the fake server never touches, so its blocks are
+// whatever else ran, but every search is counted.
+func TestSearchPhaseCountsReadsWithStats(t *testing.T) {
+	dbURL := testDatabaseURL(t)
+	srv, _ := searchFake(t)
+	ts := &tokenSource{now: time.Now}
+	ts.current.Store(&token{value: "t"})
+	c := &fhirClient{base: srv.URL + "/fhir", http: newHTTPClient(10*time.Second, 4), tokens: ts}
+	ctx := context.Background()
+	s, err := sampleData(ctx, c)
+	require.NoError(t, err)
+	stats, err := pgxpool.New(ctx, dbURL)
+	require.NoError(t, err)
+	defer stats.Close()
+	kinds := runSearches(ctx, c, nil, stats, s, config{searchLevels: []int{1, 2}, searchReads: 3, everythingReads: 1, searchKinds: []string{"name", "$every"}}, 1, nil, "")
+	require.Len(t, kinds, 2)
+	for _, k := range kinds {
+		require.NotNil(t, k.Blocks, k.Name)
+		want := 2 * (3 + 1) // two levels of three, each after a warm-up of one
+		if strings.HasPrefix(k.Name, "$everything") {
+			want = 2 * (1 + 1)
+		}
+		assert.Equal(t, want, k.Blocks.Searches, k.Name)
+		assert.GreaterOrEqual(t, k.Blocks.Hit, 0.0)
+	}
+	var out strings.Builder
+	(&report{Searches: kinds}).searchRows(&out)
+	assert.Contains(t, out.String(), "READS A SEARCH")
+	assert.Equal(t, 1, strings.Count(out.String(), "READS A SEARCH"), "one table")
+}
+
+func TestWholeDiskNames(t *testing.T) {
+	for name, want := range map[string]bool{"vda": true, "sda": true, "xvdb": true, "nvme0n1": true,
+		"vda1": false, "sda2": false, "nvme0n1p1": false, "loop0": false, "dm-0": false} {
+		assert.Equal(t, want, wholeDisk.MatchString(name), name)
+	}
 }
