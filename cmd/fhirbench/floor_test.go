@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -85,4 +86,22 @@ func TestRunWithFloor(t *testing.T) {
 	assert.Positive(t, rep.Ratios.IngestFloorOverServer)
 	require.Len(t, rep.Ratios.ReadP99ServerOverFloor, len(cfg.levels))
 	assert.Equal(t, 3.0, rep.Ratios.IngestGoal)
+}
+
+// settle vacuums and checkpoints before the searches (the test database's
+// role is a superuser, as the embedded default's is).
+func TestSettle(t *testing.T) {
+	dbURL := testDatabaseURL(t)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbURL)
+	require.NoError(t, err)
+	defer pool.Close()
+	var before int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT checkpoints_req FROM pg_stat_bgwriter`).Scan(&before))
+	var log strings.Builder
+	require.NoError(t, settle(ctx, pool, &log))
+	assert.Equal(t, "settle: VACUUM (ANALYZE), CHECKPOINT\n", log.String())
+	var after int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT checkpoints_req FROM pg_stat_bgwriter`).Scan(&after))
+	assert.Greater(t, after, before, "a checkpoint was asked for")
 }

@@ -133,7 +133,7 @@ func searchPhase(ctx context.Context, cfg config, fc *fhirClient, rep *report, m
 		// Statistics and visibility maps, as a running server's autovacuum
 		// keeps them (it vacuums append-only tables after enough inserts):
 		// without the maps every index-only scan reads the table too.
-		if _, err := pool.Exec(ctx, "VACUUM (ANALYZE)"); err != nil {
+		if err := settle(ctx, pool, logw); err != nil {
 			return err
 		}
 		if rep.Sizes, err = tableSizes(ctx, pool); err != nil {
@@ -142,6 +142,22 @@ func searchPhase(ctx context.Context, cfg config, fc *fhirClient, rep *report, m
 	}
 	fmt.Fprintf(logw, "search: %d searches of each kind per level, levels %v\n", cfg.searchReads, cfg.searchLevels)
 	rep.Searches = runSearches(ctx, fc, pool, nil, s, cfg, min(cfg.warmup, 20), mem, "")
+	return nil
+}
+
+// settle vacuums and analyzes the database, as a running server's
+// autovacuum keeps it, then writes out what the ingest (and the floor's
+// COPY) left dirty, so that the searches measured next do not share the
+// machine with the checkpoint that would come due during them. A role
+// that may not CHECKPOINT only vacuums.
+func settle(ctx context.Context, pool *pgxpool.Pool, logw io.Writer) error {
+	fmt.Fprintln(logw, "settle: VACUUM (ANALYZE), CHECKPOINT")
+	if _, err := pool.Exec(ctx, "VACUUM (ANALYZE)"); err != nil {
+		return err
+	}
+	if _, err := pool.Exec(ctx, "CHECKPOINT"); err != nil {
+		fmt.Fprintf(logw, "settle: no CHECKPOINT: %v\n", err)
+	}
 	return nil
 }
 

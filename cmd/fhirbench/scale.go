@@ -143,8 +143,7 @@ func scalePhases(ctx context.Context, cfg config, rep *report, mem *rssSampler, 
 		if pool != nil {
 			// As in searchPhase: statistics and visibility maps, as autovacuum
 			// keeps them on a server that has been running a while.
-			fmt.Fprintln(logw, "scale: VACUUM (ANALYZE)")
-			if _, err := pool.Exec(ctx, "VACUUM (ANALYZE)"); err != nil {
+			if err := settle(ctx, pool, logw); err != nil {
 				return err
 			}
 			if err := pool.QueryRow(ctx, `SELECT pg_database_size(current_database()),
