@@ -8,13 +8,22 @@
 #   dburl  the embedded cluster's connection string, for the COPY floor
 # and stops the server and removes dir when the script exits. BENCH_SERVER
 # names the server binary (default bin/fhirserver), e.g. one built from
-# another commit for an A/B on the same machine.
+# another commit for an A/B on the same machine. BENCH_KEEP_DATA=1 keeps
+# dir (its data directory holds the loaded cluster: start a server on it
+# with `fhirserver serve --data-dir DIR/data`), e.g. to measure again at
+# 64,000 patients without an hour of loading.
 
 bench_cleanup() {
   if [ -n "${pid:-}" ]; then
     kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   fi
-  [ -n "${dir:-}" ] && rm -rf "$dir"
+  if [ -n "${dir:-}" ]; then
+    if [ "${BENCH_KEEP_DATA:-}" = 1 ]; then
+      echo "kept: $dir (BENCH_KEEP_DATA=1)" >&2
+    else
+      rm -rf "$dir"
+    fi
+  fi
 }
 
 bench_start_server() {
