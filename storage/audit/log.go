@@ -353,7 +353,7 @@ func connectionLost(err error) bool {
 }
 
 // insert writes a link as one row holding its records (migration 038),
-// so one round trip, one commit and one index entry a link: the request
+// so one round trip, one commit and two index entries a link: the request
 // waits for exactly this. The events go in as text, the bytes the MAC
 // covers, with no json parse. The link's recorded is its newest record's
 // time and first_recorded its oldest's: the bounds a search by date finds
