@@ -64,14 +64,22 @@ func searchFake(t *testing.T) (*httptest.Server, *[]string) {
 	return srv, &paths
 }
 
-func TestSearchPhaseAgainstAFakeServer(t *testing.T) {
+// searchClient is a client of the search fake, with a token, and the
+// sample drawn through it.
+func searchClient(t *testing.T) (*fhirClient, *searchSample, *[]string) {
+	t.Helper()
 	srv, paths := searchFake(t)
 	ts := &tokenSource{now: time.Now}
 	ts.current.Store(&token{value: "t"})
 	c := &fhirClient{base: srv.URL + "/fhir", http: newHTTPClient(10*time.Second, 4), tokens: ts}
-	ctx := context.Background()
-	s, err := sampleData(ctx, c)
+	s, err := sampleData(context.Background(), c)
 	require.NoError(t, err)
+	return c, s, paths
+}
+
+func TestSearchPhaseAgainstAFakeServer(t *testing.T) {
+	c, s, paths := searchClient(t)
+	ctx := context.Background()
 	assert.Equal(t, "p1", s.largest)
 	assert.Equal(t, []string{"Smi"}, s.families)
 	assert.Equal(t, []obsSample{{"p1", "http://loinc.org", "8867-4", "vital-signs", "2020"}}, s.obs)
@@ -155,13 +163,8 @@ func TestRunPairedMakesBothSidesOnTheSameQueries(t *testing.T) {
 // whatever else ran, but every search is counted.
 func TestSearchPhaseCountsReadsWithStats(t *testing.T) {
 	dbURL := testDatabaseURL(t)
-	srv, _ := searchFake(t)
-	ts := &tokenSource{now: time.Now}
-	ts.current.Store(&token{value: "t"})
-	c := &fhirClient{base: srv.URL + "/fhir", http: newHTTPClient(10*time.Second, 4), tokens: ts}
+	c, s, _ := searchClient(t)
 	ctx := context.Background()
-	s, err := sampleData(ctx, c)
-	require.NoError(t, err)
 	stats, err := pgxpool.New(ctx, dbURL)
 	require.NoError(t, err)
 	defer stats.Close()
