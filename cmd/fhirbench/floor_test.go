@@ -101,7 +101,11 @@ func TestSettle(t *testing.T) {
 	var log strings.Builder
 	require.NoError(t, settle(ctx, pool, &log))
 	assert.Equal(t, "settle: VACUUM (ANALYZE), CHECKPOINT\n", log.String())
-	var after int64
-	require.NoError(t, pool.QueryRow(ctx, `SELECT checkpoints_req FROM pg_stat_bgwriter`).Scan(&after))
-	assert.Greater(t, after, before, "a checkpoint was asked for")
+	// The checkpointer publishes its counts after the checkpoint, not
+	// before CHECKPOINT returns.
+	assert.Eventually(t, func() bool {
+		var after int64
+		err := pool.QueryRow(ctx, `SELECT checkpoints_req FROM pg_stat_bgwriter`).Scan(&after)
+		return err == nil && after > before
+	}, 15*time.Second, 100*time.Millisecond, "a checkpoint was asked for")
 }
