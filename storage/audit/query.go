@@ -29,8 +29,7 @@ func (s *Store) Event(ctx context.Context, id string) ([]byte, error) {
 	var err error
 	if stripe, link, pos, ok := parsePlace(id); ok {
 		// The id is the record's place: its link by the primary key.
-		events, err = s.events(ctx, `SELECT events[$3] FROM audit_link
-			WHERE stripe = $1 AND link = $2 AND events[$3] IS NOT NULL`, stripe, link, pos+1)
+		events, err = s.events(ctx, `SELECT events[$3] FROM audit_link WHERE stripe = $1 AND link = $2`, stripe, link, pos+1)
 	} else {
 		// Rows written since migration 035 by their id column, those
 		// before by the expression index that covers only them.
@@ -55,9 +54,17 @@ func (s *Store) events(ctx context.Context, sql string, args ...any) ([]string, 
 	if err != nil {
 		return nil, fmt.Errorf("storage: audit event: %w", err)
 	}
-	events, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	found, err := pgx.CollectRows(rows, pgx.RowTo[*string])
 	if err != nil {
 		return nil, fmt.Errorf("storage: audit event: %w", err)
+	}
+	// A position past a link's end, or a link written before migration
+	// 038, has no event there.
+	var events []string
+	for _, e := range found {
+		if e != nil {
+			events = append(events, *e)
+		}
 	}
 	return events, nil
 }
