@@ -3,8 +3,6 @@ package resources
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -214,14 +212,6 @@ func (s *Service) inTx(ctx context.Context, c access.Caller, fn func(w *work) (R
 		return audit(ctx, tx, cmp.Or(r.Status, http.StatusOK), touched)
 	})
 	return r, audited(ctx, err)
-}
-
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // parseIfMatch reads a weak or strong ETag into a version number; 0 when
