@@ -141,7 +141,7 @@ func searchPhase(ctx context.Context, cfg config, fc *fhirClient, rep *report, m
 		}
 	}
 	fmt.Fprintf(logw, "search: %d searches of each kind per level, levels %v\n", cfg.searchReads, cfg.searchLevels)
-	rep.Searches = runSearches(ctx, fc, pool, nil, s, cfg, min(cfg.warmup, 20), mem, "")
+	rep.Searches = runSearches(ctx, fc, pool, nil, s, cfg, searchWarmup(cfg), mem, "")
 	return nil
 }
 

@@ -158,7 +158,7 @@ func scalePhases(ctx context.Context, cfg config, rep *report, mem *rssSampler, 
 		}
 		fmt.Fprintf(logw, "scale: searches at %d patients (%d resources), %d of each kind per level, levels %v\n",
 			step.Patients, step.Resources, cfg.searchReads, cfg.searchLevels)
-		step.Searches = runSearches(ctx, fc, nil, pool, s, cfg, min(cfg.warmup, 20), mem, fmt.Sprintf(" @%d", target))
+		step.Searches = runSearches(ctx, fc, nil, pool, s, cfg, searchWarmup(cfg), mem, fmt.Sprintf(" @%d", target))
 	}
 	sr.compare()
 	return ctx.Err()

@@ -229,6 +229,16 @@ var searchKinds = []struct {
 	}, true},
 }
 
+// searchWarmup is the unmeasured searches before each level: enough for
+// every connection the highest level opens, on the client and in the
+// server's pool, to have run each statement past PostgreSQL's five
+// custom plans (after which it may settle on a generic one), so that no
+// level measures that change; at most --warmup. Twenty, as it was, left
+// most of sixteen connections cold.
+func searchWarmup(cfg config) int {
+	return min(cfg.warmup, 8*maxOf(cfg.searchLevels))
+}
+
 // runSearches measures every kind at every level, through the server and,
 // with a pool, as SQL. With a sampler, each kind and level is a memory
 // phase "search KIND[ tag] c=N".

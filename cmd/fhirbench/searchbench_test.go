@@ -191,3 +191,20 @@ func TestWholeDiskNames(t *testing.T) {
 		assert.Equal(t, want, wholeDisk.MatchString(name), name)
 	}
 }
+
+func TestSearchWarmupCoversEveryConnectionOfTheHighestLevel(t *testing.T) {
+	for _, tc := range []struct {
+		warmup int
+		levels []int
+		want   int
+	}{
+		{200, []int{1, 16}, 128},
+		{200, []int{1, 32}, 200},
+		{20, []int{1, 16}, 20},
+		{0, []int{1, 16}, 0},
+		{200, []int{1}, 8},
+	} {
+		got := searchWarmup(config{warmup: tc.warmup, searchLevels: tc.levels})
+		assert.Equal(t, tc.want, got, "warmup %d, levels %v", tc.warmup, tc.levels)
+	}
+}
