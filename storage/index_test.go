@@ -20,8 +20,9 @@ func ptr(s string) *string { return &s }
 func fullIndex() (storage.Index, time.Time) {
 	lo := time.Date(2020, 1, 2, 3, 4, 5, 600000000, time.UTC)
 	return storage.Index{
-		Strings:    []storage.StringEntry{{Param: "name", Value: "zoe", Exact: "Zoë"}},
-		Tokens:     []storage.TokenEntry{{Param: "code", System: ptr("http://loinc.org"), Code: ptr("8867-4"), Text: ptr("hr")}, {Param: "status", Code: ptr("final")}},
+		Strings: []storage.StringEntry{{Param: "name", Value: "zoe", Exact: "Zoë"}},
+		Tokens: []storage.TokenEntry{{Param: "code", System: ptr("http://loinc.org"), Code: ptr("8867-4"), Text: ptr("hr")}, {Param: "status", Code: ptr("final")},
+			{Param: "identifier", System: ptr(`urn:x\y`), Code: ptr("a\tb\\N\n"), Text: ptr("tab\tnew\nline\rreturn\\ slash \\N é")}},
 		References: []storage.ReferenceEntry{{Param: "subject", TargetType: ptr("Patient"), TargetID: ptr("p1")}},
 		Dates:      []storage.DateEntry{{Param: "date", Lo: lo, Hi: lo.Add(time.Second)}},
 		Numbers:    []storage.NumberEntry{{Param: "n", Value: "1.50"}},
@@ -48,12 +49,25 @@ func TestAppendWritesTheSearchIndex(t *testing.T) {
 	owner, err := pgx.Connect(ctx, ownerURL)
 	require.NoError(t, err)
 	defer owner.Close(ctx)
-	counts := map[string]int{"search_string": 1, "search_token": 2, "search_reference": 1, "search_date": 1, "search_number": 1, "search_quantity": 1, "search_uri": 1, "search_composite": 1}
+	counts := map[string]int{"search_string": 1, "search_token": 3, "search_reference": 1, "search_date": 1, "search_number": 1, "search_quantity": 1, "search_uri": 1, "search_composite": 1}
 	for table, per := range counts {
 		var n int
 		require.NoError(t, owner.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n))
 		assert.Equal(t, 41*per, n, table)
 	}
+	for table := range counts { // the COPY writes what the INSERT does
+		var inserted, copied []string
+		for id, into := range map[string]*[]string{"o1-0": &inserted, "o40-39": &copied} {
+			rows, err := owner.Query(ctx, `SELECT (to_jsonb(x) - 'id')::text FROM `+table+` x WHERE id = $1 ORDER BY 1`, id)
+			require.NoError(t, err)
+			*into, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			require.NoError(t, err)
+		}
+		assert.Equal(t, inserted, copied, table)
+	}
+	var tricky string
+	require.NoError(t, owner.QueryRow(ctx, `SELECT text FROM search_token WHERE id = 'o40-39' AND param = 'identifier'`).Scan(&tricky))
+	assert.Equal(t, "tab\tnew\nline\rreturn\\ slash \\N é", tricky)
 	var code, system, text string
 	require.NoError(t, owner.QueryRow(ctx, `SELECT code, system, text FROM search_token WHERE id = 'o40-39' AND param = 'code'`).Scan(&code, &system, &text))
 	assert.Equal(t, []string{"8867-4", "http://loinc.org", "hr"}, []string{code, system, text})

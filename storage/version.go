@@ -217,9 +217,5 @@ func (t *Tx) appendCopy(ctx context.Context, rows []Row) error {
 	if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"resource_version"}, copyVersionCols, pgx.CopyFromRows(versions)); err != nil {
 		return err
 	}
-	b := &pgx.Batch{}
-	if queueIndex(b, rows); b.Len() == 0 {
-		return nil
-	}
-	return t.tx.SendBatch(ctx, b).Close()
+	return copyIndex(ctx, t.tx.Conn().PgConn(), rows)
 }
