@@ -123,8 +123,9 @@ func (v *validator) conformAny(obj map[string]any, versions []*StructureDefiniti
 	var bestSD *StructureDefinition
 	for _, sd := range versions {
 		probe := &validator{d: v.d, opts: Options{Strict: v.opts.Strict},
-			resources: slices.Clone(v.resources), roots: slices.Clone(v.roots)}
+			resources: slices.Clone(v.resources), roots: slices.Clone(v.roots), paths: v.paths}
 		probe.conform(obj, sd.profileTree(), p)
+		v.paths = probe.paths // the probe's paths are done with: the slab goes on after them
 		if len(probe.unprocessable) == 0 {
 			v.warnings = append(v.warnings, probe.warnings...)
 			return
@@ -172,38 +173,25 @@ type item struct {
 // valuesOf lists the values obj holds for element k; a choice's values of
 // types the profile does not allow are reported.
 func (v *validator) valuesOf(obj map[string]any, k *node, parent *path) []item {
-	var out []item
-	add := func(name, extName, typ string, at *path) {
-		val, ext := obj[name], obj[extName]
-		if val == nil && ext == nil {
-			return
-		}
-		if list, ok := val.([]any); ok {
-			for i, x := range list {
-				out = append(out, item{x, typ, &path{parent: at, index: i}})
-			}
-			return
-		}
-		if val == nil {
-			val = ext
-		}
-		out = append(out, item{val, typ, at})
-	}
 	e := k.e
 	if !e.choice {
-		typ := ""
-		if len(e.types) > 0 {
-			typ = e.types[0].Code
-		}
 		var extName string
 		if len(e.keys) == 1 && e.keys[0] == e.name {
 			extName = e.extKey(0)
 		} else {
 			extName = "_" + e.name
 		}
-		add(e.name, extName, typ, &path{parent: parent, name: e.name})
-		return out
+		val, ext := obj[e.name], obj[extName]
+		if val == nil && ext == nil {
+			return nil // most elements a profile names are absent: no path made
+		}
+		typ := ""
+		if len(e.types) > 0 {
+			typ = e.types[0].Code
+		}
+		return v.items(nil, val, ext, typ, v.at(parent, e.name, 0))
 	}
+	var out []item
 	for key := range obj {
 		if name, ok := strings.CutPrefix(key, "_"); ok && obj[name] != nil {
 			continue // counted with its value
@@ -213,7 +201,7 @@ func (v *validator) valuesOf(obj map[string]any, k *node, parent *path) []item {
 			continue
 		}
 		typ := typeCode(e, rest)
-		at := &path{parent: parent, name: e.name + ".ofType(" + typ + ")"}
+		at := v.at(parent, e.name+".ofType("+typ+")", 0)
 		if typ == "" {
 			shown := rest
 			if lower := strings.ToLower(rest[:1]) + rest[1:]; v.d.prims[lower] != nil {
@@ -226,9 +214,27 @@ func (v *validator) valuesOf(obj map[string]any, k *node, parent *path) []item {
 			continue
 		}
 		name := strings.TrimPrefix(key, "_")
-		add(name, "_"+name, typ, at)
+		if val, ext := obj[name], obj["_"+name]; val != nil || ext != nil {
+			out = v.items(out, val, ext, typ, at)
+		}
 	}
 	return out
+}
+
+// items appends the values an element holds (val, or its extensions ext
+// alone) at path at: an array's each under its index.
+func (v *validator) items(out []item, val, ext any, typ string, at *path) []item {
+	if list, ok := val.([]any); ok {
+		out = slices.Grow(out, len(list))
+		for i, x := range list {
+			out = append(out, item{x, typ, v.at(at, "", i)})
+		}
+		return out
+	}
+	if val == nil {
+		val = ext
+	}
+	return append(out, item{val, typ, at})
 }
 
 // typeCode is the type of e whose JSON suffix is rest, or "".

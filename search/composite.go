@@ -2,6 +2,9 @@ package search
 
 import (
 	"strings"
+	"sync"
+
+	"github.com/fhirserver/fhirserver/search/fhirpath"
 
 	"github.com/fhirserver/fhirserver/storage"
 )
@@ -9,29 +12,61 @@ import (
 // composites computes a composite parameter's entries: for each element
 // its expression selects, every combination of its components' values.
 func (r *Registry) composites(p *Param, resource map[string]any) []storage.CompositeEntry {
-	kinds := r.componentTypes(p)
-	if kinds == nil {
+	shape := r.compositeShape(p)
+	if shape == nil || p.extract == nil {
 		return nil
 	}
-	nodes, _ := p.Evaluate(resource)
 	var out []storage.CompositeEntry
-	for _, n := range nodes {
-		elem, ok := n.Value.(map[string]any)
-		if !ok {
-			continue
-		}
-		values := make([]storage.Index, len(p.Components))
-		for i, c := range p.Components {
-			cn, _ := c.extract.Evaluate(elem)
-			var x extraction
-			for _, m := range cn {
-				x.add(&Param{Code: p.Code, Type: kinds[i]}, m)
+	values := make([]storage.Index, len(p.Components)) // each element's, reused: combine copies what it keeps
+	_ = p.extract.EvaluateFunc(resource, func(nodes []fhirpath.Node) {
+		for _, n := range nodes {
+			elem, ok := n.Value.(map[string]any)
+			if !ok {
+				continue
 			}
-			values[i] = x.ix
+			for i, c := range p.Components {
+				x := extraction{ix: emptied(values[i])}
+				_ = c.extract.EvaluateFunc(elem, func(cn []fhirpath.Node) {
+					for _, m := range cn {
+						x.add(shape.params[i], m)
+					}
+				})
+				values[i] = x.ix
+			}
+			out = append(out, combine(p.Code, shape.kinds, values)...)
 		}
-		out = append(out, combine(p.Code, kinds, values)...)
-	}
+	})
 	return out
+}
+
+// emptied is ix without entries, keeping its slices' memory.
+func emptied(ix storage.Index) storage.Index {
+	return storage.Index{Strings: ix.Strings[:0], Tokens: ix.Tokens[:0], References: ix.References[:0], Dates: ix.Dates[:0],
+		Numbers: ix.Numbers[:0], Quantities: ix.Quantities[:0], URIs: ix.URIs[:0], Composites: ix.Composites[:0]}
+}
+
+// compositeShape is what extracting a composite parameter needs of its
+// components, worked out once: a registry does not change once loaded.
+type compositeShape struct {
+	kinds  []string
+	params []*Param // each component's values are extracted as p of its kind
+}
+
+var compositeShapes sync.Map // *Param -> *compositeShape (nil: not indexable)
+
+func (r *Registry) compositeShape(p *Param) *compositeShape {
+	if v, ok := compositeShapes.Load(p); ok {
+		return v.(*compositeShape)
+	}
+	var shape *compositeShape
+	if kinds := r.componentTypes(p); kinds != nil {
+		shape = &compositeShape{kinds: kinds}
+		for _, k := range kinds {
+			shape.params = append(shape.params, &Param{Code: p.Code, Type: k})
+		}
+	}
+	v, _ := compositeShapes.LoadOrStore(p, shape)
+	return v.(*compositeShape)
 }
 
 // componentTypes are the types of p's components, or nil if one of them

@@ -120,6 +120,40 @@ func TestExtractObservation(t *testing.T) {
 	assert.NotContains(t, got, "token combo-code http://loinc.org 8867-4 heart rate")
 }
 
+// A composite's entries pair each element's own component values: a blood
+// pressure's systolic code with its systolic value only, never with the
+// diastolic one, however many components the observation has.
+func TestExtractComposites(t *testing.T) {
+	o := decode(t, `{"resourceType":"Observation","status":"final",
+		"code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},
+		"component":[
+		  {"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":120,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+		  {"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":80,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+		  {"code":{"coding":[{"system":"urn:s","code":"posture"}]},"valueCodeableConcept":{"coding":[{"system":"urn:p","code":"sitting"}]}}],
+		"valueCodeableConcept":{"coding":[{"system":"urn:v","code":"v1"},{"system":"urn:v","code":"v2"}]}}`)
+	var got []string
+	for _, e := range registry(t).Extract("Observation", o).Composites {
+		line := e.Param + " " + str(e.C1System) + "|" + str(e.C1Code) + " $ " + str(e.C2System) + "|" + str(e.C2Code)
+		if e.C2Value != nil {
+			line += " " + *e.C2Value
+		}
+		got = append(got, line)
+	}
+	sort.Strings(got)
+	assert.Equal(t, []string{
+		"code-value-concept http://loinc.org|85354-9 $ urn:v|v1",
+		"code-value-concept http://loinc.org|85354-9 $ urn:v|v2",
+		"combo-code-value-concept http://loinc.org|85354-9 $ urn:v|v1",
+		"combo-code-value-concept http://loinc.org|85354-9 $ urn:v|v2",
+		"combo-code-value-concept urn:s|posture $ urn:p|sitting",
+		"combo-code-value-quantity http://loinc.org|8462-4 $ http://unitsofmeasure.org|mm[Hg] 80",
+		"combo-code-value-quantity http://loinc.org|8480-6 $ http://unitsofmeasure.org|mm[Hg] 120",
+		"component-code-value-concept urn:s|posture $ urn:p|sitting",
+		"component-code-value-quantity http://loinc.org|8462-4 $ http://unitsofmeasure.org|mm[Hg] 80",
+		"component-code-value-quantity http://loinc.org|8480-6 $ http://unitsofmeasure.org|mm[Hg] 120",
+	}, got)
+}
+
 func TestDateRange(t *testing.T) {
 	tests := []struct{ in, lo, hi string }{
 		{"2020", "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z"},
