@@ -55,6 +55,40 @@ type decoder struct {
 	depth int
 	nul   bool // a \u0000 was decoded
 	keys  map[string]string
+	short map[string]any // short string values met, each boxed once
+}
+
+// maxShared is the longest string value shared by every place it occurs:
+// codes, systems, units, statuses, dates. Longer ones (ids, references,
+// narrative) are mostly unique.
+const maxShared = 40
+
+// stringValue reads a string value as an interface value. A short one is
+// made and boxed once a body: a bundle repeats its codes, systems and
+// units thousands of times, and each was two allocations.
+func (d *decoder) stringValue() (any, error) {
+	end := d.pos + 1
+	for end < len(d.data) && end-d.pos <= maxShared+1 && d.data[end] != '"' && d.data[end] != '\\' && d.data[end] >= 0x20 && d.data[end] < utf8.RuneSelf {
+		end++
+	}
+	if end >= len(d.data) || d.data[end] != '"' {
+		return d.string() // long, or escapes, control or non-ASCII bytes
+	}
+	raw := d.data[d.pos+1 : end]
+	if v, ok := d.short[string(raw)]; ok {
+		d.pos = end + 1
+		return v, nil
+	}
+	s, err := d.string()
+	if err != nil {
+		return nil, err
+	}
+	if d.short == nil {
+		d.short = map[string]any{}
+	}
+	var v any = s
+	d.short[s] = v
+	return v, nil
 }
 
 // key reads an object's member name. A body repeats a few dozen names
@@ -112,7 +146,7 @@ func (d *decoder) value() (any, error) {
 	case c == '[':
 		return d.array()
 	case c == '"':
-		return d.string()
+		return d.stringValue()
 	case c == '-' || c >= '0' && c <= '9':
 		return d.number()
 	case c == 't':
