@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // The specification's and US Core's definitions, as published (see
@@ -47,7 +48,7 @@ type indexEntry struct {
 	Derivation   string `json:"derivation"`
 	File         string `json:"file"`
 
-	sd *StructureDefinition
+	sd atomic.Pointer[StructureDefinition] // read once, on first use
 }
 
 // StructureDefinition is a definition as the validator uses it: its
@@ -202,16 +203,19 @@ func (d *Definitions) structure(e *indexEntry) *StructureDefinition {
 	if e == nil {
 		return nil
 	}
+	if sd := e.sd.Load(); sd != nil {
+		return sd // every element a walk checks asks: no lock once read
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if e.sd == nil {
+	if e.sd.Load() == nil {
 		sd := &StructureDefinition{pkg: e.Package}
 		if err := d.readJSON(e.File, sd); err != nil {
 			panic(err) // compiled-in data
 		}
-		e.sd = sd
+		e.sd.Store(sd)
 	}
-	return e.sd
+	return e.sd.Load()
 }
 
 // Profile returns the StructureDefinition with canonical url, or nil: the
@@ -356,6 +360,7 @@ type binding struct {
 type rule struct {
 	key, severity, human, expression string
 	base                             bool // defined by the R4 specification, not by a profile
+	compiled                         atomic.Pointer[compiledRule]
 }
 
 // tree compiles a definition's snapshot (slices aside) on first use.

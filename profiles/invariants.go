@@ -117,7 +117,11 @@ func (v *validator) invariants(e *elem, focus any, p *path, fromProfile bool) {
 }
 
 func (v *validator) invariant(r *rule, focus any, p *path, fromProfile bool) {
-	c := compileRule(r.expression)
+	c := r.compiled.Load()
+	if c == nil { // compiled once a rule, not looked up by its text each time it runs
+		c = compileRule(r.expression)
+		r.compiled.Store(c)
+	}
 	if c.err != nil {
 		v.warn(p, "informational", "invariant %s was not evaluated: %v", r.key, c.err)
 		return

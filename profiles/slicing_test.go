@@ -19,7 +19,9 @@ func withProfiles(t *testing.T, sds ...string) *Definitions {
 	for _, raw := range sds {
 		sd := &StructureDefinition{}
 		require.NoError(t, json.Unmarshal([]byte(raw), sd))
-		d.index[sd.URL] = []*indexEntry{{URL: sd.URL, ResourceType: "StructureDefinition", Type: sd.Type, Kind: sd.Kind, Derivation: sd.Derivation, sd: sd}}
+		e := &indexEntry{URL: sd.URL, ResourceType: "StructureDefinition", Type: sd.Type, Kind: sd.Kind, Derivation: sd.Derivation}
+		e.sd.Store(sd)
+		d.index[sd.URL] = []*indexEntry{e}
 	}
 	return d
 }
