@@ -84,7 +84,7 @@ func searchData(ts *testServer) {
 		"valueQuantity":{"value":72,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}}`)
 	ts.put("Observation", "o2", `{"resourceType":"Observation","status":"amended",
 		"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],
-		"code":{"coding":[{"system":"http://loinc.org","code":"2339-0"}]},
+		"code":{"coding":[{"system":"http://loinc.org","code":"2339-0","display":"Glucose [Mass/volume] in Blood"}],"text":"glucose [mass/volume] in blood"},
 		"subject":{"reference":"Patient/p2"},"effectivePeriod":{"start":"2020-01-01","end":"2020-01-31"},
 		"valueQuantity":{"value":5.4,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}}`)
 	ts.put("Observation", "o3", `{"resourceType":"Observation","status":"final",
@@ -137,6 +137,7 @@ func TestSearchParameterTypes(t *testing.T) {
 		{"/Observation?code=http://loinc.org|", []string{"bp1", "o1", "o2"}},
 		{"/Observation?code:text=puls", []string{"o1"}},
 		{"/Observation?code:text=heart", []string{"o1"}},
+		{"/Observation?code:text=GLUCOSE", []string{"o2"}}, // the text is the display: one row holds both
 		{"/Observation?status:not=final", []string{"o2"}},
 		{"/Observation?status:not=amended&subject=Patient/p2", []string{"bp1"}},
 		{"/Observation?status=final,amended,preliminary,registered,corrected,cancelled,entered-in-error,unknown", []string{"bp1", "o1", "o2", "o3"}},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,6 +119,35 @@ func TestExtractObservation(t *testing.T) {
 	// component-code: searched through their rows, not written twice
 	assert.NotContains(t, got, "reference patient Patient p1 <nil>")
 	assert.NotContains(t, got, "token combo-code http://loinc.org 8867-4 heart rate")
+}
+
+// A CodeableConcept's text has a row of its own for :text unless a coding's
+// display already says it (normalised alike).
+func TestExtractConceptText(t *testing.T) {
+	tests := []struct {
+		concept string
+		want    []string
+	}{
+		{`{"coding":[{"system":"urn:s","code":"a","display":"Body Height"}],"text":"BODY height"}`,
+			[]string{"token code urn:s a body height"}},
+		{`{"coding":[{"system":"urn:s","code":"a","display":"Body Height"},{"system":"urn:t","code":"b","display":"Höhe"}],"text":"hohe"}`,
+			[]string{"token code urn:s a body height", "token code urn:t b hohe"}},
+		{`{"coding":[{"system":"urn:s","code":"a","display":"Body Height"}],"text":"Stature"}`,
+			[]string{"token code <nil> <nil> stature", "token code urn:s a body height"}},
+		{`{"coding":[{"system":"urn:s","code":"a"}],"text":"Stature"}`,
+			[]string{"token code <nil> <nil> stature", "token code urn:s a <nil>"}},
+		{`{"text":"Stature"}`, []string{"token code <nil> <nil> stature"}},
+	}
+	for _, tt := range tests {
+		o := decode(t, `{"resourceType":"Observation","status":"final","code":`+tt.concept+`}`)
+		var got []string
+		for _, line := range rendered(registry(t).Extract("Observation", o)) {
+			if strings.HasPrefix(line, "token code ") {
+				got = append(got, line)
+			}
+		}
+		assert.Equal(t, tt.want, got, tt.concept)
+	}
 }
 
 // A composite's entries pair each element's own component values: a blood
