@@ -190,6 +190,14 @@ func TestSearchParameterTypes(t *testing.T) {
 		{"/Observation?component-code-value-quantity=http://loinc.org|8462-4$gt100", []string{}},
 		{"/Observation?component-code-value-quantity=8462-4$80|http://unitsofmeasure.org|mm[Hg]", []string{"bp1"}},
 		{"/Observation?combo-code-value-quantity=8480-6$120,8867-4$72", []string{"bp1", "o1"}},
+		{"/Observation?combo-code-value-quantity=85354-9$120", []string{}},
+		{"/Observation?combo-code-value-concept=x-kind$urn:k|arm", []string{"bp1"}},
+		// the combo-* parameters are answered by their parts' rows
+		{"/Observation?combo-value-quantity=120", []string{"bp1"}},
+		{"/Observation?combo-value-quantity=le80", []string{"bp1", "o1", "o2"}},
+		{"/Observation?combo-value-quantity:missing=true", []string{"o3"}},
+		{"/Observation?combo-value-concept=urn:k|arm", []string{"bp1"}},
+		{"/Observation?combo-code-value-quantity:missing=false&_sort=-combo-value-quantity", []string{"bp1", "o1", "o2"}},
 		{"/Observation?component-code-value-concept=x-kind$urn:k|arm", []string{"bp1"}},
 		{"/Observation?component-code-value-concept=8480-6$urn:k|arm", []string{}},
 		// uri
