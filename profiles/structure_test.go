@@ -1,6 +1,7 @@
 package profiles
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/fhirserver/fhirserver/conformance/fixtures"
 	"github.com/fhirserver/fhirserver/outcome"
+	"github.com/fhirserver/fhirserver/search/fhirpath"
 )
 
 func TestParseRejectsWithThePath(t *testing.T) {
@@ -98,4 +100,23 @@ func TestFixturesAreAccepted(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FHIRPath looks for a child under typed names (valueQuantity) only when
+// its name is one of R4's choice elements: the list it holds must be
+// exactly the choice elements of every resource and data type.
+func TestFHIRPathKnowsEveryChoiceElement(t *testing.T) {
+	d, err := R4()
+	require.NoError(t, err)
+	set := map[string]bool{}
+	for typ := range d.byType {
+		sd := d.Base(typ)
+		sd.tree()
+		for _, e := range sd.byPath {
+			if e.choice {
+				set[e.name] = true
+			}
+		}
+	}
+	assert.Equal(t, slices.Sorted(maps.Keys(set)), fhirpath.ChoiceNames())
 }

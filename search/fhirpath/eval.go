@@ -234,6 +234,9 @@ func (c *child) from(e *env, out []Node, n Node, single bool) ([]Node, error) {
 		}
 		return appendPaired(out, v, x, ""), nil
 	}
+	if !choiceNames[c.name] {
+		return out, nil
+	}
 	// a choice element, under one of its typed names
 	for k, v := range m {
 		if t, ok := choiceType(k, c.name); ok {
