@@ -32,7 +32,9 @@
 # "50,400"), BENCH_SCALE_PER_PATIENT ("Encounter=4,Observation=32"),
 # BENCH_SCALE_BATCH (trimmed patients per transaction Bundle, 10),
 # BENCH_SCALE_CONCURRENCY (search levels, "1,16"), BENCH_SCALE_SEARCHES
-# (searches of each kind per level, 500), BENCH_SCALE_EVERYTHING
+# (searches of each kind per level, 500), BENCH_SCALE_PASSES (how many times
+# each step's searches run, 3: each kind and level is compared by its median
+# pass, since this machine drifts between runs minutes apart), BENCH_SCALE_EVERYTHING
 # ($everything reads per level, 10), BENCH_INGEST_CONCURRENCY (4),
 # BENCH_FIXTURES, BENCH_PORT (18082), BENCH_JSON (default a new
 # /tmp/fhirbench-scale-*.json). Extra arguments go to fhirbench.
@@ -54,6 +56,7 @@ bin/fhirbench \
   --ingest-concurrency "${BENCH_INGEST_CONCURRENCY:-4}" \
   --search-concurrency "${BENCH_SCALE_CONCURRENCY:-1,16}" \
   --search-reads "${BENCH_SCALE_SEARCHES:-500}" \
+  --scale-passes "${BENCH_SCALE_PASSES:-3}" \
   --everything-reads "${BENCH_SCALE_EVERYTHING:-10}" \
   --database-url "$dburl" \
   --server-pid "$pid" \

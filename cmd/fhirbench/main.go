@@ -122,6 +122,7 @@ func parseFlags(args []string, getenv func(string) string, errw io.Writer) (conf
 	fs.StringVar(&scalePatients, "scale-patients", "", "scale mode: comma-separated cumulative patient counts (e.g. 1000,64000); trimmed patients are loaded up to each count and the searches run at each")
 	fs.StringVar(&scaleKeep, "scale-per-patient", scaleKeep, "scale mode: what each patient copy keeps besides the Patient, Type=N first of each type (and whatever they refer to in the bundle)")
 	fs.IntVar(&cfg.scale.perBundle, "scale-batch", 10, "scale mode: trimmed patients per transaction Bundle")
+	fs.IntVar(&cfg.scale.passes, "scale-passes", 3, "scale mode: how many times each step's searches run; each kind and level is compared by its median pass")
 	fs.StringVar(&cfg.jsonOut, "json", "", "also write all numbers as JSON to this file")
 	fs.DurationVar(&cfg.timeout, "timeout", 20*time.Minute, "limit for the whole run")
 	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 5*time.Minute, "limit for one HTTP request (large bundles take long)")
@@ -184,6 +185,8 @@ func (c config) validate() error {
 		return fmt.Errorf("--scale-patients excludes --ingest-only and --search-only")
 	case c.scale.on() && (c.scale.perBundle < 1 || c.scale.perBundle > 1000):
 		return fmt.Errorf("--scale-batch must be 1..1000")
+	case c.scale.on() && (c.scale.passes < 1 || c.scale.passes > 20):
+		return fmt.Errorf("--scale-passes must be 1..20")
 	}
 	return nil
 }

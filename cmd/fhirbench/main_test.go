@@ -78,10 +78,12 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, []int{50, 400}, c.scale.patients)
 				assert.Equal(t, []keepRule{{"Encounter", 4}, {"Observation", 32}}, c.scale.keep)
 				assert.Equal(t, 5, c.scale.perBundle)
+				assert.Equal(t, 3, c.scale.passes, "the median of three by default")
 			},
 		},
 		{name: "ingest only excludes search", args: append(base, "--client-secret", "y", "--ingest-only", "--search"), wantErr: "--ingest-only"},
 		{name: "scale excludes search only", args: append(base, "--client-secret", "y", "--scale-patients", "5", "--search-only"), wantErr: "--scale-patients"},
+		{name: "scale passes", args: append(base, "--client-secret", "y", "--scale-patients", "5", "--scale-passes", "0"), wantErr: "--scale-passes"},
 		{name: "scale counts ascend", args: append(base, "--client-secret", "y", "--scale-patients", "400,50"), wantErr: "--scale-patients"},
 		{name: "bad subset", args: append(base, "--client-secret", "y", "--scale-patients", "5", "--scale-per-patient", "Observation"), wantErr: "--scale-per-patient"},
 		{name: "no secret", args: base, wantErr: "client-secret"},

@@ -21,7 +21,7 @@ func TestScaleModeAgainstFakeServer(t *testing.T) {
 		base: srv.URL + "/fhir", creds: credentials{clientID: "c", clientSecret: "s", scope: "system/*.*"},
 		fixtures: []string{writeScaleFixtures(t)}, ingestConcurrency: 3, warmup: 2,
 		searchLevels: []int{1, 2}, searchReads: 4, everythingReads: 2,
-		scale:     scaleConfig{patients: []int{3, 7}, keep: []keepRule{{"Encounter", 1}, {"Observation", 2}}, perBundle: 2},
+		scale:     scaleConfig{patients: []int{3, 7}, keep: []keepRule{{"Encounter", 1}, {"Observation", 2}}, perBundle: 2, passes: 2},
 		serverPID: os.Getpid(), rssInterval: 10 * time.Millisecond,
 		jsonOut: filepath.Join(t.TempDir(), "scale.json"), timeout: time.Minute, requestTimeout: 10 * time.Second,
 	}
@@ -36,7 +36,7 @@ func TestScaleModeAgainstFakeServer(t *testing.T) {
 	assert.ElementsMatch(t, []int{10, 5, 10, 10}, fake.bundles, "patients 0-1, 2, then 3-4, 5-6: Bundles of at most 2, none across steps")
 
 	for _, s := range []string{"SCALE: each patient copy keeps its Patient, Encounter=1,Observation=2", "SEARCH at 3 patients",
-		"SEARCH at 7 patients", "SCALE GOAL: searches/s at 7 patients over searches/s at 3", "search patient+code @7 c=2", "ingest to 7 patients"} {
+		"SEARCH at 7 patients", "SCALE GOAL: searches/s at 7 patients over searches/s at 3", "search patient+code @7 pass 2 c=2", "ingest to 7 patients"} {
 		assert.Contains(t, out.String(), s)
 	}
 	b, err := os.ReadFile(cfg.jsonOut)
@@ -50,6 +50,10 @@ func TestScaleModeAgainstFakeServer(t *testing.T) {
 	assert.Equal(t, 7, rep.Scale.Steps[1].Patients)
 	assert.Equal(t, 15, rep.Scale.Steps[0].StepResources)
 	assert.Equal(t, 1+35, rep.Scale.Steps[1].Resources, "the provider's entry and 7 patients of 5")
+	for _, step := range rep.Scale.Steps {
+		require.Len(t, step.Passes, 2, "every pass kept")
+		assert.Equal(t, medianPass(step.Passes), step.Searches, "compared by the median pass")
+	}
 	assert.Len(t, rep.Scale.Comparison, len(searchKinds)*2)
 	for _, c := range rep.Scale.Comparison {
 		assert.Positive(t, c.FirstRPS, c.Kind)
@@ -57,7 +61,7 @@ func TestScaleModeAgainstFakeServer(t *testing.T) {
 		assert.InDelta(t, c.LastRPS/c.FirstRPS, c.Ratio, 1e-9)
 	}
 	require.NotNil(t, rep.ServerMemory)
-	assert.Len(t, rep.ServerMemory.Phases, 2+2*len(searchKinds)*2, "two loads, every kind at both levels at both steps")
+	assert.Len(t, rep.ServerMemory.Phases, 2+2*2*len(searchKinds)*2, "two loads, every kind at both levels in both passes at both steps")
 }
 
 // --ingest-only: the ingest and the COPY of exactly the timed rows, the

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // ms1to returns 1ms, 2ms, ... n ms.
@@ -55,4 +56,35 @@ func TestRates(t *testing.T) {
 	assert.Equal(t, 0.0, ratio(1, 0))
 	assert.Equal(t, 1.5, ratio(3, 2))
 	assert.Equal(t, 1.5, ms(1500*time.Microsecond))
+}
+
+// Each kind and level takes its median pass by throughput, with that
+// pass's latencies; the lower middle of an even number.
+func TestMedianPassTakesEachLevelsMiddleRun(t *testing.T) {
+	pass := func(rps1, rps16 float64) []searchKind {
+		return []searchKind{{Name: "patient+code", Server: []levelResult{
+			{Concurrency: 1, RPS: rps1, P50ms: 1000 / rps1}, {Concurrency: 16, RPS: rps16, P50ms: 16000 / rps16}}}}
+	}
+	tests := []struct {
+		name          string
+		passes        [][]searchKind
+		want1, want16 float64
+	}{
+		{"one pass", [][]searchKind{pass(100, 800)}, 100, 800},
+		{"three", [][]searchKind{pass(100, 900), pass(300, 700), pass(200, 800)}, 200, 800},
+		{"a slow outlier", [][]searchKind{pass(50, 800), pass(200, 810), pass(210, 820)}, 200, 810},
+		{"two: the lower", [][]searchKind{pass(300, 700), pass(100, 900)}, 100, 700},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := medianPass(tt.passes)
+			require.Len(t, got, 1)
+			assert.Equal(t, "patient+code", got[0].Name)
+			assert.Equal(t, tt.want1, got[0].Server[0].RPS)
+			assert.Equal(t, 1000/tt.want1, got[0].Server[0].P50ms, "latency from the same pass")
+			assert.Equal(t, tt.want16, got[0].Server[1].RPS)
+			assert.Equal(t, 16, got[0].Server[1].Concurrency)
+		})
+	}
+	assert.Nil(t, medianPass(nil))
 }
