@@ -33,7 +33,7 @@ func TestRunAgainstFakeServer(t *testing.T) {
 		wantErr    []string // substrings of the error; none means success
 		wantOutput []string
 	}{
-		{name: "ok", fake: fakeOptions{expiresIn: 300}, wantOutput: []string{"server", "resources/s", "p99 ms", "GOMAXPROCS"}},
+		{name: "ok", fake: fakeOptions{expiresIn: 300}, wantOutput: []string{"server", "resources/s", "p99 ms", "GOMAXPROCS", "AGAINST MEDPLUM", "Medplum's run's 0.14 ms"}},
 		{name: "wrong secret", fake: fakeOptions{expiresIn: 300}, secret: "nope", wantErr: []string{"HTTP 401", "invalid_client"}},
 		{
 			name: "bundle rejected", fake: fakeOptions{expiresIn: 300, rejectPatients: true},

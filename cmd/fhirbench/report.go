@@ -21,31 +21,32 @@ const (
 
 // report is every number of a run; it is printed and written as JSON.
 type report struct {
-	Tool              string        `json:"tool"`
-	Mode              string        `json:"mode"` // full, ingest-only, search-only or scale
-	Started           time.Time     `json:"started"`
-	Base              string        `json:"base_url"`
-	Fixtures          []string      `json:"fixtures"`
-	Copies            int           `json:"copies"`
-	WarmupCopies      int           `json:"warmup_copies"`
-	IngestConcurrency int           `json:"ingest_concurrency"`
-	ReadsPerLevel     int           `json:"reads_per_level"`
-	Runtime           runtimeInfo   `json:"runtime"`
-	ProviderBundles   int           `json:"provider_bundles"`
-	Bundles           int           `json:"bundles"`
-	Ingest            *ingestResult `json:"ingest,omitempty"`
-	Reads             []levelResult `json:"reads"`
-	TokenFetches      int64         `json:"token_fetches"`
-	HTTPNoop          []levelResult `json:"http_noop"` // the loopback HTTP hop alone
-	Floor             *floorResult  `json:"floor,omitempty"`
-	SchemaFloor       *schemaFloor  `json:"schema_floor,omitempty"`
-	Searches          []searchKind  `json:"searches,omitempty"`
-	Sizes             []tableSize   `json:"table_sizes,omitempty"`
-	Scale             *scaleResult  `json:"scale,omitempty"`
-	ServerMemory      *memReport    `json:"server_memory,omitempty"`
-	Ratios            *ratioSummary `json:"ratios,omitempty"`
-	ErrorCount        int           `json:"error_count"`
-	Errors            []string      `json:"errors"` // the first few of each phase
+	Tool              string         `json:"tool"`
+	Mode              string         `json:"mode"` // full, ingest-only, search-only or scale
+	Started           time.Time      `json:"started"`
+	Base              string         `json:"base_url"`
+	Fixtures          []string       `json:"fixtures"`
+	Copies            int            `json:"copies"`
+	WarmupCopies      int            `json:"warmup_copies"`
+	IngestConcurrency int            `json:"ingest_concurrency"`
+	ReadsPerLevel     int            `json:"reads_per_level"`
+	Runtime           runtimeInfo    `json:"runtime"`
+	ProviderBundles   int            `json:"provider_bundles"`
+	Bundles           int            `json:"bundles"`
+	Ingest            *ingestResult  `json:"ingest,omitempty"`
+	Reads             []levelResult  `json:"reads"`
+	TokenFetches      int64          `json:"token_fetches"`
+	HTTPNoop          []levelResult  `json:"http_noop"` // the loopback HTTP hop alone
+	Floor             *floorResult   `json:"floor,omitempty"`
+	SchemaFloor       *schemaFloor   `json:"schema_floor,omitempty"`
+	Searches          []searchKind   `json:"searches,omitempty"`
+	Sizes             []tableSize    `json:"table_sizes,omitempty"`
+	Scale             *scaleResult   `json:"scale,omitempty"`
+	ServerMemory      *memReport     `json:"server_memory,omitempty"`
+	Ratios            *ratioSummary  `json:"ratios,omitempty"`
+	Medplum           *medplumResult `json:"against_medplum,omitempty"`
+	ErrorCount        int            `json:"error_count"`
+	Errors            []string       `json:"errors"` // the first few of each phase
 }
 
 // runtimeInfo says what the client ran on, so that numbers can be compared.
@@ -199,6 +200,7 @@ func (r *report) writeTable(w io.Writer) {
 		r.ratioRows(w)
 	}
 	r.searchRows(w)
+	r.medplumRows(w)
 	r.sizeRows(w)
 	r.scaleRows(w)
 	r.memRows(w)

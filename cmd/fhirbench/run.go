@@ -28,6 +28,7 @@ func run(ctx context.Context, cfg config, stdout, logw io.Writer) error {
 	}
 	rep.ServerMemory = mem.finish()
 	rep.computeRatios()
+	rep.computeMedplum()
 	if n := rep.collectErrors(); n > 0 {
 		err = errors.Join(err, fmt.Errorf("%d requests or bundles failed (listed above)", n))
 	}
