@@ -24,16 +24,23 @@ func (r *Registry) composites(p *Param, resource map[string]any) []storage.Compo
 			if !ok {
 				continue
 			}
-			for i, c := range p.Components {
+			// The last components first: an element without a value of
+			// the composite's type (most observations, for all but one of
+			// code-value-quantity, -concept, -date and -string) makes no
+			// entry, and its code is then not extracted for nothing.
+			complete := true
+			for i := len(p.Components) - 1; i >= 0 && complete; i-- {
 				x := extraction{ix: emptied(values[i])}
-				_ = c.extract.EvaluateFunc(elem, func(cn []fhirpath.Node) {
+				_ = p.Components[i].extract.EvaluateFunc(elem, func(cn []fhirpath.Node) {
 					for _, m := range cn {
 						x.add(shape.params[i], m)
 					}
 				})
-				values[i] = x.ix
+				values[i], complete = x.ix, !isEmpty(x.ix)
 			}
-			out = append(out, combine(p.Code, shape.kinds, values)...)
+			if complete {
+				out = append(out, combine(p.Code, shape.kinds, values)...)
+			}
 		}
 	})
 	return out
@@ -43,6 +50,11 @@ func (r *Registry) composites(p *Param, resource map[string]any) []storage.Compo
 func emptied(ix storage.Index) storage.Index {
 	return storage.Index{Strings: ix.Strings[:0], Tokens: ix.Tokens[:0], References: ix.References[:0], Dates: ix.Dates[:0],
 		Numbers: ix.Numbers[:0], Quantities: ix.Quantities[:0], URIs: ix.URIs[:0], Composites: ix.Composites[:0]}
+}
+
+// isEmpty tells whether ix has no entries at all.
+func isEmpty(ix storage.Index) bool {
+	return len(ix.Strings)+len(ix.Tokens)+len(ix.References)+len(ix.Dates)+len(ix.Numbers)+len(ix.Quantities)+len(ix.URIs)+len(ix.Composites) == 0
 }
 
 // compositeShape is what extracting a composite parameter needs of its
