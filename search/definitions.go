@@ -388,33 +388,17 @@ func (r *Registry) unionOf(p *Param, params map[string]*Param) []string {
 	if len(parts) < 2 {
 		return nil
 	}
-	own := map[string]bool{}
-	for _, part := range parts {
-		own[part] = true
-	}
-	within := func(q *Param) bool {
-		qp := splitUnion(q.Expression)
-		if len(qp) >= len(parts) {
-			return false
-		}
-		for _, part := range qp {
-			if !own[part] {
-				return false
-			}
-		}
-		return true
-	}
 	var found []*Param
 	for _, q := range params {
 		if q != p && q.Type == p.Type && q.targetType == "" && !whereResolveIs.MatchString(q.Expression) &&
-			r.sameComponents(p, q) && within(q) {
+			r.sameComponents(p, q) && partOf(q, p) {
 			found = append(found, q)
 		}
 	}
 	covered := map[string]bool{}
 	var codes []string
 	for _, q := range found {
-		if slices.ContainsFunc(found, func(o *Param) bool { return o != q && holds(o, q) }) {
+		if slices.ContainsFunc(found, func(o *Param) bool { return partOf(q, o) }) {
 			continue // a part of a larger one found
 		}
 		codes = append(codes, q.Code)
@@ -422,16 +406,17 @@ func (r *Registry) unionOf(p *Param, params map[string]*Param) []string {
 			covered[part] = true
 		}
 	}
-	if len(covered) != len(own) {
+	if slices.ContainsFunc(parts, func(part string) bool { return !covered[part] }) {
 		return nil
 	}
 	slices.Sort(codes)
 	return codes
 }
 
-// holds tells whether every part of q's expression is one of o's, o having more.
-func holds(o, q *Param) bool {
-	op, qp := splitUnion(o.Expression), splitUnion(q.Expression)
+// partOf tells whether every part of q's expression is one of o's, o
+// having more.
+func partOf(q, o *Param) bool {
+	qp, op := splitUnion(q.Expression), splitUnion(o.Expression)
 	if len(qp) >= len(op) {
 		return false
 	}
