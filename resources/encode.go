@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -14,8 +15,27 @@ import (
 // in encoding/json was a seventh of the ingest profile; encode_test.go
 // holds it to byte equality with encoding/json over every fixture.
 func encode(v any) ([]byte, error) {
-	return appendValue(make([]byte, 0, 2048), v)
+	scratch := encodeScratch.Get().(*[]byte)
+	b, err := appendValue((*scratch)[:0], v)
+	if err != nil {
+		encodeScratch.Put(scratch)
+		return nil, err
+	}
+	out := make([]byte, len(b))
+	copy(out, b)
+	if cap(b) <= maxEncodeScratch {
+		*scratch = b[:0]
+	}
+	encodeScratch.Put(scratch)
+	return out, nil
 }
+
+// encodeScratch holds the buffers encode grows its output in, then copies
+// out at its exact size: grown in place from a guess, a resource's
+// encoding left two or three discarded buffers behind it.
+var encodeScratch = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+const maxEncodeScratch = 1 << 20
 
 func appendValue(b []byte, v any) ([]byte, error) {
 	switch x := v.(type) {

@@ -17,12 +17,15 @@ func (r *Registry) composites(p *Param, resource map[string]any) []storage.Compo
 		return nil
 	}
 	var out []storage.CompositeEntry
-	values := make([]storage.Index, len(p.Components)) // each element's, reused: combine copies what it keeps
+	var values []storage.Index // each element's, reused: combine copies what it keeps
 	_ = p.extract.EvaluateFunc(resource, func(nodes []fhirpath.Node) {
 		for _, n := range nodes {
 			elem, ok := n.Value.(map[string]any)
 			if !ok {
 				continue
+			}
+			if values == nil {
+				values = make([]storage.Index, len(p.Components))
 			}
 			// The last components first: an element without a value of
 			// the composite's type (most observations, for all but one of

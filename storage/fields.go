@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -351,12 +352,24 @@ func (c *fieldCipher) sealBody(ctx context.Context, body []byte) ([]byte, error)
 	if err := c.fresh(ctx); err != nil {
 		return nil, err
 	}
-	sealed, err := c.c.Seal(s2.Encode(nil, body), []byte("inbound body"))
+	scratch := s2Scratch.Get().(*[]byte)
+	compressed := s2.Encode((*scratch)[:cap(*scratch)], body)
+	sealed, err := c.c.Seal(compressed, []byte("inbound body"))
+	if cap(compressed) > cap(*scratch) && cap(compressed) <= maxS2Scratch {
+		*scratch = compressed[:0]
+	}
+	s2Scratch.Put(scratch)
 	if err != nil {
 		return nil, err
 	}
-	return append(append([]byte{}, s2Prefix...), sealed...), nil
+	return append(append(make([]byte, 0, len(s2Prefix)+len(sealed)), s2Prefix...), sealed...), nil
 }
+
+// s2Scratch holds the buffers a body is compressed into before it is
+// sealed (the sealed copy is what is kept).
+var s2Scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxS2Scratch = 16 << 20
 
 func (c *fieldCipher) openBody(ctx context.Context, body []byte) ([]byte, error) {
 	compressed, isS2 := bytes.CutPrefix(body, s2Prefix)

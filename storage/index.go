@@ -5,6 +5,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,6 +67,17 @@ type (
 	}
 )
 
+// indexWriter receives a version's index rows: row starts one in a table,
+// then each of the table's value columns follows in indexTables' order.
+// Two write them: indexColumns (arrays for an INSERT from unnest()) and
+// copyText (COPY's text format).
+type indexWriter interface {
+	row(table int, k Key, version int64, param string)
+	text(v string)
+	optional(v *string) // nil is NULL
+	time(t time.Time)
+}
+
 // indexColumns gathers the rows of one index table column by column, for
 // an INSERT from unnest(): one statement per table whatever the row count.
 type indexColumns struct {
@@ -74,15 +86,30 @@ type indexColumns struct {
 	cols               [][]*string
 }
 
-func (c *indexColumns) add(k Key, version int64, param string, values ...*string) {
+// indexArrays writes the rows as indexColumns, one a table.
+type indexArrays struct {
+	tables []indexColumns
+	cur    *indexColumns
+	col    int
+}
+
+func (a *indexArrays) row(table int, k Key, version int64, param string) {
+	c := &a.tables[table]
 	c.types, c.ids, c.versions, c.params = append(c.types, k.Type), append(c.ids, k.ID), append(c.versions, version), append(c.params, param)
 	if c.cols == nil {
-		c.cols = make([][]*string, len(values))
+		c.cols = make([][]*string, len(indexTables[table].cols))
 	}
-	for i, v := range values {
-		c.cols[i] = append(c.cols[i], v)
-	}
+	a.cur, a.col = c, 0
 }
+
+func (a *indexArrays) text(v string) { a.optional(&v) }
+
+func (a *indexArrays) optional(v *string) {
+	a.cur.cols[a.col] = append(a.cur.cols[a.col], v)
+	a.col++
+}
+
+func (a *indexArrays) time(t time.Time) { a.text(t.UTC().Format(time.RFC3339Nano)) }
 
 // indexTable is how one index table is written: its value columns and
 // the SQL type each text value is cast to.
@@ -104,43 +131,74 @@ var indexTables = []indexTable{
 		[]string{"text", "text", "text", "text", "text", "text", "numeric", "timestamptz", "timestamptz", "numeric"}},
 }
 
-// collect spreads the index entries of rows over the tables, in the order
-// of indexTables.
-func collectIndex(rows []Row) []indexColumns {
-	out := make([]indexColumns, len(indexTables))
-	s := func(v string) *string { return &v }
-	ts := func(t time.Time) *string { return s(t.UTC().Format(time.RFC3339Nano)) }
+// writeIndex hands w the index rows of rows.
+func writeIndex(w indexWriter, rows []Row) {
 	for _, r := range rows {
 		ix, k, v := &r.Index, r.Key, r.Version
-		patients := compartments(r)
 		for _, e := range ix.Strings {
-			out[0].add(k, v, e.Param, s(IndexPrefix(e.Value)), s(e.Exact), longValue(e.Value))
+			w.row(0, k, v, e.Param)
+			w.text(IndexPrefix(e.Value))
+			w.text(e.Exact)
+			w.optional(longValue(e.Value))
 		}
+		patients := compartments(r)
 		for _, e := range ix.Tokens {
 			for _, p := range patients {
-				out[1].add(k, v, e.Param, indexKey(e.System), indexKey(e.Code), e.Text, p)
+				w.row(1, k, v, e.Param)
+				w.optional(indexKey(e.System))
+				w.optional(indexKey(e.Code))
+				w.optional(e.Text)
+				w.optional(p)
 			}
 		}
 		for _, e := range ix.References {
-			out[2].add(k, v, e.Param, indexKey(e.TargetType), indexKey(e.TargetID), indexKey(e.URL))
+			w.row(2, k, v, e.Param)
+			w.optional(indexKey(e.TargetType))
+			w.optional(indexKey(e.TargetID))
+			w.optional(indexKey(e.URL))
 		}
 		for _, e := range ix.Dates {
-			out[3].add(k, v, e.Param, ts(e.Lo), ts(e.Hi))
+			w.row(3, k, v, e.Param)
+			w.time(e.Lo)
+			w.time(e.Hi)
 		}
 		for _, e := range ix.Numbers {
-			out[4].add(k, v, e.Param, s(e.Value))
+			w.row(4, k, v, e.Param)
+			w.text(e.Value)
 		}
 		for _, e := range ix.Quantities {
-			out[5].add(k, v, e.Param, s(e.Value), e.System, e.Code, e.Unit)
+			w.row(5, k, v, e.Param)
+			w.text(e.Value)
+			w.optional(e.System)
+			w.optional(e.Code)
+			w.optional(e.Unit)
 		}
 		for _, e := range ix.URIs {
-			out[6].add(k, v, e.Param, s(IndexKey(e.Value)))
+			w.row(6, k, v, e.Param)
+			w.text(IndexKey(e.Value))
 		}
 		for _, e := range ix.Composites {
-			out[7].add(k, v, e.Param, indexKey(e.C1System), indexKey(e.C1Code), e.C2System, e.C2Code, e.C2Text, e.C2Unit, e.C2Value, tsp(e.C2Lo), tsp(e.C2Hi), e.C3Value)
+			w.row(7, k, v, e.Param)
+			w.optional(indexKey(e.C1System))
+			w.optional(indexKey(e.C1Code))
+			w.optional(e.C2System)
+			w.optional(e.C2Code)
+			w.optional(e.C2Text)
+			w.optional(e.C2Unit)
+			w.optional(e.C2Value)
+			optionalTime(w, e.C2Lo)
+			optionalTime(w, e.C2Hi)
+			w.optional(e.C3Value)
 		}
 	}
-	return out
+}
+
+func optionalTime(w indexWriter, t *time.Time) {
+	if t == nil {
+		w.optional(nil)
+		return
+	}
+	w.time(*t)
 }
 
 // compartments are the patients a version's token rows are written for
@@ -175,17 +233,11 @@ func CompartmentID(id string) bool {
 	return true
 }
 
-func tsp(t *time.Time) *string {
-	if t == nil {
-		return nil
-	}
-	s := t.UTC().Format(time.RFC3339Nano)
-	return &s
-}
-
 // queueIndex adds one INSERT per non-empty index table to b.
 func queueIndex(b *pgx.Batch, rows []Row) {
-	for i, c := range collectIndex(rows) {
+	a := indexArrays{tables: make([]indexColumns, len(indexTables))}
+	writeIndex(&a, rows)
+	for i, c := range a.tables {
 		if len(c.ids) == 0 {
 			continue
 		}
@@ -221,46 +273,87 @@ var indexInserts = func() []string {
 // writes them one by one, and the text is cheaper to make than pgx's
 // binary arrays: at ingest, about half a bundle's rows are index rows.
 func copyIndex(ctx context.Context, conn *pgconn.PgConn, rows []Row) error {
-	var buf []byte
-	for i, c := range collectIndex(rows) {
-		if len(c.ids) == 0 {
+	c := copyTexts.Get().(*copyText)
+	defer c.release()
+	writeIndex(c, rows)
+	for i, b := range c.tables {
+		if len(b) == 0 {
 			continue
 		}
-		buf = c.appendCopyText(buf[:0])
-		if _, err := conn.CopyFrom(ctx, bytes.NewReader(buf), indexCopies[i]); err != nil {
+		if _, err := conn.CopyFrom(ctx, bytes.NewReader(append(b, '\n')), indexCopies[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// appendCopyText appends the rows in COPY's text format: tab between
-// columns, a newline after each row, \N for NULL.
-func (c *indexColumns) appendCopyText(b []byte) []byte {
-	for r := range c.ids {
-		b = appendCopyField(b, c.types[r])
-		b = append(b, '\t')
-		b = appendCopyField(b, c.ids[r])
-		b = append(b, '\t')
-		b = strconv.AppendInt(b, c.versions[r], 10)
-		b = append(b, '\t')
-		b = appendCopyField(b, c.params[r])
-		for _, col := range c.cols {
-			b = append(b, '\t')
-			if v := col[r]; v != nil {
-				b = appendCopyField(b, *v)
-			} else {
-				b = append(b, `\N`...)
-			}
+// copyText writes each table's rows in COPY's text format: tab between
+// columns, a newline between rows, \N for NULL. Its buffers are reused:
+// grown afresh for every bundle they were a tenth of an ingest's
+// allocation.
+type copyText struct {
+	tables [][]byte
+	cur    int
+}
+
+var copyTexts = sync.Pool{New: func() any { return &copyText{tables: make([][]byte, len(indexTables))} }}
+
+// maxKeptCopyText bounds what a pooled copyText keeps between uses.
+const maxKeptCopyText = 4 << 20
+
+func (c *copyText) release() {
+	for i, b := range c.tables {
+		if cap(b) > maxKeptCopyText {
+			b = nil
 		}
+		c.tables[i] = b[:0]
+	}
+	copyTexts.Put(c)
+}
+
+func (c *copyText) row(table int, k Key, version int64, param string) {
+	b := c.tables[table]
+	if len(b) > 0 {
 		b = append(b, '\n')
 	}
-	return b
+	b = appendCopyField(b, k.Type)
+	b = append(b, '\t')
+	b = appendCopyField(b, k.ID)
+	b = append(b, '\t')
+	b = strconv.AppendInt(b, version, 10)
+	b = append(b, '\t')
+	c.tables[table], c.cur = appendCopyField(b, param), table
+}
+
+func (c *copyText) text(v string) {
+	c.tables[c.cur] = appendCopyField(append(c.tables[c.cur], '\t'), v)
+}
+
+func (c *copyText) optional(v *string) {
+	if v == nil {
+		c.tables[c.cur] = append(c.tables[c.cur], "\t\\N"...)
+		return
+	}
+	c.text(*v)
+}
+
+func (c *copyText) time(t time.Time) {
+	c.tables[c.cur] = t.UTC().AppendFormat(append(c.tables[c.cur], '\t'), time.RFC3339Nano)
 }
 
 // appendCopyField escapes what COPY's text format reads as structure: the
 // backslash, and the tab, newline and carriage return.
 func appendCopyField(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\', '\t', '\n', '\r':
+			return appendEscaped(append(b, s[:i]...), s[i:])
+		}
+	}
+	return append(b, s...)
+}
+
+func appendEscaped(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '\\':
