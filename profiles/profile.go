@@ -123,9 +123,8 @@ func (v *validator) conformAny(obj map[string]any, versions []*StructureDefiniti
 	var bestSD *StructureDefinition
 	for _, sd := range versions {
 		probe := &validator{d: v.d, opts: Options{Strict: v.opts.Strict},
-			resources: slices.Clone(v.resources), roots: slices.Clone(v.roots), paths: v.paths}
+			resources: slices.Clone(v.resources), roots: slices.Clone(v.roots), arena: v.arena}
 		probe.conform(obj, sd.profileTree(), p)
-		v.paths = probe.paths // the probe's paths are done with: the slab goes on after them
 		if len(probe.unprocessable) == 0 {
 			v.warnings = append(v.warnings, probe.warnings...)
 			return
@@ -426,7 +425,7 @@ func (v *validator) discriminates(d discriminator, s *node, it item) bool {
 				if sd == nil {
 					continue
 				}
-				probe := &validator{d: v.d}
+				probe := &validator{d: v.d, arena: v.arena}
 				probe.conform(obj, sd.profileTree(), &path{name: "$this"})
 				if len(probe.unprocessable) == 0 {
 					return true

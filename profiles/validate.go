@@ -64,24 +64,14 @@ func (d *Definitions) Validate(obj map[string]any, opts Options) Report {
 // check validates obj, held at root inside an enclosing resource (nil at
 // the root), and returns its type and what was found.
 func (d *Definitions) check(obj map[string]any, root *path, opts Options) (string, Report) {
-	slab := pathSlabs.Get().(*[]path)
-	v := &validator{d: d, opts: opts, paths: *slab}
+	v := &validator{d: d, opts: opts, arena: &pathArena{}}
+	defer v.arena.release()
 	typ := v.resource(obj, root)
 	if len(opts.Profiles) > 0 && typ != "" {
 		v.claimed(obj, typ, &path{name: typ}, opts.Profiles)
 	}
-	clear(v.paths) // a slab holds no walk's nodes once it is done
-	*slab = v.paths[:0]
-	pathSlabs.Put(slab)
 	return typ, v.report()
 }
-
-// pathSlabs keep the validator's last slab from one resource to the next:
-// made afresh for each, slabs were a twentieth of an ingest's allocation.
-// A slab is free again when its walk ends: issues copy their paths.
-var pathSlabs = sync.Pool{New: func() any { s := make([]path, 0, maxSlab); return &s }}
-
-const maxSlab = 1024
 
 // report is what v found, each list in the order of the elements' paths
 // (the walk visits an object's members in map order).
@@ -105,7 +95,7 @@ type validator struct {
 	errors, unprocessable, warnings []outcome.Issue
 	resources, roots                []map[string]any // the resources being walked and their %rootResource, outermost first
 	containing                      bool             // the next resource is a contained one
-	paths                           []path           // the slab at hands paths out of
+	arena                           *pathArena       // where at takes paths from, shared with probes
 }
 
 // at is a new path under parent. A walk makes one for every member and
@@ -113,11 +103,38 @@ type validator struct {
 // expression is written from them); taken from slabs instead of one by
 // one, they were a fifth of an ingest's allocations.
 func (v *validator) at(parent *path, name string, index int) *path {
-	if len(v.paths) == cap(v.paths) {
-		v.paths = make([]path, 0, min(max(2*cap(v.paths), 32), maxSlab))
+	if v.arena == nil {
+		v.arena = &pathArena{}
 	}
-	v.paths = append(v.paths, path{parent: parent, name: name, index: index})
-	return &v.paths[len(v.paths)-1]
+	return v.arena.at(parent, name, index)
+}
+
+// pathArena hands out the paths of one check, its probes' included, from
+// slabs kept between checks: made afresh for each resource, slabs were a
+// twentieth of an ingest's allocation. A check's slabs are free again when
+// it ends: the issues it reports copy their paths.
+type pathArena struct {
+	cur   []path
+	slabs []*[]path
+}
+
+var pathSlabs = sync.Pool{New: func() any { s := make([]path, 0, 1024); return &s }}
+
+func (a *pathArena) at(parent *path, name string, index int) *path {
+	if len(a.cur) == cap(a.cur) {
+		s := pathSlabs.Get().(*[]path)
+		a.slabs = append(a.slabs, s)
+		a.cur = (*s)[:0]
+	}
+	a.cur = append(a.cur, path{parent: parent, name: name, index: index})
+	return &a.cur[len(a.cur)-1]
+}
+
+func (a *pathArena) release() {
+	for _, s := range a.slabs {
+		clear((*s)[:cap(*s)]) // no walk's nodes stay reachable from the pool
+		pathSlabs.Put(s)
+	}
 }
 
 func (v *validator) issue(severity string, p *path, code, format string, args ...any) {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -352,13 +351,13 @@ func (c *fieldCipher) sealBody(ctx context.Context, body []byte) ([]byte, error)
 	if err := c.fresh(ctx); err != nil {
 		return nil, err
 	}
-	scratch := s2Scratch.Get().(*[]byte)
-	compressed := s2.Encode((*scratch)[:cap(*scratch)], body)
+	scratch, _ := s2Scratch.get()
+	compressed := s2.Encode(scratch[:cap(scratch)], body)
 	sealed, err := c.c.Seal(compressed, []byte("inbound body"))
-	if cap(compressed) > cap(*scratch) && cap(compressed) <= maxS2Scratch {
-		*scratch = compressed[:0]
+	if cap(compressed) > maxS2Scratch {
+		compressed = scratch
 	}
-	s2Scratch.Put(scratch)
+	s2Scratch.put(compressed[:0])
 	if err != nil {
 		return nil, err
 	}
@@ -367,7 +366,7 @@ func (c *fieldCipher) sealBody(ctx context.Context, body []byte) ([]byte, error)
 
 // s2Scratch holds the buffers a body is compressed into before it is
 // sealed (the sealed copy is what is kept).
-var s2Scratch = sync.Pool{New: func() any { return new([]byte) }}
+var s2Scratch = newFreeList[[]byte](8)
 
 const maxS2Scratch = 16 << 20
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -273,14 +272,15 @@ var indexInserts = func() []string {
 // writes them one by one, and the text is cheaper to make than pgx's
 // binary arrays: at ingest, about half a bundle's rows are index rows.
 func copyIndex(ctx context.Context, conn *pgconn.PgConn, rows []Row) error {
-	c := copyTexts.Get().(*copyText)
+	c := getCopyText()
 	defer c.release()
 	writeIndex(c, rows)
 	for i, b := range c.tables {
 		if len(b) == 0 {
 			continue
 		}
-		if _, err := conn.CopyFrom(ctx, bytes.NewReader(append(b, '\n')), indexCopies[i]); err != nil {
+		c.tables[i] = append(b, '\n')
+		if _, err := conn.CopyFrom(ctx, bytes.NewReader(c.tables[i]), indexCopies[i]); err != nil {
 			return err
 		}
 	}
@@ -296,10 +296,18 @@ type copyText struct {
 	cur    int
 }
 
-var copyTexts = sync.Pool{New: func() any { return &copyText{tables: make([][]byte, len(indexTables))} }}
+// copyTexts keep a few copyTexts between bundles.
+var copyTexts = newFreeList[*copyText](8)
 
-// maxKeptCopyText bounds what a pooled copyText keeps between uses.
-const maxKeptCopyText = 4 << 20
+// maxKeptCopyText bounds each table's buffer a kept copyText holds.
+const maxKeptCopyText = 1 << 20
+
+func getCopyText() *copyText {
+	if c, ok := copyTexts.get(); ok {
+		return c
+	}
+	return &copyText{tables: make([][]byte, len(indexTables))}
+}
 
 func (c *copyText) release() {
 	for i, b := range c.tables {
@@ -308,7 +316,7 @@ func (c *copyText) release() {
 		}
 		c.tables[i] = b[:0]
 	}
-	copyTexts.Put(c)
+	copyTexts.put(c)
 }
 
 func (c *copyText) row(table int, k Key, version int64, param string) {
