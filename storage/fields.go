@@ -366,7 +366,7 @@ func (c *fieldCipher) sealBody(ctx context.Context, body []byte) ([]byte, error)
 
 // s2Scratch holds the buffers a body is compressed into before it is
 // sealed (the sealed copy is what is kept).
-var s2Scratch = newFreeList[[]byte](8)
+var s2Scratch = newFreeList[[]byte](4)
 
 const maxS2Scratch = 16 << 20
 

@@ -296,8 +296,9 @@ type copyText struct {
 	cur    int
 }
 
-// copyTexts keep a few copyTexts between bundles.
-var copyTexts = newFreeList[*copyText](8)
+// copyTexts keep a few copyTexts between bundles: about as many as an
+// ingest writes at once, since each one kept is live heap the GC marks.
+var copyTexts = newFreeList[*copyText](4)
 
 // maxKeptCopyText bounds each table's buffer a kept copyText holds.
 const maxKeptCopyText = 1 << 20
