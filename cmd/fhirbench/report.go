@@ -205,6 +205,7 @@ func (r *report) writeTable(w io.Writer) {
 	r.scaleRows(w)
 	r.memRows(w)
 	r.ingestSummary(w)
+	r.ingestCPU(w)
 	if r.ErrorCount > 0 {
 		fmt.Fprintf(w, "\n%d ERRORS, the first:\n  %s\n", r.ErrorCount, strings.Join(r.Errors, "\n  "))
 	}
@@ -267,6 +268,20 @@ func (r *report) ratioRows(w io.Writer) {
 	}
 	for _, rr := range rs.ReadP99NoopOverFloor {
 		fmt.Fprintf(w, "  (the HTTP hop alone: no-op p99/floor at %-4d %5.2fx)\n", rr.Concurrency, rr.Ratio)
+	}
+}
+
+// ingestCPU states the server's CPU during the timed ingest, a resource at
+// a time and as a share of the machine's busy cores (--server-pid).
+func (r *report) ingestCPU(w io.Writer) {
+	if r.Ingest == nil || r.Ingest.Resources == 0 || r.ServerMemory == nil {
+		return
+	}
+	for _, p := range r.ServerMemory.Phases {
+		if p.Phase == "ingest" && p.MachineCPU > 0 {
+			fmt.Fprintf(w, "SERVER CPU during the timed ingest: %.1f s, %.1f us a resource, %.0f%% of the machine's busy CPU (%.1f s)\n",
+				p.ServerCPU, 1e6*p.ServerCPU/float64(r.Ingest.Resources), 100*p.ServerCPU/p.MachineCPU, p.MachineCPU)
+		}
 	}
 }
 

@@ -33,12 +33,18 @@ type rssSampler struct {
 	phases  []memPhase
 }
 
-// memPhase is the peak resident set of the server during one phase.
+// memPhase is the peak resident set of the server during one phase, and
+// the CPU time the server and the whole machine (every core, PostgreSQL
+// and fhirbench included) spent meanwhile: on a machine whose cores the
+// server shares with its database, its share of the busy time is what it
+// takes from PostgreSQL, a steadier figure than a phase's wall time.
 type memPhase struct {
 	Phase      string  `json:"phase"`
 	PeakRSSKiB int64   `json:"peak_rss_kib"`
 	Samples    int     `json:"samples"`
 	Seconds    float64 `json:"seconds"`
+	ServerCPU  float64 `json:"server_cpu_seconds"`
+	MachineCPU float64 `json:"machine_busy_cpu_seconds"`
 }
 
 // memReport is the server memory section of the report.
@@ -118,12 +124,20 @@ func (s *rssSampler) phase(name string, fn func()) {
 	s.peak, s.samples = 0, 0
 	s.mu.Unlock()
 	start := time.Now()
+	cpuBefore, errBefore := readCPU(s.pid)
 	s.sample()
 	fn()
 	s.sample()
+	cpuAfter, errAfter := readCPU(s.pid)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.phases = append(s.phases, memPhase{Phase: name, PeakRSSKiB: s.peak, Samples: s.samples, Seconds: time.Since(start).Seconds()})
+	p := memPhase{Phase: name, PeakRSSKiB: s.peak, Samples: s.samples, Seconds: time.Since(start).Seconds()}
+	if err := errors.Join(errBefore, errAfter); err != nil {
+		s.errs.add(err.Error())
+	} else {
+		p.ServerCPU, p.MachineCPU = cpuAfter.since(cpuBefore)
+	}
+	s.phases = append(s.phases, p)
 }
 
 // finish stops the sampling and reads the high-water mark.
@@ -186,11 +200,16 @@ func (r *report) memRows(w io.Writer) {
 	if m == nil {
 		return
 	}
-	fmt.Fprintf(w, "\nSERVER MEMORY (pid %d, VmRSS every %d ms)\n", m.PID, m.IntervalMs)
-	const row = "%-52s %13v %8v %9v\n"
-	fmt.Fprintf(w, row, "phase", "peak RSS MB", "samples", "seconds")
+	fmt.Fprintf(w, "\nSERVER MEMORY AND CPU (pid %d, VmRSS every %d ms; CPU seconds of the server and of the whole machine's busy cores)\n", m.PID, m.IntervalMs)
+	const row = "%-52s %13v %8v %9v %11v %12v %7v\n"
+	fmt.Fprintf(w, row, "phase", "peak RSS MB", "samples", "seconds", "server cpu", "machine cpu", "server")
 	for _, p := range m.Phases {
-		fmt.Fprintf(w, row, p.Phase, fmt.Sprintf("%.1f", mb(p.PeakRSSKiB)), p.Samples, fmt.Sprintf("%.1f", p.Seconds))
+		share := "-"
+		if p.MachineCPU > 0 {
+			share = fmt.Sprintf("%.0f%%", 100*p.ServerCPU/p.MachineCPU)
+		}
+		fmt.Fprintf(w, row, p.Phase, fmt.Sprintf("%.1f", mb(p.PeakRSSKiB)), p.Samples, fmt.Sprintf("%.1f", p.Seconds),
+			fmt.Sprintf("%.2f", p.ServerCPU), fmt.Sprintf("%.2f", p.MachineCPU), share)
 	}
 	fmt.Fprintf(w, "VmHWM at the end (the peak since the server started) %.1f MB, VmRSS then %.1f MB\n", mb(m.HWMKiB), mb(m.EndRSSKiB))
 	for _, p := range m.Phases {

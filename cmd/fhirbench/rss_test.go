@@ -76,7 +76,7 @@ func TestRSSSamplerPhases(t *testing.T) {
 	(&report{ServerMemory: &memReport{PID: 7, IntervalMs: 100, HWMKiB: 400000, EndRSSKiB: 200000, Phases: []memPhase{
 		{Phase: "ingest", PeakRSSKiB: 500000}, {Phase: "read c=64", PeakRSSKiB: 250000},
 	}}}).memRows(&out)
-	assert.Contains(t, out.String(), "SERVER MEMORY (pid 7")
+	assert.Contains(t, out.String(), "SERVER MEMORY AND CPU (pid 7")
 	assert.Regexp(t, `ingest\s+512\.0`, out.String())
 	assert.Contains(t, out.String(), "GOAL server RSS under the c=64 reads 256.0 MB  goal <= 300 MB  met")
 
