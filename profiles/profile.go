@@ -18,6 +18,9 @@ type node struct {
 	kids      []*node
 	slicing   *slicing
 	slices    []*node
+
+	activeOnce sync.Once
+	active     []*node // the kids conform walks (activeKids)
 }
 
 type slicing struct {
@@ -156,10 +159,77 @@ func (sd *StructureDefinition) Canonical() string {
 
 // conform checks an object against the children a profile defines for it.
 func (v *validator) conform(obj map[string]any, n *node, p *path) {
-	for _, k := range n.kids {
+	for _, k := range v.d.activeKids(n) {
 		v.constrain(k, v.valuesOf(obj, k, p), p)
 	}
 	v.invariants(n.e, obj, p, true)
+}
+
+// activeKids are the kids of n that hold a value to more than the base
+// definition does. A snapshot names every element of its resource,
+// constrained or not, and walking the others repeated the base walk's
+// checks: most of the time spent on claimed profiles. Worked out once a
+// node (TestInertProfileElementsChangeNoVerdict).
+func (d *Definitions) activeKids(n *node) []*node {
+	if !pruneInert {
+		return n.kids
+	}
+	n.activeOnce.Do(func() {
+		for _, k := range n.kids {
+			if !d.inert(k) {
+				n.active = append(n.active, k)
+			}
+		}
+	})
+	return n.active
+}
+
+// pruneInert is off only in the test that holds pruned and whole walks to
+// the same verdicts.
+var pruneInert = true
+
+// inert tells whether conforming to k checks nothing the base walk does
+// not: the base's cardinality and types, no fixed value, pattern or
+// slicing, no required binding the base lacks, no type profile, no
+// invariant of the profile's own, and only inert kids. A count the base
+// requires too is then reported once, by the base walk, not again as the
+// profile's.
+func (d *Definitions) inert(k *node) bool {
+	e := k.e
+	if k.slicing != nil || len(k.slices) > 0 || e.fixed != nil || e.pattern != nil {
+		return false
+	}
+	base := d.baseElem(e)
+	if base == nil || e.min != base.min || e.max != base.max || !sameTypes(e.types, base.types) {
+		return false
+	}
+	if e.binding != nil && e.binding.strength == "required" &&
+		(base.binding == nil || base.binding.strength != "required" || base.binding.valueSet != e.binding.valueSet) {
+		return false
+	}
+	for _, t := range e.types {
+		if len(t.Profile) > 0 {
+			return false
+		}
+	}
+	for _, r := range e.rules {
+		if !r.base && !nativeRules[r.key] {
+			return false
+		}
+	}
+	return len(d.activeKids(k)) == 0
+}
+
+func sameTypes(a, b []typeRef) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Code != b[i].Code {
+			return false
+		}
+	}
+	return true
 }
 
 // item is one value an element holds, with its type and path.
