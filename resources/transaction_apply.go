@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"strings"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
@@ -138,6 +139,7 @@ func (s *Service) apply(ctx context.Context, w *work, entries []*txEntry, o Opti
 			}
 		}
 	}
+	w.rows = slices.Grow(w.rows, len(ordered)) // a row an entry, at most
 	for _, e := range ordered {
 		if err := s.write(ctx, w, e); err != nil {
 			return entryError(e, err)

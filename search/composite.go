@@ -11,7 +11,9 @@ import (
 
 // composites computes a composite parameter's entries: for each element
 // its expression selects, every combination of its components' values.
-func (r *Registry) composites(p *Param, resource map[string]any) []storage.CompositeEntry {
+// scratch, when not nil, keeps the components' values from one composite
+// to the next (Extract evaluates several on each observation).
+func (r *Registry) composites(p *Param, resource map[string]any, scratch *[]storage.Index) []storage.CompositeEntry {
 	shape := r.compositeShape(p)
 	if shape == nil || p.extract == nil {
 		return nil
@@ -25,7 +27,7 @@ func (r *Registry) composites(p *Param, resource map[string]any) []storage.Compo
 				continue
 			}
 			if values == nil {
-				values = make([]storage.Index, len(p.Components))
+				values = componentValues(scratch, len(p.Components))
 			}
 			// The last components first: an element without a value of
 			// the composite's type (most observations, for all but one of
@@ -47,6 +49,18 @@ func (r *Registry) composites(p *Param, resource map[string]any) []storage.Compo
 		}
 	})
 	return out
+}
+
+// componentValues is room for n components' values, from scratch when it
+// has enough.
+func componentValues(scratch *[]storage.Index, n int) []storage.Index {
+	if scratch == nil {
+		return make([]storage.Index, n)
+	}
+	if cap(*scratch) < n {
+		*scratch = make([]storage.Index, n)
+	}
+	return (*scratch)[:n]
 }
 
 // emptied is ix without entries, keeping its slices' memory.

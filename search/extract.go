@@ -25,9 +25,10 @@ var fromVersionRow = map[string]bool{"_id": true, "_lastUpdated": true}
 // Extract computes the search index entries of a resource of type typ.
 func (r *Registry) Extract(typ string, resource map[string]any) storage.Index {
 	var x extraction
+	var components []storage.Index
 	for _, p := range r.indexed(typ) {
 		if p.Type == "composite" {
-			x.ix.Composites = append(x.ix.Composites, r.composites(p, resource)...)
+			x.ix.Composites = append(x.ix.Composites, r.composites(p, resource, &components)...)
 			continue
 		}
 		// The evaluator's errors are about shapes a valid resource does

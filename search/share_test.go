@@ -34,7 +34,7 @@ func TestSharedRowsHoldWhatTheirParameterSelects(t *testing.T) {
 			}
 			var own storage.Index
 			if p.Type == "composite" {
-				own.Composites = reg.composites(p, res)
+				own.Composites = reg.composites(p, res, nil)
 			} else {
 				own = reg.ExtractParam(typ, code, res)
 			}
