@@ -203,8 +203,7 @@ func (d *Definitions) inert(k *node) bool {
 	if base == nil || e.min != base.min || e.max != base.max || !sameTypes(e.types, base.types) {
 		return false
 	}
-	if e.binding != nil && e.binding.strength == "required" &&
-		(base.binding == nil || base.binding.strength != "required" || base.binding.valueSet != e.binding.valueSet) {
+	if d.addsBinding(e) {
 		return false
 	}
 	for _, t := range e.types {
@@ -357,7 +356,7 @@ func (v *validator) check(k *node, it item) {
 	if e.pattern != nil && !matches(it.val, e.pattern) {
 		v.conformance(it.path, "value", "%s: the value must match the pattern %s", e.id(), render(e.pattern))
 	}
-	if e.binding != nil && e.binding.strength == "required" && !v.baseBinds(e) {
+	if v.d.addsBinding(e) {
 		if v.membership(e.binding, it.typ, it.val) == notMember {
 			v.conformance(it.path, "code-invalid", "%s: the code is not in the value set %s, which the profile requires", e.id(), e.binding.valueSet)
 		}
@@ -392,11 +391,15 @@ func (d *Definitions) baseElem(e *elem) *elem {
 	return nil
 }
 
-// baseBinds reports whether the base definition already binds e's element
-// to the same value set, so that its check is not made twice.
-func (v *validator) baseBinds(e *elem) bool {
-	base := v.d.baseElem(e)
-	return base != nil && base.binding != nil && base.binding.valueSet == e.binding.valueSet && base.binding.strength == "required"
+// addsBinding reports whether a profile's element requires a value set
+// the base definition does not already require of it, so that the check
+// is made once.
+func (d *Definitions) addsBinding(e *elem) bool {
+	if e.binding == nil || e.binding.strength != "required" {
+		return false
+	}
+	base := d.baseElem(e)
+	return base == nil || base.binding == nil || base.binding.valueSet != e.binding.valueSet || base.binding.strength != "required"
 }
 
 // slice sorts the values of a sliced element into its slices, checks each

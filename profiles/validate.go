@@ -103,9 +103,6 @@ type validator struct {
 // expression is written from them); taken from slabs instead of one by
 // one, they were a fifth of an ingest's allocations.
 func (v *validator) at(parent *path, name string, index int) *path {
-	if v.arena == nil {
-		v.arena = &pathArena{}
-	}
 	return v.arena.at(parent, name, index)
 }
 
