@@ -225,7 +225,7 @@ func quantityCondition(p *Param, name, modifier string, values []string) (builde
 // when it starts with this server's base), with :Type and :identifier.
 func referenceCondition(p *Param, name, modifier string, values []string, o Options) (builder, error) {
 	if modifier == "identifier" {
-		idParam := &Param{Code: p.Code + ":identifier", Type: "token"}
+		idParam := &Param{Code: p.Code + ":identifier", Type: "token", base: p.base}
 		for _, c := range p.codes() {
 			idParam.indexAs = append(idParam.indexAs, c+":identifier")
 		}

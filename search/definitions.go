@@ -35,6 +35,7 @@ type Param struct {
 	// targetType Patient, combo-code is code or component-code.
 	indexAs    []string
 	targetType string
+	base       string // the resource type it applies to
 }
 
 // codes are the parameter codes whose index rows hold this parameter's values.
@@ -243,7 +244,7 @@ func compileFor(d definition, base string) (*Param, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Param{Code: d.Code, URL: d.URL, Type: d.Type, Expression: src, Targets: d.Target, extract: x}
+	p := &Param{Code: d.Code, URL: d.URL, Type: d.Type, Expression: src, Targets: d.Target, extract: x, base: base}
 	for _, c := range d.Component {
 		cx, err := fhirpath.Compile(c.Expression)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fhirserver/fhirserver/profiles"
+	"github.com/fhirserver/fhirserver/storage"
 )
 
 func TestEveryR4DefinitionCompiles(t *testing.T) {
@@ -150,3 +151,28 @@ var (
 	asOperator = regexp.MustCompile(`\(([\w.]+) as (\w+)\)`)
 	ownElement = regexp.MustCompile(`^[A-Z]\w*\.(id|meta\.\w+)$`)
 )
+
+// The token index names a parameter by a 64-bit hash of its type and code
+// (storage.ParamID, migration 039). No two names the index can hold may
+// share one: every parameter of every type, and the rows written beside a
+// parameter for its identifiers (:identifier) and identifier types
+// (:of-type). Each parameter knows its type, which a search needs to find
+// its rows.
+func TestParamIDsAreDistinct(t *testing.T) {
+	reg, err := Load(profiles.ResourceTypes())
+	require.NoError(t, err)
+	seen := map[int64]string{}
+	for _, typ := range reg.Types() {
+		for code, p := range reg.byType[typ] {
+			require.Equal(t, typ, p.base, "%s %s", typ, code)
+			for _, name := range []string{code, code + ":identifier", code + ":of-type"} {
+				id := storage.ParamID(typ, name)
+				if other, ok := seen[id]; ok {
+					t.Fatalf("%s:%s and %s have the same id", typ, name, other)
+				}
+				seen[id] = typ + ":" + name
+			}
+		}
+	}
+	assert.Greater(t, len(seen), 5000)
+}

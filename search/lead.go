@@ -63,8 +63,9 @@ func (r *Registry) leadFor(typ, name, value string, o Options) (int, *storage.Le
 		if code == "identifier" {
 			rank = leadIdentifier
 		}
+		pid := storage.ParamID(typ, param)
 		return rank, &storage.Lead{Table: "search_token", Cond: func(arg func(any) string, x string) string {
-			return x + ".param = " + arg(param) + " AND " + t.sqlOn(arg, x+".system", x+".code")
+			return x + ".pid = " + arg(pid) + " AND " + t.sqlOn(arg, x+".system", x+".code")
 		}}
 	}
 	return noLead, nil
@@ -158,9 +159,9 @@ func (r *Registry) compartmentToken(typ, name, value string, o Options) (int, *s
 	if t.system != nil {
 		rank = leadIdentifier
 	}
-	param := p.codes()[0]
+	pid := storage.ParamID(typ, p.codes()[0])
 	return rank, &storage.Lead{Table: "search_token", Cond: func(arg func(any) string, x string) string {
-		return x + ".param = " + arg(param) + " AND " + t.sqlOn(arg, x+".system", x+".code")
+		return x + ".pid = " + arg(pid) + " AND " + t.sqlOn(arg, x+".system", x+".code")
 	}}
 }
 

@@ -330,8 +330,30 @@ func unescape(v string) string {
 // index renders EXISTS over the index rows of parameter p of version v
 // that satisfy cond (which refers to the index row as x).
 func index(table string, p *Param, v, cond string, arg func(any) string) string {
-	return "EXISTS (SELECT 1 FROM " + table + " x WHERE x.type = " + v + ".type AND x.id = " + v + ".id AND x.version = " +
-		v + ".version AND " + paramMatch(arg, p) + " AND (" + cond + "))"
+	return "EXISTS (SELECT 1 FROM " + table + " x WHERE " + rowsOf(arg, table, p, v) + " AND (" + cond + "))"
+}
+
+// rowsOf selects the index rows x of table that hold parameter p of
+// version v, through shared rows if need be. The token table names the
+// parameter by its ParamID, which fixes the type (migration 039).
+func rowsOf(arg func(any) string, table string, p *Param, v string) string {
+	key := "x.id = " + v + ".id AND x.version = " + v + ".version AND "
+	codes := p.codes()
+	if table == "search_token" {
+		ids := make([]int64, len(codes))
+		for i, c := range codes {
+			ids[i] = storage.ParamID(p.base, c)
+		}
+		if len(ids) == 1 {
+			return key + "x.pid = " + arg(ids[0])
+		}
+		return key + "x.pid = ANY(" + arg(ids) + ")"
+	}
+	key = "x.type = " + v + ".type AND " + key
+	if len(codes) == 1 {
+		return key + "x.param = " + arg(codes[0]) + restrictTarget(arg, "x", p)
+	}
+	return key + "x.param = ANY(" + arg(codes) + ")" + restrictTarget(arg, "x", p)
 }
 
 var tableOf = map[string]string{
@@ -563,7 +585,7 @@ func prefixOf(val string) (prefix, rest string) {
 // ofTypeCondition is identifier:of-type=system|code|value: an identifier
 // of that type with that value.
 func ofTypeCondition(p *Param, name string, values []string) (builder, error) {
-	q := &Param{Code: p.Code + ":of-type", Type: "token"}
+	q := &Param{Code: p.Code + ":of-type", Type: "token", base: p.base}
 	for _, c := range p.codes() {
 		q.indexAs = append(q.indexAs, c+":of-type")
 	}

@@ -43,20 +43,8 @@ func (r *Registry) parseSort(typ, value string) ([]storage.Sort, error) {
 		}
 		keys = append(keys, storage.Sort{Desc: desc, Expr: func(arg func(any) string) string {
 			// index() is an EXISTS; a sort needs the value itself
-			return "(SELECT " + agg + " FROM " + tableOf[p.Type] + " x WHERE x.type = v.type AND x.id = v.id AND x.version = v.version AND " +
-				paramMatch(arg, p) + ")"
+			return "(SELECT " + agg + " FROM " + tableOf[p.Type] + " x WHERE " + rowsOf(arg, tableOf[p.Type], p, "v") + ")"
 		}})
 	}
 	return keys, nil
-}
-
-// paramMatch selects the index rows of p, through shared rows if need be.
-func paramMatch(arg func(any) string, p *Param) string {
-	var s string
-	if codes := p.codes(); len(codes) == 1 {
-		s = "x.param = " + arg(codes[0])
-	} else {
-		s = "x.param = ANY(" + arg(codes) + ")"
-	}
-	return s + restrictTarget(arg, "x", p)
 }

@@ -178,7 +178,11 @@ func (c Criteria) sql(columns string, paging bool) (string, []any) {
 	// A sorted search reads every match anyway: its lead is one more condition.
 	b.WriteString(`SELECT ` + columns + ` FROM resource_version v WHERE v.type = $1`)
 	if c.Lead != nil {
-		b.WriteString(` AND EXISTS (SELECT 1 FROM ` + c.Lead.Table + ` l WHERE l.type = v.type AND l.id = v.id AND l.version = v.version AND ` + c.Lead.Cond(arg, "l") + `)`)
+		typ := "l.type = v.type AND "
+		if keyedByParamID(c.Lead.Table) {
+			typ = ""
+		}
+		b.WriteString(` AND EXISTS (SELECT 1 FROM ` + c.Lead.Table + ` l WHERE ` + typ + `l.id = v.id AND l.version = v.version AND ` + c.Lead.Cond(arg, "l") + `)`)
 	}
 	for _, cl := range c.Clauses {
 		b.WriteString(" AND " + cl(arg, "v"))
@@ -216,18 +220,26 @@ func (c Criteria) ledSQL(columns string, paging bool, arg func(any) string) stri
 	if paging && c.Lead.ByValue {
 		distinct, order = "l.value, l.id", "l.value USING ~<~, l.id"
 	}
-	b.WriteString(`SELECT DISTINCT ON (` + distinct + `) ` + columns + ` FROM ` + c.Lead.Table + ` l` +
-		` JOIN resource_version v ON v.type = l.type AND v.id = l.id AND v.version = l.version` +
-		` WHERE l.type = $1 AND ` + c.Lead.Cond(arg, "l"))
+	// The clauses and the join read the candidate's key as k. A table
+	// whose indexes hold no type (keyedByParamID) gives it as the search's
+	// own, a subquery PostgreSQL folds into the scan: read from the row,
+	// it would cost a heap fetch for every index row the lead reads.
+	from, typ := ` l CROSS JOIN LATERAL (SELECT l.type, l.id, l.version) k`, `l.type = $1 AND `
+	if keyedByParamID(c.Lead.Table) {
+		from, typ = ` l CROSS JOIN LATERAL (SELECT $1::text AS type, l.id, l.version) k`, ``
+	}
+	b.WriteString(`SELECT DISTINCT ON (` + distinct + `) ` + columns + ` FROM ` + c.Lead.Table + from +
+		` JOIN resource_version v ON v.type = k.type AND v.id = k.id AND v.version = k.version` +
+		` WHERE ` + typ + c.Lead.Cond(arg, "l"))
 	if paging && c.Lead.ByValue { // each resource at its first matching value only
 		b.WriteString(` AND NOT EXISTS (SELECT 1 FROM ` + c.Lead.Table + ` y WHERE y.type = l.type AND y.id = l.id AND y.version = l.version AND ` +
 			c.Lead.Cond(arg, "y") + ` AND y.value ~<~ l.value)`)
 	}
 	for _, cl := range c.Clauses {
 		if paging {
-			b.WriteString(" AND (SELECT " + cl(arg, "l") + ") IS TRUE")
+			b.WriteString(" AND (SELECT " + cl(arg, "k") + ") IS TRUE")
 		} else {
-			b.WriteString(" AND (" + cl(arg, "l") + ") IS TRUE")
+			b.WriteString(" AND (" + cl(arg, "k") + ") IS TRUE")
 		}
 	}
 	c.writeCurrent(&b, arg)
@@ -237,6 +249,11 @@ func (c Criteria) ledSQL(columns string, paging bool, arg func(any) string) stri
 	c.writePage(&b, " ORDER BY ", order, arg)
 	return b.String()
 }
+
+// keyedByParamID tells whether a table's rows name their parameter by
+// ParamID, which fixes the resource type, and its indexes hold no type
+// (migration 039).
+func keyedByParamID(table string) bool { return table == "search_token" }
 
 // writeCurrent keeps the current, non-deleted versions (as of the
 // snapshot) that pass the filters.

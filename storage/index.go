@@ -75,6 +75,7 @@ type indexWriter interface {
 	text(v string)
 	optional(v *string) // nil is NULL
 	time(t time.Time)
+	number(n int64)
 }
 
 // indexColumns gathers the rows of one index table column by column, for
@@ -110,6 +111,8 @@ func (a *indexArrays) optional(v *string) {
 
 func (a *indexArrays) time(t time.Time) { a.text(t.UTC().Format(time.RFC3339Nano)) }
 
+func (a *indexArrays) number(n int64) { a.text(strconv.FormatInt(n, 10)) }
+
 // indexTable is how one index table is written: its value columns and
 // the SQL type each text value is cast to.
 type indexTable struct {
@@ -120,7 +123,7 @@ type indexTable struct {
 
 var indexTables = []indexTable{
 	{"search_string", []string{"value", "exact", "long"}, []string{"text", "text", "text"}},
-	{"search_token", []string{"system", "code", "text", "patient"}, []string{"text", "text", "text", "text"}},
+	{"search_token", []string{"system", "code", "text", "patient", "pid"}, []string{"text", "text", "text", "text", "bigint"}},
 	{"search_reference", []string{"target_type", "target_id", "url"}, []string{"text", "text", "text"}},
 	{"search_date", []string{"lo", "hi"}, []string{"timestamptz", "timestamptz"}},
 	{"search_number", []string{"value"}, []string{"numeric"}},
@@ -141,13 +144,16 @@ func writeIndex(w indexWriter, rows []Row) {
 			w.optional(longValue(e.Value))
 		}
 		patients := compartments(r)
+		var pids paramIDs
 		for _, e := range ix.Tokens {
+			pid := pids.of(k.Type, e.Param)
 			for _, p := range patients {
 				w.row(1, k, v, e.Param)
 				w.optional(indexKey(e.System))
 				w.optional(indexKey(e.Code))
 				w.optional(e.Text)
 				w.optional(p)
+				w.number(pid)
 			}
 		}
 		for _, e := range ix.References {
@@ -190,6 +196,20 @@ func writeIndex(w indexWriter, rows []Row) {
 			w.optional(e.C3Value)
 		}
 	}
+}
+
+// paramIDs remembers the last parameter's ParamID: a version's token
+// rows come a parameter at a time (several codings, several patients).
+type paramIDs struct {
+	typ, param string
+	id         int64
+}
+
+func (p *paramIDs) of(typ, param string) int64 {
+	if typ != p.typ || param != p.param || p.typ == "" {
+		p.typ, p.param, p.id = typ, param, ParamID(typ, param)
+	}
+	return p.id
 }
 
 func optionalTime(w indexWriter, t *time.Time) {
@@ -344,6 +364,10 @@ func (c *copyText) optional(v *string) {
 		return
 	}
 	c.text(*v)
+}
+
+func (c *copyText) number(n int64) {
+	c.tables[c.cur] = strconv.AppendInt(append(c.tables[c.cur], '\t'), n, 10)
 }
 
 func (c *copyText) time(t time.Time) {

@@ -78,4 +78,28 @@ func TestAppendWritesTheSearchIndex(t *testing.T) {
 	var value string
 	require.NoError(t, owner.QueryRow(ctx, `SELECT value::text FROM search_number WHERE id = 'o1-0'`).Scan(&value))
 	assert.Equal(t, "1.50", value, "numeric keeps the precision written")
+	var wrong int
+	require.NoError(t, owner.QueryRow(ctx, `SELECT count(*) FROM search_token WHERE pid <> param_id(type, param)`).Scan(&wrong))
+	assert.Zero(t, wrong, "every token row, inserted or copied, names its parameter by param_id")
+}
+
+// The server and SQL give a parameter the same id (migration 039): the
+// migration numbers the rows written before it with param_id(), and
+// searches look them up by storage.ParamID.
+func TestParamIDIsSQLs(t *testing.T) {
+	t.Parallel()
+	_, ownerURL := storagetest.Open(t)
+	ctx := context.Background()
+	owner, err := pgx.Connect(ctx, ownerURL)
+	require.NoError(t, err)
+	defer owner.Close(ctx)
+	for _, tt := range [][2]string{
+		{"Observation", "code"}, {"Observation", "code"}, {"Patient", "identifier"}, {"Observation", "subject:identifier"},
+		{"Condition", "clinical-status"}, {"X", "é:日本"}, {"", ""},
+	} {
+		var sql int64
+		require.NoError(t, owner.QueryRow(ctx, `SELECT param_id($1, $2)`, tt[0], tt[1]).Scan(&sql))
+		assert.Equal(t, sql, storage.ParamID(tt[0], tt[1]), "%q", tt)
+	}
+	assert.NotEqual(t, storage.ParamID("Observation", "code"), storage.ParamID("Condition", "code"), "the type is part of the id")
 }

@@ -169,10 +169,10 @@ var searchKinds = []struct {
 		return query{
 			path: "/Observation?patient=" + o.patient + "&code=" + url.QueryEscape(o.system+"|"+o.code),
 			sql: `SELECT v.resource FROM search_reference r
-				JOIN search_token t ON t.type = r.type AND t.id = r.id AND t.version = r.version
+				JOIN search_token t ON t.id = r.id AND t.version = r.version
 				JOIN resource_version v ON v.type = r.type AND v.id = r.id AND v.version = r.version
 				WHERE r.type = 'Observation' AND r.param = 'subject' AND r.target_type = 'Patient' AND r.target_id = $1
-				AND t.param = 'code' AND t.system = $2 AND t.code = $3 AND ` + current + ` ORDER BY v.id LIMIT 51`,
+				AND t.pid = param_id('Observation', 'code') AND t.system = $2 AND t.code = $3 AND ` + current + ` ORDER BY v.id LIMIT 51`,
 			args: []any{o.patient, o.system, o.code},
 		}
 	}, false},
@@ -183,7 +183,7 @@ var searchKinds = []struct {
 			sql: `SELECT v.resource FROM search_reference r
 				JOIN resource_version v ON v.type = r.type AND v.id = r.id AND v.version = r.version
 				WHERE r.type = 'Observation' AND r.param = 'subject' AND r.target_type = 'Patient' AND r.target_id = $1
-				AND EXISTS (SELECT 1 FROM search_token t WHERE t.type = v.type AND t.id = v.id AND t.version = v.version AND t.param = 'category' AND t.code = $2)
+				AND EXISTS (SELECT 1 FROM search_token t WHERE t.id = v.id AND t.version = v.version AND t.pid = param_id('Observation', 'category') AND t.code = $2)
 				AND EXISTS (SELECT 1 FROM search_date d WHERE d.type = v.type AND d.id = v.id AND d.version = v.version AND d.param = 'date' AND d.hi > ($3 || '-01-01')::timestamptz)
 				AND ` + current + ` ORDER BY v.id LIMIT 51`,
 			args: []any{o.patient, o.category, o.year},
