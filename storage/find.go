@@ -220,16 +220,17 @@ func (c Criteria) ledSQL(columns string, paging bool, arg func(any) string) stri
 	if paging && c.Lead.ByValue {
 		distinct, order = "l.value, l.id", "l.value USING ~<~, l.id"
 	}
-	// The clauses and the join read the candidate's key as k. A table
-	// whose indexes hold no type (keyedByParamID) gives it as the search's
-	// own, a subquery PostgreSQL folds into the scan: read from the row,
-	// it would cost a heap fetch for every index row the lead reads.
-	from, typ := ` l CROSS JOIN LATERAL (SELECT l.type, l.id, l.version) k`, `l.type = $1 AND `
+	// The clauses and the join read the candidate's key as k: the lead's
+	// row, or, for a table whose indexes hold no type (keyedByParamID),
+	// the row's id and version with the search's type, a subquery
+	// PostgreSQL folds into the scan. Read from the row, the type would
+	// cost a heap fetch for every index row the lead reads.
+	from, k, typ := ` l`, "l", `l.type = $1 AND `
 	if keyedByParamID(c.Lead.Table) {
-		from, typ = ` l CROSS JOIN LATERAL (SELECT $1::text AS type, l.id, l.version) k`, ``
+		from, k, typ = ` l CROSS JOIN LATERAL (SELECT $1::text AS type, l.id, l.version) k`, "k", ``
 	}
 	b.WriteString(`SELECT DISTINCT ON (` + distinct + `) ` + columns + ` FROM ` + c.Lead.Table + from +
-		` JOIN resource_version v ON v.type = k.type AND v.id = k.id AND v.version = k.version` +
+		` JOIN resource_version v ON v.type = ` + k + `.type AND v.id = ` + k + `.id AND v.version = ` + k + `.version` +
 		` WHERE ` + typ + c.Lead.Cond(arg, "l"))
 	if paging && c.Lead.ByValue { // each resource at its first matching value only
 		b.WriteString(` AND NOT EXISTS (SELECT 1 FROM ` + c.Lead.Table + ` y WHERE y.type = l.type AND y.id = l.id AND y.version = l.version AND ` +
@@ -237,9 +238,9 @@ func (c Criteria) ledSQL(columns string, paging bool, arg func(any) string) stri
 	}
 	for _, cl := range c.Clauses {
 		if paging {
-			b.WriteString(" AND (SELECT " + cl(arg, "k") + ") IS TRUE")
+			b.WriteString(" AND (SELECT " + cl(arg, k) + ") IS TRUE")
 		} else {
-			b.WriteString(" AND (" + cl(arg, "k") + ") IS TRUE")
+			b.WriteString(" AND (" + cl(arg, k) + ") IS TRUE")
 		}
 	}
 	c.writeCurrent(&b, arg)
