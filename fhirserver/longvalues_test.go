@@ -37,6 +37,8 @@ func TestLongSearchValues(t *testing.T) {
 	ts.put("Observation", "o", `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"`+code+`"}]},
 		"subject":{"reference":"`+ref+`"}}`)
 	ts.put("ValueSet", "vs", `{"resourceType":"ValueSet","status":"active","url":"`+uri+`"}`)
+	system := "http://example.org/" + varied("system", 4000)
+	ts.put("Observation", "s", `{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"`+system+`","code":"c1"}]}}`)
 	r := ts.do("POST", "", fhirJSON, `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"POST","url":"Patient"},
 		"resource":{"resourceType":"Patient","name":[{"family":"`+family[:3500]+`"}]}}]}`)
 	require.Equal(t, 200, r.Status, "a transaction stores one too: %s", r.Body)
@@ -60,6 +62,9 @@ func TestLongSearchValues(t *testing.T) {
 		{"code", "/Observation?code=" + q("http://loinc.org|"+code), []string{"o"}},
 		{"code alone", "/Observation?code=" + q(code), []string{"o"}},
 		{"absolute reference", "/Observation?subject=" + q(ref), []string{"o"}},
+		{"long system", "/Observation?code=" + q(system+"|c1"), []string{"s"}},
+		{"long system alone", "/Observation?code=" + q(system+"|"), []string{"s"}},
+		{"long system sharing the first bytes", "/Observation?code=" + q(system[:3999]+"|c1"), []string{}},
 		{"uri", "/ValueSet?url=" + q(uri), []string{"vs"}},
 	}
 	for _, tc := range tests {

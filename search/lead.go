@@ -65,7 +65,7 @@ func (r *Registry) leadFor(typ, name, value string, o Options) (int, *storage.Le
 		}
 		pid := storage.ParamID(typ, param)
 		return rank, &storage.Lead{Table: "search_token", Cond: func(arg func(any) string, x string) string {
-			return x + ".pid = " + arg(pid) + " AND " + t.sqlOn(arg, x+".system", x+".code")
+			return x + ".pid = " + arg(pid) + " AND " + t.sqlByID(arg, x)
 		}}
 	}
 	return noLead, nil
@@ -161,7 +161,7 @@ func (r *Registry) compartmentToken(typ, name, value string, o Options) (int, *s
 	}
 	pid := storage.ParamID(typ, p.codes()[0])
 	return rank, &storage.Lead{Table: "search_token", Cond: func(arg func(any) string, x string) string {
-		return x + ".pid = " + arg(pid) + " AND " + t.sqlOn(arg, x+".system", x+".code")
+		return x + ".pid = " + arg(pid) + " AND " + t.sqlByID(arg, x)
 	}}
 }
 

@@ -25,20 +25,20 @@ func TestAPatientAndACodeLeadByTheCompartment(t *testing.T) {
 		lead    string // the lead condition rendered on l, values inlined; "" none
 		clauses int
 	}{
-		{"patient=p1&code=http://loinc.org|1-8", "l.patient = p1 AND l.pid = #code AND l.system = http://loinc.org AND l.code = 1-8", 1},
+		{"patient=p1&code=http://loinc.org|1-8", "l.patient = p1 AND l.pid = #code AND l.sid = #http://loinc.org AND l.code = 1-8", 1},
 		{"patient=Patient/p1&category=laboratory", "l.patient = p1 AND l.pid = #category AND l.code = laboratory", 1},
 		{"subject=Patient/p1&code=1-8", "l.patient = p1 AND l.pid = #code AND l.code = 1-8", 1},
-		{"patient=p1&category=laboratory&code=s|1-8", "l.patient = p1 AND l.pid = #code AND l.system = s AND l.code = 1-8", 2},
-		{"patient=p1&code=|1-8", "l.patient = p1 AND l.pid = #code AND l.system IS NULL AND l.code = 1-8", 1},
+		{"patient=p1&category=laboratory&code=s|1-8", "l.patient = p1 AND l.pid = #code AND l.sid = #s AND l.code = 1-8", 2},
+		{"patient=p1&code=|1-8", "l.patient = p1 AND l.pid = #code AND l.sid IS NULL AND l.code = 1-8", 1},
 		{"patient=p1&date=ge2020", "l.param = subject AND l.target_id = p1 AND l.target_type = Patient", 1},
 		{"patient=p1", "l.param = subject AND l.target_id = p1 AND l.target_type = Patient", 0},
-		{"code=s|1-8", "l.pid = #code AND l.system = s AND l.code = 1-8", 0},
-		{"patient=p1,p2&code=s|1-8", "l.pid = #code AND l.system = s AND l.code = 1-8", 1},
+		{"code=s|1-8", "l.pid = #code AND l.sid = #s AND l.code = 1-8", 0},
+		{"patient=p1,p2&code=s|1-8", "l.pid = #code AND l.sid = #s AND l.code = 1-8", 1},
 		{"patient=p1&code:text=glucose", "l.param = subject AND l.target_id = p1 AND l.target_type = Patient", 1},
 		{"patient=p1&code=s|", "l.param = subject AND l.target_id = p1 AND l.target_type = Patient", 1},
 		{"subject:Group=g1&code=s|1-8", "l.param = subject AND l.target_id = g1 AND l.target_type = Group", 1},
 		{"patient=p_1&code=s|1-8", "l.param = subject AND l.target_id = p_1 AND l.target_type = Patient", 1},
-		{"patient.name=smith&code=s|1-8", "l.pid = #code AND l.system = s AND l.code = 1-8", 1},
+		{"patient.name=smith&code=s|1-8", "l.pid = #code AND l.sid = #s AND l.code = 1-8", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -63,12 +63,17 @@ func TestAPatientAndACodeLeadByTheCompartment(t *testing.T) {
 }
 
 // inlined writes a lead's value for comparison: a token parameter's id
-// (storage.ParamID) as #code.
+// (storage.ParamID) as #code, a system's (storage.SystemID) as #system.
 func inlined(v any) string {
 	if id, ok := v.(int64); ok {
 		for _, p := range []string{"code", "category"} {
 			if id == storage.ParamID("Observation", p) {
 				return "#" + p
+			}
+		}
+		for _, s := range []string{"http://loinc.org", "s"} {
+			if id == storage.SystemID(s) {
+				return "#" + s
 			}
 		}
 	}

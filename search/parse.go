@@ -502,9 +502,36 @@ func (t tokenValue) blinded(typ string, p *Param, o Options) tokenValue {
 	return t
 }
 
-func (t tokenValue) sql(arg func(any) string) string { return t.sqlOn(arg, "x.system", "x.code") }
+func (t tokenValue) sql(arg func(any) string) string { return t.sqlByID(arg, "x") }
 
-// sqlOn matches the token against the given system and code columns.
+// sqlByID matches the token against token row x: its system by the
+// row's sid (storage.SystemID, migration 040), its code as written.
+func (t tokenValue) sqlByID(arg func(any) string, x string) string {
+	var conds []string
+	switch {
+	case t.noSystem:
+		conds = append(conds, x+".sid IS NULL")
+	case t.system != nil:
+		conds = append(conds, systemMatch(arg, x+".sid", *t.system))
+	}
+	if t.code != nil {
+		conds = append(conds, equals(arg, x+".code", *t.code))
+	}
+	return strings.Join(conds, " AND ")
+}
+
+// systemMatch matches a token row's sid to a system, as equals matches
+// text: a long system written before the index held keys has the id of
+// the whole.
+func systemMatch(arg func(any) string, col, system string) string {
+	if len(system) <= storage.MaxIndexed {
+		return col + " = " + arg(storage.SystemID(system))
+	}
+	return col + " = ANY(" + arg([]int64{storage.SystemID(system), storage.TextID([]byte(system))}) + ")"
+}
+
+// sqlOn matches the token against text system and code columns (a
+// composite's).
 func (t tokenValue) sqlOn(arg func(any) string, system, code string) string {
 	var conds []string
 	switch {
@@ -601,7 +628,7 @@ func ofTypeCondition(p *Param, name string, values []string) (builder, error) {
 	return func(arg func(any) string, v string) string {
 		ors := make([]string, len(ts))
 		for i, t := range ts {
-			ors[i] = "(" + equals(arg, "x.system", t.system) + " AND " + equals(arg, "x.code", t.joined) + ")"
+			ors[i] = "(" + systemMatch(arg, "x.sid", t.system) + " AND " + equals(arg, "x.code", t.joined) + ")"
 		}
 		return index("search_token", q, v, strings.Join(ors, " OR "), arg)
 	}, nil

@@ -123,7 +123,7 @@ type indexTable struct {
 
 var indexTables = []indexTable{
 	{"search_string", []string{"value", "exact", "long"}, []string{"text", "text", "text"}},
-	{"search_token", []string{"system", "code", "text", "patient", "pid"}, []string{"text", "text", "text", "text", "bigint"}},
+	{"search_token", []string{"system", "code", "text", "patient", "pid", "sid"}, []string{"text", "text", "text", "text", "bigint", "bigint"}},
 	{"search_reference", []string{"target_type", "target_id", "url"}, []string{"text", "text", "text"}},
 	{"search_date", []string{"lo", "hi"}, []string{"timestamptz", "timestamptz"}},
 	{"search_number", []string{"value"}, []string{"numeric"}},
@@ -145,6 +145,7 @@ func writeIndex(w indexWriter, rows []Row) {
 		}
 		patients := compartments(r)
 		var pids paramIDs
+		var sids systemIDs
 		for _, e := range ix.Tokens {
 			pid := pids.of(k.Type, e.Param)
 			for _, p := range patients {
@@ -154,6 +155,7 @@ func writeIndex(w indexWriter, rows []Row) {
 				w.optional(e.Text)
 				w.optional(p)
 				w.number(pid)
+				sids.write(w, e.System)
 			}
 		}
 		for _, e := range ix.References {
@@ -210,6 +212,24 @@ func (p *paramIDs) of(typ, param string) int64 {
 		p.typ, p.param, p.id = typ, param, ParamID(typ, param)
 	}
 	return p.id
+}
+
+// systemIDs writes a token's SystemID, or NULL without a system,
+// remembering the last: a version's codings mostly share one.
+type systemIDs struct {
+	system string
+	id     int64
+}
+
+func (s *systemIDs) write(w indexWriter, system *string) {
+	if system == nil {
+		w.optional(nil)
+		return
+	}
+	if *system != s.system || s.system == "" {
+		s.system, s.id = *system, SystemID(*system)
+	}
+	w.number(s.id)
 }
 
 func optionalTime(w indexWriter, t *time.Time) {

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,13 +80,14 @@ func TestAppendWritesTheSearchIndex(t *testing.T) {
 	require.NoError(t, owner.QueryRow(ctx, `SELECT value::text FROM search_number WHERE id = 'o1-0'`).Scan(&value))
 	assert.Equal(t, "1.50", value, "numeric keeps the precision written")
 	var wrong int
-	require.NoError(t, owner.QueryRow(ctx, `SELECT count(*) FROM search_token WHERE pid <> param_id(type, param)`).Scan(&wrong))
-	assert.Zero(t, wrong, "every token row, inserted or copied, names its parameter by param_id")
+	require.NoError(t, owner.QueryRow(ctx, `SELECT count(*) FROM search_token WHERE pid <> param_id(type, param) OR sid IS DISTINCT FROM text_id(system)`).Scan(&wrong))
+	assert.Zero(t, wrong, "every token row, inserted or copied, names its parameter by param_id and its system by text_id")
 }
 
-// The server and SQL give a parameter the same id (migration 039): the
-// migration numbers the rows written before it with param_id(), and
-// searches look them up by storage.ParamID.
+// The server and SQL give a parameter and a code system the same id
+// (migrations 039 and 040): the migrations number the rows written before
+// them with param_id() and text_id(), and searches look them up by
+// storage.ParamID and storage.SystemID.
 func TestParamIDIsSQLs(t *testing.T) {
 	t.Parallel()
 	_, ownerURL := storagetest.Open(t)
@@ -102,4 +104,10 @@ func TestParamIDIsSQLs(t *testing.T) {
 		assert.Equal(t, sql, storage.ParamID(tt[0], tt[1]), "%q", tt)
 	}
 	assert.NotEqual(t, storage.ParamID("Observation", "code"), storage.ParamID("Condition", "code"), "the type is part of the id")
+	long := strings.Repeat("http://example.org/", 60)
+	for _, system := range []string{"http://loinc.org", "urn:oid:2.16.840.1.113883.6.238", "é", long} {
+		var sql int64
+		require.NoError(t, owner.QueryRow(ctx, `SELECT text_id($1)`, storage.IndexKey(system)).Scan(&sql))
+		assert.Equal(t, sql, storage.SystemID(system), "%.40q", system)
+	}
 }

@@ -172,7 +172,7 @@ var searchKinds = []struct {
 				JOIN search_token t ON t.id = r.id AND t.version = r.version
 				JOIN resource_version v ON v.type = r.type AND v.id = r.id AND v.version = r.version
 				WHERE r.type = 'Observation' AND r.param = 'subject' AND r.target_type = 'Patient' AND r.target_id = $1
-				AND t.pid = param_id('Observation', 'code') AND t.system = $2 AND t.code = $3 AND ` + current + ` ORDER BY v.id LIMIT 51`,
+				AND t.pid = param_id('Observation', 'code') AND t.sid = text_id($2) AND t.code = $3 AND ` + current + ` ORDER BY v.id LIMIT 51`,
 			args: []any{o.patient, o.system, o.code},
 		}
 	}, false},

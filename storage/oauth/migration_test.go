@@ -2,13 +2,9 @@ package oauth_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/tern/v2/migrate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -17,33 +13,16 @@ import (
 	"github.com/fhirserver/fhirserver/storage/storagetest"
 )
 
-var scratch atomic.Int64
-
 // Migration 032 hashes the signatures stored before it as the code hashes
 // them since: a token issued before the upgrade is still found by its
 // signature, revoked if it was, and the append-only guards hold again.
 func TestMigrationHashesStoredSignatures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	owner := storagetest.New(t)
-	admin, err := pgx.Connect(ctx, owner)
-	require.NoError(t, err)
-	defer admin.Close(ctx)
-	name := fmt.Sprintf("oauth_migration_%d_%d", os.Getpid(), scratch.Add(1))
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	})
-	url := storagetest.WithDatabase(owner, name)
-
+	url := storagetest.AtMigration(t, 31)
 	conn, err := pgx.Connect(ctx, url)
 	require.NoError(t, err)
 	defer conn.Close(ctx)
-	m, err := migrate.NewMigrator(ctx, conn, "schema_version")
-	require.NoError(t, err)
-	require.NoError(t, m.LoadMigrations(os.DirFS("../migrations")))
-	require.NoError(t, m.MigrateTo(ctx, 31))
 	_, err = conn.Exec(ctx, `
 		INSERT INTO oauth2_client (id, public) VALUES ('app', true);
 		INSERT INTO oauth2_token (signature, kind, request_id, client_id, request, expires_at) VALUES
@@ -51,9 +30,8 @@ func TestMigrationHashesStoredSignatures(t *testing.T) {
 		  ('old-refresh', 'refresh', 'g1', 'app', '{}', now() + interval '1 hour');
 		INSERT INTO oauth2_token_revocation (signature, reason) VALUES ('old-access', 'superseded')`)
 	require.NoError(t, err)
-	require.NoError(t, m.MigrateTo(ctx, 32))
 	conn.Close(ctx)
-	require.NoError(t, storage.Migrate(ctx, url), "and on to the newest")
+	require.NoError(t, storage.Migrate(ctx, url), "032 and on to the newest")
 
 	db, err := storage.Open(ctx, url, storage.Options{}, nil)
 	require.NoError(t, err)

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/tern/v2/migrate"
 
 	"github.com/fhirserver/fhirserver/storage"
 )
@@ -66,15 +69,21 @@ func setup() {
 // dropped when t ends. The role it names owns the schema.
 func New(t testing.TB) string {
 	t.Helper()
+	setupOnce.Do(setup) // it names the template
+	return scratch(t, " TEMPLATE "+pgx.Identifier{template}.Sanitize())
+}
+
+// scratch creates a database (CREATE DATABASE name, then options),
+// dropped when t ends, and returns its connection string.
+func scratch(t testing.TB, options string) string {
+	t.Helper()
 	setupOnce.Do(setup)
 	if setupErr != nil {
 		t.Fatalf("storagetest: no PostgreSQL for tests: %v", setupErr)
 	}
 	name := fmt.Sprintf("%s_%d", prefix, counter.Add(1))
-	ctx := context.Background()
 	createMu.Lock()
-	err := exec(ctx, adminURL, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s",
-		pgx.Identifier{name}.Sanitize(), pgx.Identifier{template}.Sanitize()))
+	err := exec(context.Background(), adminURL, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+options)
 	createMu.Unlock()
 	if err != nil {
 		t.Fatalf("storagetest: create database: %v", err)
@@ -83,6 +92,33 @@ func New(t testing.TB) string {
 		_ = exec(context.Background(), adminURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	})
 	return WithDatabase(adminURL, name)
+}
+
+// AtMigration returns the connection string of a fresh database that
+// holds the schema up to migration version and no further, dropped when t
+// ends: a migration's test writes rows as they were before it, then
+// storage.Migrate takes the database to the newest schema.
+func AtMigration(t testing.TB, version int32) string {
+	t.Helper()
+	u := scratch(t, "")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatalf("storagetest: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	m, err := migrate.NewMigrator(ctx, conn, "schema_version")
+	if err == nil {
+		_, here, _, _ := runtime.Caller(0)
+		err = m.LoadMigrations(os.DirFS(filepath.Join(filepath.Dir(here), "..", "migrations")))
+	}
+	if err == nil {
+		err = m.MigrateTo(ctx, version)
+	}
+	if err != nil {
+		t.Fatalf("storagetest: migrate to %d: %v", version, err)
+	}
+	return u
 }
 
 // Open returns a Store on a fresh database, closed when t ends. A
