@@ -334,12 +334,12 @@ func index(table string, p *Param, v, cond string, arg func(any) string) string 
 }
 
 // rowsOf selects the index rows x of table that hold parameter p of
-// version v, through shared rows if need be. The token table names the
-// parameter by its ParamID, which fixes the type (migration 039).
+// version v, through shared rows if need be. A table keyed by parameter
+// id (storage.KeyedByParamID) needs no type: the id fixes it.
 func rowsOf(arg func(any) string, table string, p *Param, v string) string {
 	key := "x.id = " + v + ".id AND x.version = " + v + ".version AND "
 	codes := p.codes()
-	if table == "search_token" {
+	if storage.KeyedByParamID(table) {
 		ids := make([]int64, len(codes))
 		for i, c := range codes {
 			ids[i] = storage.ParamID(p.base, c)

@@ -179,7 +179,7 @@ func (c Criteria) sql(columns string, paging bool) (string, []any) {
 	b.WriteString(`SELECT ` + columns + ` FROM resource_version v WHERE v.type = $1`)
 	if c.Lead != nil {
 		typ := "l.type = v.type AND "
-		if keyedByParamID(c.Lead.Table) {
+		if KeyedByParamID(c.Lead.Table) {
 			typ = ""
 		}
 		b.WriteString(` AND EXISTS (SELECT 1 FROM ` + c.Lead.Table + ` l WHERE ` + typ + `l.id = v.id AND l.version = v.version AND ` + c.Lead.Cond(arg, "l") + `)`)
@@ -221,12 +221,12 @@ func (c Criteria) ledSQL(columns string, paging bool, arg func(any) string) stri
 		distinct, order = "l.value, l.id", "l.value USING ~<~, l.id"
 	}
 	// The clauses and the join read the candidate's key as k: the lead's
-	// row, or, for a table whose indexes hold no type (keyedByParamID),
+	// row, or, for a table whose indexes hold no type (KeyedByParamID),
 	// the row's id and version with the search's type, a subquery
 	// PostgreSQL folds into the scan. Read from the row, the type would
 	// cost a heap fetch for every index row the lead reads.
 	from, k, typ := ` l`, "l", `l.type = $1 AND `
-	if keyedByParamID(c.Lead.Table) {
+	if KeyedByParamID(c.Lead.Table) {
 		from, k, typ = ` l CROSS JOIN LATERAL (SELECT $1::text AS type, l.id, l.version) k`, "k", ``
 	}
 	b.WriteString(`SELECT DISTINCT ON (` + distinct + `) ` + columns + ` FROM ` + c.Lead.Table + from +
@@ -251,10 +251,10 @@ func (c Criteria) ledSQL(columns string, paging bool, arg func(any) string) stri
 	return b.String()
 }
 
-// keyedByParamID tells whether a table's rows name their parameter by
+// KeyedByParamID tells whether a table's rows name their parameter by
 // ParamID, which fixes the resource type, and its indexes hold no type
-// (migration 039).
-func keyedByParamID(table string) bool { return table == "search_token" }
+// (migration 039): the search package matches such rows by pid alone.
+func KeyedByParamID(table string) bool { return table == "search_token" }
 
 // writeCurrent keeps the current, non-deleted versions (as of the
 // snapshot) that pass the filters.
